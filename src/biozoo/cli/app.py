@@ -1,0 +1,213 @@
+"""``biozoo demo | train | predict | datasets``: the only place that prints for people."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+import yaml
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from biozoo.errors import BiozooError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Train, compare, ensemble and explain deep models on biomedical data.",
+)
+out_console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def _friendly(fn: F) -> F:
+    """Turn a BiozooError into one line on stderr and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: object, **kwargs: object) -> object:
+        try:
+            return fn(*args, **kwargs)
+        except BiozooError as err:
+            err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+            raise typer.Exit(err.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def _setup(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logs.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_time=False, show_path=False)],
+        force=True,
+    )
+
+
+@app.command()
+@_friendly
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the run folder.")] = Path("runs"),
+) -> None:
+    """GSE7390 breast cancer (expression + clinical): multi-module MLP vs baselines."""
+    from biozoo.presets import demo_config
+
+    _run(demo_config(), out)
+
+
+@app.command()
+@_friendly
+def train(
+    config: Annotated[Path, typer.Argument(help="Run config (YAML).")],
+    out: Annotated[Path | None, typer.Option(help="Folder for the run folder.")] = None,
+) -> None:
+    """Train and evaluate the models and baselines of CONFIG; write a run folder."""
+    from biozoo.config import load_config
+
+    _run(load_config(config), out)
+
+
+@app.command()
+@_friendly
+def predict(
+    run: Annotated[Path, typer.Argument(help="A finished run folder.")],
+    data: Annotated[
+        list[str],
+        typer.Argument(help="NAME=PATH per modality, or a YAML file with a data section."),
+    ],
+    model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
+    split: Annotated[
+        str | None, typer.Option(help="Only this split's ensemble (default: all, averaged).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write CSV here (default: stdout).")] = None,
+) -> None:
+    """Score new samples with a run's saved ensembles."""
+    from biozoo.train.predict import data_for_prediction, load_run_config
+    from biozoo.train.predict import predict as predict_run
+
+    cfg = load_run_config(run)
+    sources = _sources(data)
+    frame = predict_run(run, data_for_prediction(cfg, sources), model=model, split=split)
+    if out is None:
+        frame.to_csv(sys.stdout, index=False)
+    else:
+        tmp = out.with_name(f".{out.name}.partial")
+        frame.to_csv(tmp, index=False)
+        tmp.replace(out)
+        err_console.print(f"wrote {len(frame)} predictions to {out}")
+
+
+@app.command()
+@_friendly
+def datasets() -> None:
+    """List the bundled data sets."""
+    from biozoo.data.datasets import list_datasets
+
+    table = Table(title="bundled data sets")
+    for col in ("name", "tables", "target", "task", "samples", "description"):
+        table.add_column(col)
+    for d in list_datasets():
+        table.add_row(
+            d.name, ", ".join(d.tables), d.target, d.task, str(d.n_samples), d.description
+        )
+    out_console.print(table)
+
+
+def _sources(data: list[str]) -> dict[str, Path]:
+    sources: dict[str, Path] = {}
+    for item in data:
+        if "=" in item:
+            name, path = item.split("=", 1)
+            sources[name] = Path(path)
+        elif item.endswith((".yaml", ".yml")):
+            sources.update(_yaml_sources(Path(item)))
+        else:
+            raise BiozooError(
+                f"prediction data {item!r} is neither NAME=PATH nor a YAML file."
+            )
+    return sources
+
+
+def _yaml_sources(path: Path) -> dict[str, Path]:
+    if not path.is_file():
+        raise BiozooError(f"file {path} does not exist.")
+    raw = yaml.safe_load(path.read_text()) or {}
+    mods = (raw.get("data") or raw).get("modalities") if isinstance(raw, dict) else None
+    if not isinstance(mods, dict):
+        raise BiozooError(f"{path} has no data.modalities section.")
+    out = {}
+    for name, spec in mods.items():
+        if not isinstance(spec, dict) or "path" not in spec:
+            raise BiozooError(f"{path}: data.modalities.{name} has no path.")
+        p = Path(spec["path"])
+        out[name] = p if p.is_absolute() else (path.parent / p).resolve()
+    return out
+
+
+def _run(cfg, out: Path | None) -> None:
+    from biozoo.data.load import load_cohort
+    from biozoo.evaluate import PRIMARY
+    from biozoo.train.run import train as train_run
+
+    cohort = load_cohort(cfg.data)
+    n_fits = _count_fits(cfg)
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+        console=err_console, transient=True,
+    ) as bar:
+        task = bar.add_task("starting", total=n_fits)
+
+        def progress(label: str) -> None:
+            if bar.tasks[0].description != "starting":
+                bar.advance(task)
+            bar.update(task, description=label)
+
+        result = train_run(cfg, cohort=cohort, out_dir=out, progress=progress)
+    primary = PRIMARY[cohort.task]
+    _print_leaderboard(result.leaderboard, primary, cohort, cfg)
+    out_console.print(f"run folder: {result.path}  ({result.seconds:.0f} s)")
+
+
+def _count_fits(cfg) -> int:
+    s = cfg.training.split
+    n_splits = s.repeats if s.kind == "holdout" else s.folds * s.repeats
+    return n_splits * (len(cfg.models) + len(cfg.baselines))
+
+
+def _print_leaderboard(board, primary: str, cohort, cfg) -> None:
+    from biozoo.evaluate import METRICS, format_mean_sd
+
+    metrics = METRICS[cohort.task]
+    table = Table(
+        title=f"{cfg.name}: {len(cohort)} samples, {board['n_splits'].iloc[0]} splits "
+        f"(mean ± sd over splits)"
+    )
+    table.add_column("method")
+    table.add_column("kind")
+    for m in metrics:
+        table.add_column(m + (" *" if m == primary else ""), justify="right")
+    for _, row in board.iterrows():
+        table.add_row(
+            str(row["method"]), str(row.get("kind", "")),
+            *[format_mean_sd(row[f"{m}_mean"], row[f"{m}_sd"]) for m in metrics],
+        )
+    out_console.print(table)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

@@ -1,0 +1,86 @@
+"""Cohort: samples aligned by id across modalities, with their target."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+__all__ = ["Cohort", "TableModality", "Task"]
+
+Task = Literal["binary", "multiclass", "regression"]
+
+
+@dataclass
+class TableModality:
+    """One table of a cohort, rows aligned to :attr:`Cohort.ids`.
+
+    Attributes:
+        name: the modality's name in the config (``gex``, ``clin``...).
+        values: float32 array ``[n_samples, n_features]``; NaN marks a missing value. Rows of
+            samples that lack the modality (``present`` False) are all NaN.
+        features: feature names, one per column.
+        present: bool array ``[n_samples]``, False where a sample lacks this modality.
+        source: where the table came from (a path or a bundled dataset), for messages.
+    """
+
+    name: str
+    values: np.ndarray
+    features: list[str]
+    present: np.ndarray
+    source: str = ""
+
+    @property
+    def n_features(self) -> int:
+        return self.values.shape[1]
+
+    def subset(self, index: np.ndarray) -> TableModality:
+        return TableModality(
+            self.name, self.values[index], self.features, self.present[index], self.source
+        )
+
+
+@dataclass
+class Cohort:
+    """Samples aligned across modalities, with their target.
+
+    Attributes:
+        ids: sample ids (str), one per row of every modality.
+        modalities: name -> :class:`TableModality`, in config order.
+        target: ``[n_samples]``; int64 class codes for classification, float32 for regression.
+            ``None`` for a cohort read only to be scored (``biozoo predict``).
+        task: ``binary``, ``multiclass`` or ``regression``.
+        classes: class labels (as str) in code order; ``None`` for regression.
+    """
+
+    ids: np.ndarray
+    modalities: dict[str, TableModality]
+    target: np.ndarray | None
+    task: Task
+    classes: list[str] | None = None
+    meta: dict[str, object] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.ids)
+
+    def subset(self, index: np.ndarray) -> Cohort:
+        """The cohort restricted to rows ``index`` (integer positions)."""
+        index = np.asarray(index)
+        return Cohort(
+            ids=self.ids[index],
+            modalities={k: m.subset(index) for k, m in self.modalities.items()},
+            target=None if self.target is None else self.target[index],
+            task=self.task,
+            classes=self.classes,
+            meta=self.meta,
+        )
+
+    @property
+    def stratify_labels(self) -> np.ndarray | None:
+        """Labels to stratify splits on (class codes), or None for regression."""
+        return None if self.task == "regression" else self.target

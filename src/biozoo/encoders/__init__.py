@@ -1,0 +1,14 @@
+"""Encoders: one modality's batch -> an embedding ``[B, out_dim]``, registered by name.
+
+Every encoder follows one contract: ``forward(x, mask=None) -> Tensor[B, out_dim]``, an
+``out_dim`` attribute, ``reset_parameters()``, and a nested pydantic ``Config`` listing the
+options a user may set (sizes that come from data, like ``in_dim``, are passed by the code).
+For a table, ``mask`` is ``[B]`` bool: False where the sample lacks the modality, whose
+embedding is then zero.
+"""
+
+from biozoo.encoders._registry import ENCODERS
+from biozoo.encoders.identity import IdentityEncoder
+from biozoo.encoders.mlp import MLPEncoder
+
+__all__ = ["ENCODERS", "IdentityEncoder", "MLPEncoder"]

@@ -1,0 +1,80 @@
+"""The MLP encoder: one module of the multi-module MLP."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
+from torch import Tensor, nn
+
+from biozoo.activations import ACTIVATIONS
+from biozoo.encoders._registry import ENCODERS
+from biozoo.layers.mlp import MLP
+
+__all__ = ["MLPEncoder"]
+
+
+@ENCODERS.register("mlp")
+class MLPEncoder(nn.Module):
+    """Hidden layers then a linear projection to the module's latent space.
+
+    The output is the module's embedding "before concatenation": what the run folder exports
+    as ``latents/<model>/<modality>.csv``.
+
+    Args:
+        in_dim: number of input features (from the data).
+        hidden: hidden layer sizes.
+        out_dim: size of the embedding.
+        activation: activation name (see ``biozoo.activations.ACTIVATIONS``).
+        dropout: dropout after each hidden layer.
+        norm: ``batch``, ``layer`` or ``none``.
+
+    Shape:
+        - x: ``[B, in_dim]``; mask: ``[B]`` bool or None; output ``[B, out_dim]``.
+    """
+
+    class Config(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        hidden: list[PositiveInt] = Field(default_factory=lambda: [64])
+        out_dim: PositiveInt = 16
+        activation: str = "relu"
+        dropout: float = Field(0.2, ge=0.0, lt=1.0)
+        norm: Literal["batch", "layer", "none"] = "batch"
+
+        @field_validator("activation")
+        @classmethod
+        def _known(cls, v: str) -> str:
+            if v not in ACTIVATIONS:
+                raise ValueError(ACTIVATIONS.unknown_message(v))
+            return v
+
+    def __init__(
+        self,
+        in_dim: int,
+        *,
+        hidden: list[int] = (64,),  # type: ignore[assignment]
+        out_dim: int = 16,
+        activation: str = "relu",
+        dropout: float = 0.2,
+        norm: Literal["batch", "layer", "none"] = "batch",
+    ) -> None:
+        super().__init__()
+        self.mlp = MLP(
+            in_dim,
+            list(hidden),
+            out_dim,
+            activation=ACTIVATIONS.get(activation),
+            dropout=dropout,
+            norm=norm,
+        )
+        self.in_dim = in_dim
+        self.out_dim = out_dim
+
+    def reset_parameters(self) -> None:
+        self.mlp.reset_parameters()
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        z = self.mlp(x)
+        if mask is not None:
+            z = z * mask.unsqueeze(-1).to(z.dtype)
+        return z

@@ -1,0 +1,102 @@
+"""The model: encoders per modality, a fusion and a head, built from a config."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from biozoo.activations import ACTIVATIONS
+from biozoo.config import HeadConfig, ModelConfig
+from biozoo.encoders import ENCODERS
+from biozoo.fusion import FUSIONS
+from biozoo.layers.mlp import MLP
+
+__all__ = ["MultiModalModel", "build_model"]
+
+
+class MultiModalModel(nn.Module):
+    """Encoders + fusion. The task head (loss, probabilities) is applied by the caller.
+
+    Args:
+        encoders: one encoder per modality, or a single ``early`` encoder.
+        fusion: a registered fusion module.
+        modalities: the modality names, in the order inputs are concatenated.
+        early: whether inputs are concatenated before the single ``early`` encoder.
+    """
+
+    def __init__(
+        self,
+        encoders: dict[str, nn.Module],
+        fusion: nn.Module,
+        modalities: list[str],
+        *,
+        early: bool = False,
+    ) -> None:
+        super().__init__()
+        self.encoders = nn.ModuleDict(encoders)
+        self.fusion = fusion
+        self.modalities = list(modalities)
+        self.early = early
+
+    def embed(self, inputs: dict[str, Tensor], present: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Each encoder's embedding ``[B, d_m]``: the latents before fusion."""
+        if self.early:
+            x = torch.cat([inputs[m] for m in self.modalities], dim=-1)
+            mask = torch.stack([present[m] for m in self.modalities], dim=-1).any(dim=-1)
+            return {"early": self.encoders["early"](x, mask)}
+        return {m: self.encoders[m](inputs[m], present[m]) for m in self.modalities}
+
+    def view_presence(self, present: dict[str, Tensor]) -> dict[str, Tensor]:
+        if self.early:
+            return {"early": torch.stack([present[m] for m in self.modalities], -1).any(-1)}
+        return present
+
+    def forward(
+        self, inputs: dict[str, Tensor], present: dict[str, Tensor], *, embed: bool = False
+    ) -> tuple[Tensor, Tensor] | dict[str, Tensor]:
+        """``(outputs [B, K, n_outputs], view_mask [B, K])`` for a head.
+
+        With ``embed=True``: the embeddings of :meth:`embed` plus the fused one (``fused``).
+        """
+        z = self.embed(inputs, present)
+        if embed:
+            return {**z, "fused": self.fusion.joint(z)}
+        return self.fusion(z, self.view_presence(present))
+
+
+def build_model(spec: ModelConfig, in_dims: dict[str, int], n_outputs: int) -> MultiModalModel:
+    """Build a model for inputs of sizes ``in_dims`` (after transforms) and a head size.
+
+    Args:
+        spec: the model section of the run config.
+        in_dims: modality -> number of features after the fold's transforms.
+        n_outputs: outputs per view (1 for binary and regression, C for multiclass).
+    """
+    fusion_cls = FUSIONS.get(spec.fusion.name)
+    fusion_opts = fusion_cls.Config(**spec.fusion.options)
+    early = bool(getattr(fusion_cls, "early", False))
+    if early:
+        enc_opts = dict(fusion_opts.encoder)
+        enc_cls = ENCODERS.get(enc_opts.pop("name"))
+        encoders = {"early": enc_cls(sum(in_dims.values()), **enc_opts)}
+    else:
+        encoders = {}
+        for m, d in in_dims.items():
+            enc = spec.encoders.get(m, spec.default_encoder)
+            encoders[m] = ENCODERS.get(enc.name)(d, **enc.options)
+    emb_dims = {name: enc.out_dim for name, enc in encoders.items()}
+    fusion = fusion_cls(emb_dims, _output_layer(spec.head, n_outputs))
+    return MultiModalModel(encoders, fusion, list(in_dims), early=early)
+
+
+def _output_layer(head: HeadConfig, n_outputs: int):
+    def make(in_dim: int) -> nn.Module:
+        return MLP(
+            in_dim,
+            head.hidden,
+            n_outputs,
+            activation=ACTIVATIONS.get("relu"),
+            dropout=head.dropout,
+        )
+
+    return make

@@ -1,0 +1,186 @@
+"""An experiment: outer splits x (deep models with N-member ensembles + classical baselines).
+
+Every method sees the same splits and the same fold-fitted transforms, so the leaderboard
+compares like with like. Seeds come from the run seed and the split / model / member
+positions only (never from Python's string hashing), so two runs of one config give the same
+numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from biozoo.config import RunConfig
+from biozoo.data.cohort import Cohort
+from biozoo.data.splits import Split, inner_split, make_splits
+from biozoo.evaluate import compute_metrics
+from biozoo.heads import HEADS
+from biozoo.model import build_model
+from biozoo.train.baselines import BASELINES
+from biozoo.train.ensemble import StackedEnsemble
+from biozoo.train.fold import FittedTransforms, fit_transforms
+from biozoo.train.plan import embed_members, fit_ensemble, predict_members
+
+__all__ = ["ExperimentResult", "FoldModel", "member_seeds", "run_experiment"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class FoldModel:
+    """A trained ensemble of one split, with what ``predict`` needs to rebuild it."""
+
+    model: str
+    split: str
+    ensemble: StackedEnsemble
+    meta: dict[str, object]
+
+
+@dataclass
+class ExperimentResult:
+    splits: list[Split]
+    kinds: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    member_metrics: dict[str, list[list[dict[str, float]]]] = field(default_factory=dict)
+    predictions: list[pd.DataFrame] = field(default_factory=list)
+    latents: dict[tuple[str, str], list[pd.DataFrame]] = field(default_factory=dict)
+    transforms: dict[str, FittedTransforms] = field(default_factory=dict)
+    models: list[FoldModel] = field(default_factory=list)
+    training: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def member_seeds(seed: int, split_index: int, model_index: int, n: int) -> list[int]:
+    """Initialisation seeds of one ensemble, from positions only."""
+    ss = np.random.SeedSequence([seed, split_index, model_index])
+    return [int(s) for s in ss.generate_state(n, dtype=np.uint32)]
+
+
+def head_for(cohort: Cohort) -> torch.nn.Module:
+    n_classes = len(cohort.classes) if cohort.classes else None
+    return HEADS.get(cohort.task)(n_classes)
+
+
+def run_experiment(
+    cfg: RunConfig, cohort: Cohort, *, progress: Progress | None = None
+) -> ExperimentResult:
+    """Train and evaluate every model and baseline of ``cfg`` on every split of ``cohort``."""
+    tr = cfg.training
+    splits = make_splits(
+        cohort.target, task=cohort.task, kind=tr.split.kind, folds=tr.split.folds,
+        repeats=tr.split.repeats, test_size=tr.split.test_size, seed=tr.seed,
+    )
+    result = ExperimentResult(splits)
+    for name in cfg.models:
+        result.kinds[name] = "deep"
+    for name in cfg.baselines:
+        result.kinds[BASELINES.get(name).label] = "baseline"
+    for si, split in enumerate(splits):
+        train, test = cohort.subset(split.train), cohort.subset(split.test)
+        transforms = fit_transforms(train, cfg.data)
+        result.transforms[split.name] = transforms
+        _run_baselines(cfg, cohort, split, si, train, test, transforms, result, progress)
+        for mi, (mname, mspec) in enumerate(cfg.models.items()):
+            if progress:
+                progress(f"{split.name}: {mname}")
+            t0 = time.perf_counter()
+            _run_deep(cfg, cohort, split, si, mi, mname, train, test, transforms, result)
+            result.seconds[mname] = result.seconds.get(mname, 0.0) + time.perf_counter() - t0
+    return result
+
+
+def _run_baselines(cfg, cohort, split, si, train, test, transforms, result, progress) -> None:
+    x_train, x_test = transforms.flat(train), transforms.flat(test)
+    n_classes = len(cohort.classes) if cohort.classes else None
+    for name in cfg.baselines:
+        cls = BASELINES.get(name)
+        if progress:
+            progress(f"{split.name}: {cls.label}")
+        t0 = time.perf_counter()
+        model = cls(task=cohort.task, seed=cfg.training.seed + si).fit(
+            x_train, train.target, n_classes=n_classes
+        )
+        pred = model.predict(x_test)
+        result.seconds[cls.label] = result.seconds.get(cls.label, 0.0) + time.perf_counter() - t0
+        _record(result, cls.label, split, test, pred, cohort)
+
+
+def _run_deep(cfg, cohort, split, si, mi, mname, train, test, transforms, result) -> None:
+    tr = cfg.training
+    head = head_for(cohort)
+    fit_pos, val_pos = inner_split(
+        train.target, task=cohort.task, val_fraction=tr.val_fraction, seed=tr.seed + si
+    )
+    train_data = transforms.fold_data(train)
+    fit_data, val_data = train_data.take(torch.from_numpy(fit_pos)), train_data.take(
+        torch.from_numpy(val_pos)
+    )
+    in_dims = transforms.in_dims
+    spec = cfg.models[mname]
+    seeds = member_seeds(tr.seed, si, mi, tr.ensemble)
+    ensemble = StackedEnsemble(lambda: build_model(spec, in_dims, head.n_outputs), seeds)
+    info = fit_ensemble(
+        ensemble, head, fit_data, val_data, epochs=tr.epochs, batch_size=tr.batch_size,
+        patience=tr.patience, optimizer=tr.optimizer, lr=tr.lr, weight_decay=tr.weight_decay,
+        gradient_clip=tr.gradient_clip, seed=member_seeds(tr.seed, si, mi, 1)[0],
+    )
+    result.training.setdefault(mname, []).append({"split": split.name, **info})
+    test_data = transforms.fold_data(test)
+    members = predict_members(ensemble, head, test_data).numpy()  # (M, n, C) or (M, n)
+    if cohort.task == "regression":
+        members = transforms.target.inverse_transform(members)
+    _record(result, mname, split, test, members.mean(axis=0), cohort)
+    result.member_metrics.setdefault(mname, []).append(
+        [compute_metrics(test.target, p, task=cohort.task, n_classes=_n(cohort)) for p in members]
+    )
+    result.models.append(
+        FoldModel(mname, split.name, ensemble, {"in_dims": in_dims, "seeds": seeds, **info})
+    )
+    if cfg.output.latents:
+        _record_latents(result, mname, split, cohort, transforms, ensemble, fit_pos, val_pos)
+
+
+def _n(cohort: Cohort) -> int | None:
+    return len(cohort.classes) if cohort.classes else None
+
+
+def _record(result, method, split, test, pred, cohort) -> None:
+    result.metrics.setdefault(method, []).append(
+        compute_metrics(test.target, pred, task=cohort.task, n_classes=_n(cohort))
+    )
+    frame = {"sample_id": test.ids, "split": split.name, "method": method}
+    if cohort.task == "regression":
+        frame["y_true"] = test.target
+        frame["prediction"] = pred
+    else:
+        frame["y_true"] = np.asarray(cohort.classes, dtype=object)[test.target]
+        frame["y_pred"] = np.asarray(cohort.classes, dtype=object)[pred.argmax(axis=1)]
+        for c, label in enumerate(cohort.classes):
+            frame[f"p_{label}"] = pred[:, c]
+    result.predictions.append(pd.DataFrame(frame))
+
+
+def _record_latents(result, mname, split, cohort, transforms, ensemble, fit_pos, val_pos) -> None:
+    """Every member's embeddings of every sample, with the part each sample played."""
+    part = np.full(len(cohort), "test", dtype=object)
+    part[split.train[fit_pos]] = "fit"
+    part[split.train[val_pos]] = "validation"
+    z = embed_members(ensemble, transforms.fold_data(cohort))
+    for name, emb in z.items():
+        emb = emb.numpy()
+        for m in range(emb.shape[0]):
+            frame = pd.DataFrame(emb[m], columns=[f"z{j}" for j in range(emb.shape[2])])
+            frame.insert(0, "part", part)
+            frame.insert(0, "member", m)
+            frame.insert(0, "split", split.name)
+            frame.insert(0, "sample_id", cohort.ids)
+            result.latents.setdefault((mname, name), []).append(frame)

@@ -1,0 +1,256 @@
+"""The Lightning training plan for a stacked ensemble, its data feed and early stopping.
+
+``fit_ensemble`` is the one entry point: it trains the members of one fold together on the
+fit part, stops each member on its own validation loss, and restores each member's best
+weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import lightning as L
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, IterableDataset
+
+from biozoo.train.ensemble import StackedEnsemble
+from biozoo.train.optim import build_optimizer
+
+__all__ = ["FoldData", "EnsemblePlan", "MemberEarlyStopping", "fit_ensemble", "predict_members"]
+
+for _name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
+
+
+@dataclass
+class FoldData:
+    """Tensors of one part of a fold, modalities already transformed.
+
+    Attributes:
+        inputs: modality -> float32 ``[n, p_m]`` (zeros where the modality is absent).
+        present: modality -> bool ``[n]``.
+        y: ``[n]`` int64 class codes or float32 standardized targets; None when scoring.
+    """
+
+    inputs: dict[str, Tensor]
+    present: dict[str, Tensor]
+    y: Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(next(iter(self.present.values())))
+
+    def take(self, index: Tensor) -> FoldData:
+        """Rows ``index``; an index ``[M, b]`` gives member-stacked tensors ``[M, b, ...]``."""
+        return FoldData(
+            {k: v[index] for k, v in self.inputs.items()},
+            {k: v[index] for k, v in self.present.items()},
+            None if self.y is None else self.y[index],
+        )
+
+    def repeat(self, n_members: int) -> FoldData:
+        """The same rows for every member: ``[M, n, ...]`` views, no copy."""
+        def rep(t: Tensor) -> Tensor:
+            return t.unsqueeze(0).expand(n_members, *t.shape)
+
+        return FoldData(
+            {k: rep(v) for k, v in self.inputs.items()},
+            {k: rep(v) for k, v in self.present.items()},
+            None if self.y is None else rep(self.y),
+        )
+
+
+class MemberBatches(IterableDataset):
+    """Each epoch, every member gets its own shuffled pass over the rows, in equal batches."""
+
+    def __init__(self, data: FoldData, n_members: int, batch_size: int, seed: int) -> None:
+        self.data, self.n_members, self.seed = data, n_members, seed
+        n = len(data)
+        self.n_batches = max(1, int(np.ceil(n / batch_size)))
+        if n // self.n_batches < 2 and n >= 2:  # BatchNorm needs two rows per batch
+            self.n_batches = n // 2
+        self.epoch = 0
+
+    def __iter__(self) -> Iterator[FoldData]:
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        self.epoch += 1
+        n = len(self.data)
+        perms = torch.stack([torch.randperm(n, generator=g) for _ in range(self.n_members)])
+        for chunk in torch.tensor_split(perms, self.n_batches, dim=1):  # (M, b)
+            yield self.data.take(chunk)
+
+    def __len__(self) -> int:
+        return self.n_batches
+
+
+class EnsemblePlan(L.LightningModule):
+    """Training loop of a :class:`StackedEnsemble` with a task head.
+
+    The loss is the sum of the members' losses, so each member's gradient is the one it
+    would get alone; gradient clipping is applied per member for the same reason.
+    """
+
+    def __init__(
+        self,
+        ensemble: StackedEnsemble,
+        head: nn.Module,
+        *,
+        optimizer: str = "adamw",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        gradient_clip: float | None = 1.0,
+    ) -> None:
+        super().__init__()
+        self.ensemble, self.head = ensemble, head
+        self.optimizer_name, self.lr, self.weight_decay = optimizer, lr, weight_decay
+        self.gradient_clip = gradient_clip
+        self.val_losses: Tensor | None = None
+
+    def member_losses(self, batch: FoldData) -> Tensor:
+        outputs, view_mask = self.ensemble(batch.inputs, batch.present)  # (M, B, K, o), (M, B, K)
+        return torch.stack(
+            [
+                self.head(outputs[m], view_mask[m], batch.y[m]).loss
+                for m in range(outputs.shape[0])
+            ]
+        )
+
+    def training_step(self, batch: FoldData, batch_idx: int) -> Tensor:
+        return self.member_losses(batch).sum()
+
+    def validation_step(self, batch: FoldData, batch_idx: int) -> None:
+        self.val_losses = self.member_losses(batch).detach()
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.gradient_clip is None:
+            return
+        grads = [p.grad for p in self.ensemble.stacked if p.grad is not None]
+        if not grads:
+            return
+        sq = torch.stack([g.pow(2).flatten(1).sum(1) for g in grads]).sum(0)  # (M,)
+        scale = (self.gradient_clip / (sq.sqrt() + 1e-6)).clamp(max=1.0)
+        for g in grads:
+            g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return build_optimizer(
+            self.optimizer_name, self.ensemble.parameters(), lr=self.lr,
+            weight_decay=self.weight_decay,
+        )
+
+
+class MemberEarlyStopping(L.Callback):
+    """Early stopping per member on its validation loss; restores each member's best weights.
+
+    Training stops when no member has improved for ``patience`` epochs.
+    """
+
+    def __init__(self, patience: int, min_delta: float = 1e-4) -> None:
+        self.patience, self.min_delta = patience, min_delta
+        self.best_loss: Tensor | None = None
+        self.best_epoch: Tensor | None = None
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, plan: EnsemblePlan) -> None:
+        losses = plan.val_losses
+        if losses is None or trainer.sanity_checking:
+            return
+        state = plan.ensemble.stacked_state()
+        if self.best_loss is None:
+            self.best_loss = losses.clone()
+            self.best_epoch = torch.zeros_like(losses, dtype=torch.long)
+            self.wait = torch.zeros_like(self.best_epoch)
+            self.best_state = {n: t.clone() for n, t in state.items()}
+            return
+        improved = losses < self.best_loss - self.min_delta
+        self.best_loss = torch.where(improved, losses, self.best_loss)
+        self.best_epoch = torch.where(improved, trainer.current_epoch, self.best_epoch)
+        self.wait = torch.where(improved, 0, self.wait + 1)
+        for n, t in state.items():
+            mask = improved.view(-1, *([1] * (t.dim() - 1)))
+            self.best_state[n] = torch.where(mask, t, self.best_state[n])
+        if bool((self.wait >= self.patience).all()):
+            trainer.should_stop = True
+
+    def on_fit_end(self, trainer: L.Trainer, plan: EnsemblePlan) -> None:
+        if self.best_loss is not None:
+            plan.ensemble.load_stacked_state(self.best_state)
+
+
+def _loader(dataset: IterableDataset | list) -> DataLoader:
+    return DataLoader(dataset, batch_size=None, collate_fn=lambda b: b)
+
+
+def fit_ensemble(
+    ensemble: StackedEnsemble,
+    head: nn.Module,
+    fit: FoldData,
+    val: FoldData,
+    *,
+    epochs: int,
+    batch_size: int,
+    patience: int,
+    optimizer: str,
+    lr: float,
+    weight_decay: float,
+    gradient_clip: float | None,
+    seed: int,
+) -> dict[str, object]:
+    """Train the members on ``fit``, early-stopping each on ``val``; returns a summary."""
+    torch.manual_seed(seed)
+    plan = EnsemblePlan(
+        ensemble, head, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
+        gradient_clip=gradient_clip,
+    )
+    stopper = MemberEarlyStopping(patience)
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=[stopper],
+    )
+    m = ensemble.n_members
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*IterableDataset.*__len__.*")
+        trainer.fit(
+            plan,
+            train_dataloaders=_loader(MemberBatches(fit, m, batch_size, seed)),
+            val_dataloaders=_loader([val.repeat(m)]),
+        )
+    ensemble.eval()
+    return {
+        "epochs_run": trainer.current_epoch,
+        "best_epoch": [] if stopper.best_epoch is None else stopper.best_epoch.tolist(),
+        "best_val_loss": [] if stopper.best_loss is None else stopper.best_loss.tolist(),
+    }
+
+
+@torch.no_grad()
+def predict_members(ensemble: StackedEnsemble, head: nn.Module, data: FoldData) -> Tensor:
+    """Every member's predictions for ``data``: ``[M, n, C]`` probabilities or ``[M, n]``."""
+    ensemble.eval()
+    outputs, view_mask = ensemble(*_repeat_args(data, ensemble.n_members))
+    return torch.stack(
+        [head(outputs[m], view_mask[m]).prediction for m in range(ensemble.n_members)]
+    )
+
+
+@torch.no_grad()
+def embed_members(ensemble: StackedEnsemble, data: FoldData) -> dict[str, Tensor]:
+    """Every member's embeddings: name -> ``[M, n, d]`` (per encoder, plus ``fused``)."""
+    ensemble.eval()
+    return ensemble(*_repeat_args(data, ensemble.n_members), embed=True)
+
+
+def _repeat_args(data: FoldData, m: int) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    rep = data.repeat(m)
+    return rep.inputs, rep.present

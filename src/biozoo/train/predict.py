@@ -1,0 +1,128 @@
+"""Score new samples with a finished run's saved ensembles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from biozoo.config import DataConfig, RunConfig, parse_config
+from biozoo.data.load import load_cohort
+from biozoo.errors import BiozooError
+from biozoo.heads import HEADS
+from biozoo.model import build_model
+from biozoo.train.ensemble import StackedEnsemble
+from biozoo.train.plan import predict_members
+from biozoo.train.saving import load_ensemble_state, load_transforms
+
+__all__ = ["load_run_config", "predict", "data_for_prediction"]
+
+
+def load_run_config(run: Path) -> RunConfig:
+    """The resolved config a run folder was trained with."""
+    path = Path(run) / "config.yaml"
+    if not path.is_file():
+        raise BiozooError(f"{run} is not a biozoo run folder (no config.yaml in it).")
+    return parse_config(yaml.safe_load(path.read_text()), source=str(path))
+
+
+def data_for_prediction(cfg: RunConfig, sources: dict[str, Path]) -> DataConfig:
+    """The run's data section with each modality read from ``sources`` instead.
+
+    Every modality the run was trained on must be given, unless the run kept samples with
+    missing modalities, in which case absent ones are scored as missing.
+    """
+    unknown = sorted(set(sources) - set(cfg.data.modalities))
+    if unknown:
+        raise BiozooError(
+            f"modality {unknown[0]!r} was not part of the run "
+            f"(it has {', '.join(cfg.data.modalities)})."
+        )
+    missing = [m for m in cfg.data.modalities if m not in sources]
+    if missing and cfg.data.missing_modality == "drop":
+        raise BiozooError(
+            f"no data given for modality {missing[0]!r}; the run needs "
+            f"{', '.join(cfg.data.modalities)} (give them as NAME=PATH)."
+        )
+    mods = {}
+    for name, mod in cfg.data.modalities.items():
+        if name in sources:
+            mods[name] = mod.model_copy(update={"path": Path(sources[name]), "dataset": None})
+    return cfg.data.model_copy(update={"modalities": mods})
+
+
+def predict(
+    run: Path,
+    data: DataConfig,
+    *,
+    model: str | None = None,
+    split: str | None = None,
+) -> pd.DataFrame:
+    """Predictions of a run's saved ensembles for the samples in ``data``.
+
+    Args:
+        run: the run folder.
+        data: where the new samples are (see :func:`data_for_prediction`).
+        model: one of the run's deep models (default: every one).
+        split: one split's ensemble, which reproduces the run's own predictions for that
+            split's test samples; default: the average over every split's ensemble.
+
+    Returns:
+        One row per sample and model: ``sample_id``, ``model``, ``split`` and the class
+        probabilities ``p_<class>`` with ``y_pred``, or ``prediction`` for regression.
+    """
+    run = Path(run)
+    cfg = load_run_config(run)
+    models = [model] if model else list(cfg.models)
+    for m in models:
+        if m not in cfg.models:
+            raise BiozooError(f"run {run} has no model {m!r} (it has {', '.join(cfg.models)}).")
+    splits = sorted(p.stem for p in (run / "models" / "transforms").glob("*.safetensors"))
+    if not splits:
+        raise BiozooError(f"run {run} saved no models (output.save_models was off).")
+    if split is not None and split not in splits:
+        raise BiozooError(f"run {run} has no split {split!r} (it has {', '.join(splits)}).")
+    chosen = [split] if split else splits
+    cohort = load_cohort(data, with_target=False)
+    frames = []
+    for m in models:
+        preds, meta = [], {}
+        for s in chosen:
+            transforms = load_transforms(run / "models" / "transforms" / f"{s}.safetensors")
+            state, meta = load_ensemble_state(run / "models" / m / f"{s}.safetensors")
+            fold = transforms.fold_data(_with_task(cohort, meta), align=True)
+            classes = meta["classes"]
+            head = HEADS.get(meta["task"])(len(classes) if classes else None)
+            in_dims = {k: int(v) for k, v in meta["in_dims"].items()}
+            ensemble = StackedEnsemble(
+                lambda: build_model(cfg.models[m], in_dims, head.n_outputs),  # noqa: B023
+                [0] * int(meta["n_members"]),
+            )
+            ensemble.load_stacked_state(state)
+            p = predict_members(ensemble, head, fold).numpy().mean(axis=0)
+            if meta["task"] == "regression":
+                p = transforms.target.inverse_transform(p)
+            preds.append(p)
+        frames.append(_frame(cohort.ids, m, split or "all", np.mean(preds, axis=0), meta))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _with_task(cohort, meta):
+    cohort.task = meta["task"]
+    cohort.classes = meta["classes"]
+    return cohort
+
+
+def _frame(ids, model, split, pred, meta) -> pd.DataFrame:
+    frame: dict[str, object] = {"sample_id": ids, "model": model, "split": split}
+    if meta["task"] == "regression":
+        frame["prediction"] = pred
+    else:
+        classes = meta["classes"]
+        frame["y_pred"] = np.asarray(classes, dtype=object)[pred.argmax(axis=1)]
+        for c, label in enumerate(classes):
+            frame[f"p_{label}"] = pred[:, c]
+    return pd.DataFrame(frame)
+

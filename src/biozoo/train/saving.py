@@ -1,0 +1,71 @@
+"""Saving and loading a split's fitted transforms and trained ensembles (safetensors)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file as load_numpy
+from safetensors.numpy import save_file as save_numpy
+from safetensors.torch import load_file, save_file
+
+from biozoo.data.transforms import TableTransform, TargetScaler
+from biozoo.train.fold import FittedTransforms
+
+__all__ = ["load_ensemble_state", "load_transforms", "save_ensemble", "save_transforms"]
+
+
+def save_transforms(path: Path, transforms: FittedTransforms) -> None:
+    """All modalities' transforms of one split in one file; options in its metadata."""
+    arrays: dict[str, np.ndarray] = {}
+    meta: dict[str, object] = {"tables": {}}
+    for name, t in transforms.tables.items():
+        a, m = t.state()
+        arrays.update({f"{name}/{k}": np.ascontiguousarray(v) for k, v in a.items()})
+        meta["tables"][name] = m
+    if transforms.target is not None:
+        a, m = transforms.target.state()
+        arrays.update({f"__target__/{k}": np.ascontiguousarray(v) for k, v in a.items()})
+        meta["target"] = m
+    save_numpy(arrays, str(path), metadata={"biozoo": json.dumps(meta)})
+
+
+def load_transforms(path: Path) -> FittedTransforms:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        meta = json.loads(f.metadata()["biozoo"])
+    arrays = load_numpy(str(path))
+
+    def part(prefix: str) -> dict[str, np.ndarray]:
+        return {k[len(prefix) + 1 :]: v for k, v in arrays.items() if k.startswith(prefix + "/")}
+
+    tables = {
+        name: TableTransform.from_state(part(name), m) for name, m in meta["tables"].items()
+    }
+    target = None
+    if "target" in meta:
+        target = TargetScaler.from_state(part("__target__"), meta["target"])
+    return FittedTransforms(tables, target)
+
+
+def save_ensemble(path: Path, state: dict[str, torch.Tensor], meta: dict[str, object]) -> None:
+    """A stacked ensemble's weights (member dim first) and what rebuilding it needs."""
+    tensors = {k: v.detach().contiguous() for k, v in state.items()}
+    save_file(tensors, str(path), metadata={"biozoo": json.dumps(meta, default=_plain)})
+
+
+def load_ensemble_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads(f.metadata()["biozoo"])
+    return load_file(str(path)), meta
+
+
+def _plain(obj: object) -> object:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(type(obj).__name__)
