@@ -114,8 +114,10 @@ def test_encoder_config_matches_its_signature(name):
     for field, info in cls.Config.model_fields.items():
         assert field in params, field
         default = info.get_default(call_default_factory=True)
-        assert list(params[field].default) == default if isinstance(default, list) else (
-            params[field].default == default
+        assert (
+            list(params[field].default) == default
+            if isinstance(default, list)
+            else (params[field].default == default)
         ), field
 
 

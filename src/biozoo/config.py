@@ -190,9 +190,9 @@ class RunConfig(Strict):
 
 def check_parts(cfg: RunConfig) -> None:
     """Check every registered name and its options; raise ValueError naming the location."""
-    from biozoo.train.baselines import BASELINES
     from biozoo.encoders import ENCODERS
     from biozoo.fusion import FUSIONS
+    from biozoo.train.baselines import BASELINES
     from biozoo.train.optim import OPTIMIZERS
 
     _name(OPTIMIZERS, cfg.training.optimizer, "training.optimizer")
@@ -202,7 +202,7 @@ def check_parts(cfg: RunConfig) -> None:
         where = f"models.{mname}"
         fusion_cls = _name(FUSIONS, m.fusion.name, f"{where}.fusion.name")
         validate_options(fusion_cls, m.fusion, f"{where}.fusion")
-        for mod, spec in m.encoders.items():
+        for mod in m.encoders:
             if mod not in cfg.data.modalities:
                 raise ValueError(
                     f"{where}.encoders.{mod} names no modality of data.modalities "

@@ -29,7 +29,9 @@ def test_stacked_members_equal_separately_built_models():
     for m, seed in enumerate([3, 4]):
         torch.manual_seed(seed)
         single = make()().eval()
-        ref, _ = single({k: v[m] for k, v in d.inputs.items()}, {k: v[m] for k, v in d.present.items()})
+        ref, _ = single(
+            {k: v[m] for k, v in d.inputs.items()}, {k: v[m] for k, v in d.present.items()}
+        )
         assert torch.allclose(out[m], ref, atol=1e-6)
     assert not torch.allclose(out[0], out[1])
 
@@ -61,8 +63,18 @@ def test_training_learns_is_deterministic_and_restores_best_members():
     def run():
         ens = StackedEnsemble(make(), seeds=[10, 11, 12])
         info = fit_ensemble(
-            ens, head, fit, val, epochs=40, batch_size=16, patience=5, optimizer="adamw",
-            lr=1e-2, weight_decay=0.0, gradient_clip=1.0, seed=0,
+            ens,
+            head,
+            fit,
+            val,
+            epochs=40,
+            batch_size=16,
+            patience=5,
+            optimizer="adamw",
+            lr=1e-2,
+            weight_decay=0.0,
+            gradient_clip=1.0,
+            seed=0,
         )
         return ens, info, predict_members(ens, head, val)
 
@@ -72,6 +84,10 @@ def test_training_learns_is_deterministic_and_restores_best_members():
     acc = (p.mean(0).argmax(1) == val.y).float().mean()
     assert acc > 0.8
     # the restored weights are the best epoch's: re-evaluating gives the recorded loss
-    losses = [head(*[t[m] for t in ens(*(val.repeat(3).inputs, val.repeat(3).present))],
-                   val.y).loss.item() for m in range(3)]
+    losses = [
+        head(
+            *[t[m] for t in ens(*(val.repeat(3).inputs, val.repeat(3).present))], val.y
+        ).loss.item()
+        for m in range(3)
+    ]
     assert np.allclose(losses, info["best_val_loss"], atol=1e-5)

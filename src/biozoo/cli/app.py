@@ -117,8 +117,9 @@ def datasets() -> None:
     from biozoo.data.datasets import list_datasets
 
     table = Table(title="bundled data sets")
-    for col in ("name", "tables", "target", "task", "samples", "description"):
-        table.add_column(col)
+    for col in ("name", "tables", "target", "task", "samples"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("description")
     for d in list_datasets():
         table.add_row(
             d.name, ", ".join(d.tables), d.target, d.task, str(d.n_samples), d.description
@@ -135,9 +136,7 @@ def _sources(data: list[str]) -> dict[str, Path]:
         elif item.endswith((".yaml", ".yml")):
             sources.update(_yaml_sources(Path(item)))
         else:
-            raise BiozooError(
-                f"prediction data {item!r} is neither NAME=PATH nor a YAML file."
-            )
+            raise BiozooError(f"prediction data {item!r} is neither NAME=PATH nor a YAML file.")
     return sources
 
 
@@ -165,9 +164,13 @@ def _run(cfg, out: Path | None) -> None:
     cohort = load_cohort(cfg.data)
     n_fits = _count_fits(cfg)
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-        console=err_console, transient=True,
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
     ) as bar:
         task = bar.add_task("starting", total=n_fits)
 
@@ -188,21 +191,27 @@ def _count_fits(cfg) -> int:
     return n_splits * (len(cfg.models) + len(cfg.baselines))
 
 
+SHOWN = ("roc_auc", "pr_auc", "balanced_accuracy", "macro_f1", "rmse", "mae", "r2")
+
+
 def _print_leaderboard(board, primary: str, cohort, cfg) -> None:
     from biozoo.evaluate import METRICS, format_mean_sd
 
-    metrics = METRICS[cohort.task]
+    metrics = [m for m in METRICS[cohort.task] if m in SHOWN]
     table = Table(
         title=f"{cfg.name}: {len(cohort)} samples, {board['n_splits'].iloc[0]} splits "
         f"(mean ± sd over splits)"
     )
-    table.add_column("method")
-    table.add_column("kind")
+    table.add_column("method", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
     for m in metrics:
-        table.add_column(m + (" *" if m == primary else ""), justify="right")
+        table.add_column(
+            m.replace("_", " ") + (" *" if m == primary else ""), justify="right", no_wrap=True
+        )
     for _, row in board.iterrows():
         table.add_row(
-            str(row["method"]), str(row.get("kind", "")),
+            str(row["method"]),
+            str(row.get("kind", "")),
             *[format_mean_sd(row[f"{m}_mean"], row[f"{m}_sd"]) for m in metrics],
         )
     out_console.print(table)

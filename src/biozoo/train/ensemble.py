@@ -88,4 +88,3 @@ class StackedEnsemble(nn.Module):
         with torch.no_grad():
             for n, t in {**params, **buffers}.items():
                 t.copy_(state[n])
-

@@ -76,8 +76,13 @@ def run_experiment(
     """Train and evaluate every model and baseline of ``cfg`` on every split of ``cohort``."""
     tr = cfg.training
     splits = make_splits(
-        cohort.target, task=cohort.task, kind=tr.split.kind, folds=tr.split.folds,
-        repeats=tr.split.repeats, test_size=tr.split.test_size, seed=tr.seed,
+        cohort.target,
+        task=cohort.task,
+        kind=tr.split.kind,
+        folds=tr.split.folds,
+        repeats=tr.split.repeats,
+        test_size=tr.split.test_size,
+        seed=tr.seed,
     )
     result = ExperimentResult(splits)
     for name in cfg.models:
@@ -89,7 +94,7 @@ def run_experiment(
         transforms = fit_transforms(train, cfg.data)
         result.transforms[split.name] = transforms
         _run_baselines(cfg, cohort, split, si, train, test, transforms, result, progress)
-        for mi, (mname, mspec) in enumerate(cfg.models.items()):
+        for mi, mname in enumerate(cfg.models):
             if progress:
                 progress(f"{split.name}: {mname}")
             t0 = time.perf_counter()
@@ -121,17 +126,27 @@ def _run_deep(cfg, cohort, split, si, mi, mname, train, test, transforms, result
         train.target, task=cohort.task, val_fraction=tr.val_fraction, seed=tr.seed + si
     )
     train_data = transforms.fold_data(train)
-    fit_data, val_data = train_data.take(torch.from_numpy(fit_pos)), train_data.take(
-        torch.from_numpy(val_pos)
+    fit_data, val_data = (
+        train_data.take(torch.from_numpy(fit_pos)),
+        train_data.take(torch.from_numpy(val_pos)),
     )
     in_dims = transforms.in_dims
     spec = cfg.models[mname]
     seeds = member_seeds(tr.seed, si, mi, tr.ensemble)
     ensemble = StackedEnsemble(lambda: build_model(spec, in_dims, head.n_outputs), seeds)
     info = fit_ensemble(
-        ensemble, head, fit_data, val_data, epochs=tr.epochs, batch_size=tr.batch_size,
-        patience=tr.patience, optimizer=tr.optimizer, lr=tr.lr, weight_decay=tr.weight_decay,
-        gradient_clip=tr.gradient_clip, seed=member_seeds(tr.seed, si, mi, 1)[0],
+        ensemble,
+        head,
+        fit_data,
+        val_data,
+        epochs=tr.epochs,
+        batch_size=tr.batch_size,
+        patience=tr.patience,
+        optimizer=tr.optimizer,
+        lr=tr.lr,
+        weight_decay=tr.weight_decay,
+        gradient_clip=tr.gradient_clip,
+        seed=member_seeds(tr.seed, si, mi, 1)[0],
     )
     result.training.setdefault(mname, []).append({"split": split.name, **info})
     test_data = transforms.fold_data(test)

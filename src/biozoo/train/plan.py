@@ -54,6 +54,7 @@ class FoldData:
 
     def repeat(self, n_members: int) -> FoldData:
         """The same rows for every member: ``[M, n, ...]`` views, no copy."""
+
         def rep(t: Tensor) -> Tensor:
             return t.unsqueeze(0).expand(n_members, *t.shape)
 
@@ -113,10 +114,7 @@ class EnsemblePlan(L.LightningModule):
     def member_losses(self, batch: FoldData) -> Tensor:
         outputs, view_mask = self.ensemble(batch.inputs, batch.present)  # (M, B, K, o), (M, B, K)
         return torch.stack(
-            [
-                self.head(outputs[m], view_mask[m], batch.y[m]).loss
-                for m in range(outputs.shape[0])
-            ]
+            [self.head(outputs[m], view_mask[m], batch.y[m]).loss for m in range(outputs.shape[0])]
         )
 
     def training_step(self, batch: FoldData, batch_idx: int) -> Tensor:
@@ -138,7 +136,9 @@ class EnsemblePlan(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return build_optimizer(
-            self.optimizer_name, self.ensemble.parameters(), lr=self.lr,
+            self.optimizer_name,
+            self.ensemble.parameters(),
+            lr=self.lr,
             weight_decay=self.weight_decay,
         )
 
@@ -202,7 +202,11 @@ def fit_ensemble(
     """Train the members on ``fit``, early-stopping each on ``val``; returns a summary."""
     torch.manual_seed(seed)
     plan = EnsemblePlan(
-        ensemble, head, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
+        ensemble,
+        head,
+        optimizer=optimizer,
+        lr=lr,
+        weight_decay=weight_decay,
         gradient_clip=gradient_clip,
     )
     stopper = MemberEarlyStopping(patience)
@@ -221,6 +225,7 @@ def fit_ensemble(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*IterableDataset.*__len__.*")
+        warnings.filterwarnings("ignore", ".*LeafSpec.*")
         trainer.fit(
             plan,
             train_dataloaders=_loader(MemberBatches(fit, m, batch_size, seed)),

@@ -125,4 +125,3 @@ def _frame(ids, model, split, pred, meta) -> pd.DataFrame:
         for c, label in enumerate(classes):
             frame[f"p_{label}"] = pred[:, c]
     return pd.DataFrame(frame)
-

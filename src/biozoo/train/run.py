@@ -77,9 +77,7 @@ def _metrics(cfg: RunConfig, cohort: Cohort, result: ExperimentResult) -> dict[s
         "splits": [s.name for s in result.splits],
         "summary": {m: summarize(v) for m, v in result.metrics.items()},
         "per_split": result.metrics,
-        "members": {
-            m: [summarize(per) for per in v] for m, v in result.member_metrics.items()
-        },
+        "members": {m: [summarize(per) for per in v] for m, v in result.member_metrics.items()},
         "training": result.training,
         "transforms": {
             split: {name: t.report for name, t in ft.tables.items()}
@@ -89,8 +87,9 @@ def _metrics(cfg: RunConfig, cohort: Cohort, result: ExperimentResult) -> dict[s
 
 
 def _write(folder, cfg, cohort, result, board, metrics) -> None:
-    folder.write_text("config.yaml", yaml.safe_dump(json.loads(cfg.model_dump_json()),
-                                                    sort_keys=False))
+    folder.write_text(
+        "config.yaml", yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False)
+    )
     folder.write_json("versions.json", versions(cfg))
     folder.write_json("metrics.json", metrics)
     folder.write_csv("leaderboard.csv", board)
@@ -113,11 +112,18 @@ def _write(folder, cfg, cohort, result, board, metrics) -> None:
             save_transforms(folder.path(f"models/transforms/{split}.safetensors"), ft)
         for fm in result.models:
             meta = {
-                "model": fm.model, "split": fm.split, "task": cohort.task,
-                "classes": cohort.classes, "n_members": fm.ensemble.n_members, **fm.meta,
+                "model": fm.model,
+                "split": fm.split,
+                "task": cohort.task,
+                "classes": cohort.classes,
+                "n_members": fm.ensemble.n_members,
+                **fm.meta,
             }
-            save_ensemble(folder.path(f"models/{fm.model}/{fm.split}.safetensors"),
-                          fm.ensemble.stacked_state(), meta)
+            save_ensemble(
+                folder.path(f"models/{fm.model}/{fm.split}.safetensors"),
+                fm.ensemble.stacked_state(),
+                meta,
+            )
 
 
 def versions(cfg: RunConfig) -> dict[str, object]:

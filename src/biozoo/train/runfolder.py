@@ -33,8 +33,9 @@ class RunFolder:
 
     def __enter__(self) -> RunFolder:
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.name}-", suffix=".partial",
-                                         dir=self.out_dir))
+        self.tmp = Path(
+            tempfile.mkdtemp(prefix=f".{self.name}-", suffix=".partial", dir=self.out_dir)
+        )
         return self
 
     def __exit__(

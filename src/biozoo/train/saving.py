@@ -42,9 +42,7 @@ def load_transforms(path: Path) -> FittedTransforms:
     def part(prefix: str) -> dict[str, np.ndarray]:
         return {k[len(prefix) + 1 :]: v for k, v in arrays.items() if k.startswith(prefix + "/")}
 
-    tables = {
-        name: TableTransform.from_state(part(name), m) for name, m in meta["tables"].items()
-    }
+    tables = {name: TableTransform.from_state(part(name), m) for name, m in meta["tables"].items()}
     target = None
     if "target" in meta:
         target = TargetScaler.from_state(part("__target__"), meta["target"])

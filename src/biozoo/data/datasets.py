@@ -1,0 +1,295 @@
+"""Real data bundled in installed packages, so that biozoo runs offline.
+
+Nothing is downloaded: each dataset is read from a file or function that ships inside a
+package (scikit-survival, scanpy) or simulated. Tables come in
+:func:`~biozoo.data.readers.read_table`'s format (float32, samples as rows, index
+``sample_id``). Loads are cached within a process; callers always get copies.
+
+A modality or target of a run config names a bundled table as ``<dataset>/<table>`` (for
+example ``gse7390/gex``) and a target as ``dataset: gse7390`` plus ``column: e.tdm``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from biozoo.data.cohort import Task
+from biozoo.errors import BiozooError
+from biozoo.registry import Registry
+
+__all__ = [
+    "DatasetInfo",
+    "LoadedDataset",
+    "dataset_table",
+    "dataset_target",
+    "list_datasets",
+    "load_dataset",
+]
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a bundled dataset holds (shown by ``biozoo datasets``)."""
+
+    name: str
+    description: str
+    tables: tuple[str, ...]
+    target_column: str
+    task: Task
+    n_samples: int
+    source: str
+
+    @property
+    def target(self) -> str:
+        """Alias of :attr:`target_column`."""
+        return self.target_column
+
+
+@dataclass
+class LoadedDataset:
+    """A bundled dataset, loaded.
+
+    Attributes:
+        tables: table name -> float32 DataFrame, samples as rows (index ``sample_id``).
+        target: the default target, indexed by the same sample ids.
+        target_column: the target's name.
+        task: the task the target is for.
+        labels: every label column offered by the dataset (``target`` is one of them), for
+            :func:`dataset_target`.
+    """
+
+    tables: dict[str, pd.DataFrame]
+    target: pd.Series
+    target_column: str
+    task: Task
+    labels: pd.DataFrame
+
+
+Loader = Callable[[], LoadedDataset]
+_LOADERS: Registry[Loader] = Registry("dataset")
+_INFO: dict[str, DatasetInfo] = {}
+
+
+def _dataset(info: DatasetInfo) -> Callable[[Loader], Loader]:
+    """Register a loader under ``info.name``."""
+
+    def decorate(fn: Loader) -> Loader:
+        _INFO[info.name] = info
+        return _LOADERS.register(info.name)(fn)
+
+    return decorate
+
+
+def list_datasets() -> list[DatasetInfo]:
+    """The bundled datasets, sorted by name (nothing is loaded)."""
+    return [_INFO[name] for name in _LOADERS.names()]
+
+
+def load_dataset(name: str) -> LoadedDataset:
+    """Load a bundled dataset.
+
+    Args:
+        name: a name from :func:`list_datasets`.
+
+    Returns:
+        A fresh copy of the dataset, safe to modify.
+
+    Raises:
+        BiozooError: the name is unknown ("did you mean ..."), or the package holding the data
+            is not installed.
+    """
+    cached = _load_cached(name)
+    return LoadedDataset(
+        tables={k: v.copy() for k, v in cached.tables.items()},
+        target=cached.target.copy(),
+        target_column=cached.target_column,
+        task=cached.task,
+        labels=cached.labels.copy(),
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(name: str) -> LoadedDataset:
+    loader = _LOADERS.get(name)
+    with warnings.catch_warnings():
+        # anndata's notes on the old layout of bundled files are no concern of the user's
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.filterwarnings("ignore", module="anndata")
+        return loader()
+
+
+def dataset_table(spec: str) -> pd.DataFrame:
+    """One table of a bundled dataset, named ``<dataset>/<table>`` (e.g. ``gse7390/gex``).
+
+    Raises:
+        BiozooError: the spec is malformed, or the dataset or table is unknown.
+    """
+    name, sep, table = spec.partition("/")
+    if not sep or not name or not table:
+        raise BiozooError(
+            f"dataset table {spec!r} must be written '<dataset>/<table>', e.g. 'gse7390/gex'."
+        )
+    _LOADERS.get(name, where=f"dataset table {spec!r}")
+    tables = _load_cached(name).tables
+    if table not in tables:
+        raise BiozooError(f"dataset {name!r} has no table {table!r} (tables: {', '.join(tables)}).")
+    return tables[table].copy()
+
+
+def dataset_target(name: str, column: str) -> pd.Series:
+    """A label column of a bundled dataset, indexed by sample id.
+
+    Raises:
+        BiozooError: the dataset or the column is unknown.
+    """
+    labels = _load_cached(name).labels
+    if column not in labels.columns:
+        raise BiozooError(
+            f"dataset {name!r} has no label column {column!r} "
+            f"(columns: {', '.join(labels.columns)})."
+        )
+    return labels[column].copy()
+
+
+def _finish(
+    tables: dict[str, pd.DataFrame], labels: pd.DataFrame, target_column: str, task: Task
+) -> LoadedDataset:
+    for table in tables.values():
+        table.index.name = "sample_id"
+        table.columns = pd.Index([str(c) for c in table.columns], dtype=object)
+    labels.index.name = "sample_id"
+    return LoadedDataset(
+        tables=tables,
+        target=labels[target_column].copy(),
+        target_column=target_column,
+        task=task,
+        labels=labels,
+    )
+
+
+# ---------------------------------------------------------------- the datasets
+
+_GRADE = {"well differentiated": 1.0, "intermediate": 2.0, "poorly differentiated": 3.0}
+
+
+@_dataset(
+    DatasetInfo(
+        name="gse7390",
+        description="Breast cancer, 198 patients: 76-gene expression signature and clinical "
+        "variables; target: distant metastasis (e.tdm).",
+        tables=("gex", "clin"),
+        target_column="e.tdm",
+        task="binary",
+        n_samples=198,
+        source="GEO GSE7390 (Desmedt et al. 2007), via scikit-survival's "
+        "load_breast_cancer (GPL-3 package)",
+    )
+)
+def _gse7390() -> LoadedDataset:
+    """GSE7390 from scikit-survival.
+
+    ``gex``: the 76 probe columns (already log-scale expression). ``clin``: ``age``, ``size``
+    as given; ``er`` positive -> 1, negative -> 0; ``grade`` well differentiated -> 1,
+    intermediate -> 2, poorly differentiated -> 3, unknown (spelt ``unkown`` in the data) ->
+    NaN. Labels: ``e.tdm`` (distant metastasis, 0/1 int) and ``t.tdm`` (time to it or to
+    censoring, days, float).
+    """
+    from sksurv.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer()
+    ids = pd.Index([f"GSE7390_{i + 1:03d}" for i in range(len(x))])
+    clinical = ["age", "er", "grade", "size"]
+    gex = x.drop(columns=clinical).astype(np.float32)
+    gex.index = ids
+    er = x["er"].astype(str).map({"positive": 1.0, "negative": 0.0})
+    grade = x["grade"].astype(str).map(_GRADE)  # any other level ("unkown") -> NaN
+    clin = pd.DataFrame(
+        {
+            "age": x["age"].to_numpy(),
+            "er": er.to_numpy(),
+            "grade": grade.to_numpy(),
+            "size": x["size"].to_numpy(),
+        },
+        index=ids,
+    ).astype(np.float32)
+    labels = pd.DataFrame(
+        {"e.tdm": y["e.tdm"].astype(np.int64), "t.tdm": y["t.tdm"].astype(np.float64)}, index=ids
+    )
+    return _finish({"gex": gex, "clin": clin}, labels, "e.tdm", "binary")
+
+
+@_dataset(
+    DatasetInfo(
+        name="pbmc68k_reduced",
+        description="700 peripheral blood mononuclear cells x 765 genes (log-normalised "
+        "expression); target: cell type (bulk_labels, 10 classes).",
+        tables=("rna",),
+        target_column="bulk_labels",
+        task="multiclass",
+        n_samples=700,
+        source="10x Genomics PBMC 68k (Zheng et al. 2017), subsample shipped with scanpy "
+        "(BSD-3-Clause)",
+    )
+)
+def _pbmc68k_reduced() -> LoadedDataset:
+    """scanpy's ``10x_pbmc68k_reduced.h5ad``, read with anndata (scanpy is not imported).
+
+    Table ``rna`` is ``.raw.X``: per-cell normalised, log1p-transformed expression, not scaled
+    (``.X`` holds the same genes scaled to zero mean and unit variance, which would leak
+    whole-dataset statistics into every fold). Labels: ``bulk_labels`` (10 cell types),
+    ``louvain`` (clusters) and ``phase`` (cell cycle), as str.
+    """
+    import anndata
+
+    adata = anndata.read_h5ad(_scanpy_file("10x_pbmc68k_reduced.h5ad"))
+    raw = adata.raw if adata.raw is not None and adata.raw.n_vars == adata.n_vars else adata
+    matrix = raw.X.toarray() if hasattr(raw.X, "toarray") else raw.X
+    ids = pd.Index(adata.obs_names.astype(str), dtype=object)
+    rna = pd.DataFrame(np.asarray(matrix, dtype=np.float32), index=ids, columns=raw.var_names)
+    obs = adata.obs
+    labels = pd.DataFrame(
+        {c: obs[c].astype(str).to_numpy() for c in ("bulk_labels", "louvain", "phase")},
+        index=ids,
+    )
+    return _finish({"rna": rna}, labels, "bulk_labels", "multiclass")
+
+
+def _scanpy_file(name: str) -> Path:
+    """A file of scanpy's ``datasets`` folder, found without importing scanpy (slow)."""
+    spec = importlib.util.find_spec("scanpy")
+    if spec is None or not spec.submodule_search_locations:
+        raise BiozooError(
+            "dataset pbmc68k_reduced needs scanpy, which is not installed; install biozoo[data]."
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / name
+    if not path.is_file():
+        raise BiozooError(f"scanpy is installed but its bundled file {path} is missing.")
+    return path
+
+
+@_dataset(
+    DatasetInfo(
+        name="simulated",
+        description="Simulated cohort, 200 samples: clinical (8), RNA-seq counts (500) and "
+        "methylation betas (1000) with 10 informative features; target: label (binary).",
+        tables=("clinical", "rna", "meth"),
+        target_column="label",
+        task="binary",
+        n_samples=200,
+        source="biozoo.data.simulate.simulate_cohort(seed=0)",
+    )
+)
+def _simulated() -> LoadedDataset:
+    """The default :func:`~biozoo.data.simulate.simulate_cohort`, seed 0."""
+    from biozoo.data.simulate import simulate_cohort
+
+    sim = simulate_cohort(seed=0)
+    return _finish(dict(sim.tables), sim.target.to_frame("label"), "label", "binary")

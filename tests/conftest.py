@@ -1,0 +1,61 @@
+"""Shared fixtures: a tiny simulated three-modality cohort written to disk, and its config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from biozoo.data.simulate import simulate_cohort, write_cohort
+
+TINY_TRAINING = {
+    "epochs": 6,
+    "patience": 3,
+    "batch_size": 16,
+    "ensemble": 2,
+    "lr": 0.01,
+    "seed": 0,
+    "split": {"kind": "kfold", "folds": 3},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_files(tmp_path_factory) -> dict[str, Path]:
+    """clinical / rna / meth tables and labels.csv for 60 simulated patients."""
+    sim = simulate_cohort(
+        n_samples=60,
+        n_features={"clinical": 4, "rna": 30, "meth": 40},
+        n_informative=6,
+        effect_size=2.0,
+        seed=1,
+    )
+    return write_cohort(sim, tmp_path_factory.mktemp("tiny"))
+
+
+def tiny_raw(files: dict[str, Path], **sections: object) -> dict:
+    raw = {
+        "name": "tiny",
+        "data": {
+            "modalities": {
+                name: {"path": str(files[name])} for name in ("clinical", "rna", "meth")
+            },
+            "target": {"path": str(files["labels"]), "column": "label", "task": "binary"},
+        },
+        "models": {
+            "multimodule": {"encoders": {"rna": {"name": "mlp", "hidden": [8], "out_dim": 4}}},
+            "late": {"fusion": {"name": "late"}},
+        },
+        "training": dict(TINY_TRAINING),
+        "baselines": ["linear"],
+    }
+    raw.update(sections)
+    return raw
+
+
+@pytest.fixture
+def tiny_config(tiny_files, tmp_path) -> Path:
+    """A run config over the tiny cohort, written to a YAML file."""
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_raw(tiny_files)))
+    return path
