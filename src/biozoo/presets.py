@@ -18,15 +18,15 @@ DEMO = {
     "models": {
         "multimodule_mlp": {
             "encoders": {
-                "gex": {"name": "mlp", "hidden": [32], "out_dim": 8, "dropout": 0.5},
-                "clin": {"name": "mlp", "hidden": [8], "out_dim": 4, "dropout": 0.2},
+                "gex": {"name": "mlp", "hidden": [16], "out_dim": 4, "dropout": 0.5},
+                "clin": {"name": "mlp", "hidden": [4], "out_dim": 2, "dropout": 0.0},
             },
             "fusion": {"name": "concat"},
         },
         "early_fusion_mlp": {
             "fusion": {
                 "name": "early",
-                "encoder": {"name": "mlp", "hidden": [32], "out_dim": 8, "dropout": 0.5},
+                "encoder": {"name": "mlp", "hidden": [16], "out_dim": 4, "dropout": 0.5},
             },
         },
     },

@@ -46,7 +46,7 @@ def test_train_writes_a_complete_run_folder_and_is_deterministic(tiny_config, tm
     pd.testing.assert_frame_equal(pa, pb)
 
     board = pd.read_csv(a / "leaderboard.csv")
-    assert set(board["method"]) == {"multimodule", "late", "logistic / ridge (CV penalty)"}
+    assert set(board["method"]) == {"multimodule", "late", "logistic/ridge (CV)"}
     assert "multimodule" in first.output and "run folder:" in first.output
 
     # out-of-fold: every sample is predicted exactly once per method (3-fold CV)

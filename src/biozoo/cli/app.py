@@ -11,6 +11,7 @@ from typing import Annotated, TypeVar
 
 import typer
 import yaml
+from rich import box
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -191,7 +192,8 @@ def _count_fits(cfg) -> int:
     return n_splits * (len(cfg.models) + len(cfg.baselines))
 
 
-SHOWN = ("roc_auc", "pr_auc", "balanced_accuracy", "macro_f1", "rmse", "mae", "r2")
+SHOWN = ("roc_auc", "pr_auc", "balanced_accuracy", "rmse", "mae", "r2")
+HEADERS = {"roc_auc": "ROC AUC", "pr_auc": "PR AUC", "balanced_accuracy": "bal. accuracy"}
 
 
 def _print_leaderboard(board, primary: str, cohort, cfg) -> None:
@@ -199,20 +201,20 @@ def _print_leaderboard(board, primary: str, cohort, cfg) -> None:
 
     metrics = [m for m in METRICS[cohort.task] if m in SHOWN]
     table = Table(
-        title=f"{cfg.name}: {len(cohort)} samples, {board['n_splits'].iloc[0]} splits "
-        f"(mean ± sd over splits)"
+        title=f"{cfg.name}: {len(cohort)} samples, {board['n_splits'].iloc[0]} splits, "
+        f"mean ± sd over splits; sorted by {HEADERS.get(primary, primary.upper())}",
+        box=box.SIMPLE_HEAD,
+        caption="dim rows: classical baselines on the same splits",
     )
     table.add_column("method", no_wrap=True)
-    table.add_column("kind", no_wrap=True)
     for m in metrics:
-        table.add_column(
-            m.replace("_", " ") + (" *" if m == primary else ""), justify="right", no_wrap=True
-        )
+        table.add_column(HEADERS.get(m, m.upper()), justify="right", no_wrap=True)
     for _, row in board.iterrows():
+        kind = str(row.get("kind", ""))
         table.add_row(
             str(row["method"]),
-            str(row.get("kind", "")),
             *[format_mean_sd(row[f"{m}_mean"], row[f"{m}_sd"]) for m in metrics],
+            style="dim" if kind == "baseline" else None,
         )
     out_console.print(table)
 

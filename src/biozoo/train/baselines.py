@@ -190,7 +190,7 @@ class LinearBaseline(Baseline):
     Regression: ``RidgeCV`` over ``ALPHAS`` with efficient leave-one-out inner CV.
     """
 
-    label = "logistic / ridge (CV penalty)"
+    label = "logistic/ridge (CV)"
     ALPHAS: ClassVar[np.ndarray] = np.logspace(-3, 5, 17)
     MAX_ITER: ClassVar[int] = 5000
 
