@@ -1,3 +1,42 @@
-"""biozoo: train, compare, ensemble and explain deep architectures on biomedical data."""
+"""biozoo: train, compare, ensemble and explain deep architectures on biomedical data.
+
+The public API, imported lazily so that ``import biozoo`` (and the CLI) stays fast:
+
+- :func:`load_config` / :class:`RunConfig` — the run schema, from YAML or Python.
+- :func:`run` — run a config end to end; returns the run folder and leaderboard
+  (``biozoo.train`` is the training subpackage, so the function has its own name).
+- :func:`predict` — score new samples with a finished run's ensembles.
+- :func:`demo_config` — the demo run (GSE7390).
+- :func:`load_cohort`, :func:`load_dataset`, :func:`list_datasets`, :func:`simulate_cohort`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+_API = {
+    "RunConfig": "biozoo.config",
+    "load_config": "biozoo.config",
+    "parse_config": "biozoo.config",
+    "run": "biozoo.train.run",
+    "predict": "biozoo.train.predict",
+    "demo_config": "biozoo.presets",
+    "load_cohort": "biozoo.data.load",
+    "load_dataset": "biozoo.data.datasets",
+    "list_datasets": "biozoo.data.datasets",
+    "simulate_cohort": "biozoo.data.simulate",
+    "BiozooError": "biozoo.errors",
+}
+
+__all__ = [*_API, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "run":
+        return importlib.import_module("biozoo.train.run").train
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'biozoo' has no attribute {name!r}")

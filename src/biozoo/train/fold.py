@@ -75,7 +75,8 @@ def fit_transforms(train: Cohort, data: DataConfig) -> FittedTransforms:
     """Fit each modality's transforms on the training samples that have it."""
     tables = {}
     for name, mod in train.modalities.items():
-        rows = mod.present
+        # a boolean mask copies the whole table; skip it when every sample has the modality
+        rows = slice(None) if mod.present.all() else mod.present
         y = None if train.target is None else train.target[rows]
         t = TableTransform(**data.modalities[name].transforms.model_dump())
         tables[name] = t.fit(mod.values[rows], y, task=train.task, features=mod.features)

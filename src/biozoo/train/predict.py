@@ -55,7 +55,7 @@ def data_for_prediction(cfg: RunConfig, sources: dict[str, Path]) -> DataConfig:
 
 def predict(
     run: Path,
-    data: DataConfig,
+    data: DataConfig | dict[str, Path],
     *,
     model: str | None = None,
     split: str | None = None,
@@ -64,7 +64,8 @@ def predict(
 
     Args:
         run: the run folder.
-        data: where the new samples are (see :func:`data_for_prediction`).
+        data: where the new samples are: modality name -> table path (read with the run's
+            own reader options), or a full data section (see :func:`data_for_prediction`).
         model: one of the run's deep models (default: every one).
         split: one split's ensemble, which reproduces the run's own predictions for that
             split's test samples; default: the average over every split's ensemble.
@@ -75,6 +76,8 @@ def predict(
     """
     run = Path(run)
     cfg = load_run_config(run)
+    if not isinstance(data, DataConfig):
+        data = data_for_prediction(cfg, {k: Path(v) for k, v in data.items()})
     models = [model] if model else list(cfg.models)
     for m in models:
         if m not in cfg.models:
