@@ -213,16 +213,13 @@ def build_config(paths: dict[str, str], top_k: dict[str, int], epochs: int) -> A
 
 def run_pipeline(cfg: Any, stages: Stages) -> dict[str, Any]:
     """Stages a-c; returns what the report needs besides the stage rows."""
-    import torch
 
     from biozoo.data.load import load_cohort
-    from biozoo.data.splits import inner_split, make_splits
+    from biozoo.data.splits import make_splits
     from biozoo.evaluate import compute_metrics
-    from biozoo.model import build_model
-    from biozoo.train.ensemble import StackedEnsemble
-    from biozoo.train.experiment import head_for, member_seeds
+    from biozoo.train.experiment import head_for, train_split_ensemble
     from biozoo.train.fold import fit_transforms
-    from biozoo.train.plan import fit_ensemble, predict_members
+    from biozoo.train.plan import predict_members
 
     out: dict[str, Any] = {}
     tr = cfg.training
@@ -260,31 +257,17 @@ def run_pipeline(cfg: Any, stages: Stages) -> dict[str, Any]:
 
     si, mi, mname = 0, 0, next(iter(cfg.models))
     with stages.stage("c. train one fold + score"):
-        with stages.stage("inner split + model build", sub=True):
+        with stages.stage("train_split_ensemble (inner split, build, fit)", sub=True):
             head = head_for(cohort)
-            fit_pos, val_pos = inner_split(
-                train.target, task=cohort.task, val_fraction=tr.val_fraction, seed=tr.seed + si
-            )
-            fit_data = train_data.take(torch.from_numpy(fit_pos))
-            val_data = train_data.take(torch.from_numpy(val_pos))
-            in_dims = transforms.in_dims
-            spec = cfg.models[mname]
-            seeds = member_seeds(tr.seed, si, mi, tr.ensemble)
-            ensemble = StackedEnsemble(lambda: build_model(spec, in_dims, head.n_outputs), seeds)
-        with stages.stage("fit_ensemble", sub=True):
-            info = fit_ensemble(
-                ensemble,
-                head,
-                fit_data,
-                val_data,
-                epochs=tr.epochs,
-                batch_size=tr.batch_size,
-                patience=tr.patience,
-                optimizer=tr.optimizer,
-                lr=tr.lr,
-                weight_decay=tr.weight_decay,
-                gradient_clip=tr.gradient_clip,
-                seed=member_seeds(tr.seed, si, mi, 1)[0],
+            ensemble, info, fit_pos, val_pos = train_split_ensemble(
+                cfg,
+                mname,
+                train_data,
+                train.target,
+                task=cohort.task,
+                head=head,
+                split_index=si,
+                model_index=mi,
             )
         with stages.stage("predict_members + metrics", sub=True):
             members = predict_members(ensemble, head, test_data).numpy()  # (M, n, C)

@@ -26,9 +26,15 @@ from biozoo.model import build_model
 from biozoo.train.baselines import BASELINES
 from biozoo.train.ensemble import StackedEnsemble
 from biozoo.train.fold import FittedTransforms, fit_transforms
-from biozoo.train.plan import embed_members, fit_ensemble, predict_members
+from biozoo.train.plan import FoldData, embed_members, fit_ensemble, predict_members
 
-__all__ = ["ExperimentResult", "FoldModel", "member_seeds", "run_experiment"]
+__all__ = [
+    "ExperimentResult",
+    "FoldModel",
+    "member_seeds",
+    "run_experiment",
+    "train_split_ensemble",
+]
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +100,12 @@ def run_experiment(
         transforms = fit_transforms(train, cfg.data)
         result.transforms[split.name] = transforms
         _run_baselines(cfg, cohort, split, si, train, test, transforms, result, progress)
+        fold = (transforms.fold_data(train), transforms.fold_data(test))
         for mi, mname in enumerate(cfg.models):
             if progress:
                 progress(f"{split.name}: {mname}")
             t0 = time.perf_counter()
-            _run_deep(cfg, cohort, split, si, mi, mname, train, test, transforms, result)
+            _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result)
             result.seconds[mname] = result.seconds.get(mname, 0.0) + time.perf_counter() - t0
     return result
 
@@ -119,19 +126,35 @@ def _run_baselines(cfg, cohort, split, si, train, test, transforms, result, prog
         _record(result, cls.label, split, test, pred, cohort)
 
 
-def _run_deep(cfg, cohort, split, si, mi, mname, train, test, transforms, result) -> None:
+def train_split_ensemble(
+    cfg: RunConfig,
+    mname: str,
+    train_data: FoldData,
+    train_target: np.ndarray,
+    *,
+    task: str,
+    head: torch.nn.Module,
+    split_index: int,
+    model_index: int,
+) -> tuple[StackedEnsemble, dict[str, object], np.ndarray, np.ndarray]:
+    """Train model ``mname``'s ensemble on one split's (transformed) training part.
+
+    The inner validation split for early stopping and every seed come from the run seed and
+    the split / model positions.
+
+    Returns:
+        The trained ensemble, the training summary, and the positions (into the training
+        part) of the fit and validation samples.
+    """
     tr = cfg.training
-    head = head_for(cohort)
+    si, mi = split_index, model_index
     fit_pos, val_pos = inner_split(
-        train.target, task=cohort.task, val_fraction=tr.val_fraction, seed=tr.seed + si
+        train_target, task=task, val_fraction=tr.val_fraction, seed=tr.seed + si
     )
-    train_data = transforms.fold_data(train)
-    fit_data, val_data = (
-        train_data.take(torch.from_numpy(fit_pos)),
-        train_data.take(torch.from_numpy(val_pos)),
-    )
-    in_dims = transforms.in_dims
+    fit_data = train_data.take(torch.from_numpy(fit_pos))
+    val_data = train_data.take(torch.from_numpy(val_pos))
     spec = cfg.models[mname]
+    in_dims = {k: v.shape[1] for k, v in train_data.inputs.items()}
     seeds = member_seeds(tr.seed, si, mi, tr.ensemble)
     ensemble = StackedEnsemble(lambda: build_model(spec, in_dims, head.n_outputs), seeds)
     info = fit_ensemble(
@@ -148,8 +171,24 @@ def _run_deep(cfg, cohort, split, si, mi, mname, train, test, transforms, result
         gradient_clip=tr.gradient_clip,
         seed=member_seeds(tr.seed, si, mi, 1)[0],
     )
-    result.training.setdefault(mname, []).append({"split": split.name, **info})
-    test_data = transforms.fold_data(test)
+    return ensemble, {"in_dims": in_dims, "seeds": seeds, **info}, fit_pos, val_pos
+
+
+def _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result) -> None:
+    train_data, test_data = fold
+    head = head_for(cohort)
+    ensemble, info, fit_pos, val_pos = train_split_ensemble(
+        cfg,
+        mname,
+        train_data,
+        cohort.target[split.train],
+        task=cohort.task,
+        head=head,
+        split_index=si,
+        model_index=mi,
+    )
+    summary = {k: v for k, v in info.items() if k not in ("in_dims", "seeds")}
+    result.training.setdefault(mname, []).append({"split": split.name, **summary})
     members = predict_members(ensemble, head, test_data).numpy()  # (M, n, C) or (M, n)
     if cohort.task == "regression":
         members = transforms.target.inverse_transform(members)
@@ -157,9 +196,7 @@ def _run_deep(cfg, cohort, split, si, mi, mname, train, test, transforms, result
     result.member_metrics.setdefault(mname, []).append(
         [compute_metrics(test.target, p, task=cohort.task, n_classes=_n(cohort)) for p in members]
     )
-    result.models.append(
-        FoldModel(mname, split.name, ensemble, {"in_dims": in_dims, "seeds": seeds, **info})
-    )
+    result.models.append(FoldModel(mname, split.name, ensemble, info))
     if cfg.output.latents:
         _record_latents(result, mname, split, cohort, transforms, ensemble, fit_pos, val_pos)
 
