@@ -251,7 +251,7 @@ def run_pipeline(cfg: Any, stages: Stages) -> dict[str, Any]:
             train_data = transforms.fold_data(train)
             test_data = transforms.fold_data(test)
     out["split"] = {"name": split.name, "train": len(split.train), "test": len(split.test)}
-    out["transform_reports"] = {k: dict(t.report) for k, t in transforms.tables.items()}
+    out["transform_reports"] = {k: dict(t.report) for k, t in transforms.parts.items()}
     out["in_dims"] = transforms.in_dims
     # cohort, train and test stay alive, as they do in run_experiment while a fold trains
 
@@ -264,6 +264,7 @@ def run_pipeline(cfg: Any, stages: Stages) -> dict[str, Any]:
                 mname,
                 train_data,
                 train.target,
+                in_dims=transforms.in_dims,
                 task=cohort.task,
                 head=head,
                 split_index=si,

@@ -79,19 +79,63 @@ class _Source(Strict):
         return self
 
 
-class ModalityConfig(_Source):
-    """One input table.
+class PartSpec(BaseModel):
+    """A registered part by name plus its options: ``{name: mlp, hidden: [64]}``.
 
-    ``path`` reads a file (CSV/TSV/parquet with samples as rows, or as columns with
-    ``transpose: true``; AnnData ``.h5ad``; one ``mod`` of a MuData ``.h5mu``);
-    ``dataset`` names a bundled table as ``<dataset>/<table>`` (see ``biozoo datasets``).
+    Options are validated against the part's own ``Config`` when the run config is checked.
     """
 
-    kind: Literal["table"] = "table"
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+Kind = Literal["table", "sequence", "series", "molecule"]
+
+
+class ModalityConfig(_Source):
+    """One input modality.
+
+    ``kind: table`` (the default) reads a file (CSV/TSV/parquet with samples as rows, or as
+    columns with ``transpose: true``; AnnData ``.h5ad``; one ``mod`` of a MuData ``.h5mu``);
+    ``dataset`` names a bundled table as ``<dataset>/<table>`` (see ``biozoo datasets``).
+    A table is fed to its encoder as a matrix, as tokens (``tokenizer: {name: gene_rank}``
+    or ``omics_groups``) or as node values on a feature graph (``graph: {...}``).
+
+    ``kind: sequence`` reads protein or nucleotide strings (FASTA, or a CSV column), options
+    under ``sequence:``; ``kind: series`` reads time series (a long CSV), options under
+    ``series:``; ``kind: molecule`` reads SMILES from a CSV column, options under
+    ``molecule:``.
+    """
+
+    kind: Kind = "table"
     transpose: bool = False
     mod: str | None = None
     layer: str | None = None
     transforms: TransformConfig = Field(default_factory=TransformConfig)
+    tokenizer: PartSpec | None = None
+    graph: dict[str, Any] | None = None
+    sequence: dict[str, Any] | None = None
+    series: dict[str, Any] | None = None
+    molecule: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _kind_options(self) -> ModalityConfig:
+        for key in ("sequence", "series", "molecule"):
+            if getattr(self, key) is not None and self.kind != key:
+                raise ValueError(f"'{key}' options need kind: {key} (this is kind: {self.kind})")
+        if self.kind != "table":
+            for key in ("tokenizer", "graph", "mod", "layer"):
+                if getattr(self, key):
+                    raise ValueError(f"'{key}' applies to tables only (this is kind: {self.kind})")
+            if self.dataset is not None:
+                raise ValueError(f"kind {self.kind} reads a file given by 'path'")
+        if self.tokenizer is not None and self.graph is not None:
+            raise ValueError("give either 'tokenizer' or 'graph', not both")
+        return self
 
 
 class TargetConfig(_Source):
@@ -105,20 +149,6 @@ class DataConfig(Strict):
     modalities: dict[str, ModalityConfig] = Field(min_length=1)
     target: TargetConfig
     missing_modality: Literal["drop", "keep"] = "drop"
-
-
-class PartSpec(BaseModel):
-    """A registered part by name plus its options: ``{name: mlp, hidden: [64]}``.
-
-    Options are validated against the part's own ``Config`` when the run config is checked.
-    """
-
-    model_config = ConfigDict(extra="allow")
-    name: str
-
-    @property
-    def options(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
 
 
 class HeadConfig(Strict):
@@ -190,11 +220,14 @@ class RunConfig(Strict):
 
 def check_parts(cfg: RunConfig) -> None:
     """Check every registered name and its options; raise ValueError naming the location."""
+    from biozoo.data.parts import validate_modality
     from biozoo.encoders import ENCODERS
     from biozoo.fusion import FUSIONS
     from biozoo.train.baselines import BASELINES
     from biozoo.train.optim import OPTIMIZERS
 
+    for name, mod in cfg.data.modalities.items():
+        validate_modality(mod, f"data.modalities.{name}")
     _name(OPTIMIZERS, cfg.training.optimizer, "training.optimizer")
     for i, b in enumerate(cfg.baselines):
         _name(BASELINES, b, f"baselines[{i}]")

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
 from biozoo.activations import ACTIVATIONS
 from biozoo.config import HeadConfig, ModelConfig
 from biozoo.encoders import ENCODERS
+from biozoo.errors import BiozooError
 from biozoo.fusion import FUSIONS
 from biozoo.layers.mlp import MLP
 
-__all__ = ["MultiModalModel", "build_model"]
+__all__ = ["MultiModalModel", "build_model", "input_kind"]
 
 
 class MultiModalModel(nn.Module):
@@ -52,41 +55,86 @@ class MultiModalModel(nn.Module):
         return present
 
     def forward(
-        self, inputs: dict[str, Tensor], present: dict[str, Tensor], *, embed: bool = False
-    ) -> tuple[Tensor, Tensor] | dict[str, Tensor]:
+        self,
+        inputs: dict[str, Tensor],
+        present: dict[str, Tensor],
+        *,
+        embed: bool = False,
+        with_aux: bool = False,
+    ) -> tuple[Tensor, ...] | dict[str, Tensor]:
         """``(outputs [B, K, n_outputs], view_mask [B, K])`` for a head.
 
         With ``embed=True``: the embeddings of :meth:`embed` plus the fused one (``fused``).
+        With ``with_aux=True``: a third element, the sum of the encoders' regularisation
+        terms (``aux_loss()``, read right after their forward pass in this same call).
         """
         z = self.embed(inputs, present)
         if embed:
             return {**z, "fused": self.fusion.joint(z)}
-        return self.fusion(z, self.view_presence(present))
+        out = self.fusion(z, self.view_presence(present))
+        if not with_aux:
+            return out
+        aux = out[0].new_zeros(())
+        for enc in self.encoders.values():
+            term = enc.aux_loss() if hasattr(enc, "aux_loss") else None
+            if term is not None:
+                aux = aux + term
+        return (*out, aux)
 
 
-def build_model(spec: ModelConfig, in_dims: dict[str, int], n_outputs: int) -> MultiModalModel:
-    """Build a model for inputs of sizes ``in_dims`` (after transforms) and a head size.
+def build_model(
+    spec: ModelConfig, in_dims: dict[str, int | dict[str, Any]], n_outputs: int
+) -> MultiModalModel:
+    """Build a model for the fold's inputs and a head size.
 
     Args:
         spec: the model section of the run config.
-        in_dims: modality -> number of features after the fold's transforms.
+        in_dims: modality -> what its encoder is built with: the number of features of a
+            table after the fold's transforms, or a dict naming another input kind
+            (``{"kind": "tokens", "vocab": ..., ...}``).
         n_outputs: outputs per view (1 for binary and regression, C for multiclass).
+
+    Raises:
+        BiozooError: an encoder cannot read its modality's input kind.
     """
     fusion_cls = FUSIONS.get(spec.fusion.name)
     fusion_opts = fusion_cls.Config(**spec.fusion.options)
     early = bool(getattr(fusion_cls, "early", False))
     if early:
         enc_opts = dict(fusion_opts.encoder)
-        enc_cls = ENCODERS.get(enc_opts.pop("name"))
-        encoders = {"early": enc_cls(sum(in_dims.values()), **enc_opts)}
+        name = enc_opts.pop("name")
+        not_tables = [m for m, d in in_dims.items() if input_kind(d) != "table"]
+        if not_tables:
+            raise BiozooError(
+                f"early fusion joins tables only, but modality {not_tables[0]!r} is "
+                f"{input_kind(in_dims[not_tables[0]])}; use fusion concat or late."
+            )
+        enc_cls = _encoder_for(name, "table", "early")
+        encoders = {"early": enc_cls(sum(in_dims.values()), **enc_opts)}  # type: ignore[arg-type]
     else:
         encoders = {}
         for m, d in in_dims.items():
             enc = spec.encoders.get(m, spec.default_encoder)
-            encoders[m] = ENCODERS.get(enc.name)(d, **enc.options)
+            encoders[m] = _encoder_for(enc.name, input_kind(d), m)(d, **enc.options)
     emb_dims = {name: enc.out_dim for name, enc in encoders.items()}
     fusion = fusion_cls(emb_dims, _output_layer(spec.head, n_outputs))
     return MultiModalModel(encoders, fusion, list(in_dims), early=early)
+
+
+def input_kind(in_dim: int | dict[str, Any]) -> str:
+    """The input kind an ``in_dim`` describes: ``table`` for an int, else its ``kind``."""
+    return "table" if isinstance(in_dim, int) else str(in_dim["kind"])
+
+
+def _encoder_for(name: str, kind: str, modality: str) -> type[nn.Module]:
+    cls = ENCODERS.get(name)
+    reads = getattr(cls, "reads", ("table",))
+    if kind not in reads:
+        raise BiozooError(
+            f"encoder {name!r} cannot read modality {modality!r}, whose input is {kind}; "
+            f"it reads {' or '.join(reads)}."
+        )
+    return cls
 
 
 def _output_layer(head: HeadConfig, n_outputs: int):

@@ -7,7 +7,7 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["Cohort", "TableModality", "Task"]
+__all__ = ["Cohort", "Modality", "RecordModality", "TableModality", "Task"]
 
 Task = Literal["binary", "multiclass", "regression"]
 
@@ -31,6 +31,8 @@ class TableModality:
     present: np.ndarray
     source: str = ""
 
+    kind = "table"
+
     @property
     def n_features(self) -> int:
         return self.values.shape[1]
@@ -42,12 +44,48 @@ class TableModality:
 
 
 @dataclass
+class RecordModality:
+    """A modality with one Python object per sample: a sequence, a series, a molecule.
+
+    Attributes:
+        name: the modality's name in the config.
+        kind: ``sequence`` (a str), ``series`` (a float array ``[T_i, 1 + C]`` whose column 0
+            is the time) or ``molecule`` (a SMILES str).
+        records: object array ``[n_samples]``; None where the sample lacks the modality.
+        present: bool array ``[n_samples]``.
+        source: where the records came from, for messages.
+        meta: what the reader learned about the records (e.g. channel names).
+    """
+
+    name: str
+    kind: str
+    records: np.ndarray
+    present: np.ndarray
+    source: str = ""
+    meta: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def n_features(self) -> int:
+        """Channels of a series; 1 for a string modality (for summaries)."""
+        return len(self.meta.get("channels", [None]))  # type: ignore[arg-type]
+
+    def subset(self, index: np.ndarray) -> RecordModality:
+        return RecordModality(
+            self.name, self.kind, self.records[index], self.present[index], self.source, self.meta
+        )
+
+
+Modality = TableModality | RecordModality
+
+
+@dataclass
 class Cohort:
     """Samples aligned across modalities, with their target.
 
     Attributes:
         ids: sample ids (str), one per row of every modality.
-        modalities: name -> :class:`TableModality`, in config order.
+        modalities: name -> :class:`TableModality` or :class:`RecordModality`, in config
+            order.
         target: ``[n_samples]``; int64 class codes for classification, float32 for regression.
             ``None`` for a cohort read only to be scored (``biozoo predict``).
         task: ``binary``, ``multiclass`` or ``regression``.
@@ -55,7 +93,7 @@ class Cohort:
     """
 
     ids: np.ndarray
-    modalities: dict[str, TableModality]
+    modalities: dict[str, Modality]
     target: np.ndarray | None
     task: Task
     classes: list[str] | None = None

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from biozoo.config import DataConfig, ModalityConfig, TargetConfig
-from biozoo.data.cohort import Cohort, TableModality
+from biozoo.data.cohort import Cohort, RecordModality, TableModality
 from biozoo.data.datasets import dataset_table, dataset_target
 from biozoo.data.readers import read_labels, read_table, resolve_format
 from biozoo.errors import BiozooError
@@ -46,10 +46,15 @@ def load_cohort(data: DataConfig, *, with_target: bool = True) -> Cohort:
         BiozooError: a file cannot be read, a modality shares no sample id with the labels,
             no sample is left, or the target does not fit the task.
     """
-    tables: dict[str, pd.DataFrame] = {}
+    tables: dict[str, pd.DataFrame | pd.Series] = {}
     sources: dict[str, str] = {}
+    record_meta: dict[str, dict[str, object]] = {}
     for name, modality in data.modalities.items():
-        tables[name], sources[name] = _read_modality(name, modality)
+        if modality.kind == "table":
+            tables[name], sources[name] = _read_modality(name, modality)
+        else:
+            tables[name], record_meta[name] = _read_records(modality)
+            sources[name] = str(modality.path)
 
     labels: pd.Series | None = None
     target_source = ""
@@ -65,7 +70,14 @@ def load_cohort(data: DataConfig, *, with_target: bool = True) -> Cohort:
             f"(missing_modality: {data.missing_modality})."
         )
 
-    modalities = {name: _align(name, tables[name], ids, sources[name]) for name in tables}
+    modalities = {
+        name: _align_records(name, data.modalities[name].kind, table, ids, sources[name])
+        if name in record_meta
+        else _align(name, table, ids, sources[name])
+        for name, table in tables.items()
+    }
+    for name, meta in record_meta.items():
+        modalities[name].meta.update(meta)
     target, classes, meta = None, None, {}
     if labels is not None:
         column = data.target.column
@@ -115,6 +127,48 @@ def _read_modality(name: str, modality: ModalityConfig) -> tuple[pd.DataFrame, s
         layer=modality.layer,
     )
     return table, str(path)
+
+
+def _read_records(modality: ModalityConfig) -> tuple[pd.Series, dict[str, object]]:
+    """One object per sample id: a sequence, a series or a SMILES string."""
+    path = modality.path
+    assert path is not None  # record kinds read files only (checked by the config)
+    options = dict(getattr(modality, modality.kind) or {})
+    if modality.kind == "sequence":
+        from biozoo.data.sequences import SequenceOptions, read_sequences
+
+        fmt = {"auto": "auto", "csv": "csv", "tsv": "tsv"}.get(modality.format)
+        if fmt is None:
+            raise BiozooError(
+                f"sequences are read from FASTA, CSV or TSV, not {modality.format} ({path})."
+            )
+        seqs = read_sequences(
+            path, fmt=fmt, id_column=modality.id_column, options=SequenceOptions(**options)
+        )
+        return seqs, {}
+    if modality.kind == "series":
+        from biozoo.data.series import SeriesOptions, read_series
+
+        series, channels = read_series(path, options=SeriesOptions(**options), source=str(path))
+        return series, {"channels": channels}
+    from biozoo.data.molecules import MoleculeOptions, read_smiles
+
+    smiles = read_smiles(
+        path, id_column=modality.id_column, options=MoleculeOptions(**options), source=str(path)
+    )
+    return smiles, {}
+
+
+def _align_records(
+    name: str, kind: str, records: pd.Series, ids: pd.Index, source: str
+) -> RecordModality:
+    """The records in ``ids`` order; None where a sample lacks the modality."""
+    pos = records.index.get_indexer(ids)
+    present = pos >= 0
+    values = records.to_numpy(dtype=object)
+    aligned = np.empty(len(ids), dtype=object)
+    aligned[present] = values[pos[present]]
+    return RecordModality(name=name, kind=kind, records=aligned, present=present, source=source)
 
 
 def _read_target(target: TargetConfig) -> tuple[pd.Series, str]:

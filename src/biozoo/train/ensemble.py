@@ -1,4 +1,10 @@
-"""N copies of one model trained together: stacked weights driven through ``torch.func.vmap``.
+"""N copies of one model trained together.
+
+:class:`StackedEnsemble` stacks the members' weights and drives them through
+``torch.func.vmap``; :class:`LoopEnsemble` calls the members one after the other, for models
+vmap cannot batch (recurrent layers, graph message passing, mixtures of experts). Both take
+inputs with the member dim first and give outputs likewise, so the training loop does not
+care which it drives; :func:`make_ensemble` picks one.
 
 On small cohorts a model's forward pass is a handful of tiny matrix products and the cost is
 per-call overhead, so training five members as one batched computation is several times
@@ -16,7 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
-__all__ = ["StackedEnsemble"]
+__all__ = ["Ensemble", "LoopEnsemble", "StackedEnsemble", "make_ensemble"]
 
 
 class StackedEnsemble(nn.Module):
@@ -88,3 +94,94 @@ class StackedEnsemble(nn.Module):
         with torch.no_grad():
             for n, t in {**params, **buffers}.items():
                 t.copy_(state[n])
+
+    def clip_member_gradients(self, max_norm: float) -> None:
+        """Scale each member's gradient to norm at most ``max_norm`` (members apart)."""
+        grads = [p.grad for p in self.stacked if p.grad is not None]
+        if not grads:
+            return
+        sq = torch.stack([g.pow(2).flatten(1).sum(1) for g in grads]).sum(0)  # (M,)
+        scale = (max_norm / (sq.sqrt() + 1e-6)).clamp(max=1.0)
+        for g in grads:
+            g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
+
+
+class LoopEnsemble(nn.Module):
+    """``n_members`` independently initialised copies of a model, called one by one.
+
+    The same interface as :class:`StackedEnsemble`: inputs carry the member dim first (a
+    tensor ``[M, B, ...]``, or a list of M per-member objects such as graph batches) and
+    outputs are stacked on a leading member dim.
+
+    Args:
+        make_model: builds one member; called once per seed.
+        seeds: one seed per member, used for its initialisation.
+    """
+
+    def __init__(self, make_model: Callable[[], nn.Module], seeds: list[int]) -> None:
+        super().__init__()
+        members = []
+        for s in seeds:
+            torch.manual_seed(s)
+            members.append(make_model())
+        self.members = nn.ModuleList(members)
+        self.n_members = len(seeds)
+
+    @property
+    def template(self) -> nn.Module:
+        return self.members[0]
+
+    def forward(self, *args: object, **static: object) -> object:
+        outs = [
+            member(*[_member_slice(a, m) for a in args], **static)
+            for m, member in enumerate(self.members)
+        ]
+        return _stack(outs)
+
+    def member_state_dict(self, index: int) -> dict[str, Tensor]:
+        return {n: t.detach().clone() for n, t in self.members[index].state_dict().items()}
+
+    def stacked_state(self) -> dict[str, Tensor]:
+        states = [m.state_dict() for m in self.members]
+        return {n: torch.stack([s[n].detach() for s in states]) for n in states[0]}
+
+    def load_stacked_state(self, state: dict[str, Tensor]) -> None:
+        for i, member in enumerate(self.members):
+            member.load_state_dict({n: t[i] for n, t in state.items()})
+
+    def clip_member_gradients(self, max_norm: float) -> None:
+        for member in self.members:
+            torch.nn.utils.clip_grad_norm_(member.parameters(), max_norm)
+
+
+Ensemble = StackedEnsemble | LoopEnsemble
+
+
+def make_ensemble(
+    make_model: Callable[[], nn.Module], seeds: list[int]
+) -> StackedEnsemble | LoopEnsemble:
+    """A :class:`StackedEnsemble` when every part of the model can run under vmap, else a
+    :class:`LoopEnsemble`. A module says it cannot with ``stackable = False``."""
+    with torch.device("meta"):
+        probe = make_model()
+    stackable = all(getattr(m, "stackable", True) for m in probe.modules())
+    return (StackedEnsemble if stackable else LoopEnsemble)(make_model, seeds)
+
+
+def _member_slice(value: object, m: int) -> object:
+    if isinstance(value, dict):
+        return {k: _member_slice(v, m) for k, v in value.items()}
+    if isinstance(value, Tensor | list | tuple):
+        return value[m]
+    return value
+
+
+def _stack(outs: list[object]) -> object:
+    first = outs[0]
+    if isinstance(first, Tensor):
+        return torch.stack(outs)  # type: ignore[arg-type]
+    if isinstance(first, dict):
+        return {k: _stack([o[k] for o in outs]) for k in first}  # type: ignore[index]
+    if isinstance(first, tuple):
+        return tuple(_stack([o[i] for o in outs]) for i in range(len(first)))  # type: ignore[index]
+    raise TypeError(f"cannot stack member outputs of type {type(first).__name__}")

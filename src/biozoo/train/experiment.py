@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ from biozoo.evaluate import compute_metrics
 from biozoo.heads import HEADS
 from biozoo.model import build_model
 from biozoo.train.baselines import BASELINES
-from biozoo.train.ensemble import StackedEnsemble
+from biozoo.train.ensemble import Ensemble, make_ensemble
 from biozoo.train.fold import FittedTransforms, fit_transforms
 from biozoo.train.plan import FoldData, embed_members, fit_ensemble, predict_members
 
@@ -47,7 +48,7 @@ class FoldModel:
 
     model: str
     split: str
-    ensemble: StackedEnsemble
+    ensemble: Ensemble
     meta: dict[str, object]
 
 
@@ -132,11 +133,12 @@ def train_split_ensemble(
     train_data: FoldData,
     train_target: np.ndarray,
     *,
+    in_dims: dict[str, Any],
     task: str,
     head: torch.nn.Module,
     split_index: int,
     model_index: int,
-) -> tuple[StackedEnsemble, dict[str, object], np.ndarray, np.ndarray]:
+) -> tuple[Ensemble, dict[str, object], np.ndarray, np.ndarray]:
     """Train model ``mname``'s ensemble on one split's (transformed) training part.
 
     The inner validation split for early stopping and every seed come from the run seed and
@@ -154,9 +156,8 @@ def train_split_ensemble(
     fit_data = train_data.take(torch.from_numpy(fit_pos))
     val_data = train_data.take(torch.from_numpy(val_pos))
     spec = cfg.models[mname]
-    in_dims = {k: v.shape[1] for k, v in train_data.inputs.items()}
     seeds = member_seeds(tr.seed, si, mi, tr.ensemble)
-    ensemble = StackedEnsemble(lambda: build_model(spec, in_dims, head.n_outputs), seeds)
+    ensemble = make_ensemble(lambda: build_model(spec, in_dims, head.n_outputs), seeds)
     info = fit_ensemble(
         ensemble,
         head,
@@ -182,6 +183,7 @@ def _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result)
         mname,
         train_data,
         cohort.target[split.train],
+        in_dims=transforms.in_dims,
         task=cohort.task,
         head=head,
         split_index=si,

@@ -1,15 +1,17 @@
-"""One fold's data: transforms fitted on its training part, applied to every part."""
+"""One fold's data: each modality's part fitted on the training samples, applied to all."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from biozoo.config import DataConfig
 from biozoo.data.cohort import Cohort
-from biozoo.data.transforms import TableTransform, TargetScaler
+from biozoo.data.parts import part_for
+from biozoo.data.transforms import TargetScaler
 from biozoo.train.plan import FoldData
 
 __all__ = ["FittedTransforms", "fit_transforms"]
@@ -17,35 +19,24 @@ __all__ = ["FittedTransforms", "fit_transforms"]
 
 @dataclass
 class FittedTransforms:
-    """Per-modality table transforms (and a target scaler for regression) of one fold."""
+    """Per-modality fitted parts (and a target scaler for regression) of one fold.
 
-    tables: dict[str, TableTransform]
+    Attributes:
+        parts: modality -> fitted part (see :mod:`biozoo.data.parts` for the contract).
+        target: the regression target's scaler, fitted on the training part.
+    """
+
+    parts: dict[str, Any]
     target: TargetScaler | None = None
 
     @property
-    def in_dims(self) -> dict[str, int]:
-        return {name: t.n_out for name, t in self.tables.items()}
+    def in_dims(self) -> dict[str, int | dict[str, Any]]:
+        """What each modality's encoder is built with (``in_dim``)."""
+        return {name: p.input_info for name, p in self.parts.items()}
 
-    def matrices(self, cohort: Cohort, *, align: bool = False) -> dict[str, np.ndarray]:
-        """Transformed float32 matrices; rows of samples lacking a modality are zero.
-
-        Args:
-            cohort: any samples (a test part, new samples...).
-            align: reorder the cohort's columns to the fitted features by name first
-                (new data whose columns may come in another order).
-        """
-        out = {}
-        for name, t in self.tables.items():
-            mod = cohort.modalities[name]
-            values = t.align(mod.values, mod.features, source=mod.source) if align else mod.values
-            x = t.transform(values)
-            x[~mod.present] = 0.0
-            out[name] = x
-        return out
-
-    def fold_data(self, cohort: Cohort, *, align: bool = False) -> FoldData:
-        """Tensors for the model, with the (scaled) target when the cohort has one."""
-        inputs = {k: torch.from_numpy(v) for k, v in self.matrices(cohort, align=align).items()}
+    def fold_data(self, cohort: Cohort) -> FoldData:
+        """The encoders' inputs, with the (scaled) target when the cohort has one."""
+        inputs = {k: p.transform(cohort.modalities[k]) for k, p in self.parts.items()}
         present = {k: torch.from_numpy(m.present.copy()) for k, m in cohort.modalities.items()}
         y = None
         if cohort.target is not None:
@@ -57,14 +48,13 @@ class FittedTransforms:
         return FoldData(inputs, present, y)
 
     def flat(self, cohort: Cohort) -> np.ndarray:
-        """All modalities side by side for the classical baselines.
+        """All modalities side by side as one matrix, for the classical baselines.
 
         Where some sample lacks a modality, a presence column is added for it so a baseline
-        can tell a zero-filled table from a measured one.
+        can tell a zero-filled block from a measured one.
         """
-        mats = self.matrices(cohort)
-        cols = [mats[n] for n in self.tables]
-        for name in self.tables:
+        cols = [np.asarray(p.flat(cohort.modalities[n]), np.float32) for n, p in self.parts.items()]
+        for name in self.parts:
             present = cohort.modalities[name].present
             if not present.all():
                 cols.append(present.astype(np.float32)[:, None])
@@ -72,15 +62,11 @@ class FittedTransforms:
 
 
 def fit_transforms(train: Cohort, data: DataConfig) -> FittedTransforms:
-    """Fit each modality's transforms on the training samples that have it."""
-    tables = {}
+    """Fit each modality's part on the training samples."""
+    parts = {}
     for name, mod in train.modalities.items():
-        # a boolean mask copies the whole table; skip it when every sample has the modality
-        rows = slice(None) if mod.present.all() else mod.present
-        y = None if train.target is None else train.target[rows]
-        t = TableTransform(**data.modalities[name].transforms.model_dump())
-        tables[name] = t.fit(mod.values[rows], y, task=train.task, features=mod.features)
+        parts[name] = part_for(data.modalities[name]).fit(mod, train.target, train.task)
     target = None
     if train.task == "regression":
         target = TargetScaler().fit(train.target)
-    return FittedTransforms(tables, target)
+    return FittedTransforms(parts, target)

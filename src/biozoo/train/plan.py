@@ -11,6 +11,7 @@ import logging
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -18,7 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, IterableDataset
 
-from biozoo.train.ensemble import StackedEnsemble
+from biozoo.train.ensemble import Ensemble
 from biozoo.train.optim import build_optimizer
 
 __all__ = ["FoldData", "EnsemblePlan", "MemberEarlyStopping", "fit_ensemble", "predict_members"]
@@ -29,15 +30,17 @@ for _name in ("lightning.pytorch", "lightning.fabric", "lightning"):
 
 @dataclass
 class FoldData:
-    """Tensors of one part of a fold, modalities already transformed.
+    """Inputs of one part of a fold, modalities already transformed.
 
     Attributes:
-        inputs: modality -> float32 ``[n, p_m]`` (zeros where the modality is absent).
+        inputs: modality -> the encoder's input for every row: a float32 ``[n, p]`` table
+            (zeros where the modality is absent), a dict of tensors (tokens and mask...), or
+            a graph source (anything with ``take(index)`` and ``repeat(m)``).
         present: modality -> bool ``[n]``.
         y: ``[n]`` int64 class codes or float32 standardized targets; None when scoring.
     """
 
-    inputs: dict[str, Tensor]
+    inputs: dict[str, Any]
     present: dict[str, Tensor]
     y: Tensor | None = None
 
@@ -45,24 +48,36 @@ class FoldData:
         return len(next(iter(self.present.values())))
 
     def take(self, index: Tensor) -> FoldData:
-        """Rows ``index``; an index ``[M, b]`` gives member-stacked tensors ``[M, b, ...]``."""
+        """Rows ``index``; an index ``[M, b]`` gives member-stacked inputs ``[M, b, ...]``."""
         return FoldData(
-            {k: v[index] for k, v in self.inputs.items()},
+            {k: _take(v, index) for k, v in self.inputs.items()},
             {k: v[index] for k, v in self.present.items()},
             None if self.y is None else self.y[index],
         )
 
     def repeat(self, n_members: int) -> FoldData:
         """The same rows for every member: ``[M, n, ...]`` views, no copy."""
-
-        def rep(t: Tensor) -> Tensor:
-            return t.unsqueeze(0).expand(n_members, *t.shape)
-
         return FoldData(
-            {k: rep(v) for k, v in self.inputs.items()},
-            {k: rep(v) for k, v in self.present.items()},
-            None if self.y is None else rep(self.y),
+            {k: _repeat(v, n_members) for k, v in self.inputs.items()},
+            {k: _repeat(v, n_members) for k, v in self.present.items()},
+            None if self.y is None else _repeat(self.y, n_members),
         )
+
+
+def _take(value: Any, index: Tensor) -> Any:
+    if isinstance(value, Tensor):
+        return value[index]
+    if isinstance(value, dict):
+        return {k: _take(v, index) for k, v in value.items()}
+    return value.take(index)
+
+
+def _repeat(value: Any, m: int) -> Any:
+    if isinstance(value, Tensor):
+        return value.unsqueeze(0).expand(m, *value.shape)
+    if isinstance(value, dict):
+        return {k: _repeat(v, m) for k, v in value.items()}
+    return value.repeat(m)
 
 
 class MemberBatches(IterableDataset):
@@ -89,7 +104,7 @@ class MemberBatches(IterableDataset):
 
 
 class EnsemblePlan(L.LightningModule):
-    """Training loop of a :class:`StackedEnsemble` with a task head.
+    """Training loop of a :class:`Ensemble` with a task head.
 
     The loss is the sum of the members' losses, so each member's gradient is the one it
     would get alone; gradient clipping is applied per member for the same reason.
@@ -97,7 +112,7 @@ class EnsemblePlan(L.LightningModule):
 
     def __init__(
         self,
-        ensemble: StackedEnsemble,
+        ensemble: Ensemble,
         head: nn.Module,
         *,
         optimizer: str = "adamw",
@@ -112,27 +127,25 @@ class EnsemblePlan(L.LightningModule):
         self.val_losses: Tensor | None = None
 
     def member_losses(self, batch: FoldData) -> Tensor:
-        outputs, view_mask = self.ensemble(batch.inputs, batch.present)  # (M, B, K, o), (M, B, K)
-        return torch.stack(
+        """Each member's loss on its batch, plus its model's regularisation terms."""
+        outputs, view_mask, aux = self.ensemble(batch.inputs, batch.present, with_aux=True)
+        task = torch.stack(
             [self.head(outputs[m], view_mask[m], batch.y[m]).loss for m in range(outputs.shape[0])]
         )
+        return task + aux
 
     def training_step(self, batch: FoldData, batch_idx: int) -> Tensor:
         return self.member_losses(batch).sum()
 
     def validation_step(self, batch: FoldData, batch_idx: int) -> None:
-        self.val_losses = self.member_losses(batch).detach()
+        outputs, view_mask = self.ensemble(batch.inputs, batch.present)
+        self.val_losses = torch.stack(
+            [self.head(outputs[m], view_mask[m], batch.y[m]).loss for m in range(outputs.shape[0])]
+        ).detach()
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        if self.gradient_clip is None:
-            return
-        grads = [p.grad for p in self.ensemble.stacked if p.grad is not None]
-        if not grads:
-            return
-        sq = torch.stack([g.pow(2).flatten(1).sum(1) for g in grads]).sum(0)  # (M,)
-        scale = (self.gradient_clip / (sq.sqrt() + 1e-6)).clamp(max=1.0)
-        for g in grads:
-            g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
+        if self.gradient_clip is not None:
+            self.ensemble.clip_member_gradients(self.gradient_clip)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return build_optimizer(
@@ -185,7 +198,7 @@ def _loader(dataset: IterableDataset | list) -> DataLoader:
 
 
 def fit_ensemble(
-    ensemble: StackedEnsemble,
+    ensemble: Ensemble,
     head: nn.Module,
     fit: FoldData,
     val: FoldData,
@@ -240,7 +253,7 @@ def fit_ensemble(
 
 
 @torch.no_grad()
-def predict_members(ensemble: StackedEnsemble, head: nn.Module, data: FoldData) -> Tensor:
+def predict_members(ensemble: Ensemble, head: nn.Module, data: FoldData) -> Tensor:
     """Every member's predictions for ``data``: ``[M, n, C]`` probabilities or ``[M, n]``."""
     ensemble.eval()
     outputs, view_mask = ensemble(*_repeat_args(data, ensemble.n_members))
@@ -250,7 +263,7 @@ def predict_members(ensemble: StackedEnsemble, head: nn.Module, data: FoldData) 
 
 
 @torch.no_grad()
-def embed_members(ensemble: StackedEnsemble, data: FoldData) -> dict[str, Tensor]:
+def embed_members(ensemble: Ensemble, data: FoldData) -> dict[str, Tensor]:
     """Every member's embeddings: name -> ``[M, n, d]`` (per encoder, plus ``fused``)."""
     ensemble.eval()
     return ensemble(*_repeat_args(data, ensemble.n_members), embed=True)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 import yaml
 
 from biozoo.config import DataConfig, RunConfig, parse_config
@@ -13,11 +15,12 @@ from biozoo.data.load import load_cohort
 from biozoo.errors import BiozooError
 from biozoo.heads import HEADS
 from biozoo.model import build_model
-from biozoo.train.ensemble import StackedEnsemble
+from biozoo.train.ensemble import Ensemble, make_ensemble
+from biozoo.train.fold import FittedTransforms
 from biozoo.train.plan import predict_members
 from biozoo.train.saving import load_ensemble_state, load_transforms
 
-__all__ = ["load_run_config", "predict", "data_for_prediction"]
+__all__ = ["SavedSplit", "data_for_prediction", "load_run_config", "load_split", "predict"]
 
 
 def load_run_config(run: Path) -> RunConfig:
@@ -93,23 +96,59 @@ def predict(
     for m in models:
         preds, meta = [], {}
         for s in chosen:
-            transforms = load_transforms(run / "models" / "transforms" / f"{s}.safetensors")
-            state, meta = load_ensemble_state(run / "models" / m / f"{s}.safetensors")
-            fold = transforms.fold_data(_with_task(cohort, meta), align=True)
-            classes = meta["classes"]
-            head = HEADS.get(meta["task"])(len(classes) if classes else None)
-            in_dims = {k: int(v) for k, v in meta["in_dims"].items()}
-            ensemble = StackedEnsemble(
-                lambda: build_model(cfg.models[m], in_dims, head.n_outputs),  # noqa: B023
-                [0] * int(meta["n_members"]),
+            saved = load_split(run, m, s, cfg=cfg)
+            ensemble, head, transforms, meta = (
+                saved.ensemble,
+                saved.head,
+                saved.transforms,
+                saved.meta,
             )
-            ensemble.load_stacked_state(state)
+            fold = transforms.fold_data(_with_task(cohort, meta))
             p = predict_members(ensemble, head, fold).numpy().mean(axis=0)
             if meta["task"] == "regression":
                 p = transforms.target.inverse_transform(p)
             preds.append(p)
         frames.append(_frame(cohort.ids, m, split or "all", np.mean(preds, axis=0), meta))
     return pd.concat(frames, ignore_index=True)
+
+
+@dataclass
+class SavedSplit:
+    """One split's trained ensemble of one model, rebuilt from a run folder.
+
+    Attributes:
+        ensemble: the members, in evaluation mode.
+        head: the task head (probabilities / predictions and loss).
+        transforms: the split's fitted transforms (apply to new samples with
+            ``transforms.fold_data(cohort)``).
+        meta: what was saved with the weights (task, classes, in_dims, seeds...).
+    """
+
+    ensemble: Ensemble
+    head: torch.nn.Module
+    transforms: FittedTransforms
+    meta: dict[str, object]
+
+
+def load_split(run: Path, model: str, split: str, *, cfg: RunConfig | None = None) -> SavedSplit:
+    """Rebuild model ``model``'s ensemble of split ``split`` from run folder ``run``."""
+    run = Path(run)
+    cfg = cfg if cfg is not None else load_run_config(run)
+    path = run / "models" / model / f"{split}.safetensors"
+    if not path.is_file():
+        raise BiozooError(f"run {run} has no saved model {model!r} for split {split!r}.")
+    transforms = load_transforms(run / "models" / "transforms" / f"{split}.safetensors")
+    state, meta = load_ensemble_state(path)
+    classes = meta["classes"]
+    head = HEADS.get(meta["task"])(len(classes) if classes else None)
+    in_dims = meta["in_dims"]
+    ensemble = make_ensemble(
+        lambda: build_model(cfg.models[model], in_dims, head.n_outputs),
+        [0] * int(meta["n_members"]),
+    )
+    ensemble.load_stacked_state(state)
+    ensemble.eval()
+    return SavedSplit(ensemble, head, transforms, meta)
 
 
 def _with_task(cohort, meta):

@@ -74,13 +74,14 @@ def _metrics(cfg: RunConfig, cohort: Cohort, result: ExperimentResult) -> dict[s
         "classes": cohort.classes,
         "n_samples": len(cohort),
         "modalities": {k: m.n_features for k, m in cohort.modalities.items()},
+        "modality_kinds": {k: m.kind for k, m in cohort.modalities.items()},
         "splits": [s.name for s in result.splits],
         "summary": {m: summarize(v) for m, v in result.metrics.items()},
         "per_split": result.metrics,
         "members": {m: [summarize(per) for per in v] for m, v in result.member_metrics.items()},
         "training": result.training,
         "transforms": {
-            split: {name: t.report for name, t in ft.tables.items()}
+            split: {name: getattr(p, "report", {}) for name, p in ft.parts.items()}
             for split, ft in result.transforms.items()
         },
     }

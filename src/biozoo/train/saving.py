@@ -11,25 +11,26 @@ from safetensors.numpy import load_file as load_numpy
 from safetensors.numpy import save_file as save_numpy
 from safetensors.torch import load_file, save_file
 
-from biozoo.data.transforms import TableTransform, TargetScaler
+from biozoo.data.parts import part_class
+from biozoo.data.transforms import TargetScaler
 from biozoo.train.fold import FittedTransforms
 
 __all__ = ["load_ensemble_state", "load_transforms", "save_ensemble", "save_transforms"]
 
 
 def save_transforms(path: Path, transforms: FittedTransforms) -> None:
-    """All modalities' transforms of one split in one file; options in its metadata."""
+    """All modalities' fitted parts of one split in one file; options in its metadata."""
     arrays: dict[str, np.ndarray] = {}
-    meta: dict[str, object] = {"tables": {}}
-    for name, t in transforms.tables.items():
-        a, m = t.state()
+    meta: dict[str, object] = {"parts": {}}
+    for name, part in transforms.parts.items():
+        a, m = part.state()
         arrays.update({f"{name}/{k}": np.ascontiguousarray(v) for k, v in a.items()})
-        meta["tables"][name] = m
+        meta["parts"][name] = {"type": part.type, "meta": m}
     if transforms.target is not None:
         a, m = transforms.target.state()
         arrays.update({f"__target__/{k}": np.ascontiguousarray(v) for k, v in a.items()})
         meta["target"] = m
-    save_numpy(arrays, str(path), metadata={"biozoo": json.dumps(meta)})
+    save_numpy(arrays, str(path), metadata={"biozoo": json.dumps(meta, default=_plain)})
 
 
 def load_transforms(path: Path) -> FittedTransforms:
@@ -42,11 +43,16 @@ def load_transforms(path: Path) -> FittedTransforms:
     def part(prefix: str) -> dict[str, np.ndarray]:
         return {k[len(prefix) + 1 :]: v for k, v in arrays.items() if k.startswith(prefix + "/")}
 
-    tables = {name: TableTransform.from_state(part(name), m) for name, m in meta["tables"].items()}
+    saved = meta.get("parts") or {  # run folders of 0.1 saved tables only
+        name: {"type": "table", "meta": m} for name, m in meta.get("tables", {}).items()
+    }
+    parts = {
+        name: part_class(s["type"]).from_state(part(name), s["meta"]) for name, s in saved.items()
+    }
     target = None
     if "target" in meta:
         target = TargetScaler.from_state(part("__target__"), meta["target"])
-    return FittedTransforms(tables, target)
+    return FittedTransforms(parts, target)
 
 
 def save_ensemble(path: Path, state: dict[str, torch.Tensor], meta: dict[str, object]) -> None:
