@@ -179,7 +179,20 @@ class SplitConfig(Strict):
 
 
 class TrainingConfig(Strict):
+    """How each ensemble is trained.
+
+    ``optimizer`` names a registered optimizer (torch's and pytorch-optimizer's: ``adamw``,
+    ``lion``, ``soap``, ``adahessian``...), ``optimizer_options`` its other keyword
+    arguments (e.g. ``betas``). ``schedule`` names a learning-rate schedule
+    (``warmup_cosine``, ``one_cycle``, ``constant``) with ``warmup_epochs`` and the
+    schedule's own options. ``gradient_noise`` adds annealed Gaussian noise of initial
+    variance ``eta`` to the gradients.
+    """
+
     optimizer: str = "adamw"
+    optimizer_options: dict[str, Any] = Field(default_factory=dict)
+    schedule: PartSpec | None = None
+    gradient_noise: PositiveFloat | None = None
     lr: PositiveFloat = 1e-3
     weight_decay: NonNegativeFloat = 1e-4
     epochs: PositiveInt = 200
@@ -224,11 +237,20 @@ def check_parts(cfg: RunConfig) -> None:
     from biozoo.encoders import ENCODERS
     from biozoo.fusion import FUSIONS
     from biozoo.train.baselines import BASELINES
-    from biozoo.train.optim import OPTIMIZERS
+    from biozoo.train.optim import OPTIMIZERS, check_optimizer_options
+    from biozoo.train.schedules import SCHEDULES, check_schedule_options
 
     for name, mod in cfg.data.modalities.items():
         validate_modality(mod, f"data.modalities.{name}")
     _name(OPTIMIZERS, cfg.training.optimizer, "training.optimizer")
+    check_optimizer_options(
+        cfg.training.optimizer, cfg.training.optimizer_options, where="training.optimizer_options"
+    )
+    if cfg.training.schedule is not None:
+        spec = cfg.training.schedule
+        _name(SCHEDULES, spec.name, "training.schedule.name")
+        options = {k: v for k, v in spec.options.items() if k != "warmup_epochs"}
+        check_schedule_options(spec.name, options)
     for i, b in enumerate(cfg.baselines):
         _name(BASELINES, b, f"baselines[{i}]")
     for mname, m in cfg.models.items():

@@ -97,13 +97,14 @@ class StackedEnsemble(nn.Module):
 
     def clip_member_gradients(self, max_norm: float) -> None:
         """Scale each member's gradient to norm at most ``max_norm`` (members apart)."""
-        grads = [p.grad for p in self.stacked if p.grad is not None]
-        if not grads:
+        params = [p for p in self.stacked if p.grad is not None]
+        if not params:
             return
-        sq = torch.stack([g.pow(2).flatten(1).sum(1) for g in grads]).sum(0)  # (M,)
-        scale = (max_norm / (sq.sqrt() + 1e-6)).clamp(max=1.0)
-        for g in grads:
-            g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
+        with torch.no_grad():
+            sq = torch.stack([p.grad.pow(2).flatten(1).sum(1) for p in params]).sum(0)  # (M,)
+            scale = (max_norm / (sq.sqrt() + 1e-6)).clamp(max=1.0)
+        for p in params:
+            _scale_grad(p, scale.view(-1, *([1] * (p.grad.dim() - 1))))
 
 
 class LoopEnsemble(nn.Module):
@@ -151,7 +152,23 @@ class LoopEnsemble(nn.Module):
 
     def clip_member_gradients(self, max_norm: float) -> None:
         for member in self.members:
-            torch.nn.utils.clip_grad_norm_(member.parameters(), max_norm)
+            params = [p for p in member.parameters() if p.grad is not None]
+            if not params:
+                continue
+            with torch.no_grad():
+                norm = torch.stack([p.grad.pow(2).sum() for p in params]).sum().sqrt()
+                scale = (max_norm / (norm + 1e-6)).clamp(max=1.0)
+            for p in params:
+                _scale_grad(p, scale)
+
+
+def _scale_grad(p: Tensor, scale: Tensor) -> None:
+    """Scale ``p.grad``; out of place when the gradient carries a graph (second-order
+    optimizers read it again), in place otherwise."""
+    if p.grad.requires_grad:
+        p.grad = p.grad * scale
+    else:
+        p.grad.mul_(scale)
 
 
 Ensemble = StackedEnsemble | LoopEnsemble

@@ -171,6 +171,9 @@ def train_split_ensemble(
         weight_decay=tr.weight_decay,
         gradient_clip=tr.gradient_clip,
         seed=member_seeds(tr.seed, si, mi, 1)[0],
+        optimizer_options=tr.optimizer_options,
+        schedule=None if tr.schedule is None else tr.schedule.model_dump(),
+        gradient_noise=tr.gradient_noise,
     )
     return ensemble, {"in_dims": in_dims, "seeds": seeds, **info}, fit_pos, val_pos
 

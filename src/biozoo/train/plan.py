@@ -19,8 +19,10 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, IterableDataset
 
-from biozoo.train.ensemble import Ensemble
-from biozoo.train.optim import build_optimizer
+from biozoo.train.ensemble import Ensemble, StackedEnsemble
+from biozoo.train.optim import build_optimizer, needs_create_graph
+from biozoo.train.schedules import build_scheduler
+from biozoo.train.stability import GradientNoise, check_finite
 
 __all__ = ["FoldData", "EnsemblePlan", "MemberEarlyStopping", "fit_ensemble", "predict_members"]
 
@@ -119,11 +121,22 @@ class EnsemblePlan(L.LightningModule):
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         gradient_clip: float | None = 1.0,
+        optimizer_options: dict[str, Any] | None = None,
+        schedule: dict[str, Any] | None = None,
+        gradient_noise: float | None = None,
+        total_steps: int = 1,
+        steps_per_epoch: int = 1,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.ensemble, self.head = ensemble, head
         self.optimizer_name, self.lr, self.weight_decay = optimizer, lr, weight_decay
+        self.optimizer_options = dict(optimizer_options or {})
+        self.schedule = dict(schedule) if schedule else None
+        self.total_steps, self.steps_per_epoch = total_steps, steps_per_epoch
         self.gradient_clip = gradient_clip
+        self.noise = None if gradient_noise is None else GradientNoise(gradient_noise, seed=seed)
+        self.create_graph = needs_create_graph(optimizer)
         self.val_losses: Tensor | None = None
 
     def member_losses(self, batch: FoldData) -> Tensor:
@@ -135,7 +148,13 @@ class EnsemblePlan(L.LightningModule):
         return task + aux
 
     def training_step(self, batch: FoldData, batch_idx: int) -> Tensor:
-        return self.member_losses(batch).sum()
+        losses = self.member_losses(batch)
+        check_finite(losses, epoch=self.current_epoch, step=self.global_step)
+        return losses.sum()
+
+    def backward(self, loss: Tensor, *args: Any, **kwargs: Any) -> None:
+        # second-order optimizers (AdaHessian, Sophia-H) differentiate the gradient again
+        loss.backward(create_graph=self.create_graph)
 
     def validation_step(self, batch: FoldData, batch_idx: int) -> None:
         outputs, view_mask = self.ensemble(batch.inputs, batch.present)
@@ -146,14 +165,32 @@ class EnsemblePlan(L.LightningModule):
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         if self.gradient_clip is not None:
             self.ensemble.clip_member_gradients(self.gradient_clip)
+        if self.noise is not None:
+            self.noise(self.ensemble.parameters(), step=self.global_step)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return build_optimizer(
+    def configure_optimizers(self) -> Any:
+        stacked = isinstance(self.ensemble, StackedEnsemble)
+        opt = build_optimizer(
             self.optimizer_name,
             self.ensemble.parameters(),
             lr=self.lr,
             weight_decay=self.weight_decay,
+            members=self.ensemble.n_members if stacked else None,
+            **self.optimizer_options,
         )
+        if self.schedule is None:
+            return opt
+        options = dict(self.schedule)
+        name = options.pop("name")
+        warmup = int(options.pop("warmup_epochs", 0)) * self.steps_per_epoch
+        scheduler = build_scheduler(
+            name,
+            opt,
+            total_steps=self.total_steps,
+            warmup_steps=min(warmup, self.total_steps - 1),
+            **options,
+        )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
 class MemberEarlyStopping(L.Callback):
@@ -211,9 +248,17 @@ def fit_ensemble(
     weight_decay: float,
     gradient_clip: float | None,
     seed: int,
+    optimizer_options: dict[str, Any] | None = None,
+    schedule: dict[str, Any] | None = None,
+    gradient_noise: float | None = None,
 ) -> dict[str, object]:
-    """Train the members on ``fit``, early-stopping each on ``val``; returns a summary."""
+    """Train the members on ``fit``, early-stopping each on ``val``; returns a summary.
+
+    ``schedule`` is ``{"name": ..., "warmup_epochs": ..., **options}``; its steps count the
+    whole ``epochs`` budget (early stopping may end training before the schedule does).
+    """
     torch.manual_seed(seed)
+    batches = MemberBatches(fit, ensemble.n_members, batch_size, seed)
     plan = EnsemblePlan(
         ensemble,
         head,
@@ -221,6 +266,12 @@ def fit_ensemble(
         lr=lr,
         weight_decay=weight_decay,
         gradient_clip=gradient_clip,
+        optimizer_options=optimizer_options,
+        schedule=schedule,
+        gradient_noise=gradient_noise,
+        total_steps=epochs * len(batches),
+        steps_per_epoch=len(batches),
+        seed=seed,
     )
     stopper = MemberEarlyStopping(patience)
     trainer = L.Trainer(
@@ -239,9 +290,10 @@ def fit_ensemble(
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*IterableDataset.*__len__.*")
         warnings.filterwarnings("ignore", ".*LeafSpec.*")
+        warnings.filterwarnings("ignore", ".*backward\\(\\) with create_graph=True.*")
         trainer.fit(
             plan,
-            train_dataloaders=_loader(MemberBatches(fit, m, batch_size, seed)),
+            train_dataloaders=_loader(batches),
             val_dataloaders=_loader([val.repeat(m)]),
         )
     ensemble.eval()
