@@ -332,4 +332,11 @@ def resolve_paths(cfg: RunConfig, base: Path) -> RunConfig:
     for m in [*cfg.data.modalities.values(), cfg.data.target]:
         if m.path is not None and not m.path.is_absolute():
             m.path = (base / m.path).resolve()
+    for m in cfg.data.modalities.values():  # files named inside options: gene sets, edges
+        for options, key in (
+            (m.tokenizer.model_extra if m.tokenizer else None, "gmt"),
+            (m.graph, "edges"),
+        ):
+            if options and options.get(key) and not Path(options[key]).is_absolute():
+                options[key] = str((base / options[key]).resolve())
     return cfg
