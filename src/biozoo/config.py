@@ -206,9 +206,18 @@ class TrainingConfig(Strict):
 
 
 class OutputConfig(Strict):
+    """What a run writes besides its metrics and predictions.
+
+    ``report`` writes ``report.html`` (self-contained: leaderboard, curves, latent maps,
+    attributions); ``attributions`` computes feature attributions of every table modality
+    at the end of the run (as ``biozoo explain`` does later for an existing run).
+    """
+
     dir: Path = Path("runs")
     latents: bool = True
     save_models: bool = True
+    report: bool = True
+    attributions: bool = False
 
 
 class RunConfig(Strict):

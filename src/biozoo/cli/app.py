@@ -113,6 +113,15 @@ def predict(
 
 @app.command()
 @_friendly
+def report(run: Annotated[Path, typer.Argument(help="A finished run folder.")]) -> None:
+    """(Re)write RUN/report.html from the run folder's files."""
+    from biozoo.report import write_report
+
+    out_console.print(f"report: {write_report(run)}")
+
+
+@app.command()
+@_friendly
 def datasets() -> None:
     """List the bundled data sets."""
     from biozoo.data.datasets import list_datasets
@@ -184,6 +193,9 @@ def _run(cfg, out: Path | None) -> None:
     primary = PRIMARY[cohort.task]
     _print_leaderboard(result.leaderboard, primary, cohort, cfg)
     out_console.print(f"run folder: {result.path}  ({result.seconds:.0f} s)")
+    report = result.path / "report.html"
+    if report.is_file():
+        out_console.print(f"report: {report}")
 
 
 def _count_fits(cfg) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import platform
 import sys
 import time
@@ -22,6 +23,8 @@ from biozoo.train.runfolder import RunFolder
 from biozoo.train.saving import save_ensemble, save_transforms
 
 __all__ = ["RunResult", "train"]
+
+log = logging.getLogger(__name__)
 
 PACKAGES = ["biozoo", "torch", "lightning", "numpy", "pandas", "scikit-learn", "anndata"]
 
@@ -64,6 +67,8 @@ def train(
         seconds = time.perf_counter() - t0
         metrics["seconds"] = {"total": seconds, **result.seconds}
         _write(folder, cfg, cohort, result, board, metrics)
+        if cfg.output.report:
+            _report(folder.tmp)
         path = folder.commit()
     return RunResult(path, board, metrics, seconds)
 
@@ -125,6 +130,15 @@ def _write(folder, cfg, cohort, result, board, metrics) -> None:
                 fm.ensemble.stacked_state(),
                 meta,
             )
+
+
+def _report(run_dir: Path) -> None:
+    from biozoo.report import write_report
+
+    try:
+        write_report(run_dir)
+    except Exception:  # the run itself is complete; a report failure must not lose it
+        log.exception("could not write report.html in %s", run_dir)
 
 
 def versions(cfg: RunConfig) -> dict[str, object]:

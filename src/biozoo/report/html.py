@@ -1,0 +1,364 @@
+"""``report.html``: one self-contained page per run folder, built from the folder's files only.
+
+The page needs nothing at view time: figures are inline SVG, the style sheet is inline, there is
+no script, and no ``src`` / ``href`` points outside the page (explanation images are embedded
+as ``data:`` URIs). Because it reads only the run folder, it can be rebuilt for an old run or
+after ``biozoo explain`` has added ``attributions/``, ``attention/`` or ``explanations/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from biozoo.errors import BiozooError
+from biozoo.evaluate import HIGHER_IS_BETTER, PRIMARY, format_mean_sd
+from biozoo.report import plots
+from biozoo.report.latent_maps import latent_map_data, plot_latent_map
+from biozoo.report.template import PAGE, section
+
+__all__ = ["render_report", "write_report"]
+
+log = logging.getLogger(__name__)
+
+_UNREADABLE = (ValueError, KeyError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError)
+_IMAGES = {".svg": "image/svg+xml", ".png": "image/png"}
+_MAX_IMAGE_BYTES = 3_000_000
+_MAX_IMAGES = 24
+_LABELS = {"roc_auc": "ROC AUC", "pr_auc": "PR AUC", "balanced_accuracy": "bal. accuracy",
+           "macro_f1": "macro F1", "accuracy": "accuracy", "log_loss": "log loss",
+           "rmse": "RMSE", "mae": "MAE", "r2": "R²"}
+
+
+@dataclass
+class _Run:
+    path: Path
+    metrics: dict
+    config: dict
+    config_text: str
+    versions: dict
+    board: pd.DataFrame | None
+    preds: pd.DataFrame | None
+
+    @property
+    def task(self) -> str:
+        return str(self.metrics.get("task", "binary"))
+
+    @property
+    def classes(self) -> list[str]:
+        return [str(c) for c in self.metrics.get("classes") or []]
+
+
+def write_report(run_dir: Path, *, umap: bool = True) -> Path:
+    """Write ``<run_dir>/report.html`` atomically (a temporary file renamed when complete).
+
+    Args:
+        run_dir: a finished run folder (``metrics.json`` and the files beside it).
+        umap: include UMAP maps of the latents (numba compiles UMAP on its first use in a
+            process, 10-20 s); PCA maps are always drawn.
+
+    Returns:
+        The path of the report.
+
+    Raises:
+        BiozooError: ``run_dir`` is not a run folder.
+    """
+    run_dir = Path(run_dir)
+    page = render_report(run_dir, umap=umap)
+    # not mkstemp: its 0600 mode would make the report private; "x" keeps the umask's mode
+    tmp = run_dir / f".report-{os.getpid()}-{uuid.uuid4().hex[:8]}.html.partial"
+    try:
+        with tmp.open("x", encoding="utf-8") as f:
+            f.write(page)
+        os.replace(tmp, run_dir / "report.html")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return run_dir / "report.html"
+
+
+def render_report(run_dir: Path, *, umap: bool = True) -> str:
+    """The report page of a run folder as an HTML string (see :func:`write_report`)."""
+    run = _read(Path(run_dir))
+    parts = [
+        ("summary", "Data set and protocol", _summary(run)),
+        ("leaderboard", "Leaderboard", _leaderboard(run)),
+        ("predictions", "Held-out predictions", _predictions(run)),
+        ("latents", "Latent maps", _latents(run, umap=umap)),
+        ("attributions", "Feature attributions", _files(run, "attributions", _attribution)),
+        ("attention", "Attention maps", _files(run, "attention", _attention)),
+        ("explanations", "Graph explanations", _explanations(run)),
+        ("configuration", "Configuration and versions", _configuration(run)),
+    ]
+    name = str(run.config.get("name") or run.path.name)
+    nav = "".join(f'<a href="#{key}">{escape(title)}</a>' for key, title, _ in parts)
+    body = "".join(section(key, escape(title), html, open_=key != "configuration")
+                   for key, title, html in parts)
+    return PAGE.format(
+        title=escape(f"biozoo report: {name}"),
+        heading=escape(name),
+        subtitle=escape(_subtitle(run)),
+        nav=nav,
+        body=body,
+    )
+
+
+def _subtitle(run: _Run) -> str:
+    version = (run.versions.get("packages") or {}).get("biozoo")
+    written = f"biozoo {version}" if version else "biozoo"
+    return f"{run.task} · {run.metrics.get('n_samples', '?')} samples · trained with {written}"
+
+
+def _read(path: Path) -> _Run:
+    if not (path / "metrics.json").is_file():
+        raise BiozooError(f"{path} is not a finished biozoo run folder: it has no metrics.json.")
+    config_text = _text(path / "config.yaml")
+    config = yaml.safe_load(config_text) if config_text else {}
+    versions = json.loads(_text(path / "versions.json") or "{}")
+    board = pd.read_csv(path / "leaderboard.csv") if (path / "leaderboard.csv").is_file() else None
+    preds = None
+    if (path / "predictions.csv").is_file():
+        text_cols = {"sample_id": str, "split": str, "method": str, "y_true": str, "y_pred": str}
+        preds = pd.read_csv(path / "predictions.csv", dtype=text_cols)
+    metrics = json.loads((path / "metrics.json").read_text())
+    return _Run(path, metrics, config if isinstance(config, dict) else {}, config_text,
+                versions, board, preds)
+
+
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+def _figure(fig, key: str, caption: str, *, wide: bool = False) -> str:
+    cls = "plot wide" if wide else "plot"
+    return (f'<figure class="{cls}" data-plot="{escape(key)}">{plots.to_svg(fig, key)}'
+            f"<figcaption>{caption}</figcaption></figure>")
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{escape(text)}</p>'
+
+
+def _table(header: list[str], rows: list[list[str]], cls: str = "") -> str:
+    head = "".join(f"<th>{h}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _summary(run: _Run) -> str:
+    m, cfg = run.metrics, run.config
+    facts = [("samples", str(m.get("n_samples", "?"))), ("task", run.task)]
+    if run.classes:
+        facts.append(("classes", ", ".join(escape(c) for c in run.classes) + _class_counts(run)))
+    target = (cfg.get("data") or {}).get("target") or {}
+    if target.get("column"):
+        facts.append(("target", escape(str(target["column"]))))
+    split = (cfg.get("training") or {}).get("split") or {}
+    facts.append(("splits", escape(_split_text(split, m.get("splits") or []))))
+    training = cfg.get("training") or {}
+    if "ensemble" in training:
+        facts.append(("ensemble", f"{training['ensemble']} members per split"))
+    facts.append(("deep models", escape(", ".join(cfg.get("models") or {}) or "none")))
+    facts.append(("baselines", escape(", ".join(cfg.get("baselines") or []) or "none")))
+    seconds = (m.get("seconds") or {}).get("total")
+    if isinstance(seconds, int | float):
+        facts.append(("run time", f"{seconds:.0f} s"))
+    dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
+    rows = []
+    kinds = m.get("modality_kinds") or {}
+    for name, n in (m.get("modalities") or {}).items():
+        rows.append([escape(name), escape(str(kinds.get(name, ""))), escape(str(n)),
+                     escape(_kept(m, name))])
+    mods = _table(["modality", "kind", "features in the data", "kept after selection"], rows)
+    return f'<dl class="facts">{dl}</dl>{mods}'
+
+
+def _class_counts(run: _Run) -> str:
+    if run.preds is None or "y_true" not in run.preds:
+        return ""
+    counts = run.preds.drop_duplicates("sample_id")["y_true"].value_counts()
+    text = ", ".join(f"{escape(c)}: {int(counts.get(c, 0))}" for c in run.classes)
+    return f" <small>(held-out samples: {text})</small>"
+
+
+def _split_text(split: dict, names: list) -> str:
+    if split.get("kind") == "holdout":
+        how = f"repeated hold-out, {split.get('test_size', '?')} of samples held out"
+    elif split.get("kind") == "kfold":
+        how = f"{split.get('folds', '?')}-fold cross-validation × {split.get('repeats', 1)}"
+    else:
+        how = "outer splits"
+    return f"{len(names)} ({how})"
+
+
+def _kept(metrics: dict, modality: str) -> str:
+    """Features kept by the fold transforms: a number, or the range over splits."""
+    kept = [t.get(modality, {}).get("kept") for t in (metrics.get("transforms") or {}).values()]
+    kept = [k for k in kept if isinstance(k, int)]
+    if not kept:
+        return "n/a"
+    return str(kept[0]) if min(kept) == max(kept) else f"{min(kept)}–{max(kept)} (over splits)"
+
+
+def _leaderboard(run: _Run) -> str:
+    board = run.board
+    if board is None or board.empty:
+        return _note("No leaderboard.csv in this run folder.")
+    names = [c[: -len("_mean")] for c in board.columns if c.endswith("_mean")]
+    best = {}
+    for name in names:
+        col = board[f"{name}_mean"]
+        best[name] = col.max() if HIGHER_IS_BETTER.get(name, True) else col.min()
+    header = ["#", "method", "kind", "splits"] + [
+        f"{escape(_LABELS.get(n, n))} {'↑' if HIGHER_IS_BETTER.get(n, True) else '↓'}"
+        for n in names
+    ]
+    rows = []
+    for i, row in board.iterrows():
+        kind = str(row.get("kind", "")) if pd.notna(row.get("kind", "")) else ""
+        cells = [str(i + 1), escape(str(row["method"])),
+                 f'<span class="tag {escape(kind)}">{escape(kind)}</span>' if kind else "",
+                 str(row.get("n_splits", ""))]
+        for n in names:
+            mean, sd = float(row[f"{n}_mean"]), float(row.get(f"{n}_sd", float("nan")))
+            text = escape(format_mean_sd(mean, sd))
+            cells.append(f"<b>{text}</b>" if mean == best[n] else text)
+        rows.append(cells)
+    primary = _LABELS.get(PRIMARY.get(run.task, ""), PRIMARY.get(run.task, ""))
+    caption = (f"Mean ± sd over outer splits, sorted by {escape(primary)}; best value per "
+               "column in bold. Deep models and classical baselines were scored on the same "
+               "splits.")
+    return f'<p>{caption}</p><div class="scroll">{_table(header, rows, "board")}</div>'
+
+
+def _highlights(run: _Run) -> list[str]:
+    """The best deep model and the best baseline (leaderboard order), else the top two."""
+    if run.board is None or run.board.empty:
+        return list(dict.fromkeys(run.preds["method"]))[:2] if run.preds is not None else []
+    board = run.board
+    if "kind" in board:
+        kinds = board["kind"].astype(str)
+        chosen = [board.loc[kinds == k, "method"].iloc[0] for k in ("deep", "baseline")
+                  if (kinds == k).any()]
+        if chosen:
+            return chosen
+    return board["method"].head(2).tolist()
+
+
+def _predictions(run: _Run) -> str:
+    preds = run.preds
+    if preds is None or preds.empty:
+        return _note("No predictions.csv in this run folder.")
+    n_splits = preds["split"].nunique() if "split" in preds else "?"
+    intro = (f"<p>Each row of predictions.csv is a sample scored by a model that did not see "
+             f"it; the plots pool these rows over all {n_splits} splits "
+             f"({preds['sample_id'].nunique()} distinct samples). Numbers on the plots are of "
+             f"the pooled predictions and can differ from the leaderboard's per-split means.</p>")
+    chosen = [m for m in _highlights(run) if m in set(preds["method"])]
+    if run.task == "regression":
+        target = str(((run.config.get("data") or {}).get("target") or {}).get("column") or "target")
+        fig = plots.regression_figure(preds, methods=chosen, target=target)
+        cap = "Best deep model and best baseline: predicted vs observed values, and residuals."
+        return intro + f'<div class="grid">{_figure(fig, "regression", cap, wide=True)}</div>'
+    methods = _method_kinds(run, preds)
+    figs = [
+        _figure(plots.roc_pr_figure(preds, task=run.task, classes=run.classes, methods=methods),
+                "roc-pr", "ROC and precision-recall curves of every method (solid: deep models, "
+                "dashed: baselines).", wide=True),
+        _figure(plots.confusion_figure(preds, classes=run.classes, methods=chosen), "confusion",
+                "Confusion matrices of the best deep model and the best baseline: counts, shaded "
+                "by the share of each true class."),
+        _figure(plots.calibration_figure(preds, task=run.task, classes=run.classes,
+                                         methods=chosen), "calibration",
+                "Reliability diagram (10 equal-width bins) with the number of predictions per "
+                "bin."),
+    ]
+    return intro + f'<div class="grid">{"".join(figs)}</div>'
+
+
+def _method_kinds(run: _Run, preds: pd.DataFrame) -> list[tuple[str, str]]:
+    if run.board is not None and not run.board.empty:
+        kinds = run.board["kind"].fillna("") if "kind" in run.board else [""] * len(run.board)
+        return list(zip(run.board["method"].astype(str), map(str, kinds), strict=True))
+    return [(m, "") for m in dict.fromkeys(preds["method"])]
+
+
+def _latents(run: _Run, *, umap: bool) -> str:
+    seed = int((run.config.get("training") or {}).get("seed") or 0)
+    maps = latent_map_data(run.path, umap=umap, seed=seed, task=run.task)
+    if not maps:
+        return _note("No latents/ in this run folder (output.latents was off).")
+    intro = ("<p>Each module's embedding before concatenation, and the fused embedding, "
+             "projected to 2-d: PCA, and UMAP (Euclidean, up to 15 neighbours, min_dist 0.1, "
+             f"seed {seed}). Fold models do not share a coordinate system, so each map shows "
+             "one network: the first split's ensemble member 0 applied to every sample. "
+             "Triangles with a black edge are the samples that split held out; colour is the "
+             "target (grey: no recorded target).</p>")
+    figs = []
+    for i, m in enumerate(maps):
+        fig = plot_latent_map(m, task=run.task, classes=run.classes or None)
+        caption = escape(f"{m.model} · {m.module}: {m.dim}-dimensional embedding. {m.note}")
+        figs.append(_figure(fig, f"latent-{i}", caption, wide=m.umap is not None))
+    return intro + f'<div class="grid">{"".join(figs)}</div>'
+
+
+def _files(run: _Run, folder: str, draw) -> str:
+    files = sorted((run.path / folder).rglob("*.csv"))
+    if not files:
+        return _note(f"No {folder}/ in this run folder (biozoo explain writes them).")
+    figs = []
+    for i, path in enumerate(files):
+        label = " · ".join(path.relative_to(run.path / folder).with_suffix("").parts)
+        try:
+            fig = draw(pd.read_csv(path), label)
+        except _UNREADABLE as err:
+            log.warning("report: skipped %s: %s", path, err)
+            figs.append(_note(f"{folder}/{path.relative_to(run.path / folder)} skipped: {err}"))
+            continue
+        figs.append(_figure(fig, f"{folder}-{i}", escape(label)))
+    return f'<div class="grid">{"".join(figs)}</div>'
+
+
+def _attribution(frame: pd.DataFrame, label: str):
+    return plots.attribution_figure(frame, title=label)
+
+
+def _attention(frame: pd.DataFrame, label: str):
+    return plots.attention_figure(frame, title=label)
+
+
+def _explanations(run: _Run) -> str:
+    root = run.path / "explanations"
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in _IMAGES)
+    if not files:
+        return _note("No explanations/ images in this run folder.")
+    figs = []
+    if len(files) > _MAX_IMAGES:
+        figs.append(_note(f"Showing the first {_MAX_IMAGES} of {len(files)} images."))
+    for i, path in enumerate(files[:_MAX_IMAGES]):
+        label = escape(str(path.relative_to(root)))
+        if path.stat().st_size > _MAX_IMAGE_BYTES:
+            figs.append(_note(f"{path.relative_to(root)} skipped: larger than 3 MB."))
+            continue
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        src = f"data:{_IMAGES[path.suffix.lower()]};base64,{data}"
+        figs.append(f'<figure class="plot" data-plot="explanation-{i}"><img src="{src}" '
+                    f'alt="{label}"><figcaption>{label}</figcaption></figure>')
+    return f'<div class="grid">{"".join(figs)}</div>'
+
+
+def _configuration(run: _Run) -> str:
+    v = run.versions
+    rows = [[k, escape(str(v[k]))] for k in ("python", "platform", "machine", "seed") if k in v]
+    rows += [[escape(k), escape(str(p))] for k, p in (v.get("packages") or {}).items()]
+    return (f"<h3>versions.json</h3>{_table(['', 'version'], rows)}"
+            f"<h3>config.yaml</h3><pre>{escape(run.config_text or '(missing)')}</pre>")

@@ -1,0 +1,279 @@
+"""Latent maps: PCA and UMAP of each module's embeddings, read back from a run folder.
+
+Which coordinates are mapped. The latent spaces of different fold models, and of the members
+of one fold's ensemble, are not aligned: each is its own coordinate system, fixed only up to
+rotation, sign and scale. Pooling the held-out embeddings of every split would therefore mix
+coordinate systems. A map shows one fitted network instead: the first split's member 0, which
+embeds every sample of the cohort; the marker tells the part each sample played in that split
+(fit and validation samples trained the network, test samples were held out). Points are
+coloured by the target, read from ``predictions.csv`` (samples never held out in any split have
+no recorded target there and are drawn in grey).
+
+Every ``latents/<model>/<module>.csv`` gets a map: the encoders' outputs before concatenation
+and the ``fused`` embedding. A module file identical to ``fused`` (early fusion) is not repeated.
+
+UMAP: McInnes, Healy & Melville (2018), https://arxiv.org/abs/1802.03426.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from sklearn.decomposition import PCA
+from sklearn.neighbors import NearestNeighbors
+
+__all__ = ["LatentMap", "latent_map_data", "plot_latent_map"]
+
+MIN_UMAP_SAMPLES = 15
+"""Below this many points UMAP's neighbour graph says little; the map shows PCA only."""
+
+_PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
+            "#17becf", "#bcbd22", "#7f7f7f")
+_MARKERS = {"fit": "o", "validation": "s", "test": "^"}
+
+
+@dataclass
+class LatentMap:
+    """The 2-d coordinates of one module's embeddings, and what each point is.
+
+    Shape:
+        - sample_id, part, target: ``[n]`` in the order of the CSV's rows.
+        - pca, umap: ``[n, 2]``.
+    """
+
+    model: str
+    module: str
+    split: str
+    member: int
+    dim: int
+    sample_id: np.ndarray
+    part: np.ndarray
+    target: np.ndarray
+    pca: np.ndarray
+    explained: np.ndarray
+    umap: np.ndarray | None = None
+    note: str = ""
+    same_as: list[str] = field(default_factory=list)
+
+
+def latent_map_data(
+    run_dir: Path, *, umap: bool = True, seed: int = 0, task: str | None = None
+) -> list[LatentMap]:
+    """Read every latent CSV of a run folder and compute its PCA (and UMAP) coordinates.
+
+    Args:
+        run_dir: a finished run folder.
+        umap: also compute UMAP coordinates (umap-learn; its first call in a process spends
+            about 5-10 s compiling with numba).
+        seed: UMAP's random state.
+        task: ``"regression"`` reads targets as numbers; otherwise they are class labels.
+
+    Returns:
+        One :class:`LatentMap` per latent file, models in name order, ``fused`` last; empty
+        when the run saved no latents.
+    """
+    run_dir = Path(run_dir)
+    targets = _targets(run_dir, task)
+    maps: list[LatentMap] = []
+    for model_dir in sorted(p for p in (run_dir / "latents").glob("*") if p.is_dir()):
+        files = sorted(model_dir.glob("*.csv"), key=lambda p: (p.stem == "fused", p.stem))
+        frames = {p.stem: _first_member(pd.read_csv(p, dtype={"sample_id": str})) for p in files}
+        fused = frames.get("fused")
+        model_maps = []
+        for module, frame in frames.items():
+            if frame is None:
+                continue
+            if module != "fused" and fused is not None and _same(frame, fused):
+                fused.attrs.setdefault("same_as", []).append(module)
+                continue
+            model_maps.append((module, frame))
+        for module, frame in model_maps:
+            maps.append(_map(model_dir.name, module, frame, targets, umap=umap, seed=seed))
+    return maps
+
+
+def _first_member(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """Rows of the first split (in file order) and the lowest member; None if unusable."""
+    z_cols = [c for c in frame.columns if c.startswith("z") and c[1:].isdigit()]
+    if frame.empty or not z_cols or "sample_id" not in frame:
+        return None
+    if "split" in frame:
+        frame = frame[frame["split"].astype(str) == str(frame["split"].iloc[0])]
+    if "member" in frame:
+        frame = frame[frame["member"] == frame["member"].min()]
+    return frame.reset_index(drop=True)
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    za, zb = _z(a), _z(b)
+    return za.shape == zb.shape and bool(np.array_equal(za, zb))
+
+
+def _z(frame: pd.DataFrame) -> np.ndarray:
+    cols = sorted(
+        (c for c in frame.columns if c.startswith("z") and c[1:].isdigit()),
+        key=lambda c: int(c[1:]),
+    )
+    return frame[cols].to_numpy(dtype=np.float64)
+
+
+def _targets(run_dir: Path, task: str | None) -> pd.Series:
+    """sample_id -> target, from the held-out predictions (first row of each sample)."""
+    path = run_dir / "predictions.csv"
+    if not path.is_file():
+        return pd.Series(dtype=object)
+    frame = pd.read_csv(path, dtype={"sample_id": str, "y_true": str})
+    if "y_true" not in frame:
+        return pd.Series(dtype=object)
+    first = frame.drop_duplicates("sample_id").set_index("sample_id")["y_true"]
+    return pd.to_numeric(first, errors="coerce") if task == "regression" else first
+
+
+def _map(model, module, frame, targets, *, umap: bool, seed: int) -> LatentMap:
+    z = _z(frame)
+    n, d = z.shape
+    pca, explained = _pca(z)
+    target = frame["sample_id"].map(targets).to_numpy()
+    part = frame["part"].astype(str).to_numpy() if "part" in frame else np.full(n, "?", object)
+    out = LatentMap(
+        model=model,
+        module=module,
+        split=str(frame["split"].iloc[0]) if "split" in frame else "",
+        member=int(frame["member"].iloc[0]) if "member" in frame else 0,
+        dim=d,
+        sample_id=frame["sample_id"].to_numpy(dtype=object),
+        part=part,
+        target=target,
+        pca=pca,
+        explained=explained,
+        same_as=list(frame.attrs.get("same_as", [])),
+    )
+    if umap:
+        out.umap, out.note = _umap(z, seed)
+    return out
+
+
+def _pca(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First two principal components (zero-padded when the embedding has one dimension)."""
+    n, d = z.shape
+    k = min(2, d, n)
+    coords = np.zeros((n, 2))
+    explained = np.zeros(2)
+    if k > 0 and n > 1:
+        pca = PCA(n_components=k, svd_solver="full").fit(z)
+        coords[:, :k] = pca.transform(z)
+        explained[:k] = np.nan_to_num(pca.explained_variance_ratio_)
+    return coords, explained
+
+
+def _umap(z: np.ndarray, seed: int) -> tuple[np.ndarray | None, str]:
+    n = len(z)
+    if n < MIN_UMAP_SAMPLES:
+        return None, f"UMAP skipped: {n} samples (needs at least {MIN_UMAP_SAMPLES})."
+    if np.ptp(z, axis=0).max(initial=0.0) == 0.0:
+        return None, "UMAP skipped: every sample has the same embedding."
+    try:
+        import umap
+    except ImportError:
+        return None, "UMAP skipped: umap-learn is not installed."
+    k = min(15, n - 1)
+    # exact neighbours from scikit-learn: same graph as umap's own small-data path, without
+    # numba compiling its parallel k-NN kernel (most of UMAP's first-call cost)
+    dist, index = NearestNeighbors(n_neighbors=k).fit(z).kneighbors(z)
+    reducer = umap.UMAP(
+        n_neighbors=k, min_dist=0.1, init="pca", random_state=seed, n_jobs=1,
+        precomputed_knn=(index, dist.astype(np.float32), None),
+    )
+    with warnings.catch_warnings():
+        # umap / numba talk about threading, the missing search index and graph connectivity
+        warnings.simplefilter("ignore")
+        coords = reducer.fit_transform(z.astype(np.float32))
+    return np.asarray(coords, dtype=np.float64), ""
+
+
+def plot_latent_map(m: LatentMap, *, task: str, classes: list[str] | None) -> Figure:
+    """PCA (and UMAP) scatter of one latent map, coloured by the target, marker by part.
+
+    Args:
+        m: the map, from :func:`latent_map_data`.
+        task: the run's task (regression gets a colour bar, classes a legend).
+        classes: class labels in order (classification).
+
+    Returns:
+        A figure with one axis per projection, the points exactly ``m.pca`` / ``m.umap``.
+    """
+    panels = [("PCA", m.pca)] + ([("UMAP", m.umap)] if m.umap is not None else [])
+    fig = Figure(figsize=(4.0 * len(panels) + 1.2, 3.9), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    colours, handles = _colours(m.target, task, classes)
+    artist = None
+    for ax, (name, xy) in zip(axes, panels, strict=True):
+        for part in sorted(dict.fromkeys(m.part), key=_part_order):
+            sel = m.part == part
+            artist = ax.scatter(xy[sel, 0], xy[sel, 1], **_style(m, sel, part, task, colours))
+        if name == "PCA":
+            ax.set_xlabel(f"PC1 ({100 * m.explained[0]:.0f}% of variance)")
+            ax.set_ylabel(f"PC2 ({100 * m.explained[1]:.0f}% of variance)")
+        else:
+            ax.set_xlabel("UMAP 1 (arbitrary units)")
+            ax.set_ylabel("UMAP 2 (arbitrary units)")
+        ax.set_title(name, fontsize=10)
+    if task == "regression" and artist is not None:  # every panel shares one colour scale
+        fig.colorbar(artist, ax=list(axes), label="target", shrink=0.8)
+    for part in sorted(dict.fromkeys(m.part), key=_part_order):
+        handles.append(
+            Line2D([], [], ls="", marker=_MARKERS.get(part, "o"), mfc="white", mec="black",
+                   label=f"{part} ({int(np.sum(m.part == part))})")
+        )
+    fig.legend(handles=handles, loc="outside right center", fontsize=8, frameon=False)
+    same = f" (= {', '.join(m.same_as)})" if m.same_as else ""
+    fig.suptitle(
+        f"{m.model} · {m.module}{same}: d={m.dim}, split {m.split}, member {m.member}, "
+        f"n={len(m.sample_id)}",
+        fontsize=10,
+    )
+    return fig
+
+
+def _part_order(part: str) -> int:
+    return list(_MARKERS).index(part) if part in _MARKERS else len(_MARKERS)
+
+
+def _colours(target: np.ndarray, task: str, classes: list[str] | None):
+    """Per-point colours and legend handles for classification targets."""
+    colours = np.full(len(target), "#bbbbbb", dtype=object)
+    handles: list = []
+    if task == "regression":
+        return colours, handles
+    labels = list(classes or sorted({str(t) for t in target if isinstance(t, str)}))
+    for i, label in enumerate(labels):
+        colours[np.array([str(t) == label for t in target], dtype=bool)] = _PALETTE[i % 10]
+        handles.append(Line2D([], [], ls="", marker="o", color=_PALETTE[i % 10], label=label))
+    if any(not isinstance(t, str) for t in target):
+        handles.append(Line2D([], [], ls="", marker="o", color="#bbbbbb", label="not held out"))
+    return colours, handles
+
+
+def _style(m: LatentMap, sel: np.ndarray, part: str, task: str, colours: np.ndarray) -> dict:
+    """Scatter keywords: colour by target, test points outlined triangles."""
+    style = {
+        "s": 18 if part == "test" else 14,
+        "marker": _MARKERS.get(part, "o"),
+        "edgecolors": "black" if part == "test" else "none",
+        "linewidths": 0.4,
+        "alpha": 0.85,
+    }
+    if task != "regression":
+        return {**style, "c": list(colours[sel])}
+    every = np.asarray(m.target, dtype=np.float64)
+    finite = every[np.isfinite(every)]
+    lo, hi = (finite.min(), finite.max()) if len(finite) else (0.0, 1.0)
+    cmap = colormaps["viridis"].with_extremes(bad="#bbbbbb")
+    return {**style, "c": every[sel], "cmap": cmap, "vmin": lo, "vmax": hi, "plotnonfinite": True}

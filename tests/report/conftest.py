@@ -1,0 +1,125 @@
+"""Real tiny run folders (binary, multiclass, regression) for the report tests."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from biozoo.config import OutputConfig, parse_config
+from biozoo.data.cohort import Cohort, TableModality
+from biozoo.train.run import train
+
+TRAINING = {
+    "epochs": 3,
+    "patience": 2,
+    "ensemble": 2,
+    "batch_size": 16,
+    "split": {"kind": "kfold", "folds": 3},
+}
+# the tests write their own reports; skip the run's (once train() writes one) to stay fast
+OUTPUT = {"save_models": False}
+if "report" in OutputConfig.model_fields:
+    OUTPUT["report"] = False
+MODELS = {
+    "multimodule": {"encoders": {"a": {"name": "mlp", "hidden": [8], "out_dim": 3}}},
+    "late": {"fusion": {"name": "late"}},
+}
+
+
+def tiny_cohort(task: str, n: int = 42, seed: int = 0) -> Cohort:
+    """Two small tables whose first two columns carry the target."""
+    rng = np.random.default_rng(seed)
+    k = {"binary": 2, "multiclass": 3}.get(task, 0)
+    y = (np.arange(n) % k) if k else rng.normal(size=n)
+    mods = {}
+    for name, p in (("a", 5), ("b", 4)):
+        values = rng.normal(size=(n, p)).astype(np.float32)
+        values[:, :2] += y[:, None]
+        mods[name] = TableModality(name, values, [f"{name}{i}" for i in range(p)],
+                                   np.ones(n, dtype=bool))
+    classes = [f"c{i}" for i in range(k)] if k else None
+    target = y.astype(np.int64) if k else y.astype(np.float32)
+    ids = np.array([f"s{i:02d}" for i in range(n)], dtype=object)
+    return Cohort(ids, mods, target, task, classes)
+
+
+def tiny_run(task: str, out: Path, *, models: dict | None = None) -> Path:
+    """Train a tiny run of ``task`` into ``out`` and return its run folder."""
+    cfg = parse_config({
+        "name": f"tiny-{task}",
+        "data": {
+            "modalities": {"a": {"path": "a.csv"}, "b": {"path": "b.csv"}},
+            "target": {"path": "y.csv", "column": "y", "task": task},
+        },
+        "models": MODELS if models is None else models,
+        "training": TRAINING,
+        "baselines": ["linear"],
+        "output": OUTPUT,
+    })
+    return train(cfg, cohort=tiny_cohort(task), out_dir=out).path
+
+
+@pytest.fixture(scope="session")
+def run_dirs(tmp_path_factory) -> dict[str, Path]:
+    """A finished run folder per task (binary has two deep models, the others one)."""
+    out = tmp_path_factory.mktemp("runs")
+    one = {"multimodule": MODELS["multimodule"]}
+    return {
+        "binary": tiny_run("binary", out),
+        "multiclass": tiny_run("multiclass", out, models=one),
+        "regression": tiny_run("regression", out, models=one),
+    }
+
+
+@pytest.fixture(scope="session")
+def explained_run(run_dirs, tmp_path_factory) -> Path:
+    """The binary run plus the files ``biozoo explain`` adds (made up here)."""
+    run = tmp_path_factory.mktemp("explained") / "run"
+    shutil.copytree(run_dirs["binary"], run)
+    add_explanations(run)
+    return run
+
+
+@pytest.fixture(scope="session")
+def explain_files():
+    """A function that adds made-up ``biozoo explain`` outputs to a run folder."""
+    return add_explanations
+
+
+def add_explanations(run: Path) -> None:
+    """Attribution and attention CSVs and a graph-explanation SVG, in the agreed layout."""
+    rng = np.random.default_rng(0)
+    for model, modality, p in (("multimodule", "a", 5), ("late", "b", 4)):
+        path = run / "attributions" / model / f"{modality}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        score = np.sort(rng.uniform(size=p))[::-1]
+        if model == "multimodule":  # the columns biozoo.explain writes
+            table = {"feature": [f"{modality}{i}" for i in range(p)],
+                     "rank": np.arange(1, p + 1), "mean_abs_attribution": score,
+                     "sd_abs_attribution": score / 5, "mean_attribution": -score,
+                     "top10_frequency": 1.0, "n_splits_selected": 3}
+        else:  # a minimal variant
+            table = {"feature": [f"{modality}{i}" for i in range(p)], "mean_abs": score,
+                     "sd": score / 5}
+        pd.DataFrame(table).to_csv(path, index=False)
+    rows = [
+        {"sample_id": f"s{s:02d}", "position": j, "token": tok,
+         "received_attention": float(rng.uniform())}
+        for s in range(3)
+        for j, tok in enumerate(["[CLS]", "M", "K", "V", "L"][: 3 + s])
+    ]
+    path = run / "attention" / "multimodule" / "seq.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(path, index=False)
+    svg = run / "explanations" / "multimodule" / "s00.svg"
+    svg.parent.mkdir(parents=True, exist_ok=True)
+    svg.write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="80" viewBox="0 0 120 80">'
+        '<line x1="20" y1="40" x2="100" y2="40" stroke="#c33" stroke-width="4"/>'
+        '<circle cx="20" cy="40" r="10" fill="#36c"/><circle cx="100" cy="40" r="10" '
+        'fill="#36c"/></svg>'
+    )
