@@ -1,50 +1,121 @@
-"""Every registered encoder honours the encoder contract."""
+"""Every registered encoder honours the encoder contract, for every input kind it reads."""
 
 import pytest
 import torch
 
 from biozoo.encoders import ENCODERS
 
-IN_DIM, BATCH = 12, 4
+BATCH = 4
 
 
-def build(name):
+def _graph_batch(n_graphs: int):
+    from torch_geometric.data import Batch, Data
+
+    g = torch.Generator().manual_seed(0)
+    graphs = []
+    for i in range(n_graphs):
+        n = 3 + i
+        src = torch.arange(n - 1)
+        edge_index = torch.cat([torch.stack([src, src + 1]), torch.stack([src + 1, src])], 1)
+        graphs.append(
+            Data(
+                x=torch.randn(n, 5, generator=g),
+                edge_index=edge_index,
+                edge_attr=torch.randn(edge_index.shape[1], 2, generator=g),
+            )
+        )
+    return Batch.from_data_list(graphs)
+
+
+def example(kind: str):
+    """``(in_dim, x)`` of a small batch of input kind ``kind``."""
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.tensor([7, 5, 3, 6])
+    steps = torch.arange(7).unsqueeze(0) < lengths.unsqueeze(1)  # (B, L)
+    if kind == "table":
+        return 12, torch.randn(BATCH, 12, generator=g)
+    if kind == "tokens":
+        tokens = torch.randint(3, 10, (BATCH, 7), generator=g) * steps
+        return {"kind": "tokens", "vocab": 10, "max_len": 7}, {"tokens": tokens, "mask": steps}
+    if kind == "series":
+        values = torch.randn(BATCH, 7, 3, generator=g) * steps.unsqueeze(-1)
+        return {"kind": "series", "channels": 3, "max_len": 7}, {"values": values, "mask": steps}
+    if kind == "groups":
+        mask = torch.ones(BATCH, 3, 4, dtype=torch.bool)
+        mask[:, 2, 2:] = False
+        values = torch.randn(BATCH, 3, 4, generator=g) * mask
+        return {"kind": "groups", "groups": 3, "size": 4}, {"values": values, "mask": mask}
+    if kind == "feature_graph":
+        info = {
+            "kind": "feature_graph",
+            "n_features": 6,
+            "edge_index": [[0, 1, 1, 2, 3, 4], [1, 0, 2, 1, 4, 3]],
+            "edge_weight": None,
+        }
+        return info, torch.randn(BATCH, 6, generator=g)
+    if kind == "graph":
+        return {"kind": "graph", "node_dim": 5, "edge_dim": 2}, _graph_batch(BATCH)
+    raise KeyError(kind)
+
+
+CASES = [
+    (name, kind)
+    for name in ENCODERS.names()
+    for kind in getattr(ENCODERS.get(name), "reads", ("table",))
+]
+IDS = [f"{n}-{k}" for n, k in CASES]
+
+
+def build(name, kind):
     cls = ENCODERS.get(name)
-    return cls(IN_DIM, **cls.Config().model_dump())
+    in_dim, x = example(kind)
+    return cls(in_dim, **cls.Config().model_dump()), x
 
 
-@pytest.mark.parametrize("name", ENCODERS.names())
-def test_shape_no_nan_and_out_dim(name):
+def _float_leaves(x):
+    if isinstance(x, torch.Tensor):
+        return [x] if x.is_floating_point() else []
+    if isinstance(x, dict):
+        return [t for v in x.values() for t in _float_leaves(v)]
+    return [x.x]  # a graph batch: node features
+
+
+@pytest.mark.parametrize(("name", "kind"), CASES, ids=IDS)
+def test_shape_no_nan_and_out_dim(name, kind):
     torch.manual_seed(0)
-    enc = build(name)
-    z = enc(torch.randn(BATCH, IN_DIM))
+    enc, x = build(name, kind)
+    z = enc(x)
     assert z.shape == (BATCH, enc.out_dim)
     assert torch.isfinite(z).all()
 
 
-@pytest.mark.parametrize("name", ENCODERS.names())
-def test_every_parameter_gets_a_gradient(name):
+@pytest.mark.parametrize(("name", "kind"), CASES, ids=IDS)
+def test_every_parameter_gets_a_gradient(name, kind):
     torch.manual_seed(0)
-    enc = build(name)
-    x = torch.randn(BATCH, IN_DIM, requires_grad=True)
+    enc, x = build(name, kind)
+    leaves = _float_leaves(x)
+    for t in leaves:
+        t.requires_grad_(True)
     enc(x).pow(2).sum().backward()
-    assert x.grad is not None and x.grad.abs().sum() > 0
+    for t in leaves:
+        assert t.grad is not None and t.grad.abs().sum() > 0
     for pname, p in enc.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), pname
 
 
-@pytest.mark.parametrize("name", ENCODERS.names())
-def test_absent_samples_embed_to_zero(name):
-    enc = build(name).eval()
+@pytest.mark.parametrize(("name", "kind"), CASES, ids=IDS)
+def test_absent_samples_embed_to_zero(name, kind):
+    enc, x = build(name, kind)
+    enc.eval()
     mask = torch.tensor([True, False, True, False])
-    z = enc(torch.randn(BATCH, IN_DIM), mask)
+    z = enc(x, mask)
     assert torch.all(z[~mask] == 0)
     assert torch.any(z[mask] != 0)
 
 
-@pytest.mark.parametrize("name", ENCODERS.names())
-def test_reset_parameters_runs_and_is_deterministic(name):
-    enc = build(name)
+@pytest.mark.parametrize(("name", "kind"), CASES, ids=IDS)
+def test_reset_parameters_runs_and_is_deterministic(name, kind):
+    enc, _ = build(name, kind)
     torch.manual_seed(1)
     enc.reset_parameters()
     a = [p.clone() for p in enc.parameters()]
@@ -55,7 +126,17 @@ def test_reset_parameters_runs_and_is_deterministic(name):
 
 
 def test_mlp_options_shape_the_network():
-    enc = ENCODERS.get("mlp")(IN_DIM, hidden=[8, 6], out_dim=3, norm="layer", dropout=0.0)
+    enc = ENCODERS.get("mlp")(12, hidden=[8, 6], out_dim=3, norm="layer", dropout=0.0)
     kinds = [type(m).__name__ for m in enc.mlp.net]
     assert kinds == ["Linear", "LayerNorm", "ReLU", "Linear", "LayerNorm", "ReLU", "Linear"]
     assert enc.out_dim == 3
+
+
+def test_an_encoder_refuses_an_input_kind_it_cannot_read():
+    from biozoo.config import ModelConfig, PartSpec
+    from biozoo.errors import BiozooError
+    from biozoo.model import build_model
+
+    spec = ModelConfig(default_encoder=PartSpec(name="mlp"))
+    with pytest.raises(BiozooError, match="encoder 'mlp' cannot read modality 'seq'.*tokens"):
+        build_model(spec, {"seq": example("tokens")[0]}, 1)

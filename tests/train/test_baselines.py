@@ -91,7 +91,7 @@ def test_single_class_training_fold_predicts_that_class(name: str) -> None:
 
 
 def test_registry_names_and_labels() -> None:
-    assert BASELINES.names() == ["gradient_boosting", "linear", "random_forest"]
+    assert BASELINES.names() == ["gradient_boosting", "linear", "patient_gcn", "random_forest"]
     assert LinearBaseline.label == "logistic/ridge (CV)"
     assert RandomForestBaseline.label == "random forest"
     assert GradientBoostingBaseline.label == "gradient boosting"

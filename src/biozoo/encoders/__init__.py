@@ -10,5 +10,6 @@ embedding is then zero.
 from biozoo.encoders._registry import ENCODERS
 from biozoo.encoders.identity import IdentityEncoder
 from biozoo.encoders.mlp import MLPEncoder
+from biozoo.encoders.table_graph import TableGNNEncoder
 
-__all__ = ["ENCODERS", "IdentityEncoder", "MLPEncoder"]
+__all__ = ["ENCODERS", "IdentityEncoder", "MLPEncoder", "TableGNNEncoder"]

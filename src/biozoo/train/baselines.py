@@ -252,3 +252,6 @@ class GradientBoostingBaseline(Baseline):
             HistGradientBoostingClassifier if self.is_classifier else HistGradientBoostingRegressor
         )
         return cls(early_stopping=False, random_state=self.seed)
+
+
+from biozoo.train import patient_graph as _patient_graph  # noqa: E402, F401  registers "patient_gcn"

@@ -36,14 +36,13 @@ class StackedEnsemble(nn.Module):
         - every input tensor carries the member dim first: ``[M, B, ...]``; outputs likewise.
     """
 
-    def __init__(self, make_model: Callable[[], nn.Module], seeds: list[int]) -> None:
+    def __init__(
+        self, make_model: Callable[[], nn.Module], seeds: list[int], *, _members: list | None = None
+    ) -> None:
         super().__init__()
-        members = []
-        for s in seeds:
-            torch.manual_seed(s)
-            members.append(make_model())
+        members = _members if _members is not None else _build(make_model, seeds)
         params, buffers = stack_module_state(members)
-        self.n_members = len(seeds)
+        self.n_members = len(members)
         self.param_names = list(params)
         self.buffer_names = list(buffers)
         self.stacked = nn.ParameterList([nn.Parameter(params[n]) for n in self.param_names])
@@ -119,14 +118,13 @@ class LoopEnsemble(nn.Module):
         seeds: one seed per member, used for its initialisation.
     """
 
-    def __init__(self, make_model: Callable[[], nn.Module], seeds: list[int]) -> None:
+    def __init__(
+        self, make_model: Callable[[], nn.Module], seeds: list[int], *, _members: list | None = None
+    ) -> None:
         super().__init__()
-        members = []
-        for s in seeds:
-            torch.manual_seed(s)
-            members.append(make_model())
+        members = _members if _members is not None else _build(make_model, seeds)
         self.members = nn.ModuleList(members)
-        self.n_members = len(seeds)
+        self.n_members = len(members)
 
     @property
     def template(self) -> nn.Module:
@@ -179,10 +177,17 @@ def make_ensemble(
 ) -> StackedEnsemble | LoopEnsemble:
     """A :class:`StackedEnsemble` when every part of the model can run under vmap, else a
     :class:`LoopEnsemble`. A module says it cannot with ``stackable = False``."""
-    with torch.device("meta"):
-        probe = make_model()
-    stackable = all(getattr(m, "stackable", True) for m in probe.modules())
-    return (StackedEnsemble if stackable else LoopEnsemble)(make_model, seeds)
+    members = _build(make_model, seeds)
+    stackable = all(getattr(m, "stackable", True) for m in members[0].modules())
+    return (StackedEnsemble if stackable else LoopEnsemble)(make_model, seeds, _members=members)
+
+
+def _build(make_model: Callable[[], nn.Module], seeds: list[int]) -> list[nn.Module]:
+    members = []
+    for s in seeds:
+        torch.manual_seed(s)
+        members.append(make_model())
+    return members
 
 
 def _member_slice(value: object, m: int) -> object:
