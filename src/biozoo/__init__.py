@@ -28,6 +28,8 @@ _API = {
     "load_dataset": "biozoo.data.datasets",
     "list_datasets": "biozoo.data.datasets",
     "simulate_cohort": "biozoo.data.simulate",
+    "explain_run": "biozoo.explain.explain_run",
+    "write_report": "biozoo.report",
     "BiozooError": "biozoo.errors",
 }
 

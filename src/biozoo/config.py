@@ -235,6 +235,12 @@ class RunConfig(Strict):
     output: OutputConfig = Field(default_factory=OutputConfig)
 
     @model_validator(mode="after")
+    def _check_outputs(self) -> RunConfig:
+        if self.output.attributions and not self.output.save_models:
+            raise ValueError("output.attributions needs output.save_models: true")
+        return self
+
+    @model_validator(mode="after")
     def _check_parts(self) -> RunConfig:
         check_parts(self)
         return self

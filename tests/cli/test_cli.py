@@ -48,6 +48,7 @@ def test_train_writes_a_complete_run_folder_and_is_deterministic(tiny_config, tm
     board = pd.read_csv(a / "leaderboard.csv")
     assert set(board["method"]) == {"multimodule", "late", "logistic/ridge (CV)"}
     assert "multimodule" in first.output and "run folder:" in first.output
+    assert f"report: {a / 'report.html'}" in first.output.replace("\n", "")
 
     # out-of-fold: every sample is predicted exactly once per method (3-fold CV)
     assert (pa.groupby("method")["sample_id"].nunique() == 60).all()
@@ -63,6 +64,13 @@ def test_train_writes_a_complete_run_folder_and_is_deterministic(tiny_config, tm
     assert (a / "models" / "multimodule" / "r0-f0.safetensors").is_file()
     assert (a / "models" / "transforms" / "r0-f0.safetensors").is_file()
     assert not [p for p in out.iterdir() if p.name.endswith(".partial")]
+
+    # explain afterwards: attributions per model and table modality, and the report shows them
+    res = runner.invoke(app, ["explain", str(a), "--model", "multimodule"])
+    assert res.exit_code == 0, res.output
+    ranked = pd.read_csv(a / "attributions" / "multimodule" / "rna.csv")
+    assert list(ranked["rank"]) == list(range(1, len(ranked) + 1))
+    assert "rna.csv" in (a / "report.html").read_text() or "rna" in (a / "report.html").read_text()
 
 
 def test_predict_reproduces_the_runs_own_numbers(tiny_config, tiny_files, tmp_path):
@@ -102,7 +110,7 @@ def test_demo_and_datasets_commands_are_wired():
     assert res.exit_code == 0
     assert "gse7390" in res.output and "pbmc68k_reduced" in res.output
     res = runner.invoke(app, ["--help"])
-    for command in ("demo", "train", "predict", "datasets"):
+    for command in ("demo", "train", "predict", "explain", "report", "datasets"):
         assert command in res.output
 
 

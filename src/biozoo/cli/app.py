@@ -113,6 +113,41 @@ def predict(
 
 @app.command()
 @_friendly
+def explain(
+    run: Annotated[Path, typer.Argument(help="A finished run folder.")],
+    method: Annotated[
+        str, typer.Option(help="ig (integrated gradients), gradient_shap or deeplift.")
+    ] = "ig",
+    model: Annotated[
+        list[str] | None, typer.Option(help="Only this model (repeat for several).")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Recompute attributions that are already there.")
+    ] = False,
+) -> None:
+    """Feature attributions of a run's saved models, each on its own test samples; then
+    rewrite the run's report.html to show them."""
+    from biozoo.explain.explain_run import explain_run
+    from biozoo.report import write_report
+
+    with err_console.status("computing attributions"):
+        result = explain_run(run, method=method, models=model, overwrite=overwrite)
+    table = Table(title="top features (mean |attribution| over folds)", box=box.SIMPLE_HEAD)
+    for col in ("model", "method", "modality", "top 5", "file"):
+        table.add_column(col, no_wrap=col != "top 5")
+    for name, summary in result["models"].items():
+        for mod, info in summary["modalities"].items():
+            top = ", ".join(info["top"][:5])
+            table.add_row(name, summary["method"], mod, top, f"{name}/{info['file']}")
+    out_console.print(table)
+    computed = ", ".join(result["computed"]) or "nothing new (use --overwrite to recompute)"
+    out_console.print(f"computed: {computed}")
+    out_console.print(f"attributions: {result['path']}")
+    out_console.print(f"report: {write_report(run)}")
+
+
+@app.command()
+@_friendly
 def report(run: Annotated[Path, typer.Argument(help="A finished run folder.")]) -> None:
     """(Re)write RUN/report.html from the run folder's files."""
     from biozoo.report import write_report

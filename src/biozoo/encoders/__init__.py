@@ -8,8 +8,22 @@ embedding is then zero.
 """
 
 from biozoo.encoders._registry import ENCODERS
+from biozoo.encoders.gnn import ChebNetEncoder, GATEncoder, GCNEncoder, GINEncoder
 from biozoo.encoders.identity import IdentityEncoder
+from biozoo.encoders.kan import KANEncoder
 from biozoo.encoders.mlp import MLPEncoder
+from biozoo.encoders.moe import MoEEncoder
 from biozoo.encoders.table_graph import TableGNNEncoder
 
-__all__ = ["ENCODERS", "IdentityEncoder", "MLPEncoder", "TableGNNEncoder"]
+__all__ = [
+    "ENCODERS",
+    "ChebNetEncoder",
+    "GATEncoder",
+    "GCNEncoder",
+    "GINEncoder",
+    "IdentityEncoder",
+    "KANEncoder",
+    "MLPEncoder",
+    "MoEEncoder",
+    "TableGNNEncoder",
+]

@@ -191,10 +191,18 @@ def _umap(z: np.ndarray, seed: int) -> tuple[np.ndarray | None, str]:
         n_neighbors=k, min_dist=0.1, init="pca", random_state=seed, n_jobs=1,
         precomputed_knn=(index, dist.astype(np.float32), None),
     )
-    with warnings.catch_warnings():
-        # umap / numba talk about threading, the missing search index and graph connectivity
-        warnings.simplefilter("ignore")
-        coords = reducer.fit_transform(z.astype(np.float32))
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        with warnings.catch_warnings():
+            # umap / numba talk about threading, the missing search index and connectivity
+            warnings.simplefilter("ignore")
+            coords = reducer.fit_transform(z.astype(np.float32))
+    finally:
+        # numba's OpenMP layer resets the process's thread count, which would change the
+        # float reductions (and so the numbers) of any training that follows in-process
+        torch.set_num_threads(threads)
     return np.asarray(coords, dtype=np.float64), ""
 
 

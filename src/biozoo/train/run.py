@@ -67,6 +67,12 @@ def train(
         seconds = time.perf_counter() - t0
         metrics["seconds"] = {"total": seconds, **result.seconds}
         _write(folder, cfg, cohort, result, board, metrics)
+        if cfg.output.attributions and cfg.output.save_models:
+            from biozoo.explain.explain_run import explain_run
+
+            if progress:
+                progress("attributions")
+            explain_run(folder.tmp, cohort=cohort)
         if cfg.output.report:
             _report(folder.tmp)
         path = folder.commit()

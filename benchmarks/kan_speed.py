@@ -1,0 +1,210 @@
+"""KAN training-step speed: ours against pykan 0.2.8 (as it comes and after ``speed()``) and
+an MLP of the same widths, side by side in one run, on one thread.
+
+One step = forward + MSE loss + backward, batch 256, widths [64, 64, 1], grid 5, order 3.
+The models take turns in rounds (so drifting machine load hits them alike); each figure is the
+median over rounds of the mean step time within a round, wall clock and thread CPU time.
+Writes ``benchmarks/results/kan_speed.{md,json,png}``.
+
+    OMP_NUM_THREADS=1 python benchmarks/kan_speed.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine, machine_lines, markdown_table  # noqa: E402
+
+from biozoo.layers.kan import KAN  # noqa: E402
+
+COMMAND = "OMP_NUM_THREADS=1 python benchmarks/kan_speed.py"
+WIDTHS, BATCH, GRID, ORDER = [64, 64, 1], 256, 5, 3
+HEADER = ["model", "ms/step (median)", "ms/step (min)", "CPU ms/step", "vs ours", "rounds x inner"]
+
+REFERENCE = """\
+Quoted, not re-measured here (same shape, one thread, a 2-core machine): pykan 0.2.8 about
+830 ms per step as it comes and 28 ms after `speed()`; efficient-kan about 8 ms; fast-kan
+(RBF bases) 2.6 ms; the MLP 0.23 ms."""
+
+
+def _pykan(tmp: str, speed: bool) -> nn.Module:
+    from kan import KAN as PyKAN  # pykan's import name
+
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints checkpoint messages
+        # a copy: pykan rewrites the width list it is given in place
+        model = PyKAN(width=list(WIDTHS), grid=GRID, k=ORDER, seed=0, ckpt_path=f"{tmp}/model")
+        return model.speed() if speed else model
+
+
+def _models(tmp: str, with_pykan: bool) -> dict[str, nn.Module]:
+    torch.manual_seed(0)
+    x = torch.randn(BATCH, WIDTHS[0])
+    adapted = KAN(WIDTHS, grid=GRID, order=ORDER)
+    adapted.update_grid(x)  # quantile grid: the general (non-uniform) code path
+    models: dict[str, nn.Module] = {
+        "biozoo KAN": KAN(WIDTHS, grid=GRID, order=ORDER),
+        "biozoo KAN, adapted grid": adapted,
+        "MLP (SiLU)": nn.Sequential(
+            nn.Linear(WIDTHS[0], WIDTHS[1]), nn.SiLU(), nn.Linear(WIDTHS[1], WIDTHS[2])
+        ),
+    }
+    if with_pykan:
+        models["pykan 0.2.8, speed()"] = _pykan(tmp, speed=True)
+        models["pykan 0.2.8, as it comes"] = _pykan(tmp, speed=False)
+    return models
+
+
+def _step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+    def run() -> None:
+        loss = (model(x) - y).pow(2).mean()
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+
+    return run
+
+
+def _time(
+    steps: dict[str, Callable[[], None]], rounds: int, inner: dict[str, int]
+) -> dict[str, dict[str, list[float]]]:
+    out = {name: {"wall_ms": [], "cpu_ms": []} for name in steps}
+    for run in steps.values():  # warm-up
+        run()
+    for _ in range(rounds):
+        for name, run in steps.items():
+            n = inner[name]
+            w, c = time.perf_counter(), time.thread_time()
+            for _ in range(n):
+                run()
+            out[name]["wall_ms"].append((time.perf_counter() - w) / n * 1e3)
+            out[name]["cpu_ms"].append((time.thread_time() - c) / n * 1e3)
+    return out
+
+
+def _plot(path: Path, medians: dict[str, float]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(medians)
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    ax.barh(names, [medians[n] for n in names], color="#4c72b0")
+    ax.set_xscale("log")
+    ax.set_xlabel("ms per training step (median, log scale)")
+    ax.set_title(f"forward + backward, batch {BATCH}, widths {WIDTHS}, 1 thread", fontsize=10)
+    for i, n in enumerate(names):
+        ax.text(medians[n] * 1.1, i, f"{medians[n]:.2f}", va="center", fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(right=max(medians.values()) * 6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--no-pykan", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    x, y = torch.randn(BATCH, WIDTHS[0]), torch.randn(BATCH, WIDTHS[-1])
+    with tempfile.TemporaryDirectory() as tmp:
+        models = _models(tmp, not args.no_pykan)
+        steps = {name: _step(m, x, y) for name, m in models.items()}
+        inner = {name: 1 if "as it comes" in name else 20 for name in steps}
+        inner["pykan 0.2.8, speed()"] = 3
+        rounds = {n: args.rounds for n in steps}
+        times = _time(steps, args.rounds, inner)
+    med = {n: statistics.median(t["wall_ms"]) for n, t in times.items()}
+    cpu = {n: statistics.median(t["cpu_ms"]) for n, t in times.items()}
+    ours, mlp = "biozoo KAN", "MLP (SiLU)"
+    rows = [
+        [
+            n,
+            f"{med[n]:.3f}",
+            f"{min(times[n]['wall_ms']):.3f}",
+            f"{cpu[n]:.3f}",
+            f"{med[n] / med[ours]:.2f}x",
+            f"{rounds[n]} x {inner[n]}",
+        ]
+        for n in sorted(med, key=med.get)
+    ]
+    ratios = [["ours / MLP", f"{med[ours] / med[mlp]:.1f}x", f"{cpu[ours] / cpu[mlp]:.1f}x"]]
+    for n in ("pykan 0.2.8, as it comes", "pykan 0.2.8, speed()"):
+        if n in med:
+            ratios.append(
+                [f"{n} / ours", f"{med[n] / med[ours]:.0f}x", f"{cpu[n] / cpu[ours]:.0f}x"]
+            )
+    adapted = "biozoo KAN, adapted grid"
+    ratios.append([f"{adapted} / ours", f"{med[adapted] / med[ours]:.1f}x", ""])
+    versions = {p: _version(p) for p in ("torch", "pykan")}
+    text = f"""# KAN speed: one training step
+
+Command: `{COMMAND}`. Forward + MSE loss + backward, batch {BATCH}, widths {WIDTHS},
+grid {GRID}, order {ORDER}, float32, `torch.set_num_threads(1)`. The models take turns in
+{args.rounds} rounds; a round times `inner` consecutive steps of one model. Figures are medians
+over rounds (wall clock; thread CPU time beside it, which discounts time the shared machine
+gave to other processes).
+
+- **biozoo KAN**: `biozoo.layers.kan.KAN` on its initial uniform grid (closed-form local
+  B-spline bases, one scatter, one matmul; analytic backward of the bases).
+- **biozoo KAN, adapted grid**: the same after `update_grid` (quantile knots): the general
+  Cox-de Boor path over all bases at once.
+- **pykan 0.2.8, as it comes**: `kan.KAN(width=..., grid=5, k=3)` with its defaults
+  (symbolic branch on, activations saved); **speed()**: after `model.speed()` (symbolic branch
+  and activation saving off).
+- **MLP (SiLU)**: Linear-SiLU-Linear of the same widths.
+
+{markdown_table(HEADER, rows)}
+
+{markdown_table(["ratio", "wall clock", "CPU time"], ratios)}
+
+{REFERENCE}
+
+Versions: torch {versions["torch"]}, pykan {versions["pykan"]} (installed with `--no-deps`: it
+declares no dependencies and uses the torch already here).
+
+## Machine
+
+{machine_lines(machine())}
+"""
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "kan_speed.md").write_text(text)
+    record = {
+        "command": COMMAND,
+        "shape": {"batch": BATCH, "widths": WIDTHS, "grid": GRID, "order": ORDER},
+        "median_wall_ms": med,
+        "median_cpu_ms": cpu,
+        "inner_steps": inner,
+        "times": times,
+        "versions": versions,
+        "machine": machine(),
+    }
+    (args.out / "kan_speed.json").write_text(json.dumps(record, indent=2))
+    _plot(args.out / "kan_speed.png", dict(sorted(med.items(), key=lambda t: t[1])))
+    print(text)
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+if __name__ == "__main__":
+    main()

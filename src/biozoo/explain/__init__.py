@@ -1,0 +1,1 @@
+"""Explaining trained models: feature attributions, attention maps, explanatory subgraphs."""
