@@ -39,8 +39,9 @@ def tiny_cohort(task: str, n: int = 42, seed: int = 0) -> Cohort:
     for name, p in (("a", 5), ("b", 4)):
         values = rng.normal(size=(n, p)).astype(np.float32)
         values[:, :2] += y[:, None]
-        mods[name] = TableModality(name, values, [f"{name}{i}" for i in range(p)],
-                                   np.ones(n, dtype=bool))
+        mods[name] = TableModality(
+            name, values, [f"{name}{i}" for i in range(p)], np.ones(n, dtype=bool)
+        )
     classes = [f"c{i}" for i in range(k)] if k else None
     target = y.astype(np.int64) if k else y.astype(np.float32)
     ids = np.array([f"s{i:02d}" for i in range(n)], dtype=object)
@@ -49,17 +50,19 @@ def tiny_cohort(task: str, n: int = 42, seed: int = 0) -> Cohort:
 
 def tiny_run(task: str, out: Path, *, models: dict | None = None) -> Path:
     """Train a tiny run of ``task`` into ``out`` and return its run folder."""
-    cfg = parse_config({
-        "name": f"tiny-{task}",
-        "data": {
-            "modalities": {"a": {"path": "a.csv"}, "b": {"path": "b.csv"}},
-            "target": {"path": "y.csv", "column": "y", "task": task},
-        },
-        "models": MODELS if models is None else models,
-        "training": TRAINING,
-        "baselines": ["linear"],
-        "output": OUTPUT,
-    })
+    cfg = parse_config(
+        {
+            "name": f"tiny-{task}",
+            "data": {
+                "modalities": {"a": {"path": "a.csv"}, "b": {"path": "b.csv"}},
+                "target": {"path": "y.csv", "column": "y", "task": task},
+            },
+            "models": MODELS if models is None else models,
+            "training": TRAINING,
+            "baselines": ["linear"],
+            "output": OUTPUT,
+        }
+    )
     return train(cfg, cohort=tiny_cohort(task), out_dir=out).path
 
 
@@ -98,17 +101,29 @@ def add_explanations(run: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         score = np.sort(rng.uniform(size=p))[::-1]
         if model == "multimodule":  # the columns biozoo.explain writes
-            table = {"feature": [f"{modality}{i}" for i in range(p)],
-                     "rank": np.arange(1, p + 1), "mean_abs_attribution": score,
-                     "sd_abs_attribution": score / 5, "mean_attribution": -score,
-                     "top10_frequency": 1.0, "n_splits_selected": 3}
+            table = {
+                "feature": [f"{modality}{i}" for i in range(p)],
+                "rank": np.arange(1, p + 1),
+                "mean_abs_attribution": score,
+                "sd_abs_attribution": score / 5,
+                "mean_attribution": -score,
+                "top10_frequency": 1.0,
+                "n_splits_selected": 3,
+            }
         else:  # a minimal variant
-            table = {"feature": [f"{modality}{i}" for i in range(p)], "mean_abs": score,
-                     "sd": score / 5}
+            table = {
+                "feature": [f"{modality}{i}" for i in range(p)],
+                "mean_abs": score,
+                "sd": score / 5,
+            }
         pd.DataFrame(table).to_csv(path, index=False)
     rows = [
-        {"sample_id": f"s{s:02d}", "position": j, "token": tok,
-         "received_attention": float(rng.uniform())}
+        {
+            "sample_id": f"s{s:02d}",
+            "position": j,
+            "token": tok,
+            "received_attention": float(rng.uniform()),
+        }
         for s in range(3)
         for j, tok in enumerate(["[CLS]", "M", "K", "V", "L"][: 3 + s])
     ]

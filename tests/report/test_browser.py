@@ -55,18 +55,34 @@ class Chromium:
             os.dup2(a, 3)  # dup2 targets are inheritable
             os.dup2(b, 4)
 
-        args = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
-                f"--user-data-dir={profile}", "--no-first-run", "--no-default-browser-check",
-                "--disable-extensions", "--disable-background-networking", "--disable-sync",
-                "--disable-component-update", "--hide-scrollbars", "--mute-audio",
-                "--disable-dev-shm-usage", "about:blank"]
+        args = [
+            exe,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--remote-debugging-pipe",
+            f"--user-data-dir={profile}",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--disable-sync",
+            "--disable-component-update",
+            "--hide-scrollbars",
+            "--mute-audio",
+            "--disable-dev-shm-usage",
+            "about:blank",
+        ]
         self.log = profile / "chromium.log"
         profile.mkdir(parents=True, exist_ok=True)
         with self.log.open("wb") as err:
             self.proc = subprocess.Popen(
                 # close_fds=False keeps fd 3 and 4; the parent's own pipe ends are
                 # non-inheritable (PEP 446), so Chromium does not hold them open
-                args, close_fds=False, preexec_fn=as_fd3_fd4, stdout=subprocess.DEVNULL,
+                args,
+                close_fds=False,
+                preexec_fn=as_fd3_fd4,
+                stdout=subprocess.DEVNULL,
                 stderr=err,
             )
         os.close(to_chrome_r)
@@ -85,8 +101,13 @@ class Chromium:
             for raw in whole:
                 self.messages.put(json.loads(raw))
 
-    def send(self, method: str, params: dict | None = None, session: str | None = None,
-             timeout: float = 30.0) -> dict:
+    def send(
+        self,
+        method: str,
+        params: dict | None = None,
+        session: str | None = None,
+        timeout: float = 30.0,
+    ) -> dict:
         self._next += 1
         msg = {"id": self._next, "method": method, "params": params or {}}
         if session:
@@ -159,28 +180,41 @@ def test_report_renders_in_headless_chromium(explained_run, tmp_path):
     browser = Chromium(EXE, tmp_path / "profile")
     try:
         target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = browser.send(
-            "Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
         for domain in ("Page", "Runtime", "Log", "Network"):
             browser.send(f"{domain}.enable", session=session)
-        browser.send("Emulation.setDeviceMetricsOverride",
-                     {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False},
-                     session=session)
+        browser.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False},
+            session=session,
+        )
         browser.send("Page.navigate", {"url": report.as_uri()}, session=session)
         browser.wait_for("Page.loadEventFired")
-        figures = json.loads(browser.send(
-            "Runtime.evaluate", {"expression": FIGURES_JS, "returnByValue": True},
-            session=session)["result"]["value"])
-        shot = browser.send("Page.captureScreenshot",
-                            {"format": "png", "captureBeyondViewport": True}, session=session)
+        figures = json.loads(
+            browser.send(
+                "Runtime.evaluate",
+                {"expression": FIGURES_JS, "returnByValue": True},
+                session=session,
+            )["result"]["value"]
+        )
+        shot = browser.send(
+            "Page.captureScreenshot",
+            {"format": "png", "captureBeyondViewport": True},
+            session=session,
+        )
         browser.send("Runtime.evaluate", {"expression": "0"}, session=session)  # flush events
         events = list(browser.events)
     finally:
         browser.close()
 
     assert _errors(events) == []
-    requested = [e["params"]["request"]["url"] for e in events
-                 if e.get("method") == "Network.requestWillBeSent"]
+    requested = [
+        e["params"]["request"]["url"]
+        for e in events
+        if e.get("method") == "Network.requestWillBeSent"
+    ]
     assert requested, "the page load was not observed"
     assert all(u.startswith(("file:", "data:")) for u in requested), requested
     assert len(figures) == expected, [f["plot"] for f in figures]

@@ -26,8 +26,16 @@ from biozoo.report.plots import (
 )
 
 TASKS = ("binary", "multiclass", "regression")
-SECTIONS = ("summary", "leaderboard", "predictions", "latents", "attributions", "attention",
-            "explanations", "configuration")
+SECTIONS = (
+    "summary",
+    "leaderboard",
+    "predictions",
+    "latents",
+    "attributions",
+    "attention",
+    "explanations",
+    "configuration",
+)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +110,8 @@ def test_confusion_counts_and_calibration_counts(run_dirs):
     rows = preds[preds["method"] == method]
     predicted = np.array(classes)[rows[[f"p_{c}" for c in classes]].to_numpy().argmax(axis=1)]
     expected = pd.crosstab(rows["y_true"], predicted).reindex(
-        index=classes, columns=classes, fill_value=0)
+        index=classes, columns=classes, fill_value=0
+    )
     fig = confusion_figure(preds, classes=classes, methods=[method])
     shown = np.array([int(t.get_text()) for t in fig.axes[0].texts]).reshape(3, 3)
     np.testing.assert_array_equal(shown, expected.to_numpy())
@@ -137,7 +146,8 @@ def test_the_plotted_points_are_the_map_coordinates(run_dirs):
         m = latent_map_data(run_dirs[task], umap=False, task=task)[0]
         fig = plot_latent_map(m, task=task, classes=["c0", "c1"] if task == "binary" else None)
         offsets = np.concatenate(
-            [c.get_offsets() for c in fig.axes[0].collections if len(c.get_offsets())])
+            [c.get_offsets() for c in fig.axes[0].collections if len(c.get_offsets())]
+        )
         np.testing.assert_allclose(np.unique(offsets, axis=0), np.unique(m.pca, axis=0))
 
 
@@ -190,8 +200,10 @@ def test_explain_outputs_are_shown_and_bad_files_skipped(run_dirs, explain_files
     page = write_report(run, umap=False).read_text()
     plots = _plots(page)
     # late/b.csv, late/broken.csv (skipped), multimodule/a.csv
-    assert [p for p in plots if p.startswith("attributions")] == ["attributions-0",
-                                                                    "attributions-2"]
+    assert [p for p in plots if p.startswith("attributions")] == [
+        "attributions-0",
+        "attributions-2",
+    ]
     assert "broken.csv skipped" in page
     assert "attention-0" in plots and "explanation-0" in plots
     assert 'src="data:image/svg+xml;base64,' in page
@@ -231,8 +243,10 @@ def test_attribution_bars_and_attention_cells_are_the_csv_values(explain_files, 
     run = tmp_path / "run"
     run.mkdir()
     explain_files(run)
-    for path, value in ((run / "attributions/multimodule/a.csv", "mean_abs_attribution"),
-                        (run / "attributions/late/b.csv", "mean_abs")):
+    for path, value in (
+        (run / "attributions/multimodule/a.csv", "mean_abs_attribution"),
+        (run / "attributions/late/b.csv", "mean_abs"),
+    ):
         table = pd.read_csv(path)
         ax = attribution_figure(table, title="t").axes[0]
         widths = [bar.get_width() for bar in ax.patches][::-1]  # drawn bottom-up

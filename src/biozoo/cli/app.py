@@ -148,6 +148,24 @@ def explain(
 
 @app.command()
 @_friendly
+def export(
+    run: Annotated[Path, typer.Argument(help="A finished run folder.")],
+    int8: Annotated[
+        bool, typer.Option("--int8", help="Dynamic int8 copy of every member, for CPU inference.")
+    ] = False,
+    out: Annotated[Path | None, typer.Option(help="Folder to create (default: RUN/int8).")] = None,
+) -> None:
+    """Export a run's trained ensembles for inference."""
+    from biozoo.errors import BiozooError
+    from biozoo.export import export_int8
+
+    if not int8:
+        raise BiozooError("say which export you want: --int8 is the one there is so far.")
+    out_console.print(f"int8 export: {export_int8(run, out=out)}")
+
+
+@app.command()
+@_friendly
 def report(run: Annotated[Path, typer.Argument(help="A finished run folder.")]) -> None:
     """(Re)write RUN/report.html from the run folder's files."""
     from biozoo.report import write_report

@@ -8,15 +8,25 @@ embedding is then zero.
 """
 
 from biozoo.encoders._registry import ENCODERS
+from biozoo.encoders.cnn1d import CNN1dEncoder
 from biozoo.encoders.gnn import ChebNetEncoder, GATEncoder, GCNEncoder, GINEncoder
 from biozoo.encoders.identity import IdentityEncoder
 from biozoo.encoders.kan import KANEncoder
+from biozoo.encoders.mamba import MambaEncoder
 from biozoo.encoders.mlp import MLPEncoder
 from biozoo.encoders.moe import MoEEncoder
+from biozoo.encoders.recurrent import GRUEncoder, LSTMEncoder, RNNEncoder
 from biozoo.encoders.table_graph import TableGNNEncoder
+from biozoo.encoders.transformer import TransformerEncoder
 
 __all__ = [
     "ENCODERS",
+    "CNN1dEncoder",
+    "GRUEncoder",
+    "LSTMEncoder",
+    "MambaEncoder",
+    "RNNEncoder",
+    "TransformerEncoder",
     "ChebNetEncoder",
     "GATEncoder",
     "GCNEncoder",

@@ -7,6 +7,8 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from biozoo.activations import width_factor
+
 __all__ = ["MLP"]
 
 Norm = Literal["batch", "layer", "none"]
@@ -20,7 +22,9 @@ class MLP(nn.Module):
         hidden: sizes of the hidden layers, each Linear -> norm -> activation -> dropout.
         out_dim: size of a final Linear layer with no activation; ``None`` for none, in which
             case the output is the last hidden layer (or the input when ``hidden`` is empty).
-        activation: a zero-argument factory of the activation module.
+        activation: a zero-argument factory of the activation module. A gated activation
+            (``width_factor`` above 1, such as SwiGLU) gets a Linear that many times wider
+            before it, so each hidden layer still outputs its stated size.
         dropout: dropout probability after each hidden activation.
         norm: ``batch`` (BatchNorm1d), ``layer`` (LayerNorm) or ``none``.
 
@@ -41,12 +45,13 @@ class MLP(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         width = in_dim
+        factor = width_factor(activation)
         for h in hidden:
-            layers.append(nn.Linear(width, h))
+            layers.append(nn.Linear(width, h * factor))
             if norm == "batch":
-                layers.append(nn.BatchNorm1d(h))
+                layers.append(nn.BatchNorm1d(h * factor))
             elif norm == "layer":
-                layers.append(nn.LayerNorm(h))
+                layers.append(nn.LayerNorm(h * factor))
             layers.append(activation())
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))

@@ -34,9 +34,17 @@ _UNREADABLE = (ValueError, KeyError, OSError, pd.errors.ParserError, pd.errors.E
 _IMAGES = {".svg": "image/svg+xml", ".png": "image/png"}
 _MAX_IMAGE_BYTES = 3_000_000
 _MAX_IMAGES = 24
-_LABELS = {"roc_auc": "ROC AUC", "pr_auc": "PR AUC", "balanced_accuracy": "bal. accuracy",
-           "macro_f1": "macro F1", "accuracy": "accuracy", "log_loss": "log loss",
-           "rmse": "RMSE", "mae": "MAE", "r2": "R²"}
+_LABELS = {
+    "roc_auc": "ROC AUC",
+    "pr_auc": "PR AUC",
+    "balanced_accuracy": "bal. accuracy",
+    "macro_f1": "macro F1",
+    "accuracy": "accuracy",
+    "log_loss": "log loss",
+    "rmse": "RMSE",
+    "mae": "MAE",
+    "r2": "R²",
+}
 
 
 @dataclass
@@ -101,8 +109,10 @@ def render_report(run_dir: Path, *, umap: bool = True) -> str:
     ]
     name = str(run.config.get("name") or run.path.name)
     nav = "".join(f'<a href="#{key}">{escape(title)}</a>' for key, title, _ in parts)
-    body = "".join(section(key, escape(title), html, open_=key != "configuration")
-                   for key, title, html in parts)
+    body = "".join(
+        section(key, escape(title), html, open_=key != "configuration")
+        for key, title, html in parts
+    )
     return PAGE.format(
         title=escape(f"biozoo report: {name}"),
         heading=escape(name),
@@ -130,8 +140,15 @@ def _read(path: Path) -> _Run:
         text_cols = {"sample_id": str, "split": str, "method": str, "y_true": str, "y_pred": str}
         preds = pd.read_csv(path / "predictions.csv", dtype=text_cols)
     metrics = json.loads((path / "metrics.json").read_text())
-    return _Run(path, metrics, config if isinstance(config, dict) else {}, config_text,
-                versions, board, preds)
+    return _Run(
+        path,
+        metrics,
+        config if isinstance(config, dict) else {},
+        config_text,
+        versions,
+        board,
+        preds,
+    )
 
 
 def _text(path: Path) -> str:
@@ -140,8 +157,10 @@ def _text(path: Path) -> str:
 
 def _figure(fig, key: str, caption: str, *, wide: bool = False) -> str:
     cls = "plot wide" if wide else "plot"
-    return (f'<figure class="{cls}" data-plot="{escape(key)}">{plots.to_svg(fig, key)}'
-            f"<figcaption>{caption}</figcaption></figure>")
+    return (
+        f'<figure class="{cls}" data-plot="{escape(key)}">{plots.to_svg(fig, key)}'
+        f"<figcaption>{caption}</figcaption></figure>"
+    )
 
 
 def _note(text: str) -> str:
@@ -176,8 +195,9 @@ def _summary(run: _Run) -> str:
     rows = []
     kinds = m.get("modality_kinds") or {}
     for name, n in (m.get("modalities") or {}).items():
-        rows.append([escape(name), escape(str(kinds.get(name, ""))), escape(str(n)),
-                     escape(_kept(m, name))])
+        rows.append(
+            [escape(name), escape(str(kinds.get(name, ""))), escape(str(n)), escape(_kept(m, name))]
+        )
     mods = _table(["modality", "kind", "features in the data", "kept after selection"], rows)
     return f'<dl class="facts">{dl}</dl>{mods}'
 
@@ -225,18 +245,23 @@ def _leaderboard(run: _Run) -> str:
     rows = []
     for i, row in board.iterrows():
         kind = str(row.get("kind", "")) if pd.notna(row.get("kind", "")) else ""
-        cells = [str(i + 1), escape(str(row["method"])),
-                 f'<span class="tag {escape(kind)}">{escape(kind)}</span>' if kind else "",
-                 str(row.get("n_splits", ""))]
+        cells = [
+            str(i + 1),
+            escape(str(row["method"])),
+            f'<span class="tag {escape(kind)}">{escape(kind)}</span>' if kind else "",
+            str(row.get("n_splits", "")),
+        ]
         for n in names:
             mean, sd = float(row[f"{n}_mean"]), float(row.get(f"{n}_sd", float("nan")))
             text = escape(format_mean_sd(mean, sd))
             cells.append(f"<b>{text}</b>" if mean == best[n] else text)
         rows.append(cells)
     primary = _LABELS.get(PRIMARY.get(run.task, ""), PRIMARY.get(run.task, ""))
-    caption = (f"Mean ± sd over outer splits, sorted by {escape(primary)}; best value per "
-               "column in bold. Deep models and classical baselines were scored on the same "
-               "splits.")
+    caption = (
+        f"Mean ± sd over outer splits, sorted by {escape(primary)}; best value per "
+        "column in bold. Deep models and classical baselines were scored on the same "
+        "splits."
+    )
     return f'<p>{caption}</p><div class="scroll">{_table(header, rows, "board")}</div>'
 
 
@@ -247,8 +272,11 @@ def _highlights(run: _Run) -> list[str]:
     board = run.board
     if "kind" in board:
         kinds = board["kind"].astype(str)
-        chosen = [board.loc[kinds == k, "method"].iloc[0] for k in ("deep", "baseline")
-                  if (kinds == k).any()]
+        chosen = [
+            board.loc[kinds == k, "method"].iloc[0]
+            for k in ("deep", "baseline")
+            if (kinds == k).any()
+        ]
         if chosen:
             return chosen
     return board["method"].head(2).tolist()
@@ -259,10 +287,12 @@ def _predictions(run: _Run) -> str:
     if preds is None or preds.empty:
         return _note("No predictions.csv in this run folder.")
     n_splits = preds["split"].nunique() if "split" in preds else "?"
-    intro = (f"<p>Each row of predictions.csv is a sample scored by a model that did not see "
-             f"it; the plots pool these rows over all {n_splits} splits "
-             f"({preds['sample_id'].nunique()} distinct samples). Numbers on the plots are of "
-             f"the pooled predictions and can differ from the leaderboard's per-split means.</p>")
+    intro = (
+        f"<p>Each row of predictions.csv is a sample scored by a model that did not see "
+        f"it; the plots pool these rows over all {n_splits} splits "
+        f"({preds['sample_id'].nunique()} distinct samples). Numbers on the plots are of "
+        f"the pooled predictions and can differ from the leaderboard's per-split means.</p>"
+    )
     chosen = [m for m in _highlights(run) if m in set(preds["method"])]
     if run.task == "regression":
         target = str(((run.config.get("data") or {}).get("target") or {}).get("column") or "target")
@@ -271,16 +301,24 @@ def _predictions(run: _Run) -> str:
         return intro + f'<div class="grid">{_figure(fig, "regression", cap, wide=True)}</div>'
     methods = _method_kinds(run, preds)
     figs = [
-        _figure(plots.roc_pr_figure(preds, task=run.task, classes=run.classes, methods=methods),
-                "roc-pr", "ROC and precision-recall curves of every method (solid: deep models, "
-                "dashed: baselines).", wide=True),
-        _figure(plots.confusion_figure(preds, classes=run.classes, methods=chosen), "confusion",
-                "Confusion matrices of the best deep model and the best baseline: counts, shaded "
-                "by the share of each true class."),
-        _figure(plots.calibration_figure(preds, task=run.task, classes=run.classes,
-                                         methods=chosen), "calibration",
-                "Reliability diagram (10 equal-width bins) with the number of predictions per "
-                "bin."),
+        _figure(
+            plots.roc_pr_figure(preds, task=run.task, classes=run.classes, methods=methods),
+            "roc-pr",
+            "ROC and precision-recall curves of every method (solid: deep models, "
+            "dashed: baselines).",
+            wide=True,
+        ),
+        _figure(
+            plots.confusion_figure(preds, classes=run.classes, methods=chosen),
+            "confusion",
+            "Confusion matrices of the best deep model and the best baseline: counts, shaded "
+            "by the share of each true class.",
+        ),
+        _figure(
+            plots.calibration_figure(preds, task=run.task, classes=run.classes, methods=chosen),
+            "calibration",
+            "Reliability diagram (10 equal-width bins) with the number of predictions per bin.",
+        ),
     ]
     return intro + f'<div class="grid">{"".join(figs)}</div>'
 
@@ -297,12 +335,14 @@ def _latents(run: _Run, *, umap: bool) -> str:
     maps = latent_map_data(run.path, umap=umap, seed=seed, task=run.task)
     if not maps:
         return _note("No latents/ in this run folder (output.latents was off).")
-    intro = ("<p>Each module's embedding before concatenation, and the fused embedding, "
-             "projected to 2-d: PCA, and UMAP (Euclidean, up to 15 neighbours, min_dist 0.1, "
-             f"seed {seed}). Fold models do not share a coordinate system, so each map shows "
-             "one network: the first split's ensemble member 0 applied to every sample. "
-             "Triangles with a black edge are the samples that split held out; colour is the "
-             "target (grey: no recorded target).</p>")
+    intro = (
+        "<p>Each module's embedding before concatenation, and the fused embedding, "
+        "projected to 2-d: PCA, and UMAP (Euclidean, up to 15 neighbours, min_dist 0.1, "
+        f"seed {seed}). Fold models do not share a coordinate system, so each map shows "
+        "one network: the first split's ensemble member 0 applied to every sample. "
+        "Triangles with a black edge are the samples that split held out; colour is the "
+        "target (grey: no recorded target).</p>"
+    )
     figs = []
     for i, m in enumerate(maps):
         fig = plot_latent_map(m, task=run.task, classes=run.classes or None)
@@ -351,8 +391,10 @@ def _explanations(run: _Run) -> str:
             continue
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         src = f"data:{_IMAGES[path.suffix.lower()]};base64,{data}"
-        figs.append(f'<figure class="plot" data-plot="explanation-{i}"><img src="{src}" '
-                    f'alt="{label}"><figcaption>{label}</figcaption></figure>')
+        figs.append(
+            f'<figure class="plot" data-plot="explanation-{i}"><img src="{src}" '
+            f'alt="{label}"><figcaption>{label}</figcaption></figure>'
+        )
     return f'<div class="grid">{"".join(figs)}</div>'
 
 
@@ -360,5 +402,7 @@ def _configuration(run: _Run) -> str:
     v = run.versions
     rows = [[k, escape(str(v[k]))] for k in ("python", "platform", "machine", "seed") if k in v]
     rows += [[escape(k), escape(str(p))] for k, p in (v.get("packages") or {}).items()]
-    return (f"<h3>versions.json</h3>{_table(['', 'version'], rows)}"
-            f"<h3>config.yaml</h3><pre>{escape(run.config_text or '(missing)')}</pre>")
+    return (
+        f"<h3>versions.json</h3>{_table(['', 'version'], rows)}"
+        f"<h3>config.yaml</h3><pre>{escape(run.config_text or '(missing)')}</pre>"
+    )

@@ -34,8 +34,18 @@ __all__ = ["LatentMap", "latent_map_data", "plot_latent_map"]
 MIN_UMAP_SAMPLES = 15
 """Below this many points UMAP's neighbour graph says little; the map shows PCA only."""
 
-_PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
-            "#17becf", "#bcbd22", "#7f7f7f")
+_PALETTE = (
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#9467bd",
+    "#ff7f0e",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#7f7f7f",
+)
 _MARKERS = {"fit": "o", "validation": "s", "test": "^"}
 
 
@@ -188,7 +198,11 @@ def _umap(z: np.ndarray, seed: int) -> tuple[np.ndarray | None, str]:
     # numba compiling its parallel k-NN kernel (most of UMAP's first-call cost)
     dist, index = NearestNeighbors(n_neighbors=k).fit(z).kneighbors(z)
     reducer = umap.UMAP(
-        n_neighbors=k, min_dist=0.1, init="pca", random_state=seed, n_jobs=1,
+        n_neighbors=k,
+        min_dist=0.1,
+        init="pca",
+        random_state=seed,
+        n_jobs=1,
         precomputed_knn=(index, dist.astype(np.float32), None),
     )
     import torch
@@ -237,8 +251,15 @@ def plot_latent_map(m: LatentMap, *, task: str, classes: list[str] | None) -> Fi
         fig.colorbar(artist, ax=list(axes), label="target", shrink=0.8)
     for part in sorted(dict.fromkeys(m.part), key=_part_order):
         handles.append(
-            Line2D([], [], ls="", marker=_MARKERS.get(part, "o"), mfc="white", mec="black",
-                   label=f"{part} ({int(np.sum(m.part == part))})")
+            Line2D(
+                [],
+                [],
+                ls="",
+                marker=_MARKERS.get(part, "o"),
+                mfc="white",
+                mec="black",
+                label=f"{part} ({int(np.sum(m.part == part))})",
+            )
         )
     fig.legend(handles=handles, loc="outside right center", fontsize=8, frameon=False)
     same = f" (= {', '.join(m.same_as)})" if m.same_as else ""

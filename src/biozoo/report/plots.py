@@ -28,8 +28,18 @@ __all__ = [
     "to_svg",
 ]
 
-_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
-            "#17becf", "#bcbd22", "#7f7f7f")
+_COLOURS = (
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#9467bd",
+    "#ff7f0e",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#7f7f7f",
+)
 _GRID = np.linspace(0.0, 1.0, 201)
 
 
@@ -48,7 +58,7 @@ def to_svg(fig: Figure, key: str) -> str:
     with mpl.rc_context({"svg.fonttype": "none", "svg.hashsalt": key}):
         fig.savefig(buf, format="svg", metadata={"Date": None})
     svg = buf.getvalue()
-    svg = svg[svg.index("<svg"):]
+    svg = svg[svg.index("<svg") :]
     return re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
 
 
@@ -117,10 +127,20 @@ def roc_pr_figure(
     if prevalence:
         pr_ax.axhline(float(np.mean(prevalence)), color="grey", lw=0.8, ls=":", label="chance")
     which = f"positive class '{classes[1]}'" if task == "binary" else "one-vs-rest, macro average"
-    roc_ax.set(xlabel="false positive rate", ylabel="true positive rate",
-               title=f"ROC ({which})", xlim=(0, 1), ylim=(0, 1.01))
-    pr_ax.set(xlabel="recall", ylabel="precision", title=f"precision-recall ({which})",
-              xlim=(0, 1), ylim=(0, 1.01))
+    roc_ax.set(
+        xlabel="false positive rate",
+        ylabel="true positive rate",
+        title=f"ROC ({which})",
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+    )
+    pr_ax.set(
+        xlabel="recall",
+        ylabel="precision",
+        title=f"precision-recall ({which})",
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+    )
     for ax in (roc_ax, pr_ax):
         ax.legend(fontsize=7, loc="lower right" if ax is roc_ax else "upper right")
         ax.title.set_fontsize(10)
@@ -152,8 +172,15 @@ def confusion_figure(preds: pd.DataFrame, *, classes: list[str], methods: list[s
         ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
         for i in range(c):
             for j in range(c):
-                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=10,
-                        color="white" if share[i, j] > 0.6 else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(counts[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=10,
+                    color="white" if share[i, j] > 0.6 else "black",
+                )
         ax.set_xticks(range(c), classes, fontsize=8)
         ax.set_yticks(range(c), classes, fontsize=8)
         ax.set(xlabel="predicted class", ylabel="true class")
@@ -199,8 +226,14 @@ def calibration_figure(
         observed = np.bincount(which, weights=hit, minlength=bins) / np.maximum(count, 1)
         used = count > 0
         colour = _COLOURS[i % len(_COLOURS)]
-        top.plot(mean_p[used], observed[used], marker="o", ms=4, color=colour,
-                 label=f"{method} (n={len(y)})")
+        top.plot(
+            mean_p[used],
+            observed[used],
+            marker="o",
+            ms=4,
+            color=colour,
+            label=f"{method} (n={len(y)})",
+        )
         bottom.bar(edges[:-1] + (i + 0.5) * width, count, width=width, color=colour, align="edge")
     top.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":", label="perfectly calibrated")
     if task == "binary":
@@ -268,13 +301,17 @@ def attribution_figure(frame: pd.DataFrame, *, title: str, top: int = 15) -> Fig
     Raises:
         ValueError: no feature or value column.
     """
-    feature = "feature" if "feature" in frame else next(
-        (c for c in frame.columns if frame[c].dtype == object), None)
+    feature = (
+        "feature"
+        if "feature" in frame
+        else next((c for c in frame.columns if frame[c].dtype == object), None)
+    )
     numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
     preferred = ("mean_abs_attribution", "mean_abs", "importance", "attribution", "value")
-    value = next((c for c in preferred if c in numeric),
-                 next((c for c in numeric if c != "rank" and not c.startswith(("sd", "n_"))),
-                      None))
+    value = next(
+        (c for c in preferred if c in numeric),
+        next((c for c in numeric if c != "rank" and not c.startswith(("sd", "n_"))), None),
+    )
     sd = next((c for c in ("sd_abs_attribution", "sd") if c in numeric), None)
     if feature is None or value is None or frame.empty:
         raise ValueError(f"needs a feature and a numeric value column, has {list(frame.columns)}")
@@ -286,8 +323,13 @@ def attribution_figure(frame: pd.DataFrame, *, title: str, top: int = 15) -> Fig
     fig = Figure(figsize=(5.6, 1.2 + 0.24 * len(shown)), layout="constrained")
     ax = fig.subplots()
     err = shown[sd].to_numpy(dtype=np.float64) if sd is not None else None
-    ax.barh(shown[feature].astype(str), shown[value].to_numpy(dtype=np.float64), xerr=err,
-            color=_COLOURS[0], error_kw={"lw": 0.8, "ecolor": "grey"})
+    ax.barh(
+        shown[feature].astype(str),
+        shown[value].to_numpy(dtype=np.float64),
+        xerr=err,
+        color=_COLOURS[0],
+        error_kw={"lw": 0.8, "ecolor": "grey"},
+    )
     ax.tick_params(axis="y", labelsize=7)
     name = "mean |attribution|" if value.startswith("mean_abs") else value
     ax.set_xlabel(name + (" (± sd over splits)" if err is not None else ""))

@@ -78,5 +78,7 @@ def section(key: str, title: str, body: str, *, open_: bool = True) -> str:
         The section's HTML.
     """
     state = " open" if open_ else ""
-    return (f'<section id="{key}"><details{state}><summary><h2>{title}</h2></summary>'
-            f"{body}</details></section>\n")
+    return (
+        f'<section id="{key}"><details{state}><summary><h2>{title}</h2></summary>'
+        f"{body}</details></section>\n"
+    )

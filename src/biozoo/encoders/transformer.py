@@ -1,0 +1,197 @@
+"""The ``transformer`` encoder: pre-norm self-attention blocks over any sequence-like input.
+
+Vaswani et al. 2017, "Attention Is All You Need", https://arxiv.org/abs/1706.03762; a
+``[CLS]`` token as in BERT (Devlin et al. 2019, https://arxiv.org/abs/1810.04805); omics
+groups as tokens as in AttOmics, table features as tokens as in FT-Transformer (see
+:mod:`biozoo.layers.token_input`).
+
+The position-wise block is an MLP, a KAN (``biozoo.layers.kan.KANFeedForward``) or a
+mixture of experts (``biozoo.layers.moe.MoEFeedForward``). A mixture of experts keeps Python
+state (its load-balancing loss) between calls, which ``vmap`` cannot batch: such an encoder
+sets ``stackable = False`` on the instance (the class attribute stays True, the default
+``mlp`` block being stackable). Read stackability from a built encoder, not from the class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt
+from torch import Tensor, nn
+
+from biozoo.encoders._registry import ENCODERS
+from biozoo.errors import BiozooError
+from biozoo.layers.attention import FeedForward, TransformerBlock
+from biozoo.layers.positional import additive_positional
+from biozoo.layers.token_input import TokenInput, masked_mean, zero_absent
+
+__all__ = ["TransformerEncoder"]
+
+
+def _feedforward(kind: str, dim: int, hidden: int, dropout: float) -> nn.Module:
+    if kind == "mlp":
+        return FeedForward(dim, hidden, dropout=dropout)
+    try:  # optional blocks, imported only when asked for
+        if kind == "kan":
+            from biozoo.layers.kan import KANFeedForward
+
+            return KANFeedForward(dim, hidden, grid=5, order=3)
+        if kind == "moe":
+            from biozoo.layers.moe import MoEFeedForward
+
+            return MoEFeedForward(dim, hidden, n_experts=4, k=2)
+    except ImportError as err:
+        raise BiozooError(f"transformer ffn {kind!r} is unavailable: {err}") from err
+    raise BiozooError(f"unknown transformer ffn {kind!r}; use mlp, kan or moe")
+
+
+@ENCODERS.register("transformer")
+class TransformerEncoder(nn.Module):
+    """Tokens (+ positions) -> pre-norm transformer blocks -> ``[CLS]`` or mean -> linear map.
+
+    Args:
+        in_dim: input description (int for a table, or a tokens / series / groups dict).
+        d_model: token width.
+        heads: attention heads (``d_model`` must be a multiple).
+        layers: transformer blocks.
+        hidden: width of the position-wise block.
+        dropout: dropout on attention weights, residual branches and before the output map.
+        pooling: ``cls`` (a learned token prepended to the sequence) or ``mean`` (masked).
+        positional: ``learned``, ``sinusoidal`` (added to tokens), ``rotary`` (RoPE inside
+            the attention) or ``none`` (table features and groups carry their identity in
+            their own weights already).
+        ffn: position-wise block: ``mlp``, ``kan`` or ``moe``.
+        aux_weight: weight of the MoE load-balancing loss in :meth:`aux_loss` (Switch
+            Transformer used 0.01); used with ``ffn="moe"`` only.
+        kan_reg: weight of the KAN L1 + entropy penalty in :meth:`aux_loss` (0: none, as in
+            the ``kan`` encoder); used with ``ffn="kan"`` only.
+        out_dim: size of the embedding.
+
+    Shape:
+        - x: see :class:`TokenInput`; mask: ``[B]`` bool or None; output ``[B, out_dim]``.
+    """
+
+    reads: ClassVar[tuple[str, ...]] = ("tokens", "series", "groups", "table")
+    stackable: ClassVar[bool] = True  # instance-level: False with ffn="moe"
+
+    class Config(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        d_model: PositiveInt = 32
+        heads: PositiveInt = 4
+        layers: PositiveInt = 2
+        hidden: PositiveInt = 64
+        dropout: float = Field(0.1, ge=0.0, lt=1.0)
+        pooling: Literal["cls", "mean"] = "cls"
+        positional: Literal["learned", "sinusoidal", "rotary", "none"] = "sinusoidal"
+        ffn: Literal["mlp", "kan", "moe"] = "mlp"
+        aux_weight: NonNegativeFloat = 0.01
+        kan_reg: NonNegativeFloat = 0.0
+        out_dim: PositiveInt = 32
+
+    def __init__(
+        self,
+        in_dim: int | Mapping,
+        *,
+        d_model: int = 32,
+        heads: int = 4,
+        layers: int = 2,
+        hidden: int = 64,
+        dropout: float = 0.1,
+        pooling: Literal["cls", "mean"] = "cls",
+        positional: Literal["learned", "sinusoidal", "rotary", "none"] = "sinusoidal",
+        ffn: Literal["mlp", "kan", "moe"] = "mlp",
+        aux_weight: float = 0.01,
+        kan_reg: float = 0.0,
+        out_dim: int = 32,
+    ) -> None:
+        super().__init__()
+        if d_model % heads:
+            raise BiozooError(f"transformer d_model {d_model} is not a multiple of heads {heads}")
+        self.in_dim, self.out_dim, self.pooling, self.ffn_kind = in_dim, out_dim, pooling, ffn
+        self.aux_weight, self.kan_reg = aux_weight, kan_reg
+        self.stackable = ffn != "moe"
+        self.tokens = TokenInput(in_dim, d_model)
+        extra = 1 if pooling == "cls" else 0
+        self.cls = nn.Parameter(torch.empty(d_model)) if pooling == "cls" else None
+        self.positional = additive_positional(positional, d_model, self.tokens.max_len + extra)
+        self.blocks = nn.ModuleList(
+            TransformerBlock(
+                d_model,
+                heads,
+                ffn=_feedforward(ffn, d_model, hidden, dropout),
+                dropout=dropout,
+                rotary=positional == "rotary",
+            )
+            for _ in range(layers)
+        )
+        self.norm = nn.LayerNorm(d_model)
+        self.drop = nn.Dropout(dropout)
+        self.proj = nn.Linear(d_model, out_dim)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.tokens.reset_parameters()
+        if self.cls is not None:
+            nn.init.normal_(self.cls, std=0.02)
+        if self.positional is not None:
+            self.positional.reset_parameters()
+        for block in self.blocks:
+            block.reset_parameters()
+        self.norm.reset_parameters()
+        self.proj.reset_parameters()
+
+    def _embed(self, x: Tensor | Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        h, tmask = self.tokens(x)  # (B, L, d)
+        if self.cls is not None:
+            cls = self.cls.expand(h.shape[0], 1, -1)
+            h = torch.cat([cls, h], dim=1)  # (B, 1 + L, d)
+            tmask = torch.cat([tmask.new_ones(h.shape[0], 1), tmask], dim=1)
+        if self.positional is not None:
+            h = self.positional(h)
+        return h, tmask
+
+    def forward_tokens(
+        self, x: Tensor | Mapping[str, Tensor], *, need_weights: bool = False
+    ) -> tuple[Tensor, Tensor, list[Tensor]]:
+        """Token states after the last block (``[CLS]`` first if used), their mask, and each
+        block's attention weights ``[B, heads, L', L']`` when ``need_weights``.
+        """
+        h, tmask = self._embed(x)
+        maps = []
+        for block in self.blocks:
+            h, weights = block(h, tmask, need_weights=need_weights)
+            if weights is not None:
+                maps.append(weights)
+        return self.norm(h), tmask, maps
+
+    def attention_maps(self, x: Tensor | Mapping[str, Tensor]) -> Tensor:
+        """Attention weights of every block, ``[B, layers, heads, L', L']``.
+
+        ``L'`` counts the ``[CLS]`` token (position 0) when ``pooling="cls"``.
+        """
+        _, _, maps = self.forward_tokens(x, need_weights=True)
+        return torch.stack(maps, dim=1)
+
+    def forward(self, x: Tensor | Mapping[str, Tensor], mask: Tensor | None = None) -> Tensor:
+        h, tmask, _ = self.forward_tokens(x)
+        pooled = h[:, 0] if self.cls is not None else masked_mean(h, tmask)
+        z = self.proj(self.drop(pooled))
+        real = tmask[:, 1:] if self.cls is not None else tmask
+        return zero_absent(z, real, mask)
+
+    def aux_loss(self) -> Tensor | None:
+        """The position-wise blocks' weighted auxiliary losses, or None.
+
+        MoE: ``aux_weight`` times the load-balancing losses of the LAST forward call (Python
+        state, hence ``stackable = False``). KAN: ``kan_reg`` times the L1 + entropy penalty
+        of the spline coefficients (parameters only, vmap-safe).
+        """
+        if self.ffn_kind == "moe" and self.aux_weight > 0:
+            terms = [block.ffn.aux_loss for block in self.blocks]
+            return self.aux_weight * torch.stack(terms).sum()
+        if self.ffn_kind == "kan" and self.kan_reg > 0:
+            terms = [block.ffn.regularization_loss() for block in self.blocks]
+            return self.kan_reg * torch.stack(terms).sum()
+        return None

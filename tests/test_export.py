@@ -1,0 +1,113 @@
+"""Int8 export: a finished run's ensembles, quantized, saved without pickle, scored."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+from safetensors import safe_open
+from sklearn.metrics import roc_auc_score
+
+import biozoo
+from biozoo.errors import BiozooError
+from biozoo.export import export_int8, is_int8_export, load_int8, predict_int8
+from biozoo.train.predict import load_split
+
+MODS = ("clinical", "rna", "meth")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_files, tmp_path_factory):
+    """A finished run: one model, one 70/30 split, an ensemble of 2."""
+    from tests.conftest import tiny_raw
+
+    raw = tiny_raw(tiny_files, baselines=[])
+    raw["models"] = {
+        "multimodule": {"encoders": {"rna": {"name": "mlp", "hidden": [8], "out_dim": 4}}}
+    }
+    raw["training"].update(epochs=8, split={"kind": "holdout", "repeats": 1})
+    return biozoo.run(biozoo.parse_config(raw), out_dir=tmp_path_factory.mktemp("runs")).path
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_run):
+    return export_int8(tiny_run)
+
+
+def test_export_layout_and_no_pickle(tiny_run, exported):
+    assert exported == tiny_run / "int8" and is_int8_export(exported)
+    assert not is_int8_export(tiny_run)
+    files = {p.relative_to(exported).as_posix() for p in exported.rglob("*") if p.is_file()}
+    assert files == {
+        "config.yaml",
+        "int8.json",
+        "models/transforms/h0.safetensors",
+        "models/multimodule/h0.safetensors",
+    }
+    info = json.loads((exported / "int8.json").read_text())
+    assert info["models"] == ["multimodule"] and info["splits"] == ["h0"]
+    with safe_open(str(exported / "models/multimodule/h0.safetensors"), "pt") as f:
+        keys = list(f.keys())
+        int8 = [k for k in keys if k.endswith("weight_int8")]
+        assert int8 and all(f.get_tensor(k).dtype == torch.int8 for k in int8)
+        assert {k.split(".")[0] for k in keys} == {"member0", "member1"}
+
+
+def test_stored_int8_weights_reload_exactly(exported):
+    saved = load_int8(exported, "multimodule", "h0")
+    from torch.ao.nn.quantized.dynamic import Linear
+
+    with safe_open(str(exported / "models/multimodule/h0.safetensors"), "pt") as f:
+        for i, member in enumerate(saved.ensemble.members):
+            qlinear = [(n, m) for n, m in member.named_modules() if isinstance(m, Linear)]
+            assert qlinear
+            for name, mod in qlinear:
+                stored = f.get_tensor(f"member{i}.{name}.weight_int8")
+                assert torch.equal(mod.weight().int_repr(), stored)
+
+
+def test_int8_weights_approximate_the_float_weights(tiny_run, exported):
+    float_split = load_split(tiny_run, "multimodule", "h0")
+    int8_split = load_int8(exported, "multimodule", "h0")
+    from torch.ao.nn.quantized.dynamic import Linear
+
+    for i, member in enumerate(int8_split.ensemble.members):
+        state = float_split.ensemble.member_state_dict(i)
+        for name, mod in member.named_modules():
+            if isinstance(mod, Linear):
+                w = state[f"{name}.weight"]
+                scale = w.abs().amax(dim=1, keepdim=True) / 127
+                assert (mod.weight().dequantize() - w).abs().le(scale * 0.5 + 1e-7).all()
+
+
+def test_int8_predictions_are_close_to_the_float_ones(tiny_files, tiny_run, exported):
+    sources = {m: tiny_files[m] for m in MODS}
+    floats = biozoo.predict(tiny_run, sources)
+    ints = predict_int8(exported, sources)
+    assert list(ints.columns) == list(floats.columns) and len(ints) == 60
+    assert (ints["sample_id"] == floats["sample_id"]).all()
+    assert (ints["p_1"] - floats["p_1"]).abs().max() < 0.05
+    assert ((ints["p_0"] + ints["p_1"]) - 1).abs().max() < 1e-5
+    labels = pd.read_csv(tiny_files["labels"]).set_index("sample_id").loc[floats["sample_id"]]
+    auc_float = roc_auc_score(labels["label"], floats["p_1"])
+    auc_int8 = roc_auc_score(labels["label"], ints["p_1"])
+    assert abs(auc_int8 - auc_float) < 0.02
+
+
+def test_export_errors(tiny_run, exported, tiny_files, tmp_path):
+    with pytest.raises(BiozooError, match="already exists"):
+        export_int8(tiny_run)
+    with pytest.raises(BiozooError, match="not a biozoo run folder"):
+        export_int8(tmp_path)
+    with pytest.raises(BiozooError, match="not an int8 export"):
+        predict_int8(tiny_run, {m: tiny_files[m] for m in MODS})
+    with pytest.raises(BiozooError, match="no model 'other'"):
+        predict_int8(exported, {m: tiny_files[m] for m in MODS}, model="other")
+    assert not list(tiny_run.glob(".int8-*.partial"))
+
+
+def test_export_to_another_folder(tiny_run, tmp_path):
+    out = export_int8(tiny_run, out=tmp_path / "deploy" / "model-int8")
+    assert out == tmp_path / "deploy" / "model-int8" and is_int8_export(out)
