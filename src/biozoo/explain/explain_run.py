@@ -1,4 +1,8 @@
-"""``biozoo explain RUN``: feature attributions of a finished run folder, without retraining.
+"""``biozoo explain RUN``: what a finished run folder lacks to be explained, without retraining.
+
+Feature attributions of every table modality (below); the attention of transformer encoders
+(:mod:`biozoo.explain.attention_run`: ``attention/`` and ``attention_maps/``); GNNExplainer
+masks and drawings of molecules (:mod:`biozoo.explain.graph_run`: ``explanations/``).
 
 For every deep model and split, each ensemble member is rebuilt as a plain
 :class:`~biozoo.model.MultiModalModel` and explains the split's *test* samples only (a model
@@ -16,10 +20,11 @@ Outputs, under ``<run>/attributions/``:
   rank agreement and top features per modality;
 - ``summary.json``: every model's summary.
 
-Each model's folder is written under a temporary name and renamed when complete, so a
-failure leaves no half-written output. The cohort is rebuilt from the run's config and
-``splits.csv``, so this works on run folders written before attributions existed. During
-training the run calls :func:`explain_run` on its still-temporary folder (one code path).
+Each model's folder (of attributions, attention or explanations) is written under a temporary
+name and renamed when complete, so a failure leaves no half-written output. The cohort is
+rebuilt from the run's config and ``splits.csv``, so this works on run folders written before
+attributions existed. During training the run calls :func:`explain_run` on its
+still-temporary folder (one code path).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +69,8 @@ def explain_run(
     overwrite: bool = False,
     cohort: Cohort | None = None,
     top: int = 10,
+    max_maps: int = 4,
+    graph_samples: int = 6,
 ) -> dict[str, object]:
     """Compute the attributions a run folder lacks; return the models' summaries.
 
@@ -73,11 +81,14 @@ def explain_run(
         overwrite: recompute models whose attributions are already there.
         cohort: the run's data, if already loaded (else read from the run's config).
         top: ``k`` of the top-k stability score.
+        max_maps: test samples whose full attention maps are written (per model, modality).
+        graph_samples: test molecules explained by GNNExplainer (per model).
 
     Returns:
         ``{"path": <attributions folder>, "computed": [models computed now],
-        "models": {model: summary}}`` for the models asked for (``attributions/summary.json``
-        lists every model explained so far).
+        "models": {model: summary}, "attention": [models whose attention was written now],
+        "explanations": [models whose graph explanations were written now]}`` for the models
+        asked for (``attributions/summary.json`` lists every model explained so far).
 
     Raises:
         BiozooError: not a run folder, no saved models, an unknown model, existing
@@ -111,13 +122,54 @@ def explain_run(
             _write_model(out, m, tables, summary)
             summaries[m] = summary
             log.info("attributions of %s written to %s", m, out / m)
+    extra = _attention_and_graphs(run, cfg, names, cohort, overwrite, max_maps, graph_samples)
     everything = {
         p.name: s
         for p in sorted(out.iterdir())
         if not p.name.startswith(".") and (s := _read_json(p / SUMMARY))
     }
     _write_atomic(out / SUMMARY, json.dumps({"models": everything}, indent=2) + "\n")
-    return {"path": str(out), "computed": todo, "models": summaries}
+    return {"path": str(out), "computed": todo, "models": summaries, **extra}
+
+
+def _attention_and_graphs(run, cfg, names, cohort, overwrite, max_maps, graph_samples):
+    """Attention of transformer encoders and GNNExplainer masks, where missing."""
+    from biozoo.explain.attention_run import attention_models, run_attention
+    from biozoo.explain.graph_run import graph_models, run_graph_explanations
+
+    wanted = {
+        m: mods
+        for m, mods in attention_models(run, cfg, names).items()
+        if overwrite or not (run / "attention" / m).is_dir()
+    }
+    graphs = {
+        m: mod
+        for m, mod in graph_models(cfg, names).items()
+        if overwrite or not (run / "explanations" / m).is_dir()
+    }
+    if not wanted and not graphs:
+        return {"attention": [], "explanations": []}
+    cohort = cohort if cohort is not None else _load_cohort(cfg)
+    parts = _split_parts(run, cohort)
+    for m, mods in wanted.items():
+        frames = run_attention(run, cfg, m, mods, parts, cohort, max_maps=max_maps)
+
+        def tokens(tmp: Path, frames=frames) -> None:
+            for mod, (received, _) in frames.items():
+                received.to_csv(tmp / f"{mod}.csv", index=False)
+
+        def maps(tmp: Path, frames=frames) -> None:
+            for mod, (_, full) in frames.items():
+                full.to_csv(tmp / f"{mod}.csv", index=False)
+
+        _swap_in(run / "attention_maps", m, maps)
+        _swap_in(run / "attention", m, tokens)
+        log.info("attention of %s written to %s", m, run / "attention" / m)
+    for m, mod in graphs.items():
+        found = run_graph_explanations(run, cfg, m, mod, parts, cohort, n_samples=graph_samples)
+        _swap_in(run / "explanations", m, found.write)
+        log.info("graph explanations of %s written to %s", m, run / "explanations" / m)
+    return {"attention": list(wanted), "explanations": list(graphs)}
 
 
 def member_model(saved: SavedSplit, spec: ModelConfig, index: int) -> MultiModalModel:
@@ -332,18 +384,25 @@ def _read_json(path: Path) -> dict | None:
 
 
 def _write_model(out: Path, model: str, tables: dict[str, pd.DataFrame], summary: dict) -> None:
-    """Write one model's folder under a temporary name, then swap it in."""
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{model}-", suffix=".partial", dir=out))
-    try:
+    def fill(tmp: Path) -> None:
         for mod, table in tables.items():
             table.to_csv(tmp / f"{mod}.csv", index=False)
         (tmp / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
-        final = out / model
+
+    _swap_in(out, model, fill)
+
+
+def _swap_in(out: Path, name: str, fill: Callable[[Path], object]) -> None:
+    """Fill ``out/name`` under a temporary name, then swap it in (no half-written folder)."""
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", suffix=".partial", dir=out))
+    try:
+        fill(tmp)
+        final = out / name
         old = None
         if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{model}-", suffix=".old", dir=out))
-            os.rename(final, old / model)
+            old = Path(tempfile.mkdtemp(prefix=f".{name}-", suffix=".old", dir=out))
+            os.rename(final, old / name)
         os.rename(tmp, final)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
