@@ -130,6 +130,28 @@ def add_explanations(run: Path) -> None:
     path = run / "attention" / "multimodule" / "seq.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(path, index=False)
+    tokens = ["[CLS]", "M", "K"]
+    weights = rng.dirichlet(np.ones(3), size=(2, 2, 3))  # (layer, head, query) -> keys
+    maps = [
+        {
+            "split": "r0-f0",
+            "sample_id": "s00",
+            "layer": layer,
+            "head": head,
+            "query": q - 1,
+            "key": k - 1,
+            "query_token": tokens[q],
+            "key_token": tokens[k],
+            "weight": float(weights[layer, head, q, k]),
+        }
+        for layer in range(2)
+        for head in range(2)
+        for q in range(3)
+        for k in range(3)
+    ]
+    path = run / "attention_maps" / "multimodule" / "seq.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(maps).to_csv(path, index=False)
     svg = run / "explanations" / "multimodule" / "s00.svg"
     svg.parent.mkdir(parents=True, exist_ok=True)
     svg.write_text(

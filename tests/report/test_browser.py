@@ -175,6 +175,7 @@ def test_report_renders_in_headless_chromium(explained_run, tmp_path):
         + len(latent_map_data(explained_run, umap=False))
         + len(list((explained_run / "attributions").rglob("*.csv")))
         + len(list((explained_run / "attention").rglob("*.csv")))
+        + len(list((explained_run / "attention_maps").rglob("*.csv")))
         + len(list((explained_run / "explanations").rglob("*.svg")))
     )
     browser = Chromium(EXE, tmp_path / "profile")

@@ -20,6 +20,7 @@ from biozoo.report import latent_map_data, write_report
 from biozoo.report.latent_maps import plot_latent_map
 from biozoo.report.plots import (
     attention_figure,
+    attention_map_figure,
     attribution_figure,
     calibration_figure,
     confusion_figure,
@@ -206,6 +207,7 @@ def test_explain_outputs_are_shown_and_bad_files_skipped(run_dirs, explain_files
     ]
     assert "broken.csv skipped" in page
     assert "attention-0" in plots and "explanation-0" in plots
+    assert "attention_maps-0" in plots
     assert 'src="data:image/svg+xml;base64,' in page
     assert ">a0<" in page and "received attention" in page  # feature names, colour bar label
 
@@ -260,3 +262,16 @@ def test_attribution_bars_and_attention_cells_are_the_csv_values(explain_files, 
         i = int(row["sample_id"][1:])
         assert image[i, int(row["position"])] == pytest.approx(row["received_attention"])
     assert image.mask[0, 3:].all()  # s00 has 3 tokens: the rest of its strip is empty
+
+
+def test_the_attention_map_is_the_mean_over_layers_and_heads(explain_files, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    explain_files(run)
+    maps = pd.read_csv(run / "attention_maps/multimodule/seq.csv")
+    ax = attention_map_figure(maps, title="t").axes[0]
+    image = ax.images[0].get_array()
+    expected = maps.groupby(["query", "key"])["weight"].mean().unstack().to_numpy()
+    np.testing.assert_allclose(image, expected)
+    np.testing.assert_allclose(image.sum(axis=1), 1.0)  # each query's row is a distribution
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["[CLS", "M", "K"]

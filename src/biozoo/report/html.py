@@ -103,7 +103,7 @@ def render_report(run_dir: Path, *, umap: bool = True) -> str:
         ("predictions", "Held-out predictions", _predictions(run)),
         ("latents", "Latent maps", _latents(run, umap=umap)),
         ("attributions", "Feature attributions", _files(run, "attributions", _attribution)),
-        ("attention", "Attention maps", _files(run, "attention", _attention)),
+        ("attention", "Attention maps", _attention_section(run)),
         ("explanations", "Graph explanations", _explanations(run)),
         ("configuration", "Configuration and versions", _configuration(run)),
     ]
@@ -374,6 +374,19 @@ def _attribution(frame: pd.DataFrame, label: str):
 
 def _attention(frame: pd.DataFrame, label: str):
     return plots.attention_figure(frame, title=label)
+
+
+def _attention_section(run: _Run) -> str:
+    """Per-token strips from ``attention/``, then one full map per file of ``attention_maps/``."""
+    strips = _files(run, "attention", _attention)
+    if not (run.path / "attention_maps").is_dir():
+        return strips
+    maps = _files(run, "attention_maps", _attention_map)
+    return strips + maps
+
+
+def _attention_map(frame: pd.DataFrame, label: str):
+    return plots.attention_map_figure(frame, title=label)
 
 
 def _explanations(run: _Run) -> str:

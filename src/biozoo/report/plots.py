@@ -20,6 +20,7 @@ from sklearn import metrics as skm
 
 __all__ = [
     "attention_figure",
+    "attention_map_figure",
     "attribution_figure",
     "calibration_figure",
     "confusion_figure",
@@ -384,4 +385,43 @@ def attention_figure(
     n = frame["sample_id"].nunique()
     ax.set_title(f"{title}: {len(samples)} of n={n} samples", fontsize=10)
     fig.colorbar(image, ax=ax, label="received attention", shrink=0.9)
+    return fig
+
+
+def attention_map_figure(frame: pd.DataFrame, *, title: str, max_len: int = 48) -> Figure:
+    """The first sample's attention map (query x key), averaged over layers and heads.
+
+    Args:
+        frame: ``sample_id, layer, head, query, key, weight`` (``query_token`` and
+            ``key_token`` optional), as ``attention_maps/<model>/<modality>.csv``.
+        title: the panel's title.
+        max_len: positions drawn on each axis.
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: a required column is missing.
+    """
+    need = ["sample_id", "layer", "head", "query", "key", "weight"]
+    if frame.empty or any(c not in frame for c in need):
+        raise ValueError(f"needs {', '.join(need)}, has {list(frame.columns)}")
+    sid = str(frame["sample_id"].iloc[0])
+    rows = frame[frame["sample_id"].astype(str) == sid]
+    grid = rows.pivot_table(index="query", columns="key", values="weight", aggfunc="mean")
+    grid = grid.iloc[:max_len, :max_len]
+    names = {}
+    if "key_token" in rows:
+        names = dict(zip(rows["key"], rows["key_token"].astype(str), strict=True))
+    size = min(2.5 + 0.16 * len(grid), 8.0)
+    fig = Figure(figsize=(size + 1.0, size), layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(grid.to_numpy(dtype=np.float64), cmap="Oranges", interpolation="nearest")
+    for axis, labels in ((ax.set_xticks, grid.columns), (ax.set_yticks, grid.index)):
+        axis(range(len(labels)), [names.get(k, str(k))[:4] for k in labels], fontsize=6)
+    ax.tick_params(axis="x", labelrotation=90)
+    ax.set(xlabel="key token", ylabel="query token")
+    n_layers, n_heads = rows["layer"].nunique(), rows["head"].nunique()
+    ax.set_title(f"{title}: sample {sid}, mean of {n_layers} layers x {n_heads} heads", fontsize=10)
+    fig.colorbar(image, ax=ax, label="attention weight", shrink=0.8)
     return fig
