@@ -1,7 +1,6 @@
 """Sequence encoders (rnn, lstm, gru, cnn1d, transformer, mamba): contract, padding, vmap,
 and a toy task each of lstm, transformer and mamba learns in about a second."""
 
-import importlib.util
 import inspect
 
 import pytest
@@ -168,8 +167,6 @@ def test_transformer_attention_maps():
 
 @pytest.mark.parametrize("ffn", ["kan", "moe"])
 def test_transformer_with_kan_or_moe_blocks(ffn):
-    if importlib.util.find_spec(f"biozoo.layers.{ffn}") is None:
-        pytest.skip(f"biozoo.layers.{ffn} is not there yet")
     torch.manual_seed(0)
     enc = build("transformer", TOKENS, ffn=ffn, kan_reg=0.1)
     assert enc.stackable == (ffn == "kan")
