@@ -29,23 +29,13 @@ from matplotlib.lines import Line2D
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
+from biozoo.report.plots import _COLOURS
+
 __all__ = ["LatentMap", "latent_map_data", "plot_latent_map"]
 
 MIN_UMAP_SAMPLES = 15
 """Below this many points UMAP's neighbour graph says little; the map shows PCA only."""
 
-_PALETTE = (
-    "#1f77b4",
-    "#d62728",
-    "#2ca02c",
-    "#9467bd",
-    "#ff7f0e",
-    "#8c564b",
-    "#e377c2",
-    "#17becf",
-    "#bcbd22",
-    "#7f7f7f",
-)
 _MARKERS = {"fit": "o", "validation": "s", "test": "^"}
 
 
@@ -283,8 +273,12 @@ def _colours(target: np.ndarray, task: str, classes: list[str] | None):
         return colours, handles
     labels = list(classes or sorted({str(t) for t in target if isinstance(t, str)}))
     for i, label in enumerate(labels):
-        colours[np.array([str(t) == label for t in target], dtype=bool)] = _PALETTE[i % 10]
-        handles.append(Line2D([], [], ls="", marker="o", color=_PALETTE[i % 10], label=label))
+        colours[np.array([str(t) == label for t in target], dtype=bool)] = _COLOURS[
+            i % len(_COLOURS)
+        ]
+        handles.append(
+            Line2D([], [], ls="", marker="o", color=_COLOURS[i % len(_COLOURS)], label=label)
+        )
     if any(not isinstance(t, str) for t in target):
         handles.append(Line2D([], [], ls="", marker="o", color="#bbbbbb", label="not held out"))
     return colours, handles
