@@ -35,7 +35,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, machine_lines, markdown_table  # noqa: E402
 
-from biozoo.data.load import load_cohort  # noqa: E402
+from biozoo.data.align import load_cohort  # noqa: E402
 from biozoo.export import _quantize, export_int8, load_int8  # noqa: E402
 from biozoo.presets import demo_config  # noqa: E402
 from biozoo.train.ensemble import LoopEnsemble  # noqa: E402

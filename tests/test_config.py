@@ -99,7 +99,7 @@ def test_examples_validate_and_demo_yaml_is_the_demo():
 
 
 def test_transform_config_matches_the_transform_signature():
-    from biozoo.data.transforms import TableTransform
+    from biozoo.data.table.transform import TableTransform
 
     params = inspect.signature(TableTransform).parameters
     for name, field in TransformConfig.model_fields.items():

@@ -3,14 +3,15 @@ import torch
 
 from biozoo.config import ModelConfig, PartSpec
 from biozoo.heads import HEADS
+from biozoo.inputs import TableInput
 from biozoo.model import build_model
 
-DIMS = {"gex": 10, "clin": 3}
+DIMS = {"gex": TableInput(10), "clin": TableInput(3)}
 
 
 def inputs(b=4, absent=None):
     torch.manual_seed(0)
-    x = {k: torch.randn(b, d) for k, d in DIMS.items()}
+    x = {k: torch.randn(b, d.n_features) for k, d in DIMS.items()}
     present = {k: torch.ones(b, dtype=torch.bool) for k in DIMS}
     if absent:
         present[absent][0] = False

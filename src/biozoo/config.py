@@ -249,7 +249,7 @@ class RunConfig(Strict):
 
 def check_parts(cfg: RunConfig) -> None:
     """Check every registered name and its options; raise ValueError naming the location."""
-    from biozoo.data.parts import validate_modality
+    from biozoo.data.table.matrix import validate_modality
     from biozoo.encoders import ENCODERS
     from biozoo.fusion import FUSIONS
     from biozoo.train.baselines import BASELINES

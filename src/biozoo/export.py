@@ -39,7 +39,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from biozoo.config import DataConfig, RunConfig
-from biozoo.data.load import load_cohort
+from biozoo.data.align import load_cohort
 from biozoo.errors import BiozooError
 from biozoo.heads import HEADS
 from biozoo.model import build_model

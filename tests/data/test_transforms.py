@@ -12,9 +12,9 @@ from safetensors.numpy import load, save
 from sklearn.feature_selection import f_classif, r_regression
 
 from biozoo.config import TransformConfig
-from biozoo.data import transforms as tmod
 from biozoo.data.splits import make_splits
-from biozoo.data.transforms import TableTransform, TargetScaler
+from biozoo.data.table import transform as tmod
+from biozoo.data.table.transform import TableTransform, TargetScaler
 from biozoo.errors import BiozooError
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from biozoo.data.simulate import simulate_cohort
-from biozoo.data.transforms import TableTransform
+from biozoo.data.sources.simulate import simulate_cohort
+from biozoo.data.table.transform import TableTransform
 from biozoo.train.baselines import BASELINES
 from biozoo.train.patient_graph import PatientGCNBaseline, similarity_graph, transductive_gcn
 

@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from biozoo.config import parse_config
+from biozoo.data.batch import FoldData
 from biozoo.errors import BiozooError
 from biozoo.heads import HEADS
 from biozoo.train.ensemble import StackedEnsemble
-from biozoo.train.plan import EnsemblePlan, FoldData, fit_ensemble
+from biozoo.train.plan import EnsemblePlan, fit_ensemble
 from biozoo.train.run import train
 
 CONFTEST = importlib.util.spec_from_file_location(

@@ -180,7 +180,7 @@ def report(run: Annotated[Path, typer.Argument(help="A finished run folder.")]) 
 @_friendly
 def datasets() -> None:
     """List the bundled data sets."""
-    from biozoo.data.datasets import list_datasets
+    from biozoo.data.sources.datasets import list_datasets
 
     table = Table(title="bundled data sets")
     for col in ("name", "tables", "target", "task", "samples"):
@@ -223,7 +223,7 @@ def _yaml_sources(path: Path) -> dict[str, Path]:
 
 
 def _run(cfg, out: Path | None) -> None:
-    from biozoo.data.load import load_cohort
+    from biozoo.data.align import load_cohort
     from biozoo.evaluate import PRIMARY
     from biozoo.train.run import train as train_run
 

@@ -207,7 +207,7 @@ def _model_names(run: Path, cfg: RunConfig, models: list[str] | None) -> list[st
 
 
 def _load_cohort(cfg: RunConfig) -> Cohort:
-    from biozoo.data.load import load_cohort
+    from biozoo.data.align import load_cohort
 
     return load_cohort(cfg.data)
 
@@ -266,7 +266,7 @@ def _explain_model(run, cfg, model, parts, cohort, method, top):
             )
             skipped.update(res.skipped)
             for mod, v in res.values.items():
-                features = saved.transforms.parts[mod].table.selected_features
+                features = saved.transforms.parts[mod].feature_names()
                 means = _feature_means(v, data.present[mod], features)
                 if means is not None:
                     per_member.setdefault(mod, []).append(means)
@@ -332,8 +332,8 @@ def _baselines(saved, cohort, train_pos, method, si) -> dict[str, torch.Tensor] 
 
 
 def _tables(saved: SavedSplit) -> list[str]:
-    """The modalities fed to their encoders as matrices (a table part, no tokenizer/graph)."""
-    return [m for m, p in saved.transforms.parts.items() if getattr(p, "type", None) == "table"]
+    """The modalities fed to their encoders as matrices of named features."""
+    return [m for m, p in saved.transforms.parts.items() if p.feature_names() is not None]
 
 
 def _output_scale(saved: SavedSplit) -> float:

@@ -183,7 +183,7 @@ def explain_graphs(
         )
         edges["importance"] = edge_imp
         if smiles is not None and smiles[k] is not None:
-            from biozoo.data.molecules import atom_symbols, molecule_drawing
+            from biozoo.data.molecule.draw import atom_symbols, molecule_drawing
 
             nodes["atom"] = atom_symbols(smiles[k], add_hs=add_hs)
             drawings[sid] = molecule_drawing(smiles[k], node_imp, add_hs=add_hs)

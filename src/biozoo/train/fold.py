@@ -9,10 +9,11 @@ import numpy as np
 import torch
 
 from biozoo.config import DataConfig
+from biozoo.data.batch import FoldData
 from biozoo.data.cohort import Cohort
-from biozoo.data.parts import part_for
-from biozoo.data.transforms import TargetScaler
-from biozoo.train.plan import FoldData
+from biozoo.data.table.matrix import part_for
+from biozoo.data.table.transform import TargetScaler
+from biozoo.inputs import InputSpec
 
 __all__ = ["FittedTransforms", "fit_transforms"]
 
@@ -22,7 +23,7 @@ class FittedTransforms:
     """Per-modality fitted parts (and a target scaler for regression) of one fold.
 
     Attributes:
-        parts: modality -> fitted part (see :mod:`biozoo.data.parts` for the contract).
+        parts: modality -> fitted part (see :mod:`biozoo.data.table.matrix` for the contract).
         target: the regression target's scaler, fitted on the training part.
     """
 
@@ -30,9 +31,9 @@ class FittedTransforms:
     target: TargetScaler | None = None
 
     @property
-    def in_dims(self) -> dict[str, int | dict[str, Any]]:
-        """What each modality's encoder is built with (``in_dim``)."""
-        return {name: p.input_info for name, p in self.parts.items()}
+    def inputs(self) -> dict[str, InputSpec]:
+        """What each modality's encoder is built from."""
+        return {name: p.input for name, p in self.parts.items()}
 
     def fold_data(self, cohort: Cohort) -> FoldData:
         """The encoders' inputs, with the (scaled) target when the cohort has one."""

@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from biozoo.config import DataConfig, RunConfig, parse_config
-from biozoo.data.load import load_cohort
+from biozoo.data.align import load_cohort
 from biozoo.errors import BiozooError
 from biozoo.heads import HEADS
 from biozoo.model import build_model

@@ -15,8 +15,8 @@ import pandas as pd
 import yaml
 
 from biozoo.config import RunConfig
+from biozoo.data.align import load_cohort
 from biozoo.data.cohort import Cohort
-from biozoo.data.load import load_cohort
 from biozoo.evaluate import leaderboard, summarize
 from biozoo.train.experiment import ExperimentResult, Progress, run_experiment
 from biozoo.train.runfolder import RunFolder

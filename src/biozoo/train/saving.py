@@ -11,8 +11,8 @@ from safetensors.numpy import load_file as load_numpy
 from safetensors.numpy import save_file as save_numpy
 from safetensors.torch import load_file, save_file
 
-from biozoo.data.parts import part_class
-from biozoo.data.transforms import TargetScaler
+from biozoo.data.table.matrix import part_class
+from biozoo.data.table.transform import TargetScaler
 from biozoo.train.fold import FittedTransforms
 
 __all__ = ["load_ensemble_state", "load_transforms", "save_ensemble", "save_transforms"]

@@ -26,7 +26,8 @@ from pydantic import BaseModel, ValidationError
 
 from biozoo.config import ModalityConfig
 from biozoo.data.cohort import TableModality
-from biozoo.data.transforms import TableTransform
+from biozoo.data.table.transform import TableTransform
+from biozoo.inputs import TableInput
 
 __all__ = ["TablePart", "part_class", "part_for", "validate_modality"]
 
@@ -66,8 +67,16 @@ class TablePart:
         return self.matrix(mod)
 
     @property
-    def input_info(self) -> int:
-        return self.table.n_out
+    def input(self) -> TableInput:
+        return TableInput(self.table.n_out)
+
+    def feature_names(self) -> list[str]:
+        """The columns of the transformed matrix: the features kept by selection."""
+        return [str(f) for f in self.table.selected_features]
+
+    def token_names(self) -> list[str]:
+        """A sequence encoder reads each kept feature as one token."""
+        return self.feature_names()
 
     @property
     def report(self) -> dict[str, Any]:
@@ -88,27 +97,27 @@ def part_class(type_name: str) -> type:
     if type_name == "table":
         return TablePart
     if type_name == "gene_rank":
-        from biozoo.data.tokenizers import GeneRankTokenizer
+        from biozoo.data.table.gene_rank import GeneRankTokenizer
 
         return GeneRankTokenizer
     if type_name == "omics_groups":
-        from biozoo.data.tokenizers import OmicsGroupsTokenizer
+        from biozoo.data.table.omics_groups import OmicsGroupsTokenizer
 
         return OmicsGroupsTokenizer
     if type_name == "feature_graph":
-        from biozoo.data.feature_graph import FeatureGraphTransform
+        from biozoo.data.table.feature_graph import FeatureGraphTransform
 
         return FeatureGraphTransform
     if type_name == "sequence":
-        from biozoo.data.sequences import SequenceTransform
+        from biozoo.data.sequence.part import SequenceTransform
 
         return SequenceTransform
     if type_name == "series":
-        from biozoo.data.series import SeriesTransform
+        from biozoo.data.series.part import SeriesTransform
 
         return SeriesTransform
     if type_name == "molecule":
-        from biozoo.data.molecules import MoleculeTransform
+        from biozoo.data.molecule.part import MoleculeTransform
 
         return MoleculeTransform
     raise KeyError(type_name)

@@ -18,8 +18,8 @@ import pandas as pd
 
 from biozoo.config import DataConfig, ModalityConfig, TargetConfig
 from biozoo.data.cohort import Cohort, RecordModality, TableModality
-from biozoo.data.datasets import dataset_table, dataset_target
-from biozoo.data.readers import read_labels, read_table, resolve_format
+from biozoo.data.sources.datasets import dataset_table, dataset_target
+from biozoo.data.table.read import read_labels, read_table, resolve_format
 from biozoo.errors import BiozooError
 
 __all__ = ["load_cohort"]
@@ -135,7 +135,7 @@ def _read_records(modality: ModalityConfig) -> tuple[pd.Series, dict[str, object
     assert path is not None  # record kinds read files only (checked by the config)
     options = dict(getattr(modality, modality.kind) or {})
     if modality.kind == "sequence":
-        from biozoo.data.sequences import SequenceOptions, read_sequences
+        from biozoo.data.sequence.read import SequenceOptions, read_sequences
 
         fmt = {"auto": "auto", "csv": "csv", "tsv": "tsv"}.get(modality.format)
         if fmt is None:
@@ -147,11 +147,11 @@ def _read_records(modality: ModalityConfig) -> tuple[pd.Series, dict[str, object
         )
         return seqs, {}
     if modality.kind == "series":
-        from biozoo.data.series import SeriesOptions, read_series
+        from biozoo.data.series.read import SeriesOptions, read_series
 
         series, channels = read_series(path, options=SeriesOptions(**options), source=str(path))
         return series, {"channels": channels}
-    from biozoo.data.molecules import MoleculeOptions, read_smiles
+    from biozoo.data.molecule.read import MoleculeOptions, read_smiles
 
     smiles = read_smiles(
         path, id_column=modality.id_column, options=MoleculeOptions(**options), source=str(path)
