@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from biozoo.config import ModelConfig, PartSpec
+from biozoo.config import ModelConfig
+from biozoo.data.spec import PartSpec
 from biozoo.heads import HEADS
 from biozoo.inputs import TableInput
 from biozoo.model import build_model

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from biozoo.config import DataConfig
 from biozoo.data.align import load_cohort
+from biozoo.data.spec import DataConfig
 
 LOGGER = "biozoo.data.align"
 

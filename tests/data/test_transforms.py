@@ -11,7 +11,7 @@ import pytest
 from safetensors.numpy import load, save
 from sklearn.feature_selection import f_classif, r_regression
 
-from biozoo.config import TransformConfig
+from biozoo.data.spec import TransformConfig
 from biozoo.data.splits import make_splits
 from biozoo.data.table import transform as tmod
 from biozoo.data.table.transform import TableTransform, TargetScaler

@@ -137,7 +137,8 @@ def test_mlp_options_shape_the_network():
 
 
 def test_an_encoder_refuses_an_input_kind_it_cannot_read():
-    from biozoo.config import ModelConfig, PartSpec
+    from biozoo.config import ModelConfig
+    from biozoo.data.spec import PartSpec
     from biozoo.errors import BiozooError
     from biozoo.model import build_model
 

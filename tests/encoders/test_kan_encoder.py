@@ -8,8 +8,9 @@ import torch
 from torch import Tensor, nn
 
 import biozoo.encoders.kan  # noqa: F401  (registers "kan" until encoders/__init__ imports it)
-from biozoo.config import ModelConfig, PartSpec
+from biozoo.config import ModelConfig
 from biozoo.data.batch import FoldData
+from biozoo.data.spec import PartSpec
 from biozoo.encoders import ENCODERS
 from biozoo.heads import HEADS
 from biozoo.inputs import TableInput

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from biozoo.config import ModelConfig, PartSpec
+from biozoo.config import ModelConfig
+from biozoo.data.spec import PartSpec
 from biozoo.encoders.mlp import MLPEncoder
 from biozoo.errors import BiozooError
 from biozoo.explain.attributions import (

@@ -1,8 +1,9 @@
 import numpy as np
 import torch
 
-from biozoo.config import ModelConfig, PartSpec
+from biozoo.config import ModelConfig
 from biozoo.data.batch import FoldData
+from biozoo.data.spec import PartSpec
 from biozoo.heads import HEADS
 from biozoo.model import build_model
 from biozoo.train.ensemble import StackedEnsemble

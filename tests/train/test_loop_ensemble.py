@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from biozoo.config import ModelConfig, PartSpec
+from biozoo.config import ModelConfig
 from biozoo.data.batch import FoldData
+from biozoo.data.spec import PartSpec
 from biozoo.heads import HEADS
 from biozoo.inputs import TableInput
 from biozoo.model import build_model

@@ -65,7 +65,8 @@ def test_unknown_schedule_gets_did_you_mean(tiny_files):
 
 
 def test_a_nan_loss_stops_training_naming_epoch_and_step():
-    from biozoo.config import ModelConfig, PartSpec
+    from biozoo.config import ModelConfig
+    from biozoo.data.spec import PartSpec
     from biozoo.model import build_model
 
     spec = ModelConfig(default_encoder=PartSpec(name="mlp", hidden=[4], out_dim=2, dropout=0.0))

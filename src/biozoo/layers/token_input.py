@@ -68,7 +68,8 @@ class TokenInput(nn.Module):
                 self.bias = nn.Parameter(torch.empty(groups, d_model))
             case _:
                 raise BiozooError(
-                    f"sequence encoders read tokens, series, groups or table inputs, not {input!r}"
+                    f"sequence encoders read tokens, series, groups or table inputs, "
+                    f"not a {input} input ({input!r})"
                 )
         self.reset_parameters()
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 
-from biozoo.config import DataConfig
 from biozoo.data.batch import FoldData
 from biozoo.data.cohort import Cohort
-from biozoo.data.table.matrix import part_for
+from biozoo.data.protocol import Part, part_for
+from biozoo.data.spec import DataConfig
 from biozoo.data.table.transform import TargetScaler
 from biozoo.inputs import InputSpec
 
@@ -27,7 +26,7 @@ class FittedTransforms:
         target: the regression target's scaler, fitted on the training part.
     """
 
-    parts: dict[str, Any]
+    parts: dict[str, Part]
     target: TargetScaler | None = None
 
     @property

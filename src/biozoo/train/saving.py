@@ -11,7 +11,7 @@ from safetensors.numpy import load_file as load_numpy
 from safetensors.numpy import save_file as save_numpy
 from safetensors.torch import load_file, save_file
 
-from biozoo.data.table.matrix import part_class
+from biozoo.data.protocol import part_class
 from biozoo.data.table.transform import TargetScaler
 from biozoo.train.fold import FittedTransforms
 

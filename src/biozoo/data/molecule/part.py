@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
+import torch
 from pydantic import BaseModel
 from rdkit import Chem
 
@@ -24,9 +25,9 @@ from biozoo.data.molecule.featurize import (
 )
 from biozoo.data.molecule.read import MoleculeOptions
 from biozoo.errors import BiozooError
-from biozoo.inputs import GraphInput
+from biozoo.inputs import GraphInput, TableInput
 
-__all__ = ["MoleculeTransform"]
+__all__ = ["MoleculeDescriptors", "MoleculeTransform"]
 
 # ---------------------------------------------------------------- fold transform
 
@@ -51,7 +52,7 @@ class MoleculeTransform:
     """
 
     Config: ClassVar[type[BaseModel]] = MoleculeOptions
-    type: ClassVar[str] = "molecule"
+    type: ClassVar[str] = "molecule/graph"
 
     def __init__(
         self,
@@ -96,6 +97,11 @@ class MoleculeTransform:
     def token_names(self) -> list[str] | None:
         """None: a molecule is a graph, not a sequence of tokens."""
         return None
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """Nothing to count: every molecule becomes a graph."""
+        return {}
 
     def fit(self, mod: Any, y: np.ndarray | None = None, task: str = "regression") -> Self:
         """Learn the descriptor scaling from the training samples ``mod`` (``y`` unused)."""
@@ -211,3 +217,32 @@ def _squash(raw: np.ndarray) -> np.ndarray:
     """Signed log1p, with non-finite values turned into NaN."""
     raw = np.where(np.isfinite(raw), raw, np.nan)
     return np.sign(raw) * np.log1p(np.abs(raw))
+
+
+class MoleculeDescriptors(MoleculeTransform):
+    """A molecule as a table (the ``descriptors`` view): the matrix of :meth:`flat`.
+
+    Morgan fingerprint bits then RDKit's 2-D descriptors scaled with training-part statistics
+    (see :class:`MoleculeTransform`), fed to a table encoder (an MLP, for instance) rather than
+    only to the classical baselines; a second modality reading the same file through this
+    view gives a model graphs and descriptors side by side.
+    """
+
+    type: ClassVar[str] = "molecule/descriptors"
+
+    def transform(self, mod: Any) -> torch.Tensor:
+        """float32 ``[n, q]``; zero rows where the molecule is absent."""
+        return torch.from_numpy(self.flat(mod))
+
+    @property
+    def input(self) -> TableInput:  # type: ignore[override]
+        """A table of the fingerprint bits and the descriptors."""
+        return TableInput(len(self.flat_features))
+
+    def feature_names(self) -> list[str]:
+        """The fingerprint bits' and descriptors' names."""
+        return self.flat_features
+
+    def token_names(self) -> list[str]:
+        """A sequence encoder reads each column as one token."""
+        return self.flat_features

@@ -164,7 +164,7 @@ class SequenceTransform:
     """
 
     Config: ClassVar[type[BaseModel]] = SequenceOptions
-    type: ClassVar[str] = "sequence"
+    type: ClassVar[str] = "sequence/tokens"
 
     def __init__(
         self,

@@ -132,7 +132,7 @@ class SeriesTransform:
     """
 
     Config: ClassVar[type[BaseModel]] = SeriesOptions
-    type: ClassVar[str] = "series"
+    type: ClassVar[str] = "series/visits"
 
     def __init__(
         self,

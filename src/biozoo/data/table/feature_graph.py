@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -244,7 +244,7 @@ class FeatureGraphTransform:
         table: keyword options of :class:`~biozoo.data.transforms.TableTransform`.
     """
 
-    type = "feature_graph"
+    type: ClassVar[str] = "table/feature_graph"
 
     class Config(BaseModel):
         model_config = ConfigDict(extra="forbid")

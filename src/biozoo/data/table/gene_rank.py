@@ -218,7 +218,7 @@ class GeneRankTokenizer:
         cls_token: bool = True
         min_value: float = 0.0
 
-    type: ClassVar[str] = "gene_rank"
+    type: ClassVar[str] = "table/gene_rank"
 
     def __init__(self, *, top_k: int = 64, cls_token: bool = True, min_value: float = 0.0) -> None:
         self.options = self.Config(top_k=top_k, cls_token=cls_token, min_value=min_value)

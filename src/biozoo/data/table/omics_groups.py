@@ -85,7 +85,7 @@ class OmicsGroupsTokenizer:
                 raise ValueError(f"'gmt' applies to groups: gmt only (this is {groups})")
             return v
 
-    type: ClassVar[str] = "omics_groups"
+    type: ClassVar[str] = "table/omics_groups"
 
     def __init__(
         self,
