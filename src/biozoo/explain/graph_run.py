@@ -25,7 +25,11 @@ __all__ = ["graph_models", "run_graph_explanations"]
 
 def graph_models(cfg: RunConfig, names: Sequence[str]) -> dict[str, str]:
     """model -> its molecule modality, for the models that read one molecule modality only."""
-    molecules = [m for m, c in cfg.data.modalities.items() if c.kind == "molecule"]
+    molecules = [
+        m
+        for m, c in cfg.data.modalities.items()
+        if c.kind == "molecule" and c.view_spec()[0] == "graph"  # not the descriptors table
+    ]
     if len(cfg.data.modalities) != 1 or not molecules:
         return {}
     return {name: molecules[0] for name in names if cfg.models[name].fusion.name != "early"}
