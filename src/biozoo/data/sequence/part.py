@@ -1,6 +1,5 @@
-"""Protein and nucleotide sequences: a reader (FASTA or a CSV column) and k-mer tokens.
+"""Protein and nucleotide sequences as k-mer tokens (reading: :mod:`biozoo.data.sequence.read`).
 
-:func:`read_sequences` returns one str per sample id, checked against an alphabet.
 :class:`SequenceTransform` is the fold transform of a ``sequence`` modality: it learns the
 k-mer vocabulary from the training records of a fold and turns every record into token ids
 (``tokens`` input kind), as in EnzBERT (Buton et al. 2023,

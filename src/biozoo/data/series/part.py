@@ -1,19 +1,7 @@
-"""Longitudinal numeric series: a reader (long CSV or a 3-D array) and the fold transform.
+"""Longitudinal numeric series: the fold transform (reading: :mod:`biozoo.data.series.read`).
 
 A series record is a float array ``[T_i, 1 + C]`` sorted by time: column 0 is the time of each
 visit, columns 1.. the ``C`` channels, NaN where a channel was not measured at that visit.
-
-:func:`read_series` reads
-
-- ``format: long`` — a CSV/TSV with one row per (sample, time) and one column per channel (the
-  layout of R's ``pbcseq`` or of an EHR extract). Times are numbers, or ISO dates turned into
-  days since 1970-01-01. Samples come out in the order they first appear;
-- ``format: npy`` — a regular 3-D array: ``.npz`` holding ``values`` ``[n, T, C]`` and ``ids``
-  ``[n]`` (str), optionally ``lengths`` ``[n]`` (valid leading steps per sample; default T),
-  ``times`` ``[n, T]`` (default 0, 1, 2...) and ``channels`` ``[C]`` (str); or a ``.npy`` of
-  ``values`` with the ids one per line in a sibling ``<name>.ids.txt`` (``ecg.npy`` ->
-  ``ecg.ids.txt``). Channel names: ``channels`` of the options, of the ``.npz``, else
-  ``c0, c1...``.
 
 :class:`SeriesTransform` standardises each channel with the training visits' mean and sd,
 forward-fills missing values within a sample, adds the time since the first visit as a

@@ -2,6 +2,18 @@
 
 :class:`SeriesOptions` holds the modality's options (reader and transform); :func:`read_series`
 gives one float array ``[T_i, 1 + C]`` per sample, column 0 the time.
+
+:func:`read_series` reads
+
+- ``format: long`` — a CSV/TSV with one row per (sample, time) and one column per channel (the
+  layout of R's ``pbcseq`` or of an EHR extract). Times are numbers, or ISO dates turned into
+  days since 1970-01-01. Samples come out in the order they first appear;
+- ``format: npy`` — a regular 3-D array: ``.npz`` holding ``values`` ``[n, T, C]`` and ``ids``
+  ``[n]`` (str), optionally ``lengths`` ``[n]`` (valid leading steps per sample; default T),
+  ``times`` ``[n, T]`` (default 0, 1, 2...) and ``channels`` ``[C]`` (str); or a ``.npy`` of
+  ``values`` with the ids one per line in a sibling ``<name>.ids.txt`` (``ecg.npy`` ->
+  ``ecg.ids.txt``). Channel names: ``channels`` of the options, of the ``.npz``, else
+  ``c0, c1...``.
 """
 
 from __future__ import annotations
