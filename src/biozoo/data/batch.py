@@ -19,12 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch_geometric.data import Batch, Data
+
+if TYPE_CHECKING:  # PyG is imported when a graph is built: a run of tables never loads it
+    from torch_geometric.data import Batch, Data
 
 __all__ = ["FoldData", "GraphSource", "empty_graph", "repeat_rows", "take_rows"]
 
@@ -90,6 +92,8 @@ def empty_graph(node_dim: int, edge_dim: int = 0) -> Data:
 
     It stands for an absent sample; it batches with ordinary graphs of the same widths.
     """
+    from torch_geometric.data import Data
+
     # no explicit num_nodes (x gives 0): Batch.from_data_list wants the same keys everywhere
     data = Data(x=torch.zeros(0, node_dim), edge_index=torch.zeros(2, 0, dtype=torch.long))
     if edge_dim > 0:
@@ -172,6 +176,8 @@ class GraphSource:
     def _collate(self, positions: np.ndarray) -> Batch:
         packed, rows = self._packing()
         if packed is None:
+            from torch_geometric.data import Batch
+
             return Batch.from_data_list([self.graphs[i] for i in positions])
         return packed.gather(rows[positions])
 
@@ -219,6 +225,8 @@ class _Packed:
         edge_idx = _ranges(self.edge_ptr[rows_t], n_edges, edge_ptr)
         graph_of_edge = torch.repeat_interleave(torch.arange(b), n_edges)
         edge_index = self.edge_index[:, edge_idx] + node_ptr[graph_of_edge]
+        from torch_geometric.data import Batch
+
         out = Batch(
             x=self.x[node_idx],
             edge_index=edge_index,

@@ -12,16 +12,18 @@ molecules once per fold); cached graphs are shared and must not be modified in p
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from rdkit import Chem
 from rdkit.Chem import Descriptors, rdFingerprintGenerator
-from torch_geometric.data import Data
 
 from biozoo.data.molecule.read import parse_smiles
 from biozoo.errors import BiozooError
+
+if TYPE_CHECKING:
+    from torch_geometric.data import Data
 
 __all__ = [
     "ATOM_DIM",
@@ -114,6 +116,8 @@ def smiles_to_graph(smiles: str, *, add_hs: bool = False) -> Data:
         feats += [fb, fb]
     edge_index = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2).T.contiguous()
     edge_attr = torch.tensor(feats, dtype=torch.float32).reshape(-1, BOND_DIM)
+    from torch_geometric.data import Data  # PyG only once a molecule becomes a graph
+
     return Data(x=x.reshape(-1, ATOM_DIM), edge_index=edge_index, edge_attr=edge_attr)
 
 
