@@ -25,12 +25,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, machine_lines, markdown_table  # noqa: E402
 
+from biozoo.api import run as train  # noqa: E402
 from biozoo.evaluate import format_mean_sd  # noqa: E402
 from biozoo.presets import demo_config  # noqa: E402
 from biozoo.train import plan as plan_module  # noqa: E402
 from biozoo.train.ensemble import StackedEnsemble  # noqa: E402
 from biozoo.train.optim import build_optimizer, needs_create_graph  # noqa: E402
-from biozoo.train.run import train  # noqa: E402
 
 COMMAND = "OMP_NUM_THREADS=1 python benchmarks/optimizers.py"
 
