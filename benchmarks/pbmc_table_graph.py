@@ -32,8 +32,8 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, machine_lines, markdown_table  # noqa: E402
+from _sources.bioplex import load_bioplex  # noqa: E402
 
-from biozoo.data.bioplex import load_bioplex  # noqa: E402
 from biozoo.data.cohort import TableModality  # noqa: E402
 from biozoo.data.datasets import load_dataset  # noqa: E402
 from biozoo.data.feature_graph import FeatureGraphTransform  # noqa: E402
