@@ -46,7 +46,6 @@ from _common import machine, machine_lines, markdown_table  # noqa: E402
 from biozoo.data.graphs import GraphSource  # noqa: E402
 from biozoo.data.molecules import MoleculeTransform, smiles_to_graph  # noqa: E402
 from biozoo.encoders import ENCODERS  # noqa: E402
-from biozoo.encoders import gnn as _gnn  # noqa: E402, F401  (registers the graph encoders)
 from biozoo.layers.mlp import MLP  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
