@@ -6,7 +6,8 @@ The public API, imported lazily so that ``import biozoo`` (and the CLI) stays fa
   (:func:`check_config` checks part names and options against the registries).
 - :func:`run` — run a config end to end; returns the run folder and leaderboard.
 - :func:`predict` — score new samples with a finished run's ensembles (float or int8).
-- :func:`explain`, :func:`export` — explain a finished run; export it to int8.
+- :func:`explain_run`, :func:`write_report`, :func:`export` — explain a finished run, rewrite
+  its report, export it to int8 (``biozoo.api.explain`` does the first two).
 - :func:`demo_config` — the demo run (GSE7390).
 - :func:`load_cohort`, :func:`load_dataset`, :func:`list_datasets`, :func:`simulate_cohort`.
 """
@@ -25,7 +26,6 @@ _API = {
     "check_config": "biozoo.api",
     "run": "biozoo.api",
     "predict": "biozoo.api",
-    "explain": "biozoo.api",
     "export": "biozoo.api",
     "demo_config": "biozoo.presets",
     "load_cohort": "biozoo.data.load",
