@@ -67,6 +67,10 @@ class _Run:
     preds: pd.DataFrame | None
 
     @property
+    def layout(self) -> RunLayout:
+        return RunLayout(self.path)
+
+    @property
     def task(self) -> str:
         return str(self.metrics.get("task", "binary"))
 
@@ -104,7 +108,7 @@ def render_report(run_dir: Path, *, umap: bool = True) -> str:
         ("leaderboard", "Leaderboard", _leaderboard(run)),
         ("predictions", "Held-out predictions", _predictions(run)),
         ("latents", "Latent maps", _latents(run, umap=umap)),
-        ("attributions", "Feature attributions", _files(run, "attributions", _attribution)),
+        ("attributions", "Feature attributions", _attributions(run)),
         ("attention", "Attention maps", _attention_section(run)),
         ("explanations", "Graph explanations", _explanations(run)),
         ("configuration", "Configuration and versions", _configuration(run)),
@@ -354,13 +358,18 @@ def _latents(run: _Run, *, umap: bool) -> str:
     return intro + f'<div class="grid">{"".join(figs)}</div>'
 
 
-def _files(run: _Run, folder: str, draw) -> str:
-    files = sorted((run.path / folder).rglob("*.csv"))
+def _attributions(run: _Run) -> str:
+    return _files(run, run.layout.attributions, _attribution)
+
+
+def _files(run: _Run, root: Path, draw) -> str:
+    folder = root.name
+    files = sorted(root.rglob("*.csv"))
     if not files:
         return _note(f"No {folder}/ in this run folder (biozoo explain writes them).")
     figs = []
     for i, path in enumerate(files):
-        label = " · ".join(path.relative_to(run.path / folder).with_suffix("").parts)
+        label = " · ".join(path.relative_to(root).with_suffix("").parts)
         try:
             fig = draw(pd.read_csv(path), label)
         except _UNREADABLE as err:
@@ -381,10 +390,10 @@ def _attention(frame: pd.DataFrame, label: str):
 
 def _attention_section(run: _Run) -> str:
     """Per-token strips from ``attention/``, then one full map per file of ``attention_maps/``."""
-    strips = _files(run, "attention", _attention)
-    if not RunLayout(run.path).attention_maps.is_dir():
+    strips = _files(run, run.layout.attention, _attention)
+    if not run.layout.attention_maps.is_dir():
         return strips
-    maps = _files(run, "attention_maps", _attention_map)
+    maps = _files(run, run.layout.attention_maps, _attention_map)
     return strips + maps
 
 
@@ -393,7 +402,7 @@ def _attention_map(frame: pd.DataFrame, label: str):
 
 
 def _explanations(run: _Run) -> str:
-    root = RunLayout(run.path).explanations
+    root = run.layout.explanations
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in _IMAGES)
     if not files:
         return _note("No explanations/ images in this run folder.")
