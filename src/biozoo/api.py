@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
 from biozoo import config as schema
 from biozoo.config import DataConfig, PartSpec, RunConfig
-from biozoo.data.cohort import Cohort
 from biozoo.errors import BiozooError
-from biozoo.train.experiment import Progress
+
+if TYPE_CHECKING:  # the heavy floors are imported when a function needs them
+    import pandas as pd
+
+    from biozoo.data.cohort import Cohort
+    from biozoo.train.experiment import Progress
+    from biozoo.train.run import RunResult
 
 __all__ = [
     "check_config",
@@ -66,7 +71,7 @@ def run(
     cohort: Cohort | None = None,
     out_dir: Path | None = None,
     progress: Progress | None = None,
-) -> Any:
+) -> RunResult:
     """Run ``cfg`` end to end: train, explain (``output.attributions``), report.
 
     Args:
@@ -87,7 +92,7 @@ def run(
         if cfg.output.attributions and cfg.output.save_models:
             if progress:
                 progress("attributions")
-            explain(folder, cohort=data, report=False)
+            explain(folder, cohort=data, rewrite_report=False)
         if cfg.output.report:
             try:
                 report(folder)
@@ -104,7 +109,7 @@ def predict(
     model: str | None = None,
     split: str | None = None,
     backend: Backend | None = None,
-) -> Any:
+) -> pd.DataFrame:
     """Predictions of a run's saved ensembles (see :func:`biozoo.train.predict.predict`).
 
     Args:
@@ -132,21 +137,22 @@ def predict(
 
 
 def explain(
-    run: Path, *, report: bool = True, cohort: Cohort | None = None, **options: Any
+    run: Path, *, rewrite_report: bool = True, cohort: Cohort | None = None, **options: Any
 ) -> dict[str, object]:
     """Explain a run's saved models (see :func:`biozoo.explain.explain_run.explain_run`).
 
     Args:
         run: a finished run folder.
-        report: rewrite its report.html afterwards, to show the explanations.
+        rewrite_report: rewrite its report.html afterwards, to show the explanations (the
+            path is returned under ``"report"``).
         cohort: the run's data, if already loaded.
         **options: ``method``, ``models``, ``overwrite``... of ``explain_run``.
     """
     from biozoo.explain.explain_run import explain_run
 
     result = explain_run(run, cohort=cohort, **options)
-    if report:
-        result["report"] = str(globals()["report"](run))
+    if rewrite_report:
+        result["report"] = str(report(run))
     return result
 
 

@@ -33,21 +33,80 @@ class RunLayout:
 
     root: Path
 
-    config = property(lambda self: self.root / "config.yaml")
-    versions = property(lambda self: self.root / "versions.json")
-    metrics = property(lambda self: self.root / "metrics.json")
-    leaderboard = property(lambda self: self.root / "leaderboard.csv")
-    predictions = property(lambda self: self.root / "predictions.csv")
-    splits_csv = property(lambda self: self.root / "splits.csv")
-    report = property(lambda self: self.root / "report.html")
-    models = property(lambda self: self.root / "models")
-    transforms_dir = property(lambda self: self.root / "models" / "transforms")
-    latents = property(lambda self: self.root / "latents")
-    attributions = property(lambda self: self.root / "attributions")
-    attention = property(lambda self: self.root / "attention")
-    attention_maps = property(lambda self: self.root / "attention_maps")
-    explanations = property(lambda self: self.root / "explanations")
-    int8_info = property(lambda self: self.root / "int8.json")
+    @property
+    def config(self) -> Path:
+        """The resolved config (YAML)."""
+        return self.root / "config.yaml"
+
+    @property
+    def versions(self) -> Path:
+        """Python, platform and package versions."""
+        return self.root / "versions.json"
+
+    @property
+    def metrics(self) -> Path:
+        """Per-split and summary metrics."""
+        return self.root / "metrics.json"
+
+    @property
+    def leaderboard(self) -> Path:
+        """The leaderboard (best first)."""
+        return self.root / "leaderboard.csv"
+
+    @property
+    def predictions(self) -> Path:
+        """Out-of-fold predictions."""
+        return self.root / "predictions.csv"
+
+    @property
+    def splits_csv(self) -> Path:
+        """Which samples were train / test in each split."""
+        return self.root / "splits.csv"
+
+    @property
+    def report(self) -> Path:
+        """The self-contained report page."""
+        return self.root / "report.html"
+
+    @property
+    def models(self) -> Path:
+        """Saved weights and transforms."""
+        return self.root / "models"
+
+    @property
+    def transforms_dir(self) -> Path:
+        """Each split's fitted transforms."""
+        return self.root / "models" / "transforms"
+
+    @property
+    def latents(self) -> Path:
+        """Per-model embeddings."""
+        return self.root / "latents"
+
+    @property
+    def attributions(self) -> Path:
+        """Feature attributions (biozoo explain)."""
+        return self.root / "attributions"
+
+    @property
+    def attention(self) -> Path:
+        """Received attention per token."""
+        return self.root / "attention"
+
+    @property
+    def attention_maps(self) -> Path:
+        """Full attention maps of a few samples."""
+        return self.root / "attention_maps"
+
+    @property
+    def explanations(self) -> Path:
+        """Graph explanations."""
+        return self.root / "explanations"
+
+    @property
+    def int8_info(self) -> Path:
+        """What an int8 export holds (only in an export)."""
+        return self.root / "int8.json"
 
     def transforms(self, split: str) -> Path:
         """The fitted transforms of ``split``."""
