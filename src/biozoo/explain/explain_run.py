@@ -23,8 +23,10 @@ Outputs, under ``<run>/attributions/``:
 Each model's folder (of attributions, attention or explanations) is written under a temporary
 name and renamed when complete, so a failure leaves no half-written output. The cohort is
 rebuilt from the run's config and ``splits.csv``, so this works on run folders written before
-attributions existed. During training the run calls :func:`explain_run` on its
-still-temporary folder (one code path).
+attributions existed. :func:`biozoo.api.run` calls :func:`explain_run` on a run's
+still-temporary folder (one code path). The run is read through
+:class:`~biozoo.train.saved_run.SavedRun`; this module is the only one here that orchestrates
+(:mod:`.attention_run` and :mod:`.graph_run` are called from it and never call back).
 """
 
 from __future__ import annotations
