@@ -47,7 +47,6 @@ from biozoo.data.batch import GraphSource  # noqa: E402
 from biozoo.data.molecule.featurize import smiles_to_graph  # noqa: E402
 from biozoo.data.molecule.part import MoleculeTransform  # noqa: E402
 from biozoo.encoders import ENCODERS  # noqa: E402
-from biozoo.encoders import gnn as _gnn  # noqa: E402, F401  (registers the graph encoders)
 from biozoo.inputs import GraphInput  # noqa: E402
 from biozoo.layers.mlp import MLP  # noqa: E402
 

@@ -33,8 +33,8 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, machine_lines, markdown_table  # noqa: E402
+from _sources.bioplex import load_bioplex  # noqa: E402
 
-from biozoo.data.bioplex import load_bioplex  # noqa: E402
 from biozoo.data.cohort import TableModality  # noqa: E402
 from biozoo.data.sources.datasets import load_dataset  # noqa: E402
 from biozoo.data.splits import inner_split, make_splits  # noqa: E402

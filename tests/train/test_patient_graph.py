@@ -7,7 +7,11 @@ from sklearn.metrics import roc_auc_score
 from biozoo.data.sources.simulate import simulate_cohort
 from biozoo.data.table.transform import TableTransform
 from biozoo.train.baselines import BASELINES
-from biozoo.train.patient_graph import PatientGCNBaseline, similarity_graph, transductive_gcn
+from biozoo.train.baselines.patient_gcn import (
+    PatientGCNBaseline,
+    similarity_graph,
+    transductive_gcn,
+)
 
 FAST = {"hidden": (16,), "epochs": 60, "patience": 15}
 

@@ -11,7 +11,8 @@ from rdkit import Chem
 
 import biozoo
 from biozoo.explain.explain_run import explain_run
-from biozoo.train.predict import data_for_prediction, load_run_config, predict
+from biozoo.train.predict import data_for_prediction, predict
+from biozoo.train.saved_run import load_run_config
 
 AMINO = list("ACDEFGHIKLMNPQRSTVWY")
 SMILES = [

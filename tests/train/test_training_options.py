@@ -7,13 +7,13 @@ import importlib.util
 import pytest
 import torch
 
-from biozoo.config import parse_config
+from biozoo.api import parse_config
+from biozoo.api import run as train
 from biozoo.data.batch import FoldData
 from biozoo.errors import BiozooError
 from biozoo.heads import HEADS
 from biozoo.train.ensemble import StackedEnsemble
 from biozoo.train.plan import EnsemblePlan, fit_ensemble
-from biozoo.train.run import train
 
 CONFTEST = importlib.util.spec_from_file_location(
     "conftest", __file__.rsplit("/", 2)[0] + "/conftest.py"

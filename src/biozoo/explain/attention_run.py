@@ -19,7 +19,6 @@ The report draws the first file as heat strips; the second is for the user's own
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,14 +31,14 @@ from biozoo.data.cohort import Cohort
 from biozoo.encoders import ENCODERS
 from biozoo.encoders.protocols import AttentionEncoder
 from biozoo.explain.attention import attention_map_frame, token_attention
-from biozoo.train.predict import load_split
+from biozoo.train.saved_run import SavedRun
 
 __all__ = ["attention_models", "run_attention"]
 
 _BATCH = 256  # samples per forward pass (maps are [B, layers, heads, L, L])
 
 
-def attention_models(run: Path, cfg: RunConfig, names: Sequence[str]) -> dict[str, list[str]]:
+def attention_models(cfg: RunConfig, names: Sequence[str]) -> dict[str, list[str]]:
     """model -> the modalities it reads with an attention encoder (models without left out)."""
     out = {}
     for name in names:
@@ -58,27 +57,23 @@ def attention_models(run: Path, cfg: RunConfig, names: Sequence[str]) -> dict[st
 
 
 def run_attention(
-    run: Path,
-    cfg: RunConfig,
+    run: SavedRun,
     model: str,
     modalities: Sequence[str],
-    parts: dict[str, dict[str, np.ndarray]],
     cohort: Cohort,
+    rows: dict[str, dict[str, np.ndarray]] | None = None,
     *,
     max_maps: int = 4,
 ) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
-    """modality -> (received attention per token, full maps of a few samples) for one model."""
-    from biozoo.explain.explain_run import member_model
+    """modality -> (received attention per token, full maps of a few samples) for one model.
 
-    spec = cfg.models[model]
-    splits = sorted(p.stem for p in (run / "models" / model).glob("*.safetensors"))
+    ``rows`` is :meth:`SavedRun.split_rows` of ``cohort``, if already read.
+    """
     tokens: dict[str, list[pd.DataFrame]] = {m: [] for m in modalities}
     maps: dict[str, pd.DataFrame] = {}
-    for split in splits:
-        saved = load_split(run, model, split, cfg=cfg)
-        test = parts[split]["test"]
-        data = saved.transforms.fold_data(cohort.subset(test))
-        members = [member_model(saved, spec, i) for i in range(saved.ensemble.n_members)]
+    for tested in run.test_splits(model, cohort, rows):
+        split, saved, test, data = tested.name, tested.saved, tested.test, tested.data
+        members = saved.members()
         for mod in modalities:
             encoders = [m.encoders[mod] for m in members]
             labels = saved.transforms.parts[mod].token_names()
