@@ -17,12 +17,20 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
 from biozoo.errors import BiozooError
 from biozoo.evaluate import HIGHER_IS_BETTER, PRIMARY, format_mean_sd
 from biozoo.report import plots
+from biozoo.report.comparison import (
+    bold_cells,
+    members_rows,
+    paired_figure,
+    split_sizes,
+    summarize_run,
+)
 from biozoo.report.latent_maps import latent_map_data, plot_latent_map
 from biozoo.report.template import PAGE, section
 
@@ -65,6 +73,43 @@ class _Run:
     def classes(self) -> list[str]:
         return [str(c) for c in self.metrics.get("classes") or []]
 
+    @property
+    def kinds(self) -> dict[str, str]:
+        """``method -> kind`` from the leaderboard (deep when it has no kind column)."""
+        if self.board is None or self.board.empty:
+            return {}
+        kinds = self.board["kind"] if "kind" in self.board else pd.Series("deep", self.board.index)
+        methods = self.board["method"].astype(str)
+        return dict(zip(methods, kinds.fillna("").astype(str), strict=True))
+
+    @property
+    def colours(self) -> dict[str, str]:
+        """One colour per method, by kind and run order (:func:`plots.method_colours`)."""
+        kinds = self.kinds
+        order = list(self.metrics.get("per_split") or {}) or list(kinds)
+        order += [m for m in kinds if m not in order]
+        return plots.method_colours([(m, kinds.get(m, "deep")) for m in order])
+
+    @property
+    def primary(self) -> str:
+        return PRIMARY.get(self.task, "")
+
+    def sizes(self) -> list[tuple[int, int]]:
+        splits = [str(s) for s in self.metrics.get("splits") or []]
+        return split_sizes(self.path, splits, int(self.metrics.get("n_samples") or 0))
+
+    def paired(self) -> dict:
+        """The paired summary of the primary metric (as in ``metrics.json["paired"]``)."""
+        metric = self.primary
+        return summarize_run(
+            self.metrics,
+            self.kinds,
+            self.sizes(),
+            metric=metric,
+            higher_is_better=HIGHER_IS_BETTER.get(metric, True),
+            label=_LABELS.get(metric, metric),
+        )
+
 
 def write_report(run_dir: Path, *, umap: bool = True) -> Path:
     """Write ``<run_dir>/report.html`` atomically (a temporary file renamed when complete).
@@ -97,16 +142,19 @@ def write_report(run_dir: Path, *, umap: bool = True) -> Path:
 def render_report(run_dir: Path, *, umap: bool = True) -> str:
     """The report page of a run folder as an HTML string (see :func:`write_report`)."""
     run = _read(Path(run_dir))
+    paired = run.paired()
     parts = [
         ("summary", "Data set and protocol", _summary(run)),
         ("leaderboard", "Leaderboard", _leaderboard(run)),
+        ("comparison", "Paired comparison", _comparison(run, paired)),
         ("predictions", "Held-out predictions", _predictions(run)),
         ("latents", "Latent maps", _latents(run, umap=umap)),
-        ("attributions", "Feature attributions", _files(run, "attributions", _attribution)),
+        ("attributions", "Feature attributions", _attributions(run)),
         ("attention", "Attention maps", _attention_section(run)),
         ("explanations", "Graph explanations", _explanations(run)),
         ("configuration", "Configuration and versions", _configuration(run)),
     ]
+    parts = [p for p in parts if p[2] is not None]  # None: cannot apply to this run
     name = str(run.config.get("name") or run.path.name)
     nav = "".join(f'<a href="#{key}">{escape(title)}</a>' for key, title, _ in parts)
     body = "".join(
@@ -117,6 +165,7 @@ def render_report(run_dir: Path, *, umap: bool = True) -> str:
         title=escape(f"biozoo report: {name}"),
         heading=escape(name),
         subtitle=escape(_subtitle(run)),
+        verdict=escape(paired["verdict"]),
         nav=nav,
         body=body,
     )
@@ -157,9 +206,9 @@ def _text(path: Path) -> str:
 
 def _figure(fig, key: str, caption: str, *, wide: bool = False) -> str:
     cls = "plot wide" if wide else "plot"
+    text = f"<figcaption>{caption}</figcaption>" if caption else ""
     return (
-        f'<figure class="{cls}" data-plot="{escape(key)}">{plots.to_svg(fig, key)}'
-        f"<figcaption>{caption}</figcaption></figure>"
+        f'<figure class="{cls}" data-plot="{escape(key)}">{plots.to_svg(fig, key)}{text}</figure>'
     )
 
 
@@ -234,10 +283,11 @@ def _leaderboard(run: _Run) -> str:
     if board is None or board.empty:
         return _note("No leaderboard.csv in this run folder.")
     names = [c[: -len("_mean")] for c in board.columns if c.endswith("_mean")]
-    best = {}
-    for name in names:
-        col = board[f"{name}_mean"]
-        best[name] = col.max() if HIGHER_IS_BETTER.get(name, True) else col.min()
+    per_split, sizes = run.metrics.get("per_split") or {}, run.sizes()
+    best = {
+        n: bold_cells(per_split, sizes, n, higher_is_better=HIGHER_IS_BETTER.get(n, True))
+        for n in names
+    }
     header = ["#", "method", "kind", "splits"] + [
         f"{escape(_LABELS.get(n, n))} {'↑' if HIGHER_IS_BETTER.get(n, True) else '↓'}"
         for n in names
@@ -247,22 +297,117 @@ def _leaderboard(run: _Run) -> str:
         kind = str(row.get("kind", "")) if pd.notna(row.get("kind", "")) else ""
         cells = [
             str(i + 1),
-            escape(str(row["method"])),
+            _swatch(run, str(row["method"])) + escape(str(row["method"])),
             f'<span class="tag {escape(kind)}">{escape(kind)}</span>' if kind else "",
             str(row.get("n_splits", "")),
         ]
         for n in names:
             mean, sd = float(row[f"{n}_mean"]), float(row.get(f"{n}_sd", float("nan")))
             text = escape(format_mean_sd(mean, sd))
-            cells.append(f"<b>{text}</b>" if mean == best[n] else text)
+            cells.append(f"<b>{text}</b>" if best[n] == str(row["method"]) else text)
         rows.append(cells)
-    primary = _LABELS.get(PRIMARY.get(run.task, ""), PRIMARY.get(run.task, ""))
+    primary = _LABELS.get(run.primary, run.primary)
     caption = (
-        f"Mean ± sd over outer splits, sorted by {escape(primary)}; best value per "
-        "column in bold. Deep models and classical baselines were scored on the same "
-        "splits."
+        f"Mean ± sd over outer splits, sorted by {escape(primary)}. Deep models and classical "
+        "baselines were scored on the same splits. A value is bold only when its method is "
+        "better than every other method beyond split-to-split noise (the 95% corrected "
+        "resampled t interval of each paired difference excludes 0; see Paired comparison)."
     )
+    if not any(best.values()):
+        caption += " No value is bold: no method stands out from the others in any column."
     return f'<p>{caption}</p><div class="scroll">{_table(header, rows, "board")}</div>'
+
+
+def _swatch(run: _Run, method: str) -> str:
+    colour = run.colours.get(method)
+    return f'<span class="swatch" style="background:{colour}"></span>' if colour else ""
+
+
+def _comparison(run: _Run, paired: dict) -> str:
+    """Per-split dot plot, paired differences to the best baseline, ensemble vs member."""
+    per_split = run.metrics.get("per_split") or {}
+    if not per_split:
+        return _note("No per-split scores in metrics.json: nothing to compare split by split.")
+    metric = str(paired["metric"])
+    label = _LABELS.get(metric, metric)
+    splits = [str(s) for s in run.metrics.get("splits") or []]
+    sizes = run.sizes()
+    ratio = np.mean([b / a for a, b in sizes if a]) if sizes else float("nan")
+    ref = paired.get("reference")
+    intro = (
+        f'<p class="verdict">{escape(paired["verdict"])}</p>'
+        f"<p>Every method was scored on the same {len(splits)} outer splits, so methods are "
+        f"compared split by split on {escape(label)}. A paired difference removes what the "
+        "splits share (an easy test set is easy for every method). The splits' training sets "
+        "overlap, so the differences are not independent: the 95% interval is the corrected "
+        "resampled t interval of Nadeau &amp; Bengio (2003), whose variance is "
+        f"(1/J + n<sub>test</sub>/n<sub>train</sub>) s², with J = {len(splits)} and "
+        f"n<sub>test</sub>/n<sub>train</sub> = {ratio:.3f} from splits.csv, and J − 1 degrees "
+        "of freedom. An interval that contains 0 means the difference is within "
+        'split-to-split noise. The same numbers are in metrics.json ("paired").</p>'
+    )
+    order = list(run.board["method"].astype(str)) if run.board is not None else list(per_split)
+    fig = paired_figure(
+        per_split, paired, order=order, colours=run.colours, splits=splits, label=label
+    )
+    html = intro + _figure(
+        fig,
+        "paired",
+        "Left: each split's score of every method, joined by a grey line per split. Right: "
+        f"each deep model minus {escape(str(ref))} per split, and the mean with its interval.",
+        wide=True,
+    )
+    comparisons = paired.get("comparisons") or {}
+    if comparisons:
+        rows = [
+            [
+                _swatch(run, m) + escape(m),
+                _signed(c["mean"]),
+                f"[{_signed(c['low'])}, {_signed(c['high'])}]",
+                _num(c["t"], ".2f"),
+                _num(c["p"], ".3f"),
+                f"{c['wins']} / {c['losses']} / {c['ties']}",
+                "outside noise" if c["outside_noise"] else "within noise",
+            ]
+            for m, c in comparisons.items()
+        ]
+        header = [
+            "deep model",
+            f"Δ {escape(label)} vs {escape(str(ref))}",
+            "95% interval",
+            "t",
+            "p",
+            "wins / losses / ties",
+            "",
+        ]
+        html += f'<div class="scroll">{_table(header, rows, "board")}</div>'
+    members = members_rows(run.metrics, metric, higher_is_better=HIGHER_IS_BETTER.get(metric, True))
+    if members:
+        html += (
+            "<h3>Ensemble and single members</h3><p>Each deep model is an ensemble of "
+            "members trained with different seeds on the same split. A member's score is "
+            "its own held-out score; the ensemble averages the members' predictions. Both "
+            "are means over splits (member: ± the mean within-split sd); the gain is what "
+            "averaging adds.</p>"
+        )
+        header = [
+            "deep model",
+            f"ensemble {escape(label)}",
+            "single member",
+            "ensemble gain",
+            "members",
+            "fit time, all splits (s)",
+        ]
+        html += f'<div class="scroll">{_table(header, members, "board")}</div>'
+    return html
+
+
+def _signed(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:+.3f}".replace("-", "−")
+
+
+def _num(x: float | None, fmt: str) -> str:
+    return "n/a" if x is None else format(x, fmt)
 
 
 def _highlights(run: _Run) -> list[str]:
@@ -300,9 +445,12 @@ def _predictions(run: _Run) -> str:
         cap = "Best deep model and best baseline: predicted vs observed values, and residuals."
         return intro + f'<div class="grid">{_figure(fig, "regression", cap, wide=True)}</div>'
     methods = _method_kinds(run, preds)
+    many = len(run.classes)
     figs = [
         _figure(
-            plots.roc_pr_figure(preds, task=run.task, classes=run.classes, methods=methods),
+            plots.roc_pr_figure(
+                preds, task=run.task, classes=run.classes, methods=methods, colours=run.colours
+            ),
             "roc-pr",
             "ROC and precision-recall curves of every method (solid: deep models, "
             "dashed: baselines).",
@@ -311,11 +459,17 @@ def _predictions(run: _Run) -> str:
         _figure(
             plots.confusion_figure(preds, classes=run.classes, methods=chosen),
             "confusion",
-            "Confusion matrices of the best deep model and the best baseline: counts, shaded "
-            "by the share of each true class.",
+            "Confusion matrices of the best deep model and the best baseline, pooled over "
+            "splits: counts, shaded by the share of each true class (row). The predicted class "
+            "is the most probable one"
+            + (f" (for two classes: p({escape(run.classes[1])}) above 0.5)" if many < 3 else "")
+            + ".",
+            wide=many > 4,
         ),
         _figure(
-            plots.calibration_figure(preds, task=run.task, classes=run.classes, methods=chosen),
+            plots.calibration_figure(
+                preds, task=run.task, classes=run.classes, methods=chosen, colours=run.colours
+            ),
             "calibration",
             "Reliability diagram (10 equal-width bins) with the number of predictions per bin.",
         ),
@@ -341,18 +495,20 @@ def _latents(run: _Run, *, umap: bool) -> str:
         f"seed {seed}). Fold models do not share a coordinate system, so each map shows "
         "one network: the first split's ensemble member 0 applied to every sample. "
         "Triangles with a black edge are the samples that split held out; colour is the "
-        "target (grey: no recorded target).</p>"
+        "true class or value, read from predictions.csv. A sample that no split held out "
+        "has no row there, so its target is unknown to the report: it is drawn grey "
+        "(legend: never held out).</p>"
     )
     figs = []
     for i, m in enumerate(maps):
         fig = plot_latent_map(m, task=run.task, classes=run.classes or None)
-        caption = escape(f"{m.model} · {m.module}: {m.dim}-dimensional embedding. {m.note}")
+        caption = escape(m.note)
         figs.append(_figure(fig, f"latent-{i}", caption, wide=m.umap is not None))
     return intro + f'<div class="grid">{"".join(figs)}</div>'
 
 
-def _files(run: _Run, folder: str, draw) -> str:
-    files = sorted((run.path / folder).rglob("*.csv"))
+def _files(run: _Run, folder: str, draw, *, wide: bool = False) -> str:
+    files = sorted((run.path / folder).rglob("*.csv"), key=lambda p: _model_rank(run, p, folder))
     if not files:
         return _note(f"No {folder}/ in this run folder (biozoo explain writes them).")
     figs = []
@@ -364,34 +520,133 @@ def _files(run: _Run, folder: str, draw) -> str:
             log.warning("report: skipped %s: %s", path, err)
             figs.append(_note(f"{folder}/{path.relative_to(run.path / folder)} skipped: {err}"))
             continue
-        figs.append(_figure(fig, f"{folder}-{i}", escape(label)))
+        figs.append(_figure(fig, f"{folder}-{i}", "", wide=wide))
     return f'<div class="grid">{"".join(figs)}</div>'
 
 
-def _attribution(frame: pd.DataFrame, label: str):
-    return plots.attribution_figure(frame, title=label)
+def _model_rank(run: _Run, path: Path, folder: str) -> tuple[int, str]:
+    """Files of better-ranked models first (leaderboard order), then by path."""
+    order = list(run.board["method"].astype(str)) if run.board is not None else []
+    model = path.relative_to(run.path / folder).parts[0]
+    return (order.index(model) if model in order else len(order), str(path))
 
 
-def _attention(frame: pd.DataFrame, label: str):
-    return plots.attention_figure(frame, title=label)
+def _attributions(run: _Run) -> str:
+    root = run.path / "attributions"
+    if not root.is_dir():
+        return _note(
+            "No attributions/ in this run folder: biozoo explain writes them (and, for "
+            "transformer or molecule models, attention maps and graph explanations)."
+        )
+    summaries = _attribution_summaries(root)
+    n_splits = len(run.metrics.get("splits") or []) or None
+    rows = []
+    for model, sm in summaries.items():
+        for modality, mod in (sm.get("modalities") or {}).items():
+            agreement = mod.get("rank_agreement")
+            rows.append(
+                [
+                    escape(model),
+                    escape(str(modality)),
+                    escape(str(sm.get("method", "?")).replace("_", " ")),
+                    escape(str(sm.get("explained", "?"))),
+                    escape(str(sm.get("baseline", "?"))),
+                    f"{agreement:.2f}" if isinstance(agreement, int | float) else "n/a",
+                    escape(str(mod.get("n_features", "?"))),
+                ]
+            )
+    intro = (
+        "<p>Each deep model explains every split's held-out samples with the split's own "
+        "models (never data it trained on). Per split, |attribution| is averaged over the "
+        "test samples and the ensemble's members, then over splits (0 in a split whose "
+        "feature selection dropped the feature). Left: mean |attribution|, with the sd over "
+        "splits above it (a magnitude has no lower whisker below 0). Right: the signed mean, "
+        "the direction in which the feature moves the explained output. The features listed "
+        "are the union over splits of the features each split selected; * marks one that "
+        "fewer than all splits selected. Rank agreement is the mean pairwise Spearman "
+        "correlation of the splits' rankings: near 1, the ranking is stable across splits; "
+        "near 0, it is not and the top features should not be read one by one.</p>"
+    )
+    if rows:
+        header = [
+            "model",
+            "modality",
+            "method",
+            "what is explained",
+            "baseline",
+            "rank agreement",
+            "features",
+        ]
+        intro += f'<div class="scroll">{_table(header, rows, "board")}</div>'
+    if not any(root.rglob("*.csv")):
+        return intro + _note(
+            "attributions/ holds no feature table: no model of this run reads a table "
+            "modality (sequence inputs are explained by their attention instead)."
+        )
+
+    def draw(frame: pd.DataFrame, label: str):
+        return plots.attribution_figure(frame, title=label, n_splits=n_splits)
+
+    return intro + _files(run, "attributions", draw)
 
 
-def _attention_section(run: _Run) -> str:
-    """Per-token strips from ``attention/``, then one full map per file of ``attention_maps/``."""
-    strips = _files(run, "attention", _attention)
-    if not (run.path / "attention_maps").is_dir():
-        return strips
-    maps = _files(run, "attention_maps", _attention_map)
-    return strips + maps
+def _attribution_summaries(root: Path) -> dict[str, dict]:
+    """``model -> summary.json`` of ``biozoo explain`` (unreadable files left out)."""
+    out = {}
+    for path in sorted(root.glob("*/summary.json")):
+        try:
+            out[path.parent.name] = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            log.warning("report: skipped %s: %s", path, err)
+    return out
+
+
+def _attention_section(run: _Run) -> str | None:
+    """Per-token strips from ``attention/``, then one full map per file of ``attention_maps/``.
+
+    None (no section) when the run folder has neither: only transformer encoders have them.
+    """
+    if not (run.path / "attention").is_dir() and not (run.path / "attention_maps").is_dir():
+        return None
+    labels = _sample_classes(run)
+
+    def strip(frame: pd.DataFrame, label: str):
+        return plots.attention_figure(frame, title=label, sample_labels=labels)
+
+    intro = (
+        "<p>Attention of the transformer encoders. Each split's models read the split's "
+        "held-out samples. A strip shows, per token, the attention it receives, averaged over "
+        "heads and layers, over the sample's real query tokens and over the ensemble's "
+        "members; the first 8 samples of the first split are drawn, with their true class "
+        "in brackets. The full map is the first sample's query × key attention averaged over "
+        "layers and heads; CLS* is the encoder's own summary token (position −1), distinct "
+        "from a [CLS] token of the input.</p>"
+    )
+    html = intro
+    if (run.path / "attention").is_dir():
+        html += _files(run, "attention", strip, wide=True)
+    if (run.path / "attention_maps").is_dir():
+        html += _files(run, "attention_maps", _attention_map)
+    return html
+
+
+def _sample_classes(run: _Run) -> dict[str, str]:
+    if run.preds is None or "y_true" not in run.preds or run.task == "regression":
+        return {}
+    first = run.preds.drop_duplicates("sample_id")
+    return dict(zip(first["sample_id"].astype(str), first["y_true"].astype(str), strict=True))
 
 
 def _attention_map(frame: pd.DataFrame, label: str):
     return plots.attention_map_figure(frame, title=label)
 
 
-def _explanations(run: _Run) -> str:
+def _explanations(run: _Run) -> str | None:
+    """Graph-explanation images; None (no section) when the run folder has none."""
     root = run.path / "explanations"
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in _IMAGES)
+    if not root.is_dir():
+        return None
     if not files:
         return _note("No explanations/ images in this run folder.")
     figs = []

@@ -1,0 +1,205 @@
+"""The report's paired comparison: per-split scores, paired differences, ensemble vs member.
+
+All methods of a run are scored on the same outer splits, so the report compares them split
+by split (:mod:`biozoo.compare`): a dot plot of every split's score joined across methods, each
+deep model's paired difference to the best baseline with its corrected resampled t interval
+and win count, and a one-line verdict. The numbers are those of ``metrics.json["paired"]``:
+the same function computes them from ``metrics.json["per_split"]`` and ``splits.csv``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from html import escape
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from biozoo.compare import corrected_t, paired_summary, split_scores
+
+__all__ = ["bold_cells", "members_rows", "paired_figure", "split_sizes", "summarize_run"]
+
+
+def split_sizes(run_dir: Path, splits: Sequence[str], n_samples: int) -> list[tuple[int, int]]:
+    """``(n_train, n_test)`` per split, from ``splits.csv`` (else the held-out predictions).
+
+    Args:
+        run_dir: the run folder.
+        splits: split names in run order (``metrics.json["splits"]``).
+        n_samples: the cohort's size (used without ``splits.csv``: n_train = n - n_test).
+
+    Returns:
+        One pair per split.
+    """
+    path = run_dir / "splits.csv"
+    if path.is_file():
+        parts = pd.read_csv(path, dtype=str).groupby(["split", "part"]).size()
+        return [(int(parts.get((s, "train"), 0)), int(parts.get((s, "test"), 0))) for s in splits]
+    preds = run_dir / "predictions.csv"
+    tested = pd.Series(dtype=int)
+    if preds.is_file():
+        rows = pd.read_csv(preds, usecols=["sample_id", "split"], dtype=str)
+        tested = rows.drop_duplicates().groupby("split").size()
+    return [(n_samples - int(tested.get(s, 0)), int(tested.get(s, 0))) for s in splits]
+
+
+def summarize_run(
+    metrics: Mapping,
+    kinds: Mapping[str, str],
+    sizes: Sequence[tuple[int, int]],
+    *,
+    metric: str,
+    higher_is_better: bool,
+    label: str,
+) -> dict:
+    """:func:`biozoo.compare.paired_summary` of a run's ``metrics.json``, verdict in words."""
+    return paired_summary(
+        metrics.get("per_split") or {},
+        kinds,
+        sizes,
+        metric=metric,
+        higher_is_better=higher_is_better,
+        label=label,
+    )
+
+
+def bold_cells(
+    per_split: Mapping, sizes: Sequence[tuple[int, int]], metric: str, *, higher_is_better: bool
+) -> str | None:
+    """The method whose ``metric`` is best beyond noise: better than every other method.
+
+    Better means the corrected resampled t interval of the paired difference excludes zero in
+    the method's favour, against each other method.
+
+    Returns:
+        The method, or None when the best mean is within split-to-split noise of another.
+    """
+    scores = split_scores(per_split, metric)
+    means = {m: float(np.nanmean(v)) for m, v in scores.items() if np.isfinite(v).any()}
+    if len(means) < 2:
+        return None
+    best = (max if higher_is_better else min)(means, key=means.__getitem__)
+    sign = 1.0 if higher_is_better else -1.0
+    n_train, n_test = [a for a, _ in sizes], [b for _, b in sizes]
+    for other in means:
+        if other == best:
+            continue
+        d = corrected_t(sign * (scores[best] - scores[other]), n_train, n_test)
+        if not d.low > 0:
+            return None
+    return best
+
+
+def members_rows(metrics: Mapping, metric: str, *, higher_is_better: bool) -> list[list[str]]:
+    """Per deep model: ensemble score, single-member score, the ensemble's gain, fit time.
+
+    The single-member score of a split is the mean over the ensemble's members of their own
+    scores (``metrics.json["members"]``); both are then averaged over splits.
+    """
+    scores = split_scores(metrics.get("per_split") or {}, metric)
+    seconds = metrics.get("seconds") or {}
+    rows = []
+    for model, per_split in (metrics.get("members") or {}).items():
+        member = np.array([_get(s, metric, "mean") for s in per_split], dtype=np.float64)
+        spread = np.array([_get(s, metric, "sd") for s in per_split], dtype=np.float64)
+        n = [s.get(metric, {}).get("n") for s in per_split if isinstance(s, Mapping)]
+        ens = scores.get(model, np.full(len(member), np.nan))
+        if len(ens) != len(member) or not np.isfinite(member).any():
+            continue
+        gain = (np.nanmean(ens - member)) * (1 if higher_is_better else -1)
+        fit = seconds.get(model)
+        rows.append(
+            [
+                escape(model),
+                f"{np.nanmean(ens):.3f}",
+                f"{np.nanmean(member):.3f} ± {np.nanmean(spread):.3f}",
+                f"{gain:+.3f}".replace("-", "−"),
+                str(max((k for k in n if isinstance(k, int)), default="?")),
+                f"{fit:.1f}" if isinstance(fit, int | float) else "",
+            ]
+        )
+    return rows
+
+
+def _get(summary: object, metric: str, key: str) -> float:
+    value = summary.get(metric, {}).get(key) if isinstance(summary, Mapping) else None
+    return float(value) if isinstance(value, int | float) else np.nan
+
+
+def paired_figure(
+    per_split: Mapping,
+    summary: Mapping,
+    *,
+    order: Sequence[str],
+    colours: Mapping[str, str],
+    splits: Sequence[str],
+    label: str,
+) -> Figure:
+    """Per-split scores joined across methods (left); paired differences to the best baseline.
+
+    Args:
+        per_split: ``metrics.json["per_split"]``.
+        summary: the run's paired summary (:func:`summarize_run`).
+        order: methods in leaderboard order (the x axis).
+        colours: ``method -> colour``.
+        splits: split names.
+        label: the metric's name.
+
+    Returns:
+        The figure: one grey line per split through its methods' scores; then, per deep model,
+        its split differences (dots) and the mean with its interval (bar).
+    """
+    metric = str(summary["metric"])
+    scores = split_scores(per_split, metric)
+    methods = [m for m in order if m in scores]
+    comparisons = summary.get("comparisons") or {}
+    fig = Figure(figsize=(11, 1.6 + max(3.0, 0.32 * len(methods))), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=(1.25, 1))
+    grid = np.array([scores[m] for m in methods])  # (methods, splits)
+    for j in range(grid.shape[1]):
+        left.plot(range(len(methods)), grid[:, j], color="#b0b0b0", lw=0.8, zorder=1)
+    for i, m in enumerate(methods):
+        left.scatter(np.full(grid.shape[1], i), grid[i], s=22, color=colours.get(m), zorder=2)
+        left.plot([i - 0.22, i + 0.22], [np.nanmean(grid[i])] * 2, color="black", lw=1.6)
+    left.set_xticks(range(len(methods)), methods, rotation=25, ha="right", fontsize=8)
+    left.set_ylabel(label)
+    left.set_title(
+        f"{label} per split ({len(splits)} splits; grey lines join a split, bar = mean)",
+        fontsize=10,
+    )
+    ref = summary.get("reference")
+    deep = list(comparisons)
+    for i, m in enumerate(deep):
+        c = comparisons[m]
+        diffs = scores[m] - scores[ref]
+        right.scatter(diffs, np.full(len(diffs), i) + 0.18, s=14, color=colours.get(m), alpha=0.7)
+        if c["low"] is not None:
+            right.errorbar(
+                c["mean"],
+                i,
+                xerr=[[c["mean"] - c["low"]], [c["high"] - c["mean"]]],
+                fmt="D",
+                color="black",
+                ms=5,
+                capsize=3,
+                lw=1.2,
+            )
+    right.axvline(0.0, color="grey", lw=0.8, ls=":")
+    right.set_yticks(range(len(deep)), deep, fontsize=8)
+    right.set_ylim(-0.6, max(len(deep), 1) - 0.4)
+    right.invert_yaxis()
+    level = int(round(100 * float(summary.get("level", 0.95))))
+    right.set_xlabel(f"Δ {label}: deep model − {ref} (dots: splits; bar: mean, {level}% CI)")
+    right.set_title("paired difference to the best baseline", fontsize=10)
+    if not deep:
+        right.text(
+            0.5,
+            0.5,
+            "no deep model and baseline to pair",
+            ha="center",
+            transform=right.transAxes,
+            color="grey",
+        )
+    return fig
