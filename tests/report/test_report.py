@@ -260,6 +260,18 @@ def test_attribution_bars_and_attention_cells_are_the_csv_values(explain_files, 
         np.testing.assert_allclose(widths, expected)
         names = [t.get_text() for t in ax.get_yticklabels()][::-1]
         assert names == table.sort_values(value, ascending=False)["feature"].tolist()
+    # the signed panel, and no whisker below zero on a magnitude
+    table = pd.read_csv(run / "attributions/multimodule/a.csv")
+    table.loc[0, "sd_abs_attribution"] = 10 * table.loc[0, "mean_abs_attribution"]
+    table.loc[1, "n_splits_selected"] = 2
+    magnitude, signed = attribution_figure(table, title="t", n_splits=3).axes[:2]
+    signed_widths = [bar.get_width() for bar in signed.patches][::-1]
+    np.testing.assert_allclose(signed_widths, table["mean_attribution"])
+    bars = next(c for c in magnitude.containers if hasattr(c, "has_xerr"))
+    whiskers = bars.lines[2][0].get_segments()
+    assert min(seg[:, 0].min() for seg in whiskers) >= 0.0
+    labels = [t.get_text() for t in magnitude.get_yticklabels()][::-1]
+    assert labels[1] == "a1 *" and labels[0] == "a0"
     att = pd.read_csv(run / "attention/multimodule/seq.csv")
     image = attention_figure(att, title="t").axes[0].images[0].get_array()
     for _, row in att.iterrows():

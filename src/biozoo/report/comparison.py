@@ -174,7 +174,7 @@ def paired_figure(
     for i, m in enumerate(deep):
         c = comparisons[m]
         diffs = scores[m] - scores[ref]
-        right.scatter(diffs, np.full(len(diffs), i) + 0.18, s=14, color=colours.get(m), alpha=0.7)
+        right.scatter(diffs, np.full(len(diffs), i + 0.1), s=16, color=colours.get(m), alpha=0.7)
         if c["low"] is not None:
             right.errorbar(
                 c["mean"],
@@ -188,11 +188,13 @@ def paired_figure(
             )
     right.axvline(0.0, color="grey", lw=0.8, ls=":")
     right.set_yticks(range(len(deep)), deep, fontsize=8)
-    right.set_ylim(-0.6, max(len(deep), 1) - 0.4)
+    right.set_ylim(-0.5, max(len(deep), 1) - 0.5)
     right.invert_yaxis()
     level = int(round(100 * float(summary.get("level", 0.95))))
-    right.set_xlabel(f"Δ {label}: deep model − {ref} (dots: splits; bar: mean, {level}% CI)")
-    right.set_title("paired difference to the best baseline", fontsize=10)
+    right.set_xlabel(f"Δ {label} (deep model − {ref})")
+    right.set_title(
+        f"paired difference to the best baseline (mean, {level}% interval)", fontsize=10
+    )
     if not deep:
         right.text(
             0.5,

@@ -208,7 +208,7 @@ def confusion_figure(
     """
     c = len(classes)
     labels = [k if len(k) <= max_label else k[: max_label - 1] + "…" for k in map(str, classes)]
-    font = 8 if c <= 6 else 7
+    font = 8
     label_in = max(len(k) for k in labels) * font * 0.6 / 72  # text length, inches
     cell = 0.75 if c <= 3 else 0.45 if c <= 10 else 0.32
     vertical = c > 3 or label_in > cell
