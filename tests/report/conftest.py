@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -143,6 +144,14 @@ def add_explanations(run: Path) -> None:
                 "sd": score / 5,
             }
         pd.DataFrame(table).to_csv(path, index=False)
+    summary = {  # the fields of biozoo explain's summary.json that the report shows
+        "model": "multimodule",
+        "method": "integrated_gradients",
+        "explained": "log-odds of class 'c1'",
+        "baseline": "zeros: the training mean of every standardised feature",
+        "modalities": {"a": {"file": "a.csv", "n_features": 5, "rank_agreement": 0.2}},
+    }
+    (run / "attributions" / "multimodule" / "summary.json").write_text(json.dumps(summary))
     rows = [
         {
             "sample_id": f"s{s:02d}",

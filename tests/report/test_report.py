@@ -214,6 +214,14 @@ def test_explain_outputs_are_shown_and_bad_files_skipped(run_dirs, explain_files
     assert "attention_maps-0" in plots
     assert 'src="data:image/svg+xml;base64,' in page
     assert ">a0<" in page and "received attention" in page  # feature names, colour bar label
+    # what the attributions are: method, explained output, rank agreement
+    row = "<td>multimodule</td><td>a</td><td>integrated gradients</td>"
+    assert row + "<td>log-odds of class &#x27;c1&#x27;</td>" in page and "<td>0.20</td>" in page
+    # a folder with a summary only (sequence inputs: attention instead) says so
+    for csv in (run / "attributions").rglob("*.csv"):
+        csv.unlink()
+    page = write_report(run, umap=False).read_text()
+    assert "holds no feature table" in page and "biozoo explain writes" not in page
 
 
 def test_the_report_is_written_atomically(run_dirs, tmp_path, monkeypatch):

@@ -160,10 +160,21 @@ def paired_figure(
     grid = np.array([scores[m] for m in methods])  # (methods, splits)
     for j in range(grid.shape[1]):
         left.plot(range(len(methods)), grid[:, j], color="#b0b0b0", lw=0.8, zorder=1)
+        if j < len(splits) and np.isfinite(grid[-1, j]):  # name the split at the line's end
+            left.annotate(
+                splits[j],
+                (len(methods) - 1, grid[-1, j]),
+                xytext=(6, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=7,
+                color="#777777",
+            )
     for i, m in enumerate(methods):
         left.scatter(np.full(grid.shape[1], i), grid[i], s=22, color=colours.get(m), zorder=2)
         left.plot([i - 0.22, i + 0.22], [np.nanmean(grid[i])] * 2, color="black", lw=1.6)
     left.set_xticks(range(len(methods)), methods, rotation=25, ha="right", fontsize=8)
+    left.set_xlim(-0.5, len(methods) - 0.2)
     left.set_ylabel(label)
     left.set_title(
         f"{label} per split ({len(splits)} splits; grey lines join a split, bar = mean)",

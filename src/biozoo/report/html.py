@@ -364,7 +364,7 @@ def _comparison(run: _Run, paired: dict) -> str:
                 _swatch(run, m) + escape(m),
                 _signed(c["mean"]),
                 f"[{_signed(c['low'])}, {_signed(c['high'])}]",
-                _num(c["t"], ".2f"),
+                _num(c["t"], ".2f").replace("-", "−"),
                 _num(c["p"], ".3f"),
                 f"{c['wins']} / {c['losses']} / {c['ties']}",
                 "outside noise" if c["outside_noise"] else "within noise",
@@ -577,7 +577,7 @@ def _attributions(run: _Run) -> str:
             "rank agreement",
             "features",
         ]
-        intro += f'<div class="scroll">{_table(header, rows, "board")}</div>'
+        intro += f'<div class="scroll">{_table(header, rows)}</div>'
     if not any(root.rglob("*.csv")):
         return intro + _note(
             "attributions/ holds no feature table: no model of this run reads a table "

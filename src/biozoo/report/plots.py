@@ -412,7 +412,7 @@ def attribution_figure(
         partial = shown["n_splits_selected"].to_numpy() < n_splits
         names = np.where(partial, names + " *", names)
     signed = "mean_attribution" in numeric and value != "mean_attribution"
-    fig = Figure(figsize=(8.4 if signed else 5.6, 1.3 + 0.24 * len(shown)), layout="constrained")
+    fig = Figure(figsize=(6.6 if signed else 5.6, 1.3 + 0.24 * len(shown)), layout="constrained")
     axes = fig.subplots(1, 2 if signed else 1, sharey=True, squeeze=False)[0]
     x = shown[value].to_numpy(dtype=np.float64)
     err = None
@@ -436,7 +436,9 @@ def attribution_figure(
         s = shown["mean_attribution"].to_numpy(dtype=np.float64)
         axes[1].barh(names, s, color=np.where(s >= 0, "#c0392b", "#2e6da4"))
         axes[1].axvline(0.0, color="grey", lw=0.8)
-        axes[1].set_xlabel("mean signed attribution (red: raises the output)")
+        axes[1].set_xlabel("mean signed attribution\n(red: raises the output)")
+    for ax in axes:
+        ax.tick_params(axis="x", labelsize=7)
     fig.suptitle(f"{title}: top {len(shown)} of {len(frame)} features", fontsize=10)
     return fig
 
@@ -545,6 +547,6 @@ def attention_map_figure(frame: pd.DataFrame, *, title: str, max_len: int = 48) 
     ax.tick_params(axis="x", labelrotation=90)
     ax.set(xlabel="key token", ylabel="query token")
     n_layers, n_heads = rows["layer"].nunique(), rows["head"].nunique()
-    ax.set_title(f"{title}: sample {sid}, mean of {n_layers} layers x {n_heads} heads", fontsize=10)
+    ax.set_title(f"{title}: sample {sid}\nmean of {n_layers} layers x {n_heads} heads", fontsize=10)
     fig.colorbar(image, ax=ax, label="attention weight", shrink=0.8)
     return fig

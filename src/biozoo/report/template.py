@@ -24,7 +24,7 @@ section { background: #fff; border: 1px solid var(--line); border-radius: 8px;
           margin: 1rem 0; padding: .8rem 1.1rem; }
 summary { cursor: pointer; padding: .2rem 0; }
 details[open] > summary { margin-bottom: .6rem; }
-.grid { display: grid; gap: 1rem;
+.grid { display: grid; gap: 1rem; align-items: start;
         grid-template-columns: repeat(auto-fill, minmax(min(100%, 460px), 1fr)); }
 figure.plot { margin: 0; padding: .4rem; border: 1px solid var(--line); border-radius: 6px;
               background: #fff; min-width: 0; }
