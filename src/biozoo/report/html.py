@@ -14,6 +14,7 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from html import escape
 from pathlib import Path
 
@@ -94,7 +95,9 @@ class _Run:
     def primary(self) -> str:
         return PRIMARY.get(self.task, "")
 
+    @cached_property
     def sizes(self) -> list[tuple[int, int]]:
+        """``(n_train, n_test)`` per split, in run order."""
         splits = [str(s) for s in self.metrics.get("splits") or []]
         return split_sizes(self.path, splits, int(self.metrics.get("n_samples") or 0))
 
@@ -104,7 +107,7 @@ class _Run:
         return summarize_run(
             self.metrics,
             self.kinds,
-            self.sizes(),
+            self.sizes,
             metric=metric,
             higher_is_better=HIGHER_IS_BETTER.get(metric, True),
             label=_LABELS.get(metric, metric),
@@ -283,7 +286,7 @@ def _leaderboard(run: _Run) -> str:
     if board is None or board.empty:
         return _note("No leaderboard.csv in this run folder.")
     names = [c[: -len("_mean")] for c in board.columns if c.endswith("_mean")]
-    per_split, sizes = run.metrics.get("per_split") or {}, run.sizes()
+    per_split, sizes = run.metrics.get("per_split") or {}, run.sizes
     best = {
         n: bold_cells(per_split, sizes, n, higher_is_better=HIGHER_IS_BETTER.get(n, True))
         for n in names
@@ -331,7 +334,7 @@ def _comparison(run: _Run, paired: dict) -> str:
     metric = str(paired["metric"])
     label = _LABELS.get(metric, metric)
     splits = [str(s) for s in run.metrics.get("splits") or []]
-    sizes = run.sizes()
+    sizes = run.sizes
     ratio = np.mean([b / a for a, b in sizes if a]) if sizes else float("nan")
     ref = paired.get("reference")
     intro = (
