@@ -12,14 +12,26 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from biozoo.compare import corrected_t, paired_summary, split_scores
+from biozoo.report.blocks import LABELS, figure, note, signed, swatch, table
 
-__all__ = ["bold_cells", "members_rows", "paired_figure", "split_sizes", "summarize_run"]
+if TYPE_CHECKING:
+    from biozoo.report.html import RunFiles
+
+__all__ = [
+    "bold_cells",
+    "comparison_section",
+    "members_rows",
+    "paired_figure",
+    "split_sizes",
+    "summarize_run",
+]
 
 
 def split_sizes(run_dir: Path, splits: Sequence[str], n_samples: int) -> list[tuple[int, int]]:
@@ -216,3 +228,90 @@ def paired_figure(
             color="grey",
         )
     return fig
+
+
+def comparison_section(run: RunFiles, paired: dict) -> str:
+    """The section: verdict, per-split dot plot, paired differences, ensemble vs member.
+
+    Args:
+        run: the run folder's files.
+        paired: the run's paired summary (:func:`summarize_run`).
+
+    Returns:
+        The section's HTML.
+    """
+    per_split = run.metrics.get("per_split") or {}
+    if not per_split:
+        return note("No per-split scores in metrics.json: nothing to compare split by split.")
+    metric = str(paired["metric"])
+    label = LABELS.get(metric, metric)
+    splits = [str(s) for s in run.metrics.get("splits") or []]
+    sizes = run.sizes
+    ratio = np.mean([b / a for a, b in sizes if a]) if sizes else float("nan")
+    ref = paired.get("reference")
+    intro = (
+        f'<p class="verdict">{escape(paired["verdict"])}</p>'
+        f"<p>Every method was scored on the same {len(splits)} outer splits, so methods are "
+        f"compared split by split on {escape(label)}. A paired difference removes what the "
+        "splits share (an easy test set is easy for every method). The splits' training sets "
+        "overlap, so the differences are not independent: the 95% interval is the corrected "
+        "resampled t interval of Nadeau &amp; Bengio (2003), whose variance is "
+        f"(1/J + n<sub>test</sub>/n<sub>train</sub>) s², with J = {len(splits)} and "
+        f"n<sub>test</sub>/n<sub>train</sub> = {ratio:.3f} from splits.csv, and J − 1 degrees "
+        "of freedom. An interval that contains 0 means the difference is within "
+        'split-to-split noise. The same numbers are in metrics.json ("paired").</p>'
+    )
+    order = list(run.board["method"].astype(str)) if run.board is not None else list(per_split)
+    fig = paired_figure(
+        per_split, paired, order=order, colours=run.colours, splits=splits, label=label
+    )
+    html = intro + figure(
+        fig,
+        "paired",
+        "Left: each split's score of every method, joined by a grey line per split. Right: "
+        f"each deep model minus {escape(str(ref))} per split, and the mean with its interval.",
+        wide=True,
+    )
+    comparisons = paired.get("comparisons") or {}
+    if comparisons:
+        rows = [
+            [
+                swatch(run.colours.get(m)) + escape(m),
+                signed(c["mean"]),
+                f"[{signed(c['low'])}, {signed(c['high'])}]",
+                signed(c["t"], ".2f"),
+                signed(c["p"], ".3f"),
+                f"{c['wins']} / {c['losses']} / {c['ties']}",
+                "outside noise" if c["outside_noise"] else "within noise",
+            ]
+            for m, c in comparisons.items()
+        ]
+        header = [
+            "deep model",
+            f"Δ {escape(label)} vs {escape(str(ref))}",
+            "95% interval",
+            "t",
+            "p",
+            "wins / losses / ties",
+            "",
+        ]
+        html += f'<div class="scroll">{table(header, rows, "board")}</div>'
+    members = members_rows(run.metrics, metric, higher_is_better=bool(paired["higher_is_better"]))
+    if members:
+        html += (
+            "<h3>Ensemble and single members</h3><p>Each deep model is an ensemble of "
+            "members trained with different seeds on the same split. A member's score is "
+            "its own held-out score; the ensemble averages the members' predictions. Both "
+            "are means over splits (member: ± the mean within-split sd); the gain is what "
+            "averaging adds.</p>"
+        )
+        header = [
+            "deep model",
+            f"ensemble {escape(label)}",
+            "single member",
+            "ensemble gain",
+            "members",
+            "fit time, all splits (s)",
+        ]
+        html += f'<div class="scroll">{table(header, members, "board")}</div>'
+    return html

@@ -8,7 +8,6 @@ after ``biozoo explain`` has added ``attributions/``, ``attention/`` or ``explan
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -18,20 +17,15 @@ from functools import cached_property
 from html import escape
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import yaml
 
 from biozoo.errors import BiozooError
 from biozoo.evaluate import HIGHER_IS_BETTER, PRIMARY, format_mean_sd
 from biozoo.report import plots
-from biozoo.report.comparison import (
-    bold_cells,
-    members_rows,
-    paired_figure,
-    split_sizes,
-    summarize_run,
-)
+from biozoo.report.blocks import LABELS, figure, note, swatch, table
+from biozoo.report.comparison import bold_cells, comparison_section, split_sizes, summarize_run
+from biozoo.report.explained import attention_section, attributions_section, explanations_section
 from biozoo.report.latent_maps import latent_map_data, plot_latent_map
 from biozoo.report.template import PAGE, section
 
@@ -39,25 +33,11 @@ __all__ = ["render_report", "write_report"]
 
 log = logging.getLogger(__name__)
 
-_UNREADABLE = (ValueError, KeyError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError)
-_IMAGES = {".svg": "image/svg+xml", ".png": "image/png"}
-_MAX_IMAGE_BYTES = 3_000_000
-_MAX_IMAGES = 24
-_LABELS = {
-    "roc_auc": "ROC AUC",
-    "pr_auc": "PR AUC",
-    "balanced_accuracy": "bal. accuracy",
-    "macro_f1": "macro F1",
-    "accuracy": "accuracy",
-    "log_loss": "log loss",
-    "rmse": "RMSE",
-    "mae": "MAE",
-    "r2": "R²",
-}
-
 
 @dataclass
-class _Run:
+class RunFiles:
+    """The files of a finished run folder, read once."""
+
     path: Path
     metrics: dict
     config: dict
@@ -110,7 +90,7 @@ class _Run:
             self.sizes,
             metric=metric,
             higher_is_better=HIGHER_IS_BETTER.get(metric, True),
-            label=_LABELS.get(metric, metric),
+            label=LABELS.get(metric, metric),
         )
 
 
@@ -149,12 +129,12 @@ def render_report(run_dir: Path, *, umap: bool = True) -> str:
     parts = [
         ("summary", "Data set and protocol", _summary(run)),
         ("leaderboard", "Leaderboard", _leaderboard(run)),
-        ("comparison", "Paired comparison", _comparison(run, paired)),
+        ("comparison", "Paired comparison", comparison_section(run, paired)),
         ("predictions", "Held-out predictions", _predictions(run)),
         ("latents", "Latent maps", _latents(run, umap=umap)),
-        ("attributions", "Feature attributions", _attributions(run)),
-        ("attention", "Attention maps", _attention_section(run)),
-        ("explanations", "Graph explanations", _explanations(run)),
+        ("attributions", "Feature attributions", attributions_section(run)),
+        ("attention", "Attention maps", attention_section(run)),
+        ("explanations", "Graph explanations", explanations_section(run)),
         ("configuration", "Configuration and versions", _configuration(run)),
     ]
     parts = [p for p in parts if p[2] is not None]  # None: cannot apply to this run
@@ -174,13 +154,13 @@ def render_report(run_dir: Path, *, umap: bool = True) -> str:
     )
 
 
-def _subtitle(run: _Run) -> str:
+def _subtitle(run: RunFiles) -> str:
     version = (run.versions.get("packages") or {}).get("biozoo")
     written = f"biozoo {version}" if version else "biozoo"
     return f"{run.task} · {run.metrics.get('n_samples', '?')} samples · trained with {written}"
 
 
-def _read(path: Path) -> _Run:
+def _read(path: Path) -> RunFiles:
     if not (path / "metrics.json").is_file():
         raise BiozooError(f"{path} is not a finished biozoo run folder: it has no metrics.json.")
     config_text = _text(path / "config.yaml")
@@ -192,7 +172,7 @@ def _read(path: Path) -> _Run:
         text_cols = {"sample_id": str, "split": str, "method": str, "y_true": str, "y_pred": str}
         preds = pd.read_csv(path / "predictions.csv", dtype=text_cols)
     metrics = json.loads((path / "metrics.json").read_text())
-    return _Run(
+    return RunFiles(
         path,
         metrics,
         config if isinstance(config, dict) else {},
@@ -207,25 +187,7 @@ def _text(path: Path) -> str:
     return path.read_text(encoding="utf-8") if path.is_file() else ""
 
 
-def _figure(fig, key: str, caption: str, *, wide: bool = False) -> str:
-    cls = "plot wide" if wide else "plot"
-    text = f"<figcaption>{caption}</figcaption>" if caption else ""
-    return (
-        f'<figure class="{cls}" data-plot="{escape(key)}">{plots.to_svg(fig, key)}{text}</figure>'
-    )
-
-
-def _note(text: str) -> str:
-    return f'<p class="note">{escape(text)}</p>'
-
-
-def _table(header: list[str], rows: list[list[str]], cls: str = "") -> str:
-    head = "".join(f"<th>{h}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def _summary(run: _Run) -> str:
+def _summary(run: RunFiles) -> str:
     m, cfg = run.metrics, run.config
     facts = [("samples", str(m.get("n_samples", "?"))), ("task", run.task)]
     if run.classes:
@@ -250,11 +212,11 @@ def _summary(run: _Run) -> str:
         rows.append(
             [escape(name), escape(str(kinds.get(name, ""))), escape(str(n)), escape(_kept(m, name))]
         )
-    mods = _table(["modality", "kind", "features in the data", "kept after selection"], rows)
+    mods = table(["modality", "kind", "features in the data", "kept after selection"], rows)
     return f'<dl class="facts">{dl}</dl>{mods}'
 
 
-def _class_counts(run: _Run) -> str:
+def _class_counts(run: RunFiles) -> str:
     if run.preds is None or "y_true" not in run.preds:
         return ""
     counts = run.preds.drop_duplicates("sample_id")["y_true"].value_counts()
@@ -281,10 +243,10 @@ def _kept(metrics: dict, modality: str) -> str:
     return str(kept[0]) if min(kept) == max(kept) else f"{min(kept)}–{max(kept)} (over splits)"
 
 
-def _leaderboard(run: _Run) -> str:
+def _leaderboard(run: RunFiles) -> str:
     board = run.board
     if board is None or board.empty:
-        return _note("No leaderboard.csv in this run folder.")
+        return note("No leaderboard.csv in this run folder.")
     names = [c[: -len("_mean")] for c in board.columns if c.endswith("_mean")]
     per_split, sizes = run.metrics.get("per_split") or {}, run.sizes
     best = {
@@ -292,15 +254,14 @@ def _leaderboard(run: _Run) -> str:
         for n in names
     }
     header = ["#", "method", "kind", "splits"] + [
-        f"{escape(_LABELS.get(n, n))} {'↑' if HIGHER_IS_BETTER.get(n, True) else '↓'}"
-        for n in names
+        f"{escape(LABELS.get(n, n))} {'↑' if HIGHER_IS_BETTER.get(n, True) else '↓'}" for n in names
     ]
     rows = []
     for i, row in board.iterrows():
         kind = str(row.get("kind", "")) if pd.notna(row.get("kind", "")) else ""
         cells = [
             str(i + 1),
-            _swatch(run, str(row["method"])) + escape(str(row["method"])),
+            swatch(run.colours.get(str(row["method"]))) + escape(str(row["method"])),
             f'<span class="tag {escape(kind)}">{escape(kind)}</span>' if kind else "",
             str(row.get("n_splits", "")),
         ]
@@ -309,7 +270,7 @@ def _leaderboard(run: _Run) -> str:
             text = escape(format_mean_sd(mean, sd))
             cells.append(f"<b>{text}</b>" if best[n] == str(row["method"]) else text)
         rows.append(cells)
-    primary = _LABELS.get(run.primary, run.primary)
+    primary = LABELS.get(run.primary, run.primary)
     caption = (
         f"Mean ± sd over outer splits, sorted by {escape(primary)}. Deep models and classical "
         "baselines were scored on the same splits. A value is bold only when its method is "
@@ -318,102 +279,10 @@ def _leaderboard(run: _Run) -> str:
     )
     if not any(best.values()):
         caption += " No value is bold: no method stands out from the others in any column."
-    return f'<p>{caption}</p><div class="scroll">{_table(header, rows, "board")}</div>'
+    return f'<p>{caption}</p><div class="scroll">{table(header, rows, "board")}</div>'
 
 
-def _swatch(run: _Run, method: str) -> str:
-    colour = run.colours.get(method)
-    return f'<span class="swatch" style="background:{colour}"></span>' if colour else ""
-
-
-def _comparison(run: _Run, paired: dict) -> str:
-    """Per-split dot plot, paired differences to the best baseline, ensemble vs member."""
-    per_split = run.metrics.get("per_split") or {}
-    if not per_split:
-        return _note("No per-split scores in metrics.json: nothing to compare split by split.")
-    metric = str(paired["metric"])
-    label = _LABELS.get(metric, metric)
-    splits = [str(s) for s in run.metrics.get("splits") or []]
-    sizes = run.sizes
-    ratio = np.mean([b / a for a, b in sizes if a]) if sizes else float("nan")
-    ref = paired.get("reference")
-    intro = (
-        f'<p class="verdict">{escape(paired["verdict"])}</p>'
-        f"<p>Every method was scored on the same {len(splits)} outer splits, so methods are "
-        f"compared split by split on {escape(label)}. A paired difference removes what the "
-        "splits share (an easy test set is easy for every method). The splits' training sets "
-        "overlap, so the differences are not independent: the 95% interval is the corrected "
-        "resampled t interval of Nadeau &amp; Bengio (2003), whose variance is "
-        f"(1/J + n<sub>test</sub>/n<sub>train</sub>) s², with J = {len(splits)} and "
-        f"n<sub>test</sub>/n<sub>train</sub> = {ratio:.3f} from splits.csv, and J − 1 degrees "
-        "of freedom. An interval that contains 0 means the difference is within "
-        'split-to-split noise. The same numbers are in metrics.json ("paired").</p>'
-    )
-    order = list(run.board["method"].astype(str)) if run.board is not None else list(per_split)
-    fig = paired_figure(
-        per_split, paired, order=order, colours=run.colours, splits=splits, label=label
-    )
-    html = intro + _figure(
-        fig,
-        "paired",
-        "Left: each split's score of every method, joined by a grey line per split. Right: "
-        f"each deep model minus {escape(str(ref))} per split, and the mean with its interval.",
-        wide=True,
-    )
-    comparisons = paired.get("comparisons") or {}
-    if comparisons:
-        rows = [
-            [
-                _swatch(run, m) + escape(m),
-                _signed(c["mean"]),
-                f"[{_signed(c['low'])}, {_signed(c['high'])}]",
-                _num(c["t"], ".2f").replace("-", "−"),
-                _num(c["p"], ".3f"),
-                f"{c['wins']} / {c['losses']} / {c['ties']}",
-                "outside noise" if c["outside_noise"] else "within noise",
-            ]
-            for m, c in comparisons.items()
-        ]
-        header = [
-            "deep model",
-            f"Δ {escape(label)} vs {escape(str(ref))}",
-            "95% interval",
-            "t",
-            "p",
-            "wins / losses / ties",
-            "",
-        ]
-        html += f'<div class="scroll">{_table(header, rows, "board")}</div>'
-    members = members_rows(run.metrics, metric, higher_is_better=HIGHER_IS_BETTER.get(metric, True))
-    if members:
-        html += (
-            "<h3>Ensemble and single members</h3><p>Each deep model is an ensemble of "
-            "members trained with different seeds on the same split. A member's score is "
-            "its own held-out score; the ensemble averages the members' predictions. Both "
-            "are means over splits (member: ± the mean within-split sd); the gain is what "
-            "averaging adds.</p>"
-        )
-        header = [
-            "deep model",
-            f"ensemble {escape(label)}",
-            "single member",
-            "ensemble gain",
-            "members",
-            "fit time, all splits (s)",
-        ]
-        html += f'<div class="scroll">{_table(header, members, "board")}</div>'
-    return html
-
-
-def _signed(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:+.3f}".replace("-", "−")
-
-
-def _num(x: float | None, fmt: str) -> str:
-    return "n/a" if x is None else format(x, fmt)
-
-
-def _highlights(run: _Run) -> list[str]:
+def _highlights(run: RunFiles) -> list[str]:
     """The best deep model and the best baseline (leaderboard order), else the top two."""
     if run.board is None or run.board.empty:
         return list(dict.fromkeys(run.preds["method"]))[:2] if run.preds is not None else []
@@ -430,10 +299,10 @@ def _highlights(run: _Run) -> list[str]:
     return board["method"].head(2).tolist()
 
 
-def _predictions(run: _Run) -> str:
+def _predictions(run: RunFiles) -> str:
     preds = run.preds
     if preds is None or preds.empty:
-        return _note("No predictions.csv in this run folder.")
+        return note("No predictions.csv in this run folder.")
     n_splits = preds["split"].nunique() if "split" in preds else "?"
     intro = (
         f"<p>Each row of predictions.csv is a sample scored by a model that did not see "
@@ -446,11 +315,11 @@ def _predictions(run: _Run) -> str:
         target = str(((run.config.get("data") or {}).get("target") or {}).get("column") or "target")
         fig = plots.regression_figure(preds, methods=chosen, target=target)
         cap = "Best deep model and best baseline: predicted vs observed values, and residuals."
-        return intro + f'<div class="grid">{_figure(fig, "regression", cap, wide=True)}</div>'
+        return intro + f'<div class="grid">{figure(fig, "regression", cap, wide=True)}</div>'
     methods = _method_kinds(run, preds)
     many = len(run.classes)
     figs = [
-        _figure(
+        figure(
             plots.roc_pr_figure(
                 preds, task=run.task, classes=run.classes, methods=methods, colours=run.colours
             ),
@@ -459,7 +328,7 @@ def _predictions(run: _Run) -> str:
             "dashed: baselines).",
             wide=True,
         ),
-        _figure(
+        figure(
             plots.confusion_figure(preds, classes=run.classes, methods=chosen),
             "confusion",
             "Confusion matrices of the best deep model and the best baseline, pooled over "
@@ -469,7 +338,7 @@ def _predictions(run: _Run) -> str:
             + ".",
             wide=many > 4,
         ),
-        _figure(
+        figure(
             plots.calibration_figure(
                 preds, task=run.task, classes=run.classes, methods=chosen, colours=run.colours
             ),
@@ -480,18 +349,18 @@ def _predictions(run: _Run) -> str:
     return intro + f'<div class="grid">{"".join(figs)}</div>'
 
 
-def _method_kinds(run: _Run, preds: pd.DataFrame) -> list[tuple[str, str]]:
+def _method_kinds(run: RunFiles, preds: pd.DataFrame) -> list[tuple[str, str]]:
     if run.board is not None and not run.board.empty:
         kinds = run.board["kind"].fillna("") if "kind" in run.board else [""] * len(run.board)
         return list(zip(run.board["method"].astype(str), map(str, kinds), strict=True))
     return [(m, "") for m in dict.fromkeys(preds["method"])]
 
 
-def _latents(run: _Run, *, umap: bool) -> str:
+def _latents(run: RunFiles, *, umap: bool) -> str:
     seed = int((run.config.get("training") or {}).get("seed") or 0)
     maps = latent_map_data(run.path, umap=umap, seed=seed, task=run.task)
     if not maps:
-        return _note("No latents/ in this run folder (output.latents was off).")
+        return note("No latents/ in this run folder (output.latents was off).")
     intro = (
         "<p>Each module's embedding before concatenation, and the fused embedding, "
         "projected to 2-d: PCA, and UMAP (Euclidean, up to 15 neighbours, min_dist 0.1, "
@@ -506,174 +375,15 @@ def _latents(run: _Run, *, umap: bool) -> str:
     for i, m in enumerate(maps):
         fig = plot_latent_map(m, task=run.task, classes=run.classes or None)
         caption = escape(m.note)
-        figs.append(_figure(fig, f"latent-{i}", caption, wide=m.umap is not None))
+        figs.append(figure(fig, f"latent-{i}", caption, wide=m.umap is not None))
     return intro + f'<div class="grid">{"".join(figs)}</div>'
 
 
-def _files(run: _Run, folder: str, draw, *, wide: bool = False) -> str:
-    files = sorted((run.path / folder).rglob("*.csv"), key=lambda p: _model_rank(run, p, folder))
-    if not files:
-        return _note(f"No {folder}/ in this run folder (biozoo explain writes them).")
-    figs = []
-    for i, path in enumerate(files):
-        label = " · ".join(path.relative_to(run.path / folder).with_suffix("").parts)
-        try:
-            fig = draw(pd.read_csv(path), label)
-        except _UNREADABLE as err:
-            log.warning("report: skipped %s: %s", path, err)
-            figs.append(_note(f"{folder}/{path.relative_to(run.path / folder)} skipped: {err}"))
-            continue
-        figs.append(_figure(fig, f"{folder}-{i}", "", wide=wide))
-    return f'<div class="grid">{"".join(figs)}</div>'
-
-
-def _model_rank(run: _Run, path: Path, folder: str) -> tuple[int, str]:
-    """Files of better-ranked models first (leaderboard order), then by path."""
-    order = list(run.board["method"].astype(str)) if run.board is not None else []
-    model = path.relative_to(run.path / folder).parts[0]
-    return (order.index(model) if model in order else len(order), str(path))
-
-
-def _attributions(run: _Run) -> str:
-    root = run.path / "attributions"
-    if not root.is_dir():
-        return _note(
-            "No attributions/ in this run folder: biozoo explain writes them (and, for "
-            "transformer or molecule models, attention maps and graph explanations)."
-        )
-    summaries = _attribution_summaries(root)
-    n_splits = len(run.metrics.get("splits") or []) or None
-    rows = []
-    for model, sm in summaries.items():
-        for modality, mod in (sm.get("modalities") or {}).items():
-            agreement = mod.get("rank_agreement")
-            rows.append(
-                [
-                    escape(model),
-                    escape(str(modality)),
-                    escape(str(sm.get("method", "?")).replace("_", " ")),
-                    escape(str(sm.get("explained", "?"))),
-                    escape(str(sm.get("baseline", "?"))),
-                    f"{agreement:.2f}" if isinstance(agreement, int | float) else "n/a",
-                    escape(str(mod.get("n_features", "?"))),
-                ]
-            )
-    intro = (
-        "<p>Each deep model explains every split's held-out samples with the split's own "
-        "models (never data it trained on). Per split, |attribution| is averaged over the "
-        "test samples and the ensemble's members, then over splits (0 in a split whose "
-        "feature selection dropped the feature). Left: mean |attribution|, with the sd over "
-        "splits above it (a magnitude has no lower whisker below 0). Right: the signed mean, "
-        "the direction in which the feature moves the explained output. The features listed "
-        "are the union over splits of the features each split selected; * marks one that "
-        "fewer than all splits selected. Rank agreement is the mean pairwise Spearman "
-        "correlation of the splits' rankings: near 1, the ranking is stable across splits; "
-        "near 0, it is not and the top features should not be read one by one.</p>"
-    )
-    if rows:
-        header = [
-            "model",
-            "modality",
-            "method",
-            "what is explained",
-            "baseline",
-            "rank agreement",
-            "features",
-        ]
-        intro += f'<div class="scroll">{_table(header, rows)}</div>'
-    if not any(root.rglob("*.csv")):
-        return intro + _note(
-            "attributions/ holds no feature table: no model of this run reads a table "
-            "modality (sequence inputs are explained by their attention instead)."
-        )
-
-    def draw(frame: pd.DataFrame, label: str):
-        return plots.attribution_figure(frame, title=label, n_splits=n_splits)
-
-    return intro + _files(run, "attributions", draw)
-
-
-def _attribution_summaries(root: Path) -> dict[str, dict]:
-    """``model -> summary.json`` of ``biozoo explain`` (unreadable files left out)."""
-    out = {}
-    for path in sorted(root.glob("*/summary.json")):
-        try:
-            out[path.parent.name] = json.loads(path.read_text())
-        except (OSError, ValueError) as err:
-            log.warning("report: skipped %s: %s", path, err)
-    return out
-
-
-def _attention_section(run: _Run) -> str | None:
-    """Per-token strips from ``attention/``, then one full map per file of ``attention_maps/``.
-
-    None (no section) when the run folder has neither: only transformer encoders have them.
-    """
-    if not (run.path / "attention").is_dir() and not (run.path / "attention_maps").is_dir():
-        return None
-    labels = _sample_classes(run)
-
-    def strip(frame: pd.DataFrame, label: str):
-        return plots.attention_figure(frame, title=label, sample_labels=labels)
-
-    intro = (
-        "<p>Attention of the transformer encoders. Each split's models read the split's "
-        "held-out samples. A strip shows, per token, the attention it receives, averaged over "
-        "heads and layers, over the sample's real query tokens and over the ensemble's "
-        "members; the first 8 samples of the first split are drawn, with their true class "
-        "in brackets. The full map is the first sample's query × key attention averaged over "
-        "layers and heads; CLS* is the encoder's own summary token (position −1), distinct "
-        "from a [CLS] token of the input.</p>"
-    )
-    html = intro
-    if (run.path / "attention").is_dir():
-        html += _files(run, "attention", strip, wide=True)
-    if (run.path / "attention_maps").is_dir():
-        html += _files(run, "attention_maps", _attention_map)
-    return html
-
-
-def _sample_classes(run: _Run) -> dict[str, str]:
-    if run.preds is None or "y_true" not in run.preds or run.task == "regression":
-        return {}
-    first = run.preds.drop_duplicates("sample_id")
-    return dict(zip(first["sample_id"].astype(str), first["y_true"].astype(str), strict=True))
-
-
-def _attention_map(frame: pd.DataFrame, label: str):
-    return plots.attention_map_figure(frame, title=label)
-
-
-def _explanations(run: _Run) -> str | None:
-    """Graph-explanation images; None (no section) when the run folder has none."""
-    root = run.path / "explanations"
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in _IMAGES)
-    if not root.is_dir():
-        return None
-    if not files:
-        return _note("No explanations/ images in this run folder.")
-    figs = []
-    if len(files) > _MAX_IMAGES:
-        figs.append(_note(f"Showing the first {_MAX_IMAGES} of {len(files)} images."))
-    for i, path in enumerate(files[:_MAX_IMAGES]):
-        label = escape(str(path.relative_to(root)))
-        if path.stat().st_size > _MAX_IMAGE_BYTES:
-            figs.append(_note(f"{path.relative_to(root)} skipped: larger than 3 MB."))
-            continue
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
-        src = f"data:{_IMAGES[path.suffix.lower()]};base64,{data}"
-        figs.append(
-            f'<figure class="plot" data-plot="explanation-{i}"><img src="{src}" '
-            f'alt="{label}"><figcaption>{label}</figcaption></figure>'
-        )
-    return f'<div class="grid">{"".join(figs)}</div>'
-
-
-def _configuration(run: _Run) -> str:
+def _configuration(run: RunFiles) -> str:
     v = run.versions
     rows = [[k, escape(str(v[k]))] for k in ("python", "platform", "machine", "seed") if k in v]
     rows += [[escape(k), escape(str(p))] for k, p in (v.get("packages") or {}).items()]
     return (
-        f"<h3>versions.json</h3>{_table(['', 'version'], rows)}"
+        f"<h3>versions.json</h3>{table(['', 'version'], rows)}"
         f"<h3>config.yaml</h3><pre>{escape(run.config_text or '(missing)')}</pre>"
     )
