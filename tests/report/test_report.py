@@ -187,12 +187,26 @@ def test_an_old_run_folder_without_extras_still_gets_a_report(run_dirs, tmp_path
     board = pd.read_csv(run / "leaderboard.csv").drop(columns=["kind"])
     board.to_csv(run / "leaderboard.csv", index=False)
     metrics = json.loads((run / "metrics.json").read_text())
-    for key in ("transforms", "modality_kinds", "seconds", "members", "training"):
+    for key in ("transforms", "modality_kinds", "seconds", "members", "training", "paired"):
         metrics.pop(key)
+    metrics.pop("splits")
+    (run / "splits.csv").unlink()  # split sizes then come from the held-out predictions
     (run / "metrics.json").write_text(json.dumps(metrics))
     page = write_report(run, umap=False).read_text()
     assert _plots(page) == ["paired", "roc-pr", "confusion", "calibration"]
+    assert "n<sub>test</sub>/n<sub>train</sub> = 0.500" in page  # 14 of 42 held out per fold
     assert "No latents/" in page and "No attributions/" in page and "n/a" in page
+
+
+def test_per_split_scores_that_do_not_match_the_splits_are_not_paired(run_dirs, tmp_path):
+    run = tmp_path / "ragged"
+    shutil.copytree(run_dirs["binary"], run)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["per_split"]["late"] = metrics["per_split"]["late"][:2]
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    page = write_report(run, umap=False).read_text()
+    assert "no paired comparison: metrics.json has no per-split scores to pair" in page
+    assert "paired" not in _plots(page) and "<b>" not in page.split('id="leaderboard"')[1][:4000]
 
 
 def test_explain_outputs_are_shown_and_bad_files_skipped(run_dirs, explain_files, tmp_path):

@@ -66,15 +66,29 @@ def summarize_run(
     higher_is_better: bool,
     label: str,
 ) -> dict:
-    """:func:`biozoo.compare.paired_summary` of a run's ``metrics.json``, verdict in words."""
-    return paired_summary(
-        metrics.get("per_split") or {},
+    """:func:`biozoo.compare.paired_summary` of a run's ``metrics.json``, verdict in words.
+
+    Per-split scores that do not line up with the splits (a hand-edited file) are not paired:
+    the summary then compares nothing and its verdict says why.
+    """
+    per_split = metrics.get("per_split") or {}
+    if not _aligned(per_split, sizes):
+        per_split = {}
+    out = paired_summary(
+        per_split,
         kinds,
         sizes,
         metric=metric,
         higher_is_better=higher_is_better,
         label=label,
     )
+    if not per_split:
+        out["verdict"] = "no paired comparison: metrics.json has no per-split scores to pair"
+    return out
+
+
+def _aligned(per_split: Mapping, sizes: Sequence[tuple[int, int]]) -> bool:
+    return all(len(rows) == len(sizes) for rows in per_split.values())
 
 
 def bold_cells(
@@ -88,6 +102,8 @@ def bold_cells(
     Returns:
         The method, or None when the best mean is within split-to-split noise of another.
     """
+    if not _aligned(per_split, sizes):
+        return None
     scores = split_scores(per_split, metric)
     means = {m: float(np.nanmean(v)) for m, v in scores.items() if np.isfinite(v).any()}
     if len(means) < 2:
@@ -241,8 +257,8 @@ def comparison_section(run: RunFiles, paired: dict) -> str:
         The section's HTML.
     """
     per_split = run.metrics.get("per_split") or {}
-    if not per_split:
-        return note("No per-split scores in metrics.json: nothing to compare split by split.")
+    if not per_split or not _aligned(per_split, run.sizes):
+        return note("No per-split scores in metrics.json that line up with the run's splits.")
     metric = str(paired["metric"])
     label = LABELS.get(metric, metric)
     splits = [str(s) for s in run.metrics.get("splits") or []]

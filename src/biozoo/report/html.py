@@ -79,6 +79,8 @@ class RunFiles:
     def sizes(self) -> list[tuple[int, int]]:
         """``(n_train, n_test)`` per split, in run order."""
         splits = [str(s) for s in self.metrics.get("splits") or []]
+        if not splits and self.preds is not None and "split" in self.preds:
+            splits = list(dict.fromkeys(self.preds["split"].astype(str)))
         return split_sizes(self.path, splits, int(self.metrics.get("n_samples") or 0))
 
     def paired(self) -> dict:
