@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -30,10 +31,25 @@ MODELS = {
 }
 
 
-def tiny_cohort(task: str, n: int = 42, seed: int = 0) -> Cohort:
+# cell types as pbmc68k_reduced names them: long, with slashes and signs
+LONG_CLASSES = [
+    "CD4+/CD45RA+/CD25- Naive T",
+    "CD4+/CD25 T Reg",
+    "CD4+/CD45RO+ Memory",
+    "CD8+/CD45RA+ Naive Cytotoxic",
+    "CD8+ Cytotoxic T",
+    "CD14+ Monocyte",
+    "CD19+ B",
+    "CD34+",
+    "CD56+ NK",
+    "Dendritic",
+]
+
+
+def tiny_cohort(task: str, n: int = 42, seed: int = 0, classes: list[str] | None = None) -> Cohort:
     """Two small tables whose first two columns carry the target."""
     rng = np.random.default_rng(seed)
-    k = {"binary": 2, "multiclass": 3}.get(task, 0)
+    k = len(classes) if classes else {"binary": 2, "multiclass": 3}.get(task, 0)
     y = (np.arange(n) % k) if k else rng.normal(size=n)
     mods = {}
     for name, p in (("a", 5), ("b", 4)):
@@ -42,13 +58,15 @@ def tiny_cohort(task: str, n: int = 42, seed: int = 0) -> Cohort:
         mods[name] = TableModality(
             name, values, [f"{name}{i}" for i in range(p)], np.ones(n, dtype=bool)
         )
-    classes = [f"c{i}" for i in range(k)] if k else None
+    classes = (classes or [f"c{i}" for i in range(k)]) if k else None
     target = y.astype(np.int64) if k else y.astype(np.float32)
     ids = np.array([f"s{i:02d}" for i in range(n)], dtype=object)
     return Cohort(ids, mods, target, task, classes)
 
 
-def tiny_run(task: str, out: Path, *, models: dict | None = None) -> Path:
+def tiny_run(
+    task: str, out: Path, *, models: dict | None = None, cohort: Cohort | None = None
+) -> Path:
     """Train a tiny run of ``task`` into ``out`` and return its run folder."""
     cfg = parse_config(
         {
@@ -63,7 +81,7 @@ def tiny_run(task: str, out: Path, *, models: dict | None = None) -> Path:
             "output": OUTPUT,
         }
     )
-    return train(cfg, cohort=tiny_cohort(task), out_dir=out).path
+    return train(cfg, cohort=cohort or tiny_cohort(task), out_dir=out).path
 
 
 @pytest.fixture(scope="session")
@@ -76,6 +94,15 @@ def run_dirs(tmp_path_factory) -> dict[str, Path]:
         "multiclass": tiny_run("multiclass", out, models=one),
         "regression": tiny_run("regression", out, models=one),
     }
+
+
+@pytest.fixture(scope="session")
+def ten_class_run(tmp_path_factory) -> Path:
+    """A multiclass run with 10 classes of long names (as pbmc68k's cell types)."""
+    out = tmp_path_factory.mktemp("ten")
+    cohort = tiny_cohort("multiclass", n=60, classes=LONG_CLASSES)
+    one = {"multimodule": MODELS["multimodule"]}
+    return tiny_run("multiclass", out, models=one, cohort=cohort)
 
 
 @pytest.fixture(scope="session")
@@ -117,6 +144,14 @@ def add_explanations(run: Path) -> None:
                 "sd": score / 5,
             }
         pd.DataFrame(table).to_csv(path, index=False)
+    summary = {  # the fields of biozoo explain's summary.json that the report shows
+        "model": "multimodule",
+        "method": "integrated_gradients",
+        "explained": "log-odds of class 'c1'",
+        "baseline": "zeros: the training mean of every standardised feature",
+        "modalities": {"a": {"file": "a.csv", "n_features": 5, "rank_agreement": 0.2}},
+    }
+    (run / "attributions" / "multimodule" / "summary.json").write_text(json.dumps(summary))
     rows = [
         {
             "sample_id": f"s{s:02d}",

@@ -168,17 +168,21 @@ def _errors(events: list[dict]) -> list[str]:
     return found
 
 
-def test_report_renders_in_headless_chromium(explained_run, tmp_path):
-    report = write_report(explained_run)
-    expected = (
-        3  # ROC/PR, confusion matrices, calibration
-        + len(latent_map_data(explained_run, umap=False))
-        + len(list((explained_run / "attributions").rglob("*.csv")))
-        + len(list((explained_run / "attention").rglob("*.csv")))
-        + len(list((explained_run / "attention_maps").rglob("*.csv")))
-        + len(list((explained_run / "explanations").rglob("*.svg")))
-    )
-    browser = Chromium(EXE, tmp_path / "profile")
+CONFUSION_JS = """JSON.stringify((() => {
+  const f = document.querySelector('figure.plot[data-plot="confusion"]');
+  const box = e => { const r = e.getBoundingClientRect();
+                     return {x: r.left, y: r.top, w: r.width, h: r.height}; };
+  const ticks = f.querySelectorAll('g[id^="xtick_"] text, g[id^="ytick_"] text');
+  return {figure: box(f.querySelector('svg')),
+          cells: [...f.querySelectorAll('g[id^="cell-"]')].map(box),
+          labels: [...ticks].map(e => ({...box(e), text: e.textContent}))};
+})())"""
+
+
+def _render(report: Path, profile: Path, expression: str) -> tuple[object, bytes, list[dict]]:
+    """Load ``report`` at 1280 x 800 and return the value of ``expression``, a full-page
+    screenshot and the browser's events."""
+    browser = Chromium(EXE, profile)
     try:
         target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
@@ -193,10 +197,10 @@ def test_report_renders_in_headless_chromium(explained_run, tmp_path):
         )
         browser.send("Page.navigate", {"url": report.as_uri()}, session=session)
         browser.wait_for("Page.loadEventFired")
-        figures = json.loads(
+        value = json.loads(
             browser.send(
                 "Runtime.evaluate",
-                {"expression": FIGURES_JS, "returnByValue": True},
+                {"expression": expression, "returnByValue": True},
                 session=session,
             )["result"]["value"]
         )
@@ -209,6 +213,20 @@ def test_report_renders_in_headless_chromium(explained_run, tmp_path):
         events = list(browser.events)
     finally:
         browser.close()
+    return value, base64.b64decode(shot["data"]), events
+
+
+def test_report_renders_in_headless_chromium(explained_run, tmp_path):
+    report = write_report(explained_run)
+    expected = (
+        4  # paired comparison, ROC/PR, confusion matrices, calibration
+        + len(latent_map_data(explained_run, umap=False))
+        + len(list((explained_run / "attributions").rglob("*.csv")))
+        + len(list((explained_run / "attention").rglob("*.csv")))
+        + len(list((explained_run / "attention_maps").rglob("*.csv")))
+        + len(list((explained_run / "explanations").rglob("*.svg")))
+    )
+    figures, png, events = _render(report, tmp_path / "profile", FIGURES_JS)
 
     assert _errors(events) == []
     requested = [
@@ -223,7 +241,35 @@ def test_report_renders_in_headless_chromium(explained_run, tmp_path):
         assert f["w"] > 50 and f["h"] > 50, f
         assert f["gw"] > 50 and f["gh"] > 50 and f["decoded"], f
         assert f["marks"] > 0 or f["plot"].startswith("explanation"), f
-    png = base64.b64decode(shot["data"])
     (tmp_path / "report.png").write_bytes(png)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(png) > 50_000
+
+
+def _overlap(a: dict, b: dict) -> float:
+    """Area (px²) shared by two boxes."""
+    w = min(a["x"] + a["w"], b["x"] + b["w"]) - max(a["x"], b["x"])
+    h = min(a["y"] + a["h"], b["y"] + b["h"]) - max(a["y"], b["y"])
+    return max(w, 0.0) * max(h, 0.0)
+
+
+def test_ten_long_class_names_keep_the_confusion_matrix_readable(ten_class_run, tmp_path):
+    report = write_report(ten_class_run, umap=False)
+    seen, png, events = _render(report, tmp_path / "profile", CONFUSION_JS)
+    (tmp_path / "report.png").write_bytes(png)
+    assert _errors(events) == []
+    cells, labels, svg = seen["cells"], seen["labels"], seen["figure"]
+    assert len(cells) == 2 * 10 * 10  # two panels of 10 x 10 cells, each drawn
+    assert min(c["w"] for c in cells) >= 14 and min(c["h"] for c in cells) >= 14, cells[:3]
+    # every class name is a tick label on both axes of both panels (colour bar ticks too)
+    texts = [t["text"] for t in labels]
+    for name in ("CD34+", "Dendritic", "CD56+ NK"):
+        assert texts.count(name) == 4, texts
+    for i, a in enumerate(labels):
+        assert a["w"] > 0 and a["h"] > 0, a
+        inside = svg["x"] - 1 <= a["x"] and a["x"] + a["w"] <= svg["x"] + svg["w"] + 1
+        assert inside and svg["y"] - 1 <= a["y"] <= svg["y"] + svg["h"], (a, svg)  # not cut
+        for b in labels[i + 1 :]:
+            assert _overlap(a, b) < 1.0, (a, b)
+        for c in cells:
+            assert _overlap(a, c) < 1.0, (a, c)

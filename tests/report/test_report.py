@@ -31,13 +31,13 @@ TASKS = ("binary", "multiclass", "regression")
 SECTIONS = (
     "summary",
     "leaderboard",
+    "comparison",
     "predictions",
     "latents",
     "attributions",
-    "attention",
-    "explanations",
     "configuration",
 )
+"""Every report's sections; attention and graph explanations only where the run has them."""
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +58,8 @@ def test_every_section_and_every_leaderboard_number_appears(task, reports, run_d
     page, run = reports[task], run_dirs[task]
     for key in SECTIONS:
         assert f'<section id="{key}">' in page
+    for key in ("attention", "explanations"):  # table-only runs: these cannot apply
+        assert f'<section id="{key}">' not in page and f'href="#{key}"' not in page
     board = pd.read_csv(run / "leaderboard.csv")
     assert len(board) >= 2
     for _, row in board.iterrows():
@@ -75,7 +77,7 @@ def test_the_plots_match_the_task(task, reports, run_dirs):
     plots = _plots(reports[task])
     n_latent = len(list((run_dirs[task] / "latents").rglob("*.csv")))
     expected = ["regression"] if task == "regression" else ["roc-pr", "confusion", "calibration"]
-    assert plots == expected + [f"latent-{i}" for i in range(n_latent)]
+    assert plots == ["paired", *expected] + [f"latent-{i}" for i in range(n_latent)]
     # every figure is an inline SVG with content
     assert reports[task].count("<svg") == len(plots)
 
@@ -186,12 +188,26 @@ def test_an_old_run_folder_without_extras_still_gets_a_report(run_dirs, tmp_path
     board = pd.read_csv(run / "leaderboard.csv").drop(columns=["kind"])
     board.to_csv(run / "leaderboard.csv", index=False)
     metrics = json.loads((run / "metrics.json").read_text())
-    for key in ("transforms", "modality_kinds", "seconds", "members", "training"):
+    for key in ("transforms", "modality_kinds", "seconds", "members", "training", "paired"):
         metrics.pop(key)
+    metrics.pop("splits")
+    (run / "splits.csv").unlink()  # split sizes then come from the held-out predictions
     (run / "metrics.json").write_text(json.dumps(metrics))
     page = write_report(run, umap=False).read_text()
-    assert _plots(page) == ["roc-pr", "confusion", "calibration"]
+    assert _plots(page) == ["paired", "roc-pr", "confusion", "calibration"]
+    assert "n<sub>test</sub>/n<sub>train</sub> = 0.500" in page  # 14 of 42 held out per fold
     assert "No latents/" in page and "No attributions/" in page and "n/a" in page
+
+
+def test_per_split_scores_that_do_not_match_the_splits_are_not_paired(run_dirs, tmp_path):
+    run = tmp_path / "ragged"
+    shutil.copytree(run_dirs["binary"], run)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["per_split"]["late"] = metrics["per_split"]["late"][:2]
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    page = write_report(run, umap=False).read_text()
+    assert "no paired comparison: metrics.json has no per-split scores to pair" in page
+    assert "paired" not in _plots(page) and "<b>" not in page.split('id="leaderboard"')[1][:4000]
 
 
 def test_explain_outputs_are_shown_and_bad_files_skipped(run_dirs, explain_files, tmp_path):
@@ -201,16 +217,26 @@ def test_explain_outputs_are_shown_and_bad_files_skipped(run_dirs, explain_files
     (run / "attributions" / "late" / "broken.csv").write_text("just_one_column\nx\n")
     page = write_report(run, umap=False).read_text()
     plots = _plots(page)
-    # late/b.csv, late/broken.csv (skipped), multimodule/a.csv
+    # leaderboard order: multimodule/a.csv; then late (not in this run's leaderboard):
+    # late/b.csv, late/broken.csv (skipped)
     assert [p for p in plots if p.startswith("attributions")] == [
         "attributions-0",
-        "attributions-2",
+        "attributions-1",
     ]
+    assert page.index("multimodule · a: top") < page.index("late · b: top")
     assert "broken.csv skipped" in page
     assert "attention-0" in plots and "explanation-0" in plots
     assert "attention_maps-0" in plots
     assert 'src="data:image/svg+xml;base64,' in page
     assert ">a0<" in page and "received attention" in page  # feature names, colour bar label
+    # what the attributions are: method, explained output, rank agreement
+    row = "<td>multimodule</td><td>a</td><td>integrated gradients</td>"
+    assert row + "<td>log-odds of class &#x27;c1&#x27;</td>" in page and "<td>0.20</td>" in page
+    # a folder with a summary only (sequence inputs: attention instead) says so
+    for csv in (run / "attributions").rglob("*.csv"):
+        csv.unlink()
+    page = write_report(run, umap=False).read_text()
+    assert "holds no feature table" in page and "biozoo explain writes" not in page
 
 
 def test_the_report_is_written_atomically(run_dirs, tmp_path, monkeypatch):
@@ -257,6 +283,18 @@ def test_attribution_bars_and_attention_cells_are_the_csv_values(explain_files, 
         np.testing.assert_allclose(widths, expected)
         names = [t.get_text() for t in ax.get_yticklabels()][::-1]
         assert names == table.sort_values(value, ascending=False)["feature"].tolist()
+    # the signed panel, and no whisker below zero on a magnitude
+    table = pd.read_csv(run / "attributions/multimodule/a.csv")
+    table.loc[0, "sd_abs_attribution"] = 10 * table.loc[0, "mean_abs_attribution"]
+    table.loc[1, "n_splits_selected"] = 2
+    magnitude, signed = attribution_figure(table, title="t", n_splits=3).axes[:2]
+    signed_widths = [bar.get_width() for bar in signed.patches][::-1]
+    np.testing.assert_allclose(signed_widths, table["mean_attribution"])
+    bars = next(c for c in magnitude.containers if hasattr(c, "has_xerr"))
+    whiskers = bars.lines[2][0].get_segments()
+    assert min(seg[:, 0].min() for seg in whiskers) >= 0.0
+    labels = [t.get_text() for t in magnitude.get_yticklabels()][::-1]
+    assert labels[1] == "a1 *" and labels[0] == "a0"
     att = pd.read_csv(run / "attention/multimodule/seq.csv")
     image = attention_figure(att, title="t").axes[0].images[0].get_array()
     for _, row in att.iterrows():
@@ -275,4 +313,57 @@ def test_the_attention_map_is_the_mean_over_layers_and_heads(explain_files, tmp_
     expected = maps.groupby(["query", "key"])["weight"].mean().unstack().to_numpy()
     np.testing.assert_allclose(image, expected)
     np.testing.assert_allclose(image.sum(axis=1), 1.0)  # each query's row is a distribution
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["[CLS", "M", "K"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["CLS*", "M", "K"]
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_the_paired_comparison_is_that_of_metrics_json(task, reports, run_dirs):
+    page, run = reports[task], run_dirs[task]
+    metrics = json.loads((run / "metrics.json").read_text())
+    written = metrics["paired"]
+    shown = report_html._read(run).paired()
+    assert shown["comparisons"] == written["comparisons"]  # the same numbers
+    assert shown["reference"] == written["reference"] == "logistic/ridge (CV)"
+    assert f'<p class="verdict">{escape(shown["verdict"])}</p>' in page
+    assert shown["verdict"].startswith("best deep vs best baseline")
+    for model, c in written["comparisons"].items():
+        assert c["n_splits"] == 3 and c["dof"] == 2
+        assert c["wins"] + c["losses"] + c["ties"] == 3
+        assert c["test_train_ratio"] == pytest.approx(0.5, abs=0.05)  # 3 folds of 42
+        low, high = (f"{x:+.3f}".replace("-", "−") for x in (c["low"], c["high"]))
+        assert f"[{low}, {high}]" in page and escape(model) in page
+    assert "Ensemble and single members" in page
+    for model, per in metrics["members"].items():
+        primary = "rmse" if task == "regression" else "roc_auc"
+        member = np.mean([s[primary]["mean"] for s in per])
+        assert f"<td>{member:.3f} ± " in page, model
+
+
+def test_bold_only_beyond_split_noise(tmp_path):
+    from biozoo.report.comparison import bold_cells
+
+    rows = lambda xs: [{"auc": x} for x in xs]  # noqa: E731
+    sizes = [(40, 20)] * 6
+    close = {"a": rows([0.70, 0.60, 0.72, 0.66, 0.64, 0.71]), "b": rows([0.69] * 6)}
+    assert bold_cells(close, sizes, "auc", higher_is_better=True) is None
+    clear = {**close, "b": rows([0.50, 0.41, 0.53, 0.45, 0.44, 0.52])}
+    assert bold_cells(clear, sizes, "auc", higher_is_better=True) == "a"
+    assert bold_cells(clear, sizes, "auc", higher_is_better=False) == "b"
+    three = {**clear, "c": rows([0.71, 0.59, 0.70, 0.67, 0.65, 0.70])}  # ties with a
+    assert bold_cells(three, sizes, "auc", higher_is_better=True) is None
+
+
+def test_a_method_keeps_its_colour_whatever_the_ranking():
+    from biozoo.report.plots import BASELINE_COLOURS, DEEP_COLOURS, method_colours
+
+    run_a = [("linear", "baseline"), ("gb", "baseline"), ("mlp", "deep"), ("late", "deep")]
+    colours = method_colours(run_a)
+    assert colours == {
+        "linear": BASELINE_COLOURS[0],
+        "gb": BASELINE_COLOURS[1],
+        "mlp": DEEP_COLOURS[0],
+        "late": DEEP_COLOURS[1],
+    }
+    # the same run order with interleaved kinds gives the same colours
+    assert method_colours([run_a[2], run_a[0], run_a[3], run_a[1]]) == colours
+    assert len(set(colours.values())) == len(colours)

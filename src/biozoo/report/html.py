@@ -8,10 +8,10 @@ after ``biozoo explain`` has added ``attributions/``, ``attention/`` or ``explan
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from html import escape
 from pathlib import Path
 
@@ -21,17 +21,11 @@ import yaml
 from biozoo._atomic import atomic_file
 from biozoo.errors import BiozooError
 from biozoo.evaluate import HIGHER_IS_BETTER, PRIMARY, format_mean_sd
+from biozoo.report import plots
+from biozoo.report.blocks import LABELS, figure, note, swatch, table
+from biozoo.report.comparison import bold_cells, comparison_section, split_sizes, summarize_run
+from biozoo.report.explained import attention_section, attributions_section, explanations_section
 from biozoo.report.latent_maps import latent_map_data, plot_latent_map
-from biozoo.report.plots import (
-    attention_figure,
-    attention_map_figure,
-    attribution_figure,
-    calibration_figure,
-    confusion_figure,
-    regression_figure,
-    roc_pr_figure,
-    to_svg,
-)
 from biozoo.report.template import PAGE, section
 from biozoo.train.runfolder import RunLayout
 
@@ -39,25 +33,11 @@ __all__ = ["render_report", "write_report"]
 
 log = logging.getLogger(__name__)
 
-_UNREADABLE = (ValueError, KeyError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError)
-_IMAGES = {".svg": "image/svg+xml", ".png": "image/png"}
-_MAX_IMAGE_BYTES = 3_000_000
-_MAX_IMAGES = 24
-_LABELS = {
-    "roc_auc": "ROC AUC",
-    "pr_auc": "PR AUC",
-    "balanced_accuracy": "bal. accuracy",
-    "macro_f1": "macro F1",
-    "accuracy": "accuracy",
-    "log_loss": "log loss",
-    "rmse": "RMSE",
-    "mae": "MAE",
-    "r2": "R²",
-}
-
 
 @dataclass
-class _Run:
+class RunFiles:
+    """The files of a finished run folder, read once."""
+
     path: Path
     metrics: dict
     config: dict
@@ -67,16 +47,53 @@ class _Run:
     preds: pd.DataFrame | None
 
     @property
-    def layout(self) -> RunLayout:
-        return RunLayout(self.path)
-
-    @property
     def task(self) -> str:
         return str(self.metrics.get("task", "binary"))
 
     @property
     def classes(self) -> list[str]:
         return [str(c) for c in self.metrics.get("classes") or []]
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        """``method -> kind`` from the leaderboard (deep when it has no kind column)."""
+        if self.board is None or self.board.empty:
+            return {}
+        kinds = self.board["kind"] if "kind" in self.board else pd.Series("deep", self.board.index)
+        methods = self.board["method"].astype(str)
+        return dict(zip(methods, kinds.fillna("").astype(str), strict=True))
+
+    @property
+    def colours(self) -> dict[str, str]:
+        """One colour per method, by kind and run order (:func:`plots.method_colours`)."""
+        kinds = self.kinds
+        order = list(self.metrics.get("per_split") or {}) or list(kinds)
+        order += [m for m in kinds if m not in order]
+        return plots.method_colours([(m, kinds.get(m, "deep")) for m in order])
+
+    @property
+    def primary(self) -> str:
+        return PRIMARY.get(self.task, "")
+
+    @cached_property
+    def sizes(self) -> list[tuple[int, int]]:
+        """``(n_train, n_test)`` per split, in run order."""
+        splits = [str(s) for s in self.metrics.get("splits") or []]
+        if not splits and self.preds is not None and "split" in self.preds:
+            splits = list(dict.fromkeys(self.preds["split"].astype(str)))
+        return split_sizes(self.path, splits, int(self.metrics.get("n_samples") or 0))
+
+    def paired(self) -> dict:
+        """The paired summary of the primary metric (as in ``metrics.json["paired"]``)."""
+        metric = self.primary
+        return summarize_run(
+            self.metrics,
+            self.kinds,
+            self.sizes,
+            metric=metric,
+            higher_is_better=HIGHER_IS_BETTER.get(metric, True),
+            label=LABELS.get(metric, metric),
+        )
 
 
 def write_report(run_dir: Path, *, umap: bool = True) -> Path:
@@ -103,16 +120,19 @@ def write_report(run_dir: Path, *, umap: bool = True) -> Path:
 def render_report(run_dir: Path, *, umap: bool = True) -> str:
     """The report page of a run folder as an HTML string (see :func:`write_report`)."""
     run = _read(Path(run_dir))
+    paired = run.paired()
     parts = [
         ("summary", "Data set and protocol", _summary(run)),
         ("leaderboard", "Leaderboard", _leaderboard(run)),
+        ("comparison", "Paired comparison", comparison_section(run, paired)),
         ("predictions", "Held-out predictions", _predictions(run)),
         ("latents", "Latent maps", _latents(run, umap=umap)),
-        ("attributions", "Feature attributions", _attributions(run)),
-        ("attention", "Attention maps", _attention_section(run)),
-        ("explanations", "Graph explanations", _explanations(run)),
+        ("attributions", "Feature attributions", attributions_section(run)),
+        ("attention", "Attention maps", attention_section(run)),
+        ("explanations", "Graph explanations", explanations_section(run)),
         ("configuration", "Configuration and versions", _configuration(run)),
     ]
+    parts = [p for p in parts if p[2] is not None]  # None: cannot apply to this run
     name = str(run.config.get("name") or run.path.name)
     nav = "".join(f'<a href="#{key}">{escape(title)}</a>' for key, title, _ in parts)
     body = "".join(
@@ -123,18 +143,19 @@ def render_report(run_dir: Path, *, umap: bool = True) -> str:
         title=escape(f"biozoo report: {name}"),
         heading=escape(name),
         subtitle=escape(_subtitle(run)),
+        verdict=escape(paired["verdict"]),
         nav=nav,
         body=body,
     )
 
 
-def _subtitle(run: _Run) -> str:
+def _subtitle(run: RunFiles) -> str:
     version = (run.versions.get("packages") or {}).get("biozoo")
     written = f"biozoo {version}" if version else "biozoo"
     return f"{run.task} · {run.metrics.get('n_samples', '?')} samples · trained with {written}"
 
 
-def _read(path: Path) -> _Run:
+def _read(path: Path) -> RunFiles:
     layout = RunLayout(path)
     if not layout.metrics.is_file():
         raise BiozooError(f"{path} is not a finished biozoo run folder: it has no metrics.json.")
@@ -147,7 +168,7 @@ def _read(path: Path) -> _Run:
         text_cols = {"sample_id": str, "split": str, "method": str, "y_true": str, "y_pred": str}
         preds = pd.read_csv(layout.predictions, dtype=text_cols)
     metrics = json.loads(layout.metrics.read_text())
-    return _Run(
+    return RunFiles(
         path,
         metrics,
         config if isinstance(config, dict) else {},
@@ -162,25 +183,7 @@ def _text(path: Path) -> str:
     return path.read_text(encoding="utf-8") if path.is_file() else ""
 
 
-def _figure(fig, key: str, caption: str, *, wide: bool = False) -> str:
-    cls = "plot wide" if wide else "plot"
-    return (
-        f'<figure class="{cls}" data-plot="{escape(key)}">{to_svg(fig, key)}'
-        f"<figcaption>{caption}</figcaption></figure>"
-    )
-
-
-def _note(text: str) -> str:
-    return f'<p class="note">{escape(text)}</p>'
-
-
-def _table(header: list[str], rows: list[list[str]], cls: str = "") -> str:
-    head = "".join(f"<th>{h}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def _summary(run: _Run) -> str:
+def _summary(run: RunFiles) -> str:
     m, cfg = run.metrics, run.config
     facts = [("samples", str(m.get("n_samples", "?"))), ("task", run.task)]
     if run.classes:
@@ -205,11 +208,11 @@ def _summary(run: _Run) -> str:
         rows.append(
             [escape(name), escape(str(kinds.get(name, ""))), escape(str(n)), escape(_kept(m, name))]
         )
-    mods = _table(["modality", "kind", "features in the data", "kept after selection"], rows)
+    mods = table(["modality", "kind", "features in the data", "kept after selection"], rows)
     return f'<dl class="facts">{dl}</dl>{mods}'
 
 
-def _class_counts(run: _Run) -> str:
+def _class_counts(run: RunFiles) -> str:
     if run.preds is None or "y_true" not in run.preds:
         return ""
     counts = run.preds.drop_duplicates("sample_id")["y_true"].value_counts()
@@ -236,43 +239,46 @@ def _kept(metrics: dict, modality: str) -> str:
     return str(kept[0]) if min(kept) == max(kept) else f"{min(kept)}–{max(kept)} (over splits)"
 
 
-def _leaderboard(run: _Run) -> str:
+def _leaderboard(run: RunFiles) -> str:
     board = run.board
     if board is None or board.empty:
-        return _note("No leaderboard.csv in this run folder.")
+        return note("No leaderboard.csv in this run folder.")
     names = [c[: -len("_mean")] for c in board.columns if c.endswith("_mean")]
-    best = {}
-    for name in names:
-        col = board[f"{name}_mean"]
-        best[name] = col.max() if HIGHER_IS_BETTER.get(name, True) else col.min()
-    header = ["#", "method", "kind", "splits"] + [
-        f"{escape(_LABELS.get(n, n))} {'↑' if HIGHER_IS_BETTER.get(n, True) else '↓'}"
+    per_split, sizes = run.metrics.get("per_split") or {}, run.sizes
+    best = {
+        n: bold_cells(per_split, sizes, n, higher_is_better=HIGHER_IS_BETTER.get(n, True))
         for n in names
+    }
+    header = ["#", "method", "kind", "splits"] + [
+        f"{escape(LABELS.get(n, n))} {'↑' if HIGHER_IS_BETTER.get(n, True) else '↓'}" for n in names
     ]
     rows = []
     for i, row in board.iterrows():
         kind = str(row.get("kind", "")) if pd.notna(row.get("kind", "")) else ""
         cells = [
             str(i + 1),
-            escape(str(row["method"])),
+            swatch(run.colours.get(str(row["method"]))) + escape(str(row["method"])),
             f'<span class="tag {escape(kind)}">{escape(kind)}</span>' if kind else "",
             str(row.get("n_splits", "")),
         ]
         for n in names:
             mean, sd = float(row[f"{n}_mean"]), float(row.get(f"{n}_sd", float("nan")))
             text = escape(format_mean_sd(mean, sd))
-            cells.append(f"<b>{text}</b>" if mean == best[n] else text)
+            cells.append(f"<b>{text}</b>" if best[n] == str(row["method"]) else text)
         rows.append(cells)
-    primary = _LABELS.get(PRIMARY.get(run.task, ""), PRIMARY.get(run.task, ""))
+    primary = LABELS.get(run.primary, run.primary)
     caption = (
-        f"Mean ± sd over outer splits, sorted by {escape(primary)}; best value per "
-        "column in bold. Deep models and classical baselines were scored on the same "
-        "splits."
+        f"Mean ± sd over outer splits, sorted by {escape(primary)}. Deep models and classical "
+        "baselines were scored on the same splits. A value is bold only when its method is "
+        "better than every other method beyond split-to-split noise (the 95% corrected "
+        "resampled t interval of each paired difference excludes 0; see Paired comparison)."
     )
-    return f'<p>{caption}</p><div class="scroll">{_table(header, rows, "board")}</div>'
+    if not any(best.values()):
+        caption += " No value is bold: no method stands out from the others in any column."
+    return f'<p>{caption}</p><div class="scroll">{table(header, rows, "board")}</div>'
 
 
-def _highlights(run: _Run) -> list[str]:
+def _highlights(run: RunFiles) -> list[str]:
     """The best deep model and the best baseline (leaderboard order), else the top two."""
     if run.board is None or run.board.empty:
         return list(dict.fromkeys(run.preds["method"]))[:2] if run.preds is not None else []
@@ -289,10 +295,10 @@ def _highlights(run: _Run) -> list[str]:
     return board["method"].head(2).tolist()
 
 
-def _predictions(run: _Run) -> str:
+def _predictions(run: RunFiles) -> str:
     preds = run.preds
     if preds is None or preds.empty:
-        return _note("No predictions.csv in this run folder.")
+        return note("No predictions.csv in this run folder.")
     n_splits = preds["split"].nunique() if "split" in preds else "?"
     intro = (
         f"<p>Each row of predictions.csv is a sample scored by a model that did not see "
@@ -303,26 +309,35 @@ def _predictions(run: _Run) -> str:
     chosen = [m for m in _highlights(run) if m in set(preds["method"])]
     if run.task == "regression":
         target = str(((run.config.get("data") or {}).get("target") or {}).get("column") or "target")
-        fig = regression_figure(preds, methods=chosen, target=target)
+        fig = plots.regression_figure(preds, methods=chosen, target=target)
         cap = "Best deep model and best baseline: predicted vs observed values, and residuals."
-        return intro + f'<div class="grid">{_figure(fig, "regression", cap, wide=True)}</div>'
+        return intro + f'<div class="grid">{figure(fig, "regression", cap, wide=True)}</div>'
     methods = _method_kinds(run, preds)
+    many = len(run.classes)
     figs = [
-        _figure(
-            roc_pr_figure(preds, task=run.task, classes=run.classes, methods=methods),
+        figure(
+            plots.roc_pr_figure(
+                preds, task=run.task, classes=run.classes, methods=methods, colours=run.colours
+            ),
             "roc-pr",
             "ROC and precision-recall curves of every method (solid: deep models, "
             "dashed: baselines).",
             wide=True,
         ),
-        _figure(
-            confusion_figure(preds, classes=run.classes, methods=chosen),
+        figure(
+            plots.confusion_figure(preds, classes=run.classes, methods=chosen),
             "confusion",
-            "Confusion matrices of the best deep model and the best baseline: counts, shaded "
-            "by the share of each true class.",
+            "Confusion matrices of the best deep model and the best baseline, pooled over "
+            "splits: counts, shaded by the share of each true class (row). The predicted class "
+            "is the most probable one"
+            + (f" (for two classes: p({escape(run.classes[1])}) above 0.5)" if many < 3 else "")
+            + ".",
+            wide=many > 4,
         ),
-        _figure(
-            calibration_figure(preds, task=run.task, classes=run.classes, methods=chosen),
+        figure(
+            plots.calibration_figure(
+                preds, task=run.task, classes=run.classes, methods=chosen, colours=run.colours
+            ),
             "calibration",
             "Reliability diagram (10 equal-width bins) with the number of predictions per bin.",
         ),
@@ -330,104 +345,41 @@ def _predictions(run: _Run) -> str:
     return intro + f'<div class="grid">{"".join(figs)}</div>'
 
 
-def _method_kinds(run: _Run, preds: pd.DataFrame) -> list[tuple[str, str]]:
+def _method_kinds(run: RunFiles, preds: pd.DataFrame) -> list[tuple[str, str]]:
     if run.board is not None and not run.board.empty:
         kinds = run.board["kind"].fillna("") if "kind" in run.board else [""] * len(run.board)
         return list(zip(run.board["method"].astype(str), map(str, kinds), strict=True))
     return [(m, "") for m in dict.fromkeys(preds["method"])]
 
 
-def _latents(run: _Run, *, umap: bool) -> str:
+def _latents(run: RunFiles, *, umap: bool) -> str:
     seed = int((run.config.get("training") or {}).get("seed") or 0)
     maps = latent_map_data(run.path, umap=umap, seed=seed, task=run.task)
     if not maps:
-        return _note("No latents/ in this run folder (output.latents was off).")
+        return note("No latents/ in this run folder (output.latents was off).")
     intro = (
         "<p>Each module's embedding before concatenation, and the fused embedding, "
         "projected to 2-d: PCA, and UMAP (Euclidean, up to 15 neighbours, min_dist 0.1, "
         f"seed {seed}). Fold models do not share a coordinate system, so each map shows "
         "one network: the first split's ensemble member 0 applied to every sample. "
         "Triangles with a black edge are the samples that split held out; colour is the "
-        "target (grey: no recorded target).</p>"
+        "true class or value, read from predictions.csv. A sample that no split held out "
+        "has no row there, so its target is unknown to the report: it is drawn grey "
+        "(legend: never held out).</p>"
     )
     figs = []
     for i, m in enumerate(maps):
         fig = plot_latent_map(m, task=run.task, classes=run.classes or None)
-        caption = escape(f"{m.model} · {m.module}: {m.dim}-dimensional embedding. {m.note}")
-        figs.append(_figure(fig, f"latent-{i}", caption, wide=m.umap is not None))
+        caption = escape(m.note)
+        figs.append(figure(fig, f"latent-{i}", caption, wide=m.umap is not None))
     return intro + f'<div class="grid">{"".join(figs)}</div>'
 
 
-def _attributions(run: _Run) -> str:
-    return _files(run, run.layout.attributions, _attribution)
-
-
-def _files(run: _Run, root: Path, draw) -> str:
-    folder = root.name
-    files = sorted(root.rglob("*.csv"))
-    if not files:
-        return _note(f"No {folder}/ in this run folder (biozoo explain writes them).")
-    figs = []
-    for i, path in enumerate(files):
-        label = " · ".join(path.relative_to(root).with_suffix("").parts)
-        try:
-            fig = draw(pd.read_csv(path), label)
-        except _UNREADABLE as err:
-            log.warning("report: skipped %s: %s", path, err)
-            figs.append(_note(f"{folder}/{path.relative_to(run.path / folder)} skipped: {err}"))
-            continue
-        figs.append(_figure(fig, f"{folder}-{i}", escape(label)))
-    return f'<div class="grid">{"".join(figs)}</div>'
-
-
-def _attribution(frame: pd.DataFrame, label: str):
-    return attribution_figure(frame, title=label)
-
-
-def _attention(frame: pd.DataFrame, label: str):
-    return attention_figure(frame, title=label)
-
-
-def _attention_section(run: _Run) -> str:
-    """Per-token strips from ``attention/``, then one full map per file of ``attention_maps/``."""
-    strips = _files(run, run.layout.attention, _attention)
-    if not run.layout.attention_maps.is_dir():
-        return strips
-    maps = _files(run, run.layout.attention_maps, _attention_map)
-    return strips + maps
-
-
-def _attention_map(frame: pd.DataFrame, label: str):
-    return attention_map_figure(frame, title=label)
-
-
-def _explanations(run: _Run) -> str:
-    root = run.layout.explanations
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in _IMAGES)
-    if not files:
-        return _note("No explanations/ images in this run folder.")
-    figs = []
-    if len(files) > _MAX_IMAGES:
-        figs.append(_note(f"Showing the first {_MAX_IMAGES} of {len(files)} images."))
-    for i, path in enumerate(files[:_MAX_IMAGES]):
-        label = escape(str(path.relative_to(root)))
-        if path.stat().st_size > _MAX_IMAGE_BYTES:
-            figs.append(_note(f"{path.relative_to(root)} skipped: larger than 3 MB."))
-            continue
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
-        src = f"data:{_IMAGES[path.suffix.lower()]};base64,{data}"
-        figs.append(
-            f'<figure class="plot" data-plot="explanation-{i}"><img src="{src}" '
-            f'alt="{label}"><figcaption>{label}</figcaption></figure>'
-        )
-    return f'<div class="grid">{"".join(figs)}</div>'
-
-
-def _configuration(run: _Run) -> str:
+def _configuration(run: RunFiles) -> str:
     v = run.versions
     rows = [[k, escape(str(v[k]))] for k in ("python", "platform", "machine", "seed") if k in v]
     rows += [[escape(k), escape(str(p))] for k, p in (v.get("packages") or {}).items()]
     return (
-        f"<h3>versions.json</h3>{_table(['', 'version'], rows)}"
+        f"<h3>versions.json</h3>{table(['', 'version'], rows)}"
         f"<h3>config.yaml</h3><pre>{escape(run.config_text or '(missing)')}</pre>"
     )

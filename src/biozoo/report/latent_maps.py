@@ -7,7 +7,7 @@ coordinate systems. A map shows one fitted network instead: the first split's me
 embeds every sample of the cohort; the marker tells the part each sample played in that split
 (fit and validation samples trained the network, test samples were held out). Points are
 coloured by the target, read from ``predictions.csv`` (samples never held out in any split have
-no recorded target there and are drawn in grey).
+no recorded target there and are drawn in grey, labelled "never held out").
 
 Every ``latents/<model>/<module>.csv`` gets a map: the encoders' outputs before concatenation
 and the ``fused`` embedding. A module file identical to ``fused`` (early fusion) is not repeated.
@@ -281,7 +281,7 @@ def _colours(target: np.ndarray, task: str, classes: list[str] | None):
             Line2D([], [], ls="", marker="o", color=_COLOURS[i % len(_COLOURS)], label=label)
         )
     if any(not isinstance(t, str) for t in target):
-        handles.append(Line2D([], [], ls="", marker="o", color="#bbbbbb", label="not held out"))
+        handles.append(Line2D([], [], ls="", marker="o", color="#bbbbbb", label="never held out"))
     return colours, handles
 
 

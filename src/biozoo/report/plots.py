@@ -16,6 +16,7 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from sklearn import metrics as skm
 
 __all__ = [
@@ -41,6 +42,11 @@ _COLOURS = (
     "#bcbd22",
     "#7f7f7f",
 )
+"""Categorical colours (classes of a latent map, for instance)."""
+
+DEEP_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#e377c2")
+BASELINE_COLOURS = ("#4d4d4d", "#b8860b", "#6b8e23", "#8b4513", "#708090")
+"""Method colours: saturated for deep models, muted for classical baselines."""
 _GRID = np.linspace(0.0, 1.0, 201)
 
 
@@ -63,6 +69,31 @@ def to_svg(fig: Figure, key: str) -> str:
     return re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
 
 
+def method_colours(methods: list[tuple[str, str]]) -> dict[str, str]:
+    """One colour per method, fixed by its kind and its place among methods of that kind.
+
+    The i-th deep model of the configuration gets ``DEEP_COLOURS[i]``, the j-th baseline
+    ``BASELINE_COLOURS[j]`` (cycling). The order is the run's (the configuration's), not the
+    leaderboard's, so a method keeps its colour in every report of the same configuration
+    whatever the ranking.
+
+    Args:
+        methods: ``(method, kind)`` pairs in run order; ``kind`` is ``"deep"`` or
+            ``"baseline"`` (anything else counts as deep).
+
+    Returns:
+        ``method -> colour``.
+    """
+    out: dict[str, str] = {}
+    seen = {"deep": 0, "baseline": 0}
+    for method, kind in methods:
+        group = "baseline" if kind == "baseline" else "deep"
+        palette = BASELINE_COLOURS if group == "baseline" else DEEP_COLOURS
+        out[method] = palette[seen[group] % len(palette)]
+        seen[group] += 1
+    return out
+
+
 def _proba(preds: pd.DataFrame, classes: list[str]) -> np.ndarray:
     return preds[[f"p_{c}" for c in classes]].to_numpy(dtype=np.float64)
 
@@ -73,16 +104,22 @@ def _codes(preds: pd.DataFrame, classes: list[str]) -> np.ndarray:
     return np.array([index.get(str(v), -1) for v in preds["y_true"]], dtype=np.int64)
 
 
-def _methods(preds: pd.DataFrame, methods: list[tuple[str, str]]):
+def _methods(preds: pd.DataFrame, methods: list[tuple[str, str]], colours: dict[str, str]):
     """(method, kind, colour, rows) for each method with predictions, in leaderboard order."""
-    for i, (method, kind) in enumerate(methods):
+    fallback = method_colours(methods)
+    for method, kind in methods:
         rows = preds[preds["method"] == method]
         if len(rows):
-            yield method, kind, _COLOURS[i % len(_COLOURS)], rows
+            yield method, kind, colours.get(method, fallback[method]), rows
 
 
 def roc_pr_figure(
-    preds: pd.DataFrame, *, task: str, classes: list[str], methods: list[tuple[str, str]]
+    preds: pd.DataFrame,
+    *,
+    task: str,
+    classes: list[str],
+    methods: list[tuple[str, str]],
+    colours: dict[str, str] | None = None,
 ) -> Figure:
     """ROC and precision-recall curves of every method on pooled held-out predictions.
 
@@ -95,14 +132,16 @@ def roc_pr_figure(
         task: ``"binary"`` or ``"multiclass"``.
         classes: class labels in column order.
         methods: ``(method, kind)`` pairs in leaderboard order.
+        colours: ``method -> colour`` (default: :func:`method_colours` of ``methods``).
 
     Returns:
-        A figure with the ROC axis left and the PR axis right.
+        A figure with the ROC axis left and the PR axis right, each legend below its axis
+        (inside, it would hide the curves where good models part).
     """
-    fig = Figure(figsize=(10, 4.4), layout="constrained")
+    fig = Figure(figsize=(10, 4.4 + 0.17 * len(methods)), layout="constrained")
     roc_ax, pr_ax = fig.subplots(1, 2)
     prevalence = []
-    for method, kind, colour, rows in _methods(preds, methods):
+    for method, kind, colour, rows in _methods(preds, methods, colours or {}):
         y, p = _codes(rows, classes), _proba(rows, classes)
         keep = y >= 0
         y, p = y[keep], p[keep]
@@ -143,26 +182,42 @@ def roc_pr_figure(
         ylim=(0, 1.01),
     )
     for ax in (roc_ax, pr_ax):
-        ax.legend(fontsize=7, loc="lower right" if ax is roc_ax else "upper right")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False)
         ax.title.set_fontsize(10)
     return fig
 
 
-def confusion_figure(preds: pd.DataFrame, *, classes: list[str], methods: list[str]) -> Figure:
-    """Confusion matrices (counts; shading = fraction of the true class) of a few methods.
+def confusion_figure(
+    preds: pd.DataFrame, *, classes: list[str], methods: list[str], max_label: int = 24
+) -> Figure:
+    """Confusion matrices (counts; shading = share of the true class) of a few methods.
+
+    The predicted class is the argmax of the probabilities (for two classes: probability of
+    ``classes[1]`` above 0.5). The figure grows with the number of classes, and x labels turn
+    vertical when there are many classes or long names, so cells keep their size. Every cell is
+    a rectangle with the id ``cell-<panel>-<true>-<predicted>``.
 
     Args:
         preds: ``predictions.csv``.
-        classes: class labels in column order; the predicted class is the argmax.
+        classes: class labels in column order.
         methods: the methods to show, one panel each.
+        max_label: longer class names are shortened to this many characters (ending "…").
 
     Returns:
         The figure.
     """
     c = len(classes)
-    fig = Figure(figsize=(0.4 + 2.9 * len(methods), 2.9 + 0.15 * c), layout="constrained")
+    labels = [k if len(k) <= max_label else k[: max_label - 1] + "…" for k in map(str, classes)]
+    font = 8
+    label_in = max(len(k) for k in labels) * font * 0.6 / 72  # text length, inches
+    cell = 0.75 if c <= 3 else 0.45 if c <= 10 else 0.32
+    vertical = c > 3 or label_in > cell
+    side = c * cell + label_in + 0.9  # matrix, y labels, axis label
+    height = c * cell + (label_in if vertical else 0.25) + 1.3
+    fig = Figure(figsize=(0.9 + side * len(methods), height), layout="constrained")
     axes = fig.subplots(1, len(methods), squeeze=False)[0]
-    for ax, method in zip(axes, methods, strict=True):
+    cmap = mpl.colormaps["Blues"]
+    for p, (ax, method) in enumerate(zip(axes, methods, strict=True)):
         rows = preds[preds["method"] == method]
         y = _codes(rows, classes)
         pred = _proba(rows, classes).argmax(axis=1)
@@ -170,27 +225,51 @@ def confusion_figure(preds: pd.DataFrame, *, classes: list[str], methods: list[s
         counts = np.zeros((c, c), dtype=np.int64)
         np.add.at(counts, (y[keep], pred[keep]), 1)
         share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-        ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
         for i in range(c):
             for j in range(c):
-                ax.text(
-                    j,
-                    i,
-                    str(counts[i, j]),
-                    ha="center",
-                    va="center",
-                    fontsize=10,
-                    color="white" if share[i, j] > 0.6 else "black",
+                ax.add_patch(
+                    Rectangle(
+                        (j - 0.5, i - 0.5),
+                        1,
+                        1,
+                        facecolor=cmap(share[i, j]),
+                        edgecolor="white",
+                        lw=0.6,
+                        gid=f"cell-{p}-{i}-{j}",
+                    )
                 )
-        ax.set_xticks(range(c), classes, fontsize=8)
-        ax.set_yticks(range(c), classes, fontsize=8)
-        ax.set(xlabel="predicted class", ylabel="true class")
-        ax.set_title(f"{method} (n={int(keep.sum())})", fontsize=9)
+                if c <= 15:
+                    ax.text(
+                        j,
+                        i,
+                        str(counts[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=10 if c <= 4 else 7,
+                        color="white" if share[i, j] > 0.6 else "black",
+                    )
+        ax.set(xlim=(-0.5, c - 0.5), ylim=(c - 0.5, -0.5), aspect="equal")
+        ax.set_xticks(range(c), labels, fontsize=font, rotation=90 if vertical else 0)
+        ax.set_yticks(range(c), labels, fontsize=font)
+        ax.tick_params(length=2)
+        ax.set(xlabel="predicted class (argmax)", ylabel="true class")
+        ax.set_title(f"{method} (n={int(keep.sum())})", fontsize=9, pad=8)
+    bar = fig.colorbar(
+        mpl.cm.ScalarMappable(mpl.colors.Normalize(0, 1), cmap), ax=list(axes), shrink=0.8
+    )
+    bar.set_label("share of the true class (row)", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
     return fig
 
 
 def calibration_figure(
-    preds: pd.DataFrame, *, task: str, classes: list[str], methods: list[str], bins: int = 10
+    preds: pd.DataFrame,
+    *,
+    task: str,
+    classes: list[str],
+    methods: list[str],
+    bins: int = 10,
+    colours: dict[str, str] | None = None,
 ) -> Figure:
     """Reliability diagram with the number of predictions per bin underneath.
 
@@ -204,6 +283,7 @@ def calibration_figure(
         classes: class labels in column order.
         methods: the methods to draw.
         bins: number of bins.
+        colours: ``method -> colour`` (default: the categorical colours in order).
 
     Returns:
         The figure (reliability curve on top, counts below).
@@ -226,7 +306,7 @@ def calibration_figure(
         mean_p = np.bincount(which, weights=score, minlength=bins) / np.maximum(count, 1)
         observed = np.bincount(which, weights=hit, minlength=bins) / np.maximum(count, 1)
         used = count > 0
-        colour = _COLOURS[i % len(_COLOURS)]
+        colour = (colours or {}).get(method, _COLOURS[i % len(_COLOURS)])
         top.plot(
             mean_p[used],
             observed[used],
@@ -283,21 +363,27 @@ def regression_figure(preds: pd.DataFrame, *, methods: list[str], target: str) -
     return fig
 
 
-def attribution_figure(frame: pd.DataFrame, *, title: str, top: int = 15) -> Figure:
-    """Horizontal bars of the ``top`` features by attribution, with ± sd where given.
+def attribution_figure(
+    frame: pd.DataFrame, *, title: str, top: int = 15, n_splits: int | None = None
+) -> Figure:
+    """The ``top`` features by attribution: magnitude (± sd, never below 0) and signed mean.
 
     Columns are read defensively: the feature name is ``feature`` (else the first text
     column); the value ``mean_abs_attribution`` (else ``mean_abs``, ``importance``,
     ``attribution``, ``value``, else the first numeric column other than ``rank``, ``sd*``,
-    ``n_*``); the spread ``sd_abs_attribution`` or ``sd`` and ``rank`` are optional.
+    ``n_*``); the spread ``sd_abs_attribution`` or ``sd`` and ``rank`` are optional. With a
+    ``mean_attribution`` column a second panel shows the signed mean (the direction in which
+    the feature moves the explained output), on the same features.
 
     Args:
         frame: one attributions CSV.
         title: the panel's title.
         top: how many features to show.
+        n_splits: the run's number of splits; features that ``n_splits_selected`` says were
+            selected in fewer splits get a "*" (their attribution counts as 0 elsewhere).
 
     Returns:
-        The figure.
+        The figure (magnitude left, signed right).
 
     Raises:
         ValueError: no feature or value column.
@@ -321,34 +407,62 @@ def attribution_figure(frame: pd.DataFrame, *, title: str, top: int = 15) -> Fig
     else:
         order = frame.sort_values(value, ascending=False, key=np.abs)
     shown = order.head(top).iloc[::-1]
-    fig = Figure(figsize=(5.6, 1.2 + 0.24 * len(shown)), layout="constrained")
-    ax = fig.subplots()
-    err = shown[sd].to_numpy(dtype=np.float64) if sd is not None else None
-    ax.barh(
-        shown[feature].astype(str),
-        shown[value].to_numpy(dtype=np.float64),
+    names = shown[feature].astype(str).to_numpy(dtype=object)
+    if n_splits and "n_splits_selected" in numeric:
+        partial = shown["n_splits_selected"].to_numpy() < n_splits
+        names = np.where(partial, names + " *", names)
+    signed = "mean_attribution" in numeric and value != "mean_attribution"
+    fig = Figure(figsize=(6.6 if signed else 5.6, 1.3 + 0.24 * len(shown)), layout="constrained")
+    axes = fig.subplots(1, 2 if signed else 1, sharey=True, squeeze=False)[0]
+    x = shown[value].to_numpy(dtype=np.float64)
+    err = None
+    if sd is not None:
+        spread = shown[sd].to_numpy(dtype=np.float64)
+        magnitude = value.startswith("mean_abs") or bool(np.all(x >= 0))
+        # a magnitude cannot go below zero: the lower whisker stops there
+        err = np.vstack([np.minimum(spread, np.abs(x)) if magnitude else spread, spread])
+    axes[0].barh(
+        names,
+        x,
         xerr=err,
         color=_COLOURS[0],
         error_kw={"lw": 0.8, "ecolor": "grey"},
     )
-    ax.tick_params(axis="y", labelsize=7)
+    axes[0].tick_params(axis="y", labelsize=7)
     name = "mean |attribution|" if value.startswith("mean_abs") else value
-    ax.set_xlabel(name + (" (± sd over splits)" if err is not None else ""))
-    ax.set_title(f"{title}: top {len(shown)} of {len(frame)} features", fontsize=10)
+    axes[0].set_xlabel(name + (" (+ sd over splits)" if err is not None else ""))
+    axes[0].set_xlim(left=0 if bool(np.all(x >= 0)) else None)
+    if signed:
+        s = shown["mean_attribution"].to_numpy(dtype=np.float64)
+        axes[1].barh(names, s, color=np.where(s >= 0, "#c0392b", "#2e6da4"))
+        axes[1].axvline(0.0, color="grey", lw=0.8)
+        axes[1].set_xlabel("mean signed attribution\n(red: raises the output)")
+    for ax in axes:
+        ax.tick_params(axis="x", labelsize=7)
+    fig.suptitle(f"{title}: top {len(shown)} of {len(frame)} features", fontsize=10)
     return fig
 
 
 def attention_figure(
-    frame: pd.DataFrame, *, title: str, max_samples: int = 8, max_len: int = 64
+    frame: pd.DataFrame,
+    *,
+    title: str,
+    max_samples: int = 8,
+    max_len: int = 64,
+    sample_labels: dict[str, str] | None = None,
 ) -> Figure:
     """Attention each token receives, one heat strip per sample (tokens written in the cells).
 
+    With a ``split`` column only the first split's rows are drawn (a sample held out by
+    several repeated hold-out splits would otherwise be drawn over itself).
+
     Args:
-        frame: ``sample_id, position, token, received_attention`` (``token`` optional; the
-            value column may also be called ``attention``).
+        frame: ``sample_id, position, token, received_attention`` (``token`` and ``split``
+            optional; the value column may also be called ``attention``).
         title: the panel's title.
         max_samples: strips drawn (the first samples in the file).
         max_len: positions drawn per strip.
+        sample_labels: ``sample_id -> class``, written beside each strip.
 
     Returns:
         The figure.
@@ -361,6 +475,8 @@ def attention_figure(
         raise ValueError(
             f"needs sample_id, position and received_attention, has {list(frame.columns)}"
         )
+    if "split" in frame:
+        frame = frame[frame["split"].astype(str) == str(frame["split"].iloc[0])]
     samples = list(dict.fromkeys(frame["sample_id"].astype(str)))[:max_samples]
     grid = np.full((len(samples), max_len), np.nan)
     tokens = np.full((len(samples), max_len), "", dtype=object)
@@ -373,23 +489,31 @@ def attention_figure(
             tokens[i, pos[ok]] = rows["token"].astype(str).to_numpy()[ok]
     used = int(np.max(np.nonzero(np.isfinite(grid).any(axis=0))[0], initial=0)) + 1
     grid, tokens = grid[:, :used], tokens[:, :used]
-    size = (min(2 + 0.32 * used, 11), 1.3 + 0.42 * len(samples))
+    size = (min(3 + 0.3 * used, 13), 1.4 + 0.36 * len(samples))
     fig = Figure(figsize=size, layout="constrained")
     ax = fig.subplots()
     image = ax.imshow(grid, aspect="auto", cmap="Oranges", interpolation="nearest")
     if used <= 48:
         for (i, j), tok in np.ndenumerate(tokens):
-            ax.text(j, i, tok[:4], ha="center", va="center", fontsize=6, color="#333333")
-    ax.set_yticks(range(len(samples)), samples, fontsize=7)
+            ax.text(j, i, tok[:5], ha="center", va="center", fontsize=7, color="#222222")
+    names = [
+        f"{sid} ({sample_labels[sid]})" if sample_labels and sid in sample_labels else sid
+        for sid in samples
+    ]
+    ax.set_yticks(range(len(samples)), names, fontsize=8)
     ax.set(xlabel="token position", ylabel="sample")
     n = frame["sample_id"].nunique()
-    ax.set_title(f"{title}: {len(samples)} of n={n} samples", fontsize=10)
+    where = f", split {frame['split'].iloc[0]}" if "split" in frame else ""
+    ax.set_title(f"{title}: first {len(samples)} of n={n} samples{where}", fontsize=10)
     fig.colorbar(image, ax=ax, label="received attention", shrink=0.9)
     return fig
 
 
 def attention_map_figure(frame: pd.DataFrame, *, title: str, max_len: int = 48) -> Figure:
     """The first sample's attention map (query x key), averaged over layers and heads.
+
+    Position -1 is the encoder's own summary token, labelled ``CLS*`` so that it is not
+    mistaken for a ``[CLS]`` token of the input (a tokenizer's, at position 0).
 
     Args:
         frame: ``sample_id, layer, head, query, key, weight`` (``query_token`` and
@@ -413,15 +537,16 @@ def attention_map_figure(frame: pd.DataFrame, *, title: str, max_len: int = 48) 
     names = {}
     if "key_token" in rows:
         names = dict(zip(rows["key"], rows["key_token"].astype(str), strict=True))
+    names[-1] = "CLS*"  # the encoder's own summary token, not the tokenizer's [CLS]
     size = min(2.5 + 0.16 * len(grid), 8.0)
     fig = Figure(figsize=(size + 1.0, size), layout="constrained")
     ax = fig.subplots()
     image = ax.imshow(grid.to_numpy(dtype=np.float64), cmap="Oranges", interpolation="nearest")
     for axis, labels in ((ax.set_xticks, grid.columns), (ax.set_yticks, grid.index)):
-        axis(range(len(labels)), [names.get(k, str(k))[:4] for k in labels], fontsize=6)
+        axis(range(len(labels)), [names.get(k, str(k))[:6] for k in labels], fontsize=6)
     ax.tick_params(axis="x", labelrotation=90)
     ax.set(xlabel="key token", ylabel="query token")
     n_layers, n_heads = rows["layer"].nunique(), rows["head"].nunique()
-    ax.set_title(f"{title}: sample {sid}, mean of {n_layers} layers x {n_heads} heads", fontsize=10)
+    ax.set_title(f"{title}: sample {sid}\nmean of {n_layers} layers x {n_heads} heads", fontsize=10)
     fig.colorbar(image, ax=ax, label="attention weight", shrink=0.8)
     return fig

@@ -14,7 +14,9 @@ header { padding-top: 1.5rem; }
 h1 { font-size: 1.6rem; margin: 0 0 .2rem; }
 h2 { font-size: 1.2rem; margin: 0; display: inline; }
 h3 { font-size: 1rem; margin: 1rem 0 .4rem; }
-.subtitle { color: var(--muted); margin: 0 0 .8rem; }
+.subtitle { color: var(--muted); margin: 0 0 .4rem; }
+.verdict { margin: 0 0 .8rem; padding: .35rem .7rem; border-left: 4px solid var(--accent);
+           background: #fff; font-size: .95rem; }
 nav { display: flex; flex-wrap: wrap; gap: .3rem .9rem; padding: .6rem 0;
       border-bottom: 1px solid var(--line); }
 nav a { color: var(--accent); text-decoration: none; font-size: .9rem; }
@@ -22,7 +24,7 @@ section { background: #fff; border: 1px solid var(--line); border-radius: 8px;
           margin: 1rem 0; padding: .8rem 1.1rem; }
 summary { cursor: pointer; padding: .2rem 0; }
 details[open] > summary { margin-bottom: .6rem; }
-.grid { display: grid; gap: 1rem;
+.grid { display: grid; gap: 1rem; align-items: start;
         grid-template-columns: repeat(auto-fill, minmax(min(100%, 460px), 1fr)); }
 figure.plot { margin: 0; padding: .4rem; border: 1px solid var(--line); border-radius: 6px;
               background: #fff; min-width: 0; }
@@ -39,6 +41,8 @@ table.board th, table.board td { padding: .25rem .45rem; }
 table.board td:nth-child(n+4), table.board th:nth-child(n+4) { text-align: right;
          font-variant-numeric: tabular-nums; }
 .scroll { overflow-x: auto; }
+.swatch { display: inline-block; width: .7rem; height: .7rem; border-radius: 2px;
+          margin-right: .35rem; vertical-align: -1px; }
 .tag { border-radius: 4px; padding: 0 .35rem; font-size: .78rem; }
 .tag.deep { background: #dbe8f7; color: #123e70; }
 .tag.baseline { background: #ececec; color: #444; }
@@ -57,12 +61,13 @@ PAGE = (
     '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
     "<title>{title}</title>\n<style>" + _CSS.replace("{", "{{").replace("}", "}}") + "</style>\n"
     "</head>\n<body>\n<header>\n<h1>{heading}</h1>\n"
-    '<p class="subtitle">{subtitle}</p>\n<nav>{nav}</nav>\n</header>\n'
+    '<p class="subtitle">{subtitle}</p>\n<p class="verdict">{verdict}</p>\n'
+    "<nav>{nav}</nav>\n</header>\n"
     "<main>\n{body}\n</main>\n"
     "<footer>written by biozoo from the files of this run folder; self-contained, works "
     "offline</footer>\n</body>\n</html>\n"
 )
-"""The page; ``str.format`` fields: title, heading, subtitle, nav, body (all HTML-safe)."""
+"""The page; ``str.format`` fields: title, heading, subtitle, verdict, nav, body (HTML-safe)."""
 
 
 def section(key: str, title: str, body: str, *, open_: bool = True) -> str:

@@ -14,10 +14,11 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from biozoo.compare import paired_summary
 from biozoo.config import RunConfig
 from biozoo.data.align import load_cohort
 from biozoo.data.cohort import Cohort
-from biozoo.evaluate import leaderboard, summarize
+from biozoo.evaluate import HIGHER_IS_BETTER, PRIMARY, leaderboard, summarize
 from biozoo.train.experiment import ExperimentResult, Progress, run_experiment
 from biozoo.train.runfolder import RunFolder
 from biozoo.train.saving import save_ensemble, save_transforms
@@ -86,6 +87,13 @@ def _metrics(cfg: RunConfig, cohort: Cohort, result: ExperimentResult) -> dict[s
         "summary": {m: summarize(v) for m, v in result.metrics.items()},
         "per_split": result.metrics,
         "members": {m: [summarize(per) for per in v] for m, v in result.member_metrics.items()},
+        "paired": paired_summary(
+            result.metrics,
+            result.kinds,
+            [(len(s.train), len(s.test)) for s in result.splits],
+            metric=PRIMARY[cohort.task],
+            higher_is_better=HIGHER_IS_BETTER[PRIMARY[cohort.task]],
+        ),
         "training": result.training,
         "transforms": {
             split: {name: getattr(p, "report", {}) for name, p in ft.parts.items()}
