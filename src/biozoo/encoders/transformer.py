@@ -18,14 +18,15 @@ from collections.abc import Mapping
 from typing import ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt, field_validator
 from torch import Tensor, nn
 
 from biozoo.encoders._registry import ENCODERS
 from biozoo.errors import BiozooError
 from biozoo.layers.attention import FeedForward, TransformerBlock
+from biozoo.layers.conv_stem import ConvStem
 from biozoo.layers.positional import additive_positional
-from biozoo.layers.token_input import TokenInput, masked_mean, zero_absent
+from biozoo.layers.token_input import TokenInput, compact_tokens, masked_mean, zero_absent
 
 __all__ = ["TransformerEncoder"]
 
@@ -62,6 +63,11 @@ class TransformerEncoder(nn.Module):
         positional: ``learned``, ``sinusoidal`` (added to tokens), ``rotary`` (RoPE inside
             the attention) or ``none`` (table features and groups carry their identity in
             their own weights already).
+        stem: ``conv`` (a residual convolution of width ``stem_kernel`` mixes neighbouring
+            tokens before the blocks, :class:`~biozoo.layers.conv_stem.ConvStem`) or ``none``.
+            Applies to ordered inputs (tokens, series) only; table features and groups have
+            no neighbours.
+        stem_kernel: width of the stem's convolution (odd).
         ffn: position-wise block: ``mlp``, ``kan`` or ``moe``.
         aux_weight: weight of the MoE load-balancing loss in :meth:`aux_loss` (Switch
             Transformer used 0.01); used with ``ffn="moe"`` only.
@@ -85,10 +91,19 @@ class TransformerEncoder(nn.Module):
         dropout: float = Field(0.1, ge=0.0, lt=1.0)
         pooling: Literal["cls", "mean"] = "cls"
         positional: Literal["learned", "sinusoidal", "rotary", "none"] = "sinusoidal"
+        stem: Literal["conv", "none"] = "conv"
+        stem_kernel: PositiveInt = 3
         ffn: Literal["mlp", "kan", "moe"] = "mlp"
         aux_weight: NonNegativeFloat = 0.01
         kan_reg: NonNegativeFloat = 0.0
         out_dim: PositiveInt = 32
+
+        @field_validator("stem_kernel")
+        @classmethod
+        def _odd(cls, v: int) -> int:
+            if v % 2 == 0:
+                raise ValueError(f"stem_kernel must be odd (centred convolution), got {v}")
+            return v
 
     def __init__(
         self,
@@ -101,6 +116,8 @@ class TransformerEncoder(nn.Module):
         dropout: float = 0.1,
         pooling: Literal["cls", "mean"] = "cls",
         positional: Literal["learned", "sinusoidal", "rotary", "none"] = "sinusoidal",
+        stem: Literal["conv", "none"] = "conv",
+        stem_kernel: int = 3,
         ffn: Literal["mlp", "kan", "moe"] = "mlp",
         aux_weight: float = 0.01,
         kan_reg: float = 0.0,
@@ -113,6 +130,8 @@ class TransformerEncoder(nn.Module):
         self.aux_weight, self.kan_reg = aux_weight, kan_reg
         self.stackable = ffn != "moe"
         self.tokens = TokenInput(in_dim, d_model)
+        ordered = self.tokens.ordered and stem == "conv"
+        self.stem = ConvStem(d_model, stem_kernel) if ordered else None
         extra = 1 if pooling == "cls" else 0
         self.cls = nn.Parameter(torch.empty(d_model)) if pooling == "cls" else None
         self.positional = additive_positional(positional, d_model, self.tokens.max_len + extra)
@@ -133,6 +152,8 @@ class TransformerEncoder(nn.Module):
 
     def reset_parameters(self) -> None:
         self.tokens.reset_parameters()
+        if self.stem is not None:
+            self.stem.reset_parameters()
         if self.cls is not None:
             nn.init.normal_(self.cls, std=0.02)
         if self.positional is not None:
@@ -144,6 +165,9 @@ class TransformerEncoder(nn.Module):
 
     def _embed(self, x: Tensor | Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
         h, tmask = self.tokens(x)  # (B, L, d)
+        if self.stem is not None:  # real tokens first, so padding is a suffix of zeros
+            h, tmask = compact_tokens(h, tmask)
+            h = self.stem(h, tmask)
         if self.cls is not None:
             cls = self.cls.expand(h.shape[0], 1, -1)
             h = torch.cat([cls, h], dim=1)  # (B, 1 + L, d)

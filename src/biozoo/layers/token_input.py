@@ -22,6 +22,7 @@ from biozoo.errors import BiozooError
 
 __all__ = ["TokenInput", "compact_tokens", "input_kind", "masked_mean", "zero_absent"]
 
+_ORDERED = ("tokens", "series")
 _KEYS = {
     "tokens": ("vocab", "max_len"),
     "series": ("channels", "max_len"),
@@ -55,6 +56,8 @@ class TokenInput(nn.Module):
     Attributes:
         kind: the input kind.
         max_len: number of tokens the input can hold (``max_len``, groups or features).
+        ordered: the tokens have an order (``tokens`` and ``series``; table features and
+            groups have none, their identity lives in their own weights).
 
     Shape:
         - table ``[B, p]``; tokens ``{"tokens": [B, L], "mask": [B, L]}``; series
@@ -67,6 +70,7 @@ class TokenInput(nn.Module):
         super().__init__()
         self.kind = input_kind(in_dim)
         self.d_model = d_model
+        self.ordered = self.kind in _ORDERED
         if self.kind == "table":
             self.max_len = int(in_dim)
             self.weight = nn.Parameter(torch.empty(self.max_len, d_model))
