@@ -5,6 +5,10 @@ Vaswani et al. 2017, "Attention Is All You Need", https://arxiv.org/abs/1706.037
 groups as tokens as in AttOmics, table features as tokens as in FT-Transformer (see
 :mod:`biozoo.layers.token_input`).
 
+On ordered inputs (sequences, series) a convolutional stem (:mod:`biozoo.layers.conv_stem`)
+mixes neighbouring tokens before the blocks by default: without it the transformer does not
+learn residue order on small data (``benchmarks/results/order_motif.md``).
+
 The position-wise block is an MLP, a KAN (``biozoo.layers.kan.KANFeedForward``) or a
 mixture of experts (``biozoo.layers.moe.MoEFeedForward``). A mixture of experts keeps Python
 state (its load-balancing loss) between calls, which ``vmap`` cannot batch: such an encoder
@@ -50,7 +54,8 @@ def _feedforward(kind: str, dim: int, hidden: int, dropout: float) -> nn.Module:
 
 @ENCODERS.register("transformer")
 class TransformerEncoder(nn.Module):
-    """Tokens (+ positions) -> pre-norm transformer blocks -> ``[CLS]`` or mean -> linear map.
+    """Tokens -> convolutional stem -> (+ positions) -> pre-norm blocks -> ``[CLS]`` or mean ->
+    linear map.
 
     Args:
         in_dim: input description (int for a table, or a tokens / series / groups dict).
