@@ -16,7 +16,6 @@ Three parts; the first two on the same 3 stratified folds (seed 0):
   model per fold and seed, 2 seeds, AUC of their mean) under one change at a time, and what
   the model looks like inside: norms of token embeddings and positions, attention entropy,
   training and test accuracy along training.
-
 - ``amp``: no loss elsewhere? The antimicrobial peptide protocol of
   ``benchmarks/sequence_protocols.py`` (same training: 5-fold CV, ensembles of 3, at most 60
   epochs, patience 8, batch 64) on a stratified subsample of ``--amp-fraction`` of its 4,620
@@ -435,7 +434,9 @@ def write_markdown() -> None:
     if "cv" in parts:
         text += (
             f"\n## Every sequence encoder, before and after (`{COMMAND.format(p='cv')}`)\n\n"
-            f"{_cv_section(parts['cv'])}\n"
+            f"{_cv_section(parts['cv'])}\n\nThe transformer before: the same run's model with "
+            f"``stem: none``, the previous defaults (identical weights and outputs). The other "
+            f"encoders and the baselines are unchanged: their one result fills both columns.\n"
         )
     if "diagnose" in parts:
         text += (
@@ -445,10 +446,14 @@ def write_markdown() -> None:
     if "amp" in parts:
         a = parts["amp"]
         table = [
-            [m, format_mean_sd(r["roc_auc_mean"], r["roc_auc_sd"]), f"{r['accuracy_mean']:.3f}",
-             f"{r['seconds']:.0f}"]
+            [
+                m.replace("_before", " (before)"),
+                format_mean_sd(r["roc_auc_mean"], r["roc_auc_sd"]),
+                f"{r['accuracy_mean']:.3f}",
+                f"{r['seconds']:.0f}",
+            ]
             for m, r in a["rows"].items()
-        ]  # fmt: skip
+        ]
         text += (
             f"\n## AMPvsUniProt subsample (`{COMMAND.format(p='amp')}`)\n\n"
             f"{a['peptides']} peptides ({a['fraction']:.0%} of 4,620, stratified), 5-fold CV, "
