@@ -12,6 +12,11 @@ Three protocols, each a normal biozoo run (5-fold stratified CV, fold-fitted tok
   against baselines on the last visit + mean over visits.
 
     python benchmarks/sequence_protocols.py [--protocol pbmc|amp|pbcseq|all]
+        [--encoders lstm gru transformer mamba cnn1d] [--out DIR]
+
+``--encoders`` keeps some of the sequence encoders of ``amp`` and ``pbcseq``: same folds, but
+other member seeds (a model's seeds depend on its position in the run); ``--out`` writes the
+results elsewhere.
 
 Writes ``benchmarks/results/sequence_<protocol>.md`` and ``.json``; ``amp`` also writes the
 per-residue attention of the transformer ensemble for six test peptides
@@ -58,7 +63,7 @@ def _run(raw: dict, out: Path) -> biozoo.RunResult:  # type: ignore[name-defined
     return biozoo.run(biozoo.parse_config(raw), out_dir=out)
 
 
-def pbmc(tmp: Path) -> tuple[pd.DataFrame, dict]:
+def pbmc(tmp: Path, encoders: list[str], out: Path) -> tuple[pd.DataFrame, dict]:
     """PBMC 68k reduced, 700 cells, 10 cell types (`bulk_labels`); 765 genes as a table,
     as the names of each cell's 64 most expressed genes (gene_rank, vocabulary fitted per
     fold), or as 32 gene groups from correlation clustering per fold (omics_groups)."""
@@ -99,7 +104,7 @@ def pbmc(tmp: Path) -> tuple[pd.DataFrame, dict]:
     return pd.concat(frames, ignore_index=True), seconds
 
 
-def amp(tmp: Path) -> tuple[pd.DataFrame, dict]:
+def amp(tmp: Path, encoders: list[str], out: Path) -> tuple[pd.DataFrame, dict]:
     """modlAMP AMPvsUniProt after removing repeated and contradictory sequences (4,620
     peptides: 2,540 antimicrobial, 2,080 UniProt), residues as tokens (max 64); baselines on
     amino-acid composition."""
@@ -118,24 +123,27 @@ def amp(tmp: Path) -> tuple[pd.DataFrame, dict]:
             },
             "target": {"path": str(paths["labels"]), "column": "label", "task": "binary"},
         },
-        "models": {e: {"encoders": {"peptide": {"name": e}}} for e in SEQ_ENCODERS},
+        "models": {e: {"encoders": {"peptide": {"name": e}}} for e in encoders},
         "training": _training(),
         "baselines": ["linear", "random_forest"],
     }
     t0 = time.perf_counter()
     result = _run(raw, tmp)
     seconds = {"whole run": time.perf_counter() - t0, **result.metrics["seconds"]}
+    if "transformer" not in encoders:
+        return result.leaderboard, seconds
     from biozoo.explain.explain_run import explain_run
 
     explain_run(result.path, models=["transformer"])
     received = pd.read_csv(result.path / "attention" / "transformer" / "peptide.csv")
     first = received[received["split"] == received["split"].iloc[0]]
     few = first[first["sample_id"].isin(first["sample_id"].drop_duplicates().head(6))]
-    few.to_csv(Path(__file__).parent / "results" / "sequence_amp_attention.csv", index=False)
+    out.mkdir(parents=True, exist_ok=True)
+    few.to_csv(out / "sequence_amp_attention.csv", index=False)
     return result.leaderboard, seconds
 
 
-def pbcseq(tmp: Path) -> tuple[pd.DataFrame, dict]:
+def pbcseq(tmp: Path, encoders: list[str], out: Path) -> tuple[pd.DataFrame, dict]:
     """pbcseq with a 730-day landmark: patients followed past day 730, their visits up to
     day 730 (12 labs, time since first visit as a channel); target death or transplant
     later in follow-up. Baselines on last visit + mean over visits + visit count."""
@@ -154,7 +162,7 @@ def pbcseq(tmp: Path) -> tuple[pd.DataFrame, dict]:
             },
             "target": {"path": str(paths["labels"]), "column": "event", "task": "binary"},
         },
-        "models": {e: {"encoders": {"labs": {"name": e}}} for e in SEQ_ENCODERS[:4]},
+        "models": {e: {"encoders": {"labs": {"name": e}}} for e in encoders if e != "cnn1d"},
         "training": _training(batch_size=32),
         "baselines": ["linear", "random_forest", "gradient_boosting"],
     }
@@ -201,12 +209,13 @@ Seconds: {json.dumps({k: round(v, 1) for k, v in seconds.items()})}
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--protocol", choices=[*PROTOCOLS, "all"], default="all")
+    parser.add_argument("--encoders", nargs="+", choices=SEQ_ENCODERS, default=SEQ_ENCODERS)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
     names = list(PROTOCOLS) if args.protocol == "all" else [args.protocol]
     for name in names:
         with tempfile.TemporaryDirectory() as tmp:
-            board, seconds = PROTOCOLS[name](Path(tmp))
+            board, seconds = PROTOCOLS[name](Path(tmp), args.encoders, args.out)
         report(name, board, seconds, args.out)
         print(f"{name}: written", file=sys.stderr)
 

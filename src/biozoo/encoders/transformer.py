@@ -5,6 +5,10 @@ Vaswani et al. 2017, "Attention Is All You Need", https://arxiv.org/abs/1706.037
 groups as tokens as in AttOmics, table features as tokens as in FT-Transformer (see
 :mod:`biozoo.layers.token_input`).
 
+On ordered inputs (sequences, series) a convolutional stem (:mod:`biozoo.layers.conv_stem`)
+mixes neighbouring tokens before the blocks by default: without it the transformer does not
+learn residue order on small data (``benchmarks/results/order_motif.md``).
+
 The position-wise block is an MLP, a KAN (``biozoo.layers.kan.KANFeedForward``) or a
 mixture of experts (``biozoo.layers.moe.MoEFeedForward``). A mixture of experts keeps Python
 state (its load-balancing loss) between calls, which ``vmap`` cannot batch: such an encoder
@@ -18,15 +22,16 @@ from collections.abc import Mapping
 from typing import ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt, field_validator
 from torch import Tensor, nn
 
 from biozoo.encoders._registry import ENCODERS
 from biozoo.errors import BiozooError
 from biozoo.inputs import GroupsInput, SeriesInput, TableInput, TokensInput
 from biozoo.layers.attention import FeedForward, TransformerBlock
+from biozoo.layers.conv_stem import ConvStem
 from biozoo.layers.positional import additive_positional
-from biozoo.layers.token_input import TokenInput, masked_mean, zero_absent
+from biozoo.layers.token_input import TokenInput, compact_tokens, masked_mean, zero_absent
 
 __all__ = ["TransformerEncoder"]
 
@@ -50,7 +55,8 @@ def _feedforward(kind: str, dim: int, hidden: int, dropout: float) -> nn.Module:
 
 @ENCODERS.register("transformer")
 class TransformerEncoder(nn.Module):
-    """Tokens (+ positions) -> pre-norm transformer blocks -> ``[CLS]`` or mean -> linear map.
+    """Tokens -> convolutional stem -> (+ positions) -> pre-norm blocks -> ``[CLS]`` or mean ->
+    linear map.
 
     Args:
         input: the tokens, series, groups or table it reads (sizes come from the data).
@@ -63,6 +69,11 @@ class TransformerEncoder(nn.Module):
         positional: ``learned``, ``sinusoidal`` (added to tokens), ``rotary`` (RoPE inside
             the attention) or ``none`` (table features and groups carry their identity in
             their own weights already).
+        stem: ``conv`` (a residual convolution of width ``stem_kernel`` mixes neighbouring
+            tokens before the blocks, :class:`~biozoo.layers.conv_stem.ConvStem`) or ``none``.
+            Applies to ordered inputs (tokens, series) only; table features and groups have
+            no neighbours.
+        stem_kernel: width of the stem's convolution (odd).
         ffn: position-wise block: ``mlp``, ``kan`` or ``moe``.
         aux_weight: weight of the MoE load-balancing loss in :meth:`aux_loss` (Switch
             Transformer used 0.01); used with ``ffn="moe"`` only.
@@ -86,10 +97,19 @@ class TransformerEncoder(nn.Module):
         dropout: float = Field(0.1, ge=0.0, lt=1.0)
         pooling: Literal["cls", "mean"] = "cls"
         positional: Literal["learned", "sinusoidal", "rotary", "none"] = "sinusoidal"
+        stem: Literal["conv", "none"] = "conv"
+        stem_kernel: PositiveInt = 3
         ffn: Literal["mlp", "kan", "moe"] = "mlp"
         aux_weight: NonNegativeFloat = 0.01
         kan_reg: NonNegativeFloat = 0.0
         out_dim: PositiveInt = 32
+
+        @field_validator("stem_kernel")
+        @classmethod
+        def _odd(cls, v: int) -> int:
+            if v % 2 == 0:
+                raise ValueError(f"stem_kernel must be odd (centred convolution), got {v}")
+            return v
 
     def __init__(
         self,
@@ -102,6 +122,8 @@ class TransformerEncoder(nn.Module):
         dropout: float = 0.1,
         pooling: Literal["cls", "mean"] = "cls",
         positional: Literal["learned", "sinusoidal", "rotary", "none"] = "sinusoidal",
+        stem: Literal["conv", "none"] = "conv",
+        stem_kernel: int = 3,
         ffn: Literal["mlp", "kan", "moe"] = "mlp",
         aux_weight: float = 0.01,
         kan_reg: float = 0.0,
@@ -114,6 +136,8 @@ class TransformerEncoder(nn.Module):
         self.aux_weight, self.kan_reg = aux_weight, kan_reg
         self.stackable = ffn != "moe"
         self.tokens = TokenInput(input, d_model)
+        ordered = self.tokens.ordered and stem == "conv"
+        self.stem = ConvStem(d_model, stem_kernel) if ordered else None
         extra = 1 if pooling == "cls" else 0
         self.cls = nn.Parameter(torch.empty(d_model)) if pooling == "cls" else None
         self.positional = additive_positional(positional, d_model, self.tokens.max_len + extra)
@@ -134,6 +158,8 @@ class TransformerEncoder(nn.Module):
 
     def reset_parameters(self) -> None:
         self.tokens.reset_parameters()
+        if self.stem is not None:
+            self.stem.reset_parameters()
         if self.cls is not None:
             nn.init.normal_(self.cls, std=0.02)
         if self.positional is not None:
@@ -145,6 +171,9 @@ class TransformerEncoder(nn.Module):
 
     def _embed(self, x: Tensor | Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
         h, tmask = self.tokens(x)  # (B, L, d)
+        if self.stem is not None:  # real tokens first, so padding is a suffix of zeros
+            h, tmask = compact_tokens(h, tmask)
+            h = self.stem(h, tmask)
         if self.cls is not None:
             cls = self.cls.expand(h.shape[0], 1, -1)
             h = torch.cat([cls, h], dim=1)  # (B, 1 + L, d)

@@ -37,6 +37,8 @@ class TokenInput(nn.Module):
     Attributes:
         input: the input description.
         max_len: number of tokens the input can hold (``max_len``, groups or features).
+        ordered: the tokens have an order (tokens and series; table features and groups
+            have none, their identity lives in their own weights).
 
     Shape:
         - table ``[B, p]``; tokens ``{"tokens": [B, L], "mask": [B, L]}``; series
@@ -51,15 +53,18 @@ class TokenInput(nn.Module):
         super().__init__()
         self.input = input
         self.d_model = d_model
+        self.ordered = False
         match input:
             case TableInput(n_features=p):
                 self.max_len = p
                 self.weight = nn.Parameter(torch.empty(p, d_model))
                 self.bias = nn.Parameter(torch.empty(p, d_model))
             case TokensInput(vocab=vocab, max_len=max_len):
+                self.ordered = True
                 self.max_len = max_len
                 self.embed = nn.Embedding(vocab, d_model, padding_idx=0)
             case SeriesInput(channels=channels, max_len=max_len):
+                self.ordered = True
                 self.max_len = max_len
                 self.proj = nn.Linear(channels, d_model)
             case GroupsInput(groups=groups, size=size):

@@ -33,7 +33,6 @@ from biozoo.data.sequence.read import SequenceOptions, alphabet_letters
 from biozoo.errors import BiozooError
 from biozoo.inputs import TokensInput
 
-ALPHABETS = {"protein": "ACDEFGHIKLMNPQRSTVWY", "dna": "ACGT", "rna": "ACGU"}
 SPECIALS = {"pad": 0, "unk": 1, "cls": 2}
 _FIRST = 3  # id of the first vocabulary token
 _CHUNK = 4096  # records encoded at a time
