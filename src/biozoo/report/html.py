@@ -18,10 +18,10 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+import biozoo.report.plots as plots
 from biozoo._atomic import atomic_file
 from biozoo.errors import BiozooError
 from biozoo.evaluate import HIGHER_IS_BETTER, PRIMARY, format_mean_sd
-from biozoo.report import plots
 from biozoo.report.blocks import LABELS, figure, note, swatch, table
 from biozoo.report.comparison import bold_cells, comparison_section, split_sizes, summarize_run
 from biozoo.report.explained import attention_section, attributions_section, explanations_section

@@ -189,7 +189,7 @@ def transductive_gcn(
     with torch.no_grad():
         out = _squeeze(net(x, ei_t, w_t), classify)
     if classify:
-        return torch.softmax(out, dim=-1).double().numpy()
+        return torch.softmax(out.double(), dim=-1).numpy()  # rows sum to 1 in float64
     return out.double().numpy() * sd + mu
 
 
