@@ -9,7 +9,6 @@ from biozoo.config import RunConfig
 from biozoo.data.spec import TransformConfig
 from biozoo.encoders import ENCODERS
 from biozoo.errors import BiozooError
-from biozoo.fusion import FUSIONS
 from biozoo.presets import DEMO, demo_config
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
@@ -122,7 +121,3 @@ def test_encoder_config_matches_its_signature(name):
             else (params[field].default == default)
         ), field
 
-
-@pytest.mark.parametrize("name", FUSIONS.names())
-def test_every_fusion_has_a_config(name):
-    FUSIONS.get(name).Config()
