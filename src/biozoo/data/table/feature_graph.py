@@ -26,6 +26,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from biozoo.data.cohort import TableModality
+from biozoo.data.table.matrix import table_matrix
 from biozoo.data.table.transform import TableTransform
 from biozoo.errors import BiozooError
 from biozoo.inputs import FeatureGraphInput
@@ -328,12 +329,7 @@ class FeatureGraphTransform:
 
     def matrix(self, mod: TableModality) -> np.ndarray:
         """Transformed float32 ``[n, p]``; zero rows where a sample lacks the modality."""
-        values = mod.values
-        if list(mod.features) != self.table.input_features:
-            values = self.table.align(values, mod.features, source=mod.source)
-        x = self.table.transform(values)
-        x[~mod.present] = 0.0
-        return x
+        return table_matrix(self.table, mod)
 
     def transform(self, mod: TableModality) -> torch.Tensor:
         """Node values of every sample: float32 ``[n, p]`` (column ``j`` is node ``j``)."""

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from biozoo.data.table.transform import feature_positions
 from biozoo.errors import BiozooError
 from biozoo.inputs import TokensInput
 
@@ -155,15 +156,7 @@ class ColumnScaler:
         names = [str(f) for f in features]
         index = None
         if names != self.features:
-            pos = {f: i for i, f in enumerate(names)}
-            missing = [f for f in self.features if f not in pos]
-            if missing:
-                shown = ", ".join(repr(f) for f in missing[:5])
-                more = ", ..." if len(missing) > 5 else ""
-                raise BiozooError(
-                    f"{source or 'the new data'} lacks {len(missing)} of the "
-                    f"{len(self.features)} features the model uses ({shown}{more})."
-                )
+            pos = feature_positions(names, self.features, source or "the new data")
             index = np.array([pos[f] for f in self.features], dtype=np.int64)
         m, p = len(values), len(self.features)
         out = np.empty((m, p), dtype=np.float32)

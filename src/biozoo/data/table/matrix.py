@@ -11,7 +11,18 @@ from biozoo.data.cohort import TableModality
 from biozoo.data.table.transform import TableTransform
 from biozoo.inputs import TableInput
 
-__all__ = ["TablePart"]
+__all__ = ["TablePart", "table_matrix"]
+
+
+def table_matrix(table: TableTransform, mod: TableModality) -> np.ndarray:
+    """``mod`` through a fitted :class:`TableTransform`: float32 ``[n, p]``, zero rows where a
+    sample lacks the modality; columns matched to the fitted features by name."""
+    values = mod.values
+    if list(mod.features) != table.input_features:
+        values = table.align(values, mod.features, source=mod.source)
+    x = table.transform(values)
+    x[~mod.present] = 0.0
+    return x
 
 
 class TablePart:
@@ -35,12 +46,7 @@ class TablePart:
         Columns are matched to the fitted features by name when the table's columns differ
         from those it was fitted on (new data in another column order).
         """
-        values = mod.values
-        if mod.features != self.table.input_features:
-            values = self.table.align(values, mod.features, source=mod.source)
-        x = self.table.transform(values)
-        x[~mod.present] = 0.0
-        return x
+        return table_matrix(self.table, mod)
 
     def transform(self, mod: TableModality) -> torch.Tensor:
         return torch.from_numpy(self.matrix(mod))

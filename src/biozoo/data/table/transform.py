@@ -17,7 +17,7 @@ import numpy as np
 
 from biozoo.errors import BiozooError
 
-__all__ = ["TableTransform", "TargetScaler"]
+__all__ = ["TableTransform", "TargetScaler", "feature_positions"]
 
 log = logging.getLogger(__name__)
 
@@ -220,15 +220,7 @@ class TableTransform:
         names = [str(f) for f in features]
         where = source or "the new data"
         _check_unique(names, f"the feature names of {where}")
-        pos = {f: i for i, f in enumerate(names)}
-        missing = [f for f in self.selected_features if f not in pos]
-        if missing:
-            first = ", ".join(repr(f) for f in missing[:5])
-            more = ", ..." if len(missing) > 5 else ""
-            raise BiozooError(
-                f"{where} lacks {len(missing)} of the {len(self.selected_features)} features "
-                f"the model uses ({first}{more})."
-            )
+        pos = feature_positions(names, self.selected_features, where)
         X = np.asarray(X)
         out = np.full((X.shape[0], len(self.input_features)), np.nan, dtype=np.float32)
         source_cols = np.array([pos[self.input_features[i]] for i in index], dtype=np.int64)
@@ -376,6 +368,25 @@ class TableTransform:
             nk += len(sub)
             kept.append(idx[sub])
         return (np.concatenate(kept) if kept else np.zeros(0, np.int64)), scanned
+
+
+def feature_positions(names: list[str], wanted: list[str], where: str) -> dict[str, int]:
+    """Column position of each name in ``names``; every ``wanted`` feature must be there.
+
+    Raises:
+        BiozooError: naming how many of the ``wanted`` features ``where`` lacks, and the
+            first few of them.
+    """
+    pos = {f: i for i, f in enumerate(names)}
+    missing = [f for f in wanted if f not in pos]
+    if missing:
+        shown = ", ".join(repr(f) for f in missing[:5])
+        more = ", ..." if len(missing) > 5 else ""
+        raise BiozooError(
+            f"{where} lacks {len(missing)} of the {len(wanted)} features the model uses "
+            f"({shown}{more})."
+        )
+    return pos
 
 
 def _check_unique(names: list[str], where: str) -> None:
