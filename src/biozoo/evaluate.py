@@ -27,9 +27,11 @@ __all__ = [
     "METRICS",
     "PRIMARY",
     "TASKS",
+    "classification_metrics",
     "compute_metrics",
     "format_mean_sd",
     "leaderboard",
+    "regression_metrics",
     "summarize",
 ]
 
@@ -119,6 +121,43 @@ def compute_metrics(
     return _classification_metrics(y_true, y_pred, task=task, n_classes=n_classes)
 
 
+def _checked(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    if y_true.ndim != 1 or len(y_true) == 0:
+        raise ValueError(f"y_true must be a non-empty 1-d array, got shape {y_true.shape}")
+    if not np.all(np.isfinite(y_pred)):
+        raise ValueError("y_pred contains NaN or infinite values")
+    return y_true, y_pred
+
+
+def classification_metrics(
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    *,
+    n_classes: int | None = None,
+    binary: bool = False,
+    name: str = "classification",
+) -> dict[str, float]:
+    """:func:`compute_metrics` of a classification task (see there for each metric).
+
+    Args:
+        y_true: int class codes ``0..C-1`` ``[n]``.
+        proba: probabilities ``[n, C]``.
+        n_classes: ``C``; defaults to ``proba.shape[1]``.
+        binary: score ROC AUC and PR AUC on column 1 (the positive class) alone.
+        name: the task's name, for messages.
+    """
+    y_true, proba = _checked(y_true, proba)
+    return _classification_metrics(y_true, proba, task=name, n_classes=n_classes, binary=binary)
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """``rmse``, ``mae`` and ``r2`` (NaN for fewer than two samples) of predictions ``[n]``."""
+    y_true, y_pred = _checked(y_true, y_pred)
+    return _regression_metrics(y_true.astype(np.float64), _as_1d(y_pred, len(y_true)))
+
+
 def _as_1d(y_pred: np.ndarray, n: int) -> np.ndarray:
     if y_pred.ndim == 2 and y_pred.shape[1] == 1:
         y_pred = y_pred[:, 0]
@@ -140,8 +179,14 @@ def _regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, flo
 
 
 def _classification_metrics(
-    y_true: np.ndarray, proba: np.ndarray, *, task: str, n_classes: int | None
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    *,
+    task: str,
+    n_classes: int | None,
+    binary: bool | None = None,
 ) -> dict[str, float]:
+    binary = task == "binary" if binary is None else binary
     if proba.ndim != 2 or proba.shape[0] != len(y_true):
         raise ValueError(
             f"{task} y_pred must be probabilities of shape ({len(y_true)}, C), got {proba.shape}"
@@ -149,8 +194,8 @@ def _classification_metrics(
     n_classes = proba.shape[1] if n_classes is None else n_classes
     if proba.shape[1] != n_classes:
         raise ValueError(f"y_pred has {proba.shape[1]} columns but n_classes is {n_classes}")
-    if task == "binary" and n_classes != 2:
-        raise ValueError(f"binary y_pred must have 2 columns, got {n_classes}")
+    if binary and n_classes != 2:
+        raise ValueError(f"{task} y_pred must have 2 columns, got {n_classes}")
     if not np.all(np.equal(np.mod(y_true, 1), 0)):
         raise ValueError("classification y_true must hold integer class codes")
     y_true = y_true.astype(np.int64)
@@ -159,7 +204,7 @@ def _classification_metrics(
 
     present = np.unique(y_true)
     labels = np.argmax(proba, axis=1)
-    if task == "binary":
+    if binary:
         roc, ap = _binary_scores(y_true == 1, proba[:, 1])
     elif len(present) < 2:
         roc, ap = float("nan"), float("nan")

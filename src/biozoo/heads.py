@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from biozoo.registry import Registry
 
-__all__ = ["HEADS", "BinaryHead", "HeadOutput", "MulticlassHead", "RegressionHead"]
+__all__ = ["HEADS", "BinaryHead", "HeadOutput", "MulticlassHead", "RegressionHead", "view_mean"]
 
 HEADS: Registry[type[nn.Module]] = Registry("head")
 
@@ -29,7 +29,7 @@ class HeadOutput:
     loss: Tensor | None
 
 
-def _view_mean(values: Tensor, view_mask: Tensor) -> Tensor:
+def view_mean(values: Tensor, view_mask: Tensor) -> Tensor:
     """Mean over views (dim 1) of ``values [B, K, ...]`` weighted by ``view_mask [B, K]``."""
     w = view_mask.to(values.dtype)
     w = w / w.sum(dim=1, keepdim=True).clamp_min(1.0)
@@ -48,13 +48,13 @@ class BinaryHead(nn.Module):
 
     def forward(self, outputs: Tensor, view_mask: Tensor, y: Tensor | None = None) -> HeadOutput:
         logit = outputs[..., 0]  # (B, K)
-        p = _view_mean(torch.sigmoid(logit), view_mask)
+        p = view_mean(torch.sigmoid(logit), view_mask)
         prediction = torch.stack([1.0 - p, p], dim=-1)
         loss = None
         if y is not None:
             target = y.to(logit.dtype).unsqueeze(1).expand_as(logit)
             per_view = F.binary_cross_entropy_with_logits(logit, target, reduction="none")
-            loss = _view_mean(per_view, view_mask).mean()
+            loss = view_mean(per_view, view_mask).mean()
         return HeadOutput(prediction, loss)
 
 
@@ -67,13 +67,13 @@ class MulticlassHead(nn.Module):
         self.n_outputs = n_classes
 
     def forward(self, outputs: Tensor, view_mask: Tensor, y: Tensor | None = None) -> HeadOutput:
-        prediction = _view_mean(torch.softmax(outputs, dim=-1), view_mask)
+        prediction = view_mean(torch.softmax(outputs, dim=-1), view_mask)
         loss = None
         if y is not None:
             b, k, c = outputs.shape
             target = y.long().unsqueeze(1).expand(b, k).reshape(-1)
             per_view = F.cross_entropy(outputs.reshape(-1, c), target, reduction="none")
-            loss = _view_mean(per_view.view(b, k), view_mask).mean()
+            loss = view_mean(per_view.view(b, k), view_mask).mean()
         return HeadOutput(prediction, loss)
 
 
@@ -87,9 +87,9 @@ class RegressionHead(nn.Module):
 
     def forward(self, outputs: Tensor, view_mask: Tensor, y: Tensor | None = None) -> HeadOutput:
         value = outputs[..., 0]  # (B, K)
-        prediction = _view_mean(value, view_mask)
+        prediction = view_mean(value, view_mask)
         loss = None
         if y is not None:
             per_view = (value - y.to(value.dtype).unsqueeze(1)) ** 2
-            loss = _view_mean(per_view, view_mask).mean()
+            loss = view_mean(per_view, view_mask).mean()
         return HeadOutput(prediction, loss)
