@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from sklearn import metrics as skm
 
 __all__ = [
+    "COLOURS",
     "attention_figure",
     "attention_map_figure",
     "attribution_figure",
@@ -29,7 +30,7 @@ __all__ = [
     "to_svg",
 ]
 
-_COLOURS = (
+COLOURS = (
     "#1f77b4",
     "#d62728",
     "#2ca02c",
@@ -41,6 +42,8 @@ _COLOURS = (
     "#bcbd22",
     "#7f7f7f",
 )
+"""The report's one colour palette (matplotlib's tab10 order)."""
+_COLOURS = COLOURS
 _GRID = np.linspace(0.0, 1.0, 201)
 
 
@@ -78,7 +81,7 @@ def _methods(preds: pd.DataFrame, methods: list[tuple[str, str]]):
     for i, (method, kind) in enumerate(methods):
         rows = preds[preds["method"] == method]
         if len(rows):
-            yield method, kind, _COLOURS[i % len(_COLOURS)], rows
+            yield method, kind, COLOURS[i % len(COLOURS)], rows
 
 
 def roc_pr_figure(
@@ -226,7 +229,7 @@ def calibration_figure(
         mean_p = np.bincount(which, weights=score, minlength=bins) / np.maximum(count, 1)
         observed = np.bincount(which, weights=hit, minlength=bins) / np.maximum(count, 1)
         used = count > 0
-        colour = _COLOURS[i % len(_COLOURS)]
+        colour = COLOURS[i % len(COLOURS)]
         top.plot(
             mean_p[used],
             observed[used],
@@ -267,7 +270,7 @@ def regression_figure(preds: pd.DataFrame, *, methods: list[str], target: str) -
         pred = pd.to_numeric(rows["prediction"], errors="coerce").to_numpy(dtype=np.float64)
         keep = np.isfinite(obs) & np.isfinite(pred)
         obs, pred = obs[keep], pred[keep]
-        left.scatter(obs, pred, s=12, alpha=0.7, color=_COLOURS[0], edgecolors="none")
+        left.scatter(obs, pred, s=12, alpha=0.7, color=COLOURS[0], edgecolors="none")
         both = np.concatenate([obs, pred]) if len(obs) else np.array([0.0, 1.0])
         lo, hi = float(both.min()), float(both.max())
         left.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls=":", label="predicted = observed")
@@ -275,7 +278,7 @@ def regression_figure(preds: pd.DataFrame, *, methods: list[str], target: str) -
         left.set(xlabel=f"observed {target}", ylabel=f"predicted {target}")
         left.set_title(f"{method}: predicted vs observed (n={len(obs)}, R² {r2:.3f})", fontsize=10)
         left.legend(fontsize=7, loc="upper left")
-        right.scatter(pred, pred - obs, s=12, alpha=0.7, color=_COLOURS[1], edgecolors="none")
+        right.scatter(pred, pred - obs, s=12, alpha=0.7, color=COLOURS[1], edgecolors="none")
         right.axhline(0.0, color="grey", lw=0.8, ls=":")
         right.set(xlabel=f"predicted {target}", ylabel=f"residual (predicted − observed {target})")
         rmse = float(np.sqrt(np.mean((pred - obs) ** 2))) if len(obs) else float("nan")
@@ -328,7 +331,7 @@ def attribution_figure(frame: pd.DataFrame, *, title: str, top: int = 15) -> Fig
         shown[feature].astype(str),
         shown[value].to_numpy(dtype=np.float64),
         xerr=err,
-        color=_COLOURS[0],
+        color=COLOURS[0],
         error_kw={"lw": 0.8, "ecolor": "grey"},
     )
     ax.tick_params(axis="y", labelsize=7)
