@@ -41,14 +41,12 @@ from torch import Tensor, nn
 from biozoo.config import DataConfig, RunConfig
 from biozoo.data.load import load_cohort
 from biozoo.errors import BiozooError
-from biozoo.heads import HEADS
 from biozoo.model import build_model
 from biozoo.train.ensemble import LoopEnsemble
 from biozoo.train.plan import predict_members
 from biozoo.train.predict import (
     SavedSplit,
     _frame,
-    _with_task,
     data_for_prediction,
     load_run_config,
     load_split,
@@ -133,7 +131,7 @@ def _load_int8_tensors(q: nn.Module, tensors: dict[str, Tensor], where: str) -> 
 def _build(cfg: RunConfig, model: str, meta: dict) -> tuple[nn.Module, nn.Module]:
     """An untrained member of ``model`` (eval mode) and its head, sized from ``meta``."""
     classes = meta["classes"]
-    head = HEADS.get(meta["task"])(len(classes) if classes else None)
+    head = cfg.data.target.build_task().head(len(classes) if classes else None)
     return build_model(cfg.models[model], meta["in_dims"], head.n_outputs).eval(), head
 
 
@@ -244,7 +242,8 @@ def load_int8(export: Path, model: str, split: str) -> SavedSplit:
         members.append(q)
     queue = iter(members)
     ensemble = LoopEnsemble(lambda: next(queue), [0] * len(members)).eval()
-    transforms = load_transforms(export / "models" / "transforms" / f"{split}.safetensors")
+    path = export / "models" / "transforms" / f"{split}.safetensors"
+    transforms = load_transforms(path, cfg.data.target.build_task())
     return SavedSplit(ensemble, head, transforms, meta)
 
 
@@ -286,10 +285,8 @@ def predict_int8(
         for s in [split] if split else splits:
             saved = load_int8(export, m, s)
             meta = saved.meta
-            fold = saved.transforms.fold_data(_with_task(cohort, meta))
+            fold = saved.transforms.fold_data(cohort)
             p = predict_members(saved.ensemble, saved.head, fold).numpy().mean(axis=0)
-            if meta["task"] == "regression":
-                p = saved.transforms.target.inverse_transform(p)
-            preds.append(p)
-        frames.append(_frame(cohort.ids, m, split or "all", np.mean(preds, axis=0), meta))
+            preds.append(saved.transforms.target.inverse_transform(p))
+        frames.append(_frame(cohort, m, split or "all", np.mean(preds, axis=0), meta))
     return pd.concat(frames, ignore_index=True)

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 import biozoo.encoders.kan  # noqa: F401  (registers "kan" until encoders/__init__ imports it)
 from biozoo.config import ModelConfig, PartSpec
 from biozoo.encoders import ENCODERS
-from biozoo.heads import HEADS
+from biozoo.heads import BinaryHead
 from biozoo.model import build_model
 from biozoo.train.ensemble import StackedEnsemble
 from biozoo.train.plan import FoldData, fit_ensemble, predict_members
@@ -99,7 +99,7 @@ def test_a_stacked_kan_model_learns_in_the_training_loop():
 
     spec = ModelConfig(encoders={"a": PartSpec(name="kan", hidden=[4], out_dim=3, dropout=0.0)})
     ens = StackedEnsemble(lambda: build_model(spec, {"a": IN_DIM}, 1), seeds=[1, 2])
-    head = HEADS.get("binary")()
+    head = BinaryHead()
     fit, val = data(128), data(64)
     fit_ensemble(
         ens,

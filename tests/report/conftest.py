@@ -11,6 +11,7 @@ import pytest
 
 from biozoo.config import OutputConfig, parse_config
 from biozoo.data.cohort import Cohort, TableModality
+from biozoo.tasks import TASKS
 from biozoo.train.run import train
 
 TRAINING = {
@@ -45,7 +46,7 @@ def tiny_cohort(task: str, n: int = 42, seed: int = 0) -> Cohort:
     classes = [f"c{i}" for i in range(k)] if k else None
     target = y.astype(np.int64) if k else y.astype(np.float32)
     ids = np.array([f"s{i:02d}" for i in range(n)], dtype=object)
-    return Cohort(ids, mods, target, task, classes)
+    return Cohort(ids, mods, target, TASKS.get(task)(), classes)
 
 
 def tiny_run(task: str, out: Path, *, models: dict | None = None) -> Path:

@@ -151,3 +151,18 @@ def test_coxnet_chooses_its_penalty_by_inner_cv():
     assert model.alpha_ in model.model_.alphas_
     coef = model.model_.coef_[:, list(model.model_.alphas_).index(model.alpha_)]
     assert abs(coef[0]) > abs(coef[5:]).max()  # the informative feature survives the penalty
+
+
+def test_ranking_target_is_the_null_martingale_residual_and_finds_the_risk_feature():
+    from biozoo.data.transforms import TableTransform
+
+    x, target, _ = simulate(n=200, p=5, seed=1)
+    rank = SurvivalTask().ranking_target(target)
+    time, event = target.T
+    na = np.array([np.sum(event[time <= t] / [np.sum(time >= s) for s in time[time <= t]])
+                   for t in time])  # Nelson-Aalen at each sample's own time
+    np.testing.assert_allclose(rank.values, (event - na) - (event - na).mean(), atol=1e-12)
+    assert not rank.grouped
+    features = [f"f{i}" for i in range(5)]
+    tt = TableTransform(top_k=1).fit(x, target, task=SurvivalTask(), features=features)
+    assert tt.selected_features == ["f0"]  # the strongest log-hazard coefficient

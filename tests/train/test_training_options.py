@@ -9,7 +9,7 @@ import torch
 
 from biozoo.config import parse_config
 from biozoo.errors import BiozooError
-from biozoo.heads import HEADS
+from biozoo.heads import BinaryHead
 from biozoo.train.ensemble import StackedEnsemble
 from biozoo.train.plan import EnsemblePlan, FoldData, fit_ensemble
 from biozoo.train.run import train
@@ -75,7 +75,7 @@ def test_a_nan_loss_stops_training_naming_epoch_and_step():
     with pytest.raises(BiozooError, match=r"epoch 0, step 0"):
         fit_ensemble(
             ens,
-            HEADS.get("binary")(None),
+            BinaryHead(),
             data,
             data,
             epochs=2,
@@ -87,4 +87,4 @@ def test_a_nan_loss_stops_training_naming_epoch_and_step():
             gradient_clip=1.0,
             seed=0,
         )
-    assert EnsemblePlan(ens, HEADS.get("binary")(None), optimizer="adahessian").create_graph
+    assert EnsemblePlan(ens, BinaryHead(), optimizer="adahessian").create_graph

@@ -32,6 +32,7 @@ from torch_geometric.data import Data
 from biozoo.data.graphs import GraphSource, empty_graph
 from biozoo.data.readers import resolve_format
 from biozoo.errors import BiozooError
+from biozoo.tasks import Task
 
 __all__ = [
     "ATOM_DIM",
@@ -365,7 +366,7 @@ class MoleculeTransform:
         """The graph encoders' ``in_dim``."""
         return {"kind": "graph", "node_dim": ATOM_DIM, "edge_dim": BOND_DIM}
 
-    def fit(self, mod: Any, y: np.ndarray | None = None, task: str = "regression") -> Self:
+    def fit(self, mod: Any, y: np.ndarray | None = None, task: Task | None = None) -> Self:
         """Learn the descriptor scaling from the training samples ``mod`` (``y`` unused)."""
         if not self.descriptors:
             self._fill = np.zeros(0)

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 from biozoo.config import ModalityConfig
 from biozoo.data.cohort import TableModality
 from biozoo.data.transforms import TableTransform
+from biozoo.tasks import Task
 
 __all__ = ["TablePart", "part_class", "part_for", "validate_modality"]
 
@@ -39,7 +40,7 @@ class TablePart:
     def __init__(self, **options: Any) -> None:
         self.table = TableTransform(**options)
 
-    def fit(self, mod: TableModality, y: np.ndarray | None, task: str) -> TablePart:
+    def fit(self, mod: TableModality, y: np.ndarray | None, task: Task) -> TablePart:
         # a boolean mask copies the whole table; skip it when every sample has the modality
         rows = slice(None) if mod.present.all() else mod.present
         yy = None if y is None else y[rows]

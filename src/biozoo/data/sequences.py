@@ -34,6 +34,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from biozoo.errors import BiozooError
+from biozoo.tasks import Task
 
 __all__ = ["ALPHABETS", "SequenceOptions", "SequenceTransform", "read_sequences"]
 
@@ -420,7 +421,9 @@ class SequenceTransform:
         """What fit learned, for the run's summary."""
         return {"vocab": self.vocab_size, "length": self.length} if self.vocab is not None else {}
 
-    def fit(self, mod: Any, y: np.ndarray | None = None, task: str = "binary") -> SequenceTransform:
+    def fit(
+        self, mod: Any, y: np.ndarray | None = None, task: Task | None = None
+    ) -> SequenceTransform:
         """Learn the vocabulary and the width ``L`` from the present training records."""
         records, _ = _records(mod)
         if not records:

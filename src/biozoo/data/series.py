@@ -33,6 +33,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from biozoo.errors import BiozooError
+from biozoo.tasks import Task
 
 __all__ = ["SeriesOptions", "SeriesTransform", "read_series"]
 
@@ -412,7 +413,9 @@ class SeriesTransform:
             names += [f"{c}_observed" for c in self.channels or []]
         return names + (["time_since_first"] if self.options.time_channel else [])
 
-    def fit(self, mod: Any, y: np.ndarray | None = None, task: str = "binary") -> SeriesTransform:
+    def fit(
+        self, mod: Any, y: np.ndarray | None = None, task: Task | None = None
+    ) -> SeriesTransform:
         """Learn channel statistics, time scale and flat statistics from the training visits."""
         records, _ = _present(mod)
         if not records:

@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from biozoo.data.gmt import read_gmt
 from biozoo.data.tokenizers_rank import ColumnScaler
 from biozoo.errors import BiozooError
+from biozoo.tasks import Task
 
 __all__ = ["OmicsGroupsTokenizer"]
 
@@ -112,7 +113,7 @@ class OmicsGroupsTokenizer:
         return self.index is not None
 
     def fit(
-        self, mod: Any, y: np.ndarray | None = None, task: str = "binary"
+        self, mod: Any, y: np.ndarray | None = None, task: Task | None = None
     ) -> OmicsGroupsTokenizer:
         """Standardisation and groups from the present training samples."""
         present = np.asarray(mod.present, dtype=bool)

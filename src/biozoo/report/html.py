@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -21,10 +22,13 @@ import pandas as pd
 import yaml
 
 from biozoo.errors import BiozooError
-from biozoo.evaluate import HIGHER_IS_BETTER, PRIMARY, format_mean_sd
+from biozoo.evaluate import format_mean_sd
+from biozoo.registry import Registry
 from biozoo.report import plots
 from biozoo.report.latent_maps import latent_map_data, plot_latent_map
+from biozoo.report.survival import km_figure
 from biozoo.report.template import PAGE, section
+from biozoo.tasks import TASKS, Task
 
 __all__ = ["render_report", "write_report"]
 
@@ -44,6 +48,10 @@ _LABELS = {
     "rmse": "RMSE",
     "mae": "MAE",
     "r2": "R²",
+    "c_index": "C-index",
+    "uno_c_index": "Uno's C",
+    "ibs": "IBS",
+    "td_auc": "td-AUC",
 }
 
 
@@ -58,8 +66,13 @@ class _Run:
     preds: pd.DataFrame | None
 
     @property
-    def task(self) -> str:
+    def task_name(self) -> str:
         return str(self.metrics.get("task", "binary"))
+
+    @property
+    def task(self) -> type[Task]:
+        """The run's task class (its metric directions and primary metric)."""
+        return TASKS.get(self.task_name)
 
     @property
     def classes(self) -> list[str]:
@@ -125,7 +138,7 @@ def render_report(run_dir: Path, *, umap: bool = True) -> str:
 def _subtitle(run: _Run) -> str:
     version = (run.versions.get("packages") or {}).get("biozoo")
     written = f"biozoo {version}" if version else "biozoo"
-    return f"{run.task} · {run.metrics.get('n_samples', '?')} samples · trained with {written}"
+    return f"{run.task_name} · {run.metrics.get('n_samples', '?')} samples · trained with {written}"
 
 
 def _read(path: Path) -> _Run:
@@ -175,7 +188,7 @@ def _table(header: list[str], rows: list[list[str]], cls: str = "") -> str:
 
 def _summary(run: _Run) -> str:
     m, cfg = run.metrics, run.config
-    facts = [("samples", str(m.get("n_samples", "?"))), ("task", run.task)]
+    facts = [("samples", str(m.get("n_samples", "?"))), ("task", run.task_name)]
     if run.classes:
         facts.append(("classes", ", ".join(escape(c) for c in run.classes) + _class_counts(run)))
     target = (cfg.get("data") or {}).get("target") or {}
@@ -237,9 +250,9 @@ def _leaderboard(run: _Run) -> str:
     best = {}
     for name in names:
         col = board[f"{name}_mean"]
-        best[name] = col.max() if HIGHER_IS_BETTER.get(name, True) else col.min()
+        best[name] = col.max() if run.task.higher_is_better.get(name, True) else col.min()
     header = ["#", "method", "kind", "splits"] + [
-        f"{escape(_LABELS.get(n, n))} {'↑' if HIGHER_IS_BETTER.get(n, True) else '↓'}"
+        f"{escape(_LABELS.get(n, n))} {'↑' if run.task.higher_is_better.get(n, True) else '↓'}"
         for n in names
     ]
     rows = []
@@ -256,7 +269,7 @@ def _leaderboard(run: _Run) -> str:
             text = escape(format_mean_sd(mean, sd))
             cells.append(f"<b>{text}</b>" if mean == best[n] else text)
         rows.append(cells)
-    primary = _LABELS.get(PRIMARY.get(run.task, ""), PRIMARY.get(run.task, ""))
+    primary = _LABELS.get(run.task.primary, run.task.primary)
     caption = (
         f"Mean ± sd over outer splits, sorted by {escape(primary)}; best value per "
         "column in bold. Deep models and classical baselines were scored on the same "
@@ -294,15 +307,31 @@ def _predictions(run: _Run) -> str:
         f"the pooled predictions and can differ from the leaderboard's per-split means.</p>"
     )
     chosen = [m for m in _highlights(run) if m in set(preds["method"])]
-    if run.task == "regression":
-        target = str(((run.config.get("data") or {}).get("target") or {}).get("column") or "target")
-        fig = plots.regression_figure(preds, methods=chosen, target=target)
-        cap = "Best deep model and best baseline: predicted vs observed values, and residuals."
-        return intro + f'<div class="grid">{_figure(fig, "regression", cap, wide=True)}</div>'
+    if run.task_name not in PREDICTION_FIGURES:
+        return intro + _note(f"No prediction plots for task {run.task_name!r}.")
+    figs = PREDICTION_FIGURES.get(run.task_name)(run, preds, chosen)
+    return intro + f'<div class="grid">{"".join(figs)}</div>'
+
+
+PredictionFigures = Callable[["_Run", pd.DataFrame, list[str]], list[str]]
+PREDICTION_FIGURES: Registry[PredictionFigures] = Registry("prediction figures")
+"""Task name -> the figures of the report's predictions section (as ``<figure>`` HTML)."""
+
+
+@PREDICTION_FIGURES.register("regression")
+def _regression_figures(run: _Run, preds: pd.DataFrame, chosen: list[str]) -> list[str]:
+    target = str(((run.config.get("data") or {}).get("target") or {}).get("column") or "target")
+    fig = plots.regression_figure(preds, methods=chosen, target=target)
+    cap = "Best deep model and best baseline: predicted vs observed values, and residuals."
+    return [_figure(fig, "regression", cap, wide=True)]
+
+
+def _classification_figures(run: _Run, preds: pd.DataFrame, chosen: list[str]) -> list[str]:
     methods = _method_kinds(run, preds)
-    figs = [
+    binary = len(run.classes) == 2
+    return [
         _figure(
-            plots.roc_pr_figure(preds, task=run.task, classes=run.classes, methods=methods),
+            plots.roc_pr_figure(preds, binary=binary, classes=run.classes, methods=methods),
             "roc-pr",
             "ROC and precision-recall curves of every method (solid: deep models, "
             "dashed: baselines).",
@@ -315,12 +344,26 @@ def _predictions(run: _Run) -> str:
             "by the share of each true class.",
         ),
         _figure(
-            plots.calibration_figure(preds, task=run.task, classes=run.classes, methods=chosen),
+            plots.calibration_figure(preds, binary=binary, classes=run.classes, methods=chosen),
             "calibration",
             "Reliability diagram (10 equal-width bins) with the number of predictions per bin.",
         ),
     ]
-    return intro + f'<div class="grid">{"".join(figs)}</div>'
+
+
+PREDICTION_FIGURES.register("binary")(_classification_figures)
+PREDICTION_FIGURES.register("multiclass")(_classification_figures)
+
+
+@PREDICTION_FIGURES.register("survival")
+def _survival_figures(run: _Run, preds: pd.DataFrame, chosen: list[str]) -> list[str]:
+    methods = [m for m, _ in _method_kinds(run, preds)]
+    fig = km_figure(preds, methods)
+    cap = (
+        "Kaplan–Meier curves of the held-out samples in the low- and high-risk halves of "
+        "each split's predicted risk (pooled over splits), with the log-rank p-value."
+    )
+    return [_figure(fig, "km", cap, wide=True)]
 
 
 def _method_kinds(run: _Run, preds: pd.DataFrame) -> list[tuple[str, str]]:
@@ -332,7 +375,7 @@ def _method_kinds(run: _Run, preds: pd.DataFrame) -> list[tuple[str, str]]:
 
 def _latents(run: _Run, *, umap: bool) -> str:
     seed = int((run.config.get("training") or {}).get("seed") or 0)
-    maps = latent_map_data(run.path, umap=umap, seed=seed, task=run.task)
+    maps = latent_map_data(run.path, umap=umap, seed=seed, numeric=not run.classes)
     if not maps:
         return _note("No latents/ in this run folder (output.latents was off).")
     intro = (
@@ -345,7 +388,7 @@ def _latents(run: _Run, *, umap: bool) -> str:
     )
     figs = []
     for i, m in enumerate(maps):
-        fig = plot_latent_map(m, task=run.task, classes=run.classes or None)
+        fig = plot_latent_map(m, classes=run.classes or None)
         caption = escape(f"{m.model} · {m.module}: {m.dim}-dimensional embedding. {m.note}")
         figs.append(_figure(fig, f"latent-{i}", caption, wide=m.umap is not None))
     return intro + f'<div class="grid">{"".join(figs)}</div>'

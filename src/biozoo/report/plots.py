@@ -42,8 +42,7 @@ COLOURS = (
     "#bcbd22",
     "#7f7f7f",
 )
-"""The report's one colour palette (matplotlib's tab10 order)."""
-_COLOURS = COLOURS
+"""The report's one colour palette."""
 _GRID = np.linspace(0.0, 1.0, 201)
 
 
@@ -85,7 +84,7 @@ def _methods(preds: pd.DataFrame, methods: list[tuple[str, str]]):
 
 
 def roc_pr_figure(
-    preds: pd.DataFrame, *, task: str, classes: list[str], methods: list[tuple[str, str]]
+    preds: pd.DataFrame, *, binary: bool, classes: list[str], methods: list[tuple[str, str]]
 ) -> Figure:
     """ROC and precision-recall curves of every method on pooled held-out predictions.
 
@@ -95,7 +94,7 @@ def roc_pr_figure(
 
     Args:
         preds: ``predictions.csv`` (``method``, ``y_true``, ``p_<class>``).
-        task: ``"binary"`` or ``"multiclass"``.
+        binary: score the positive class (``classes[1]``) alone, else one-vs-rest.
         classes: class labels in column order.
         methods: ``(method, kind)`` pairs in leaderboard order.
 
@@ -109,7 +108,7 @@ def roc_pr_figure(
         y, p = _codes(rows, classes), _proba(rows, classes)
         keep = y >= 0
         y, p = y[keep], p[keep]
-        ks = [1] if task == "binary" else range(len(classes))
+        ks = [1] if binary else range(len(classes))
         ks = [k for k in ks if 0 < (y == k).sum() < len(y)]  # one-sided classes have no curve
         if not ks:
             continue
@@ -130,7 +129,7 @@ def roc_pr_figure(
     roc_ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":", label="chance")
     if prevalence:
         pr_ax.axhline(float(np.mean(prevalence)), color="grey", lw=0.8, ls=":", label="chance")
-    which = f"positive class '{classes[1]}'" if task == "binary" else "one-vs-rest, macro average"
+    which = f"positive class '{classes[1]}'" if binary else "one-vs-rest, macro average"
     roc_ax.set(
         xlabel="false positive rate",
         ylabel="true positive rate",
@@ -193,7 +192,7 @@ def confusion_figure(preds: pd.DataFrame, *, classes: list[str], methods: list[s
 
 
 def calibration_figure(
-    preds: pd.DataFrame, *, task: str, classes: list[str], methods: list[str], bins: int = 10
+    preds: pd.DataFrame, *, binary: bool, classes: list[str], methods: list[str], bins: int = 10
 ) -> Figure:
     """Reliability diagram with the number of predictions per bin underneath.
 
@@ -203,7 +202,7 @@ def calibration_figure(
 
     Args:
         preds: ``predictions.csv``.
-        task: ``"binary"`` or ``"multiclass"``.
+        binary: score the positive class (``classes[1]``) alone, else one-vs-rest.
         classes: class labels in column order.
         methods: the methods to draw.
         bins: number of bins.
@@ -220,7 +219,7 @@ def calibration_figure(
         y, p = _codes(rows, classes), _proba(rows, classes)
         keep = y >= 0
         y, p = y[keep], p[keep]
-        if task == "binary":
+        if binary:
             score, hit = p[:, 1], (y == 1).astype(float)
         else:
             score, hit = p.max(axis=1), (p.argmax(axis=1) == y).astype(float)
@@ -240,7 +239,7 @@ def calibration_figure(
         )
         bottom.bar(edges[:-1] + (i + 0.5) * width, count, width=width, color=colour, align="edge")
     top.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":", label="perfectly calibrated")
-    if task == "binary":
+    if binary:
         x_label, y_label = f"predicted probability of '{classes[1]}'", f"fraction '{classes[1]}'"
     else:
         x_label, y_label = "confidence (top-label probability)", "accuracy"

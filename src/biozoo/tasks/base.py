@@ -42,6 +42,7 @@ __all__ = [
     "ColumnOptions",
     "EncodedTarget",
     "IdentityTarget",
+    "RankingTarget",
     "Reference",
     "Task",
     "TargetOptions",
@@ -96,6 +97,20 @@ class Reference:
     prediction: np.ndarray
 
 
+@dataclass(frozen=True)
+class RankingTarget:
+    """What supervised feature ranking (a table transform's ``top_k``) scores features by.
+
+    Attributes:
+        values: ``[n]``: group codes ``0..g-1`` (``grouped``: scored by ANOVA F), or centred
+            numbers (scored by ``|Pearson r|``).
+        grouped: whether ``values`` are group codes.
+    """
+
+    values: np.ndarray
+    grouped: bool
+
+
 @runtime_checkable
 class TargetTransform(Protocol):
     """A fold-fitted transform of the target (e.g. standardisation for regression)."""
@@ -108,6 +123,10 @@ class TargetTransform(Protocol):
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Arrays and a JSON-able meta dict, enough for :meth:`Task.load_target`."""
+
+    @property
+    def output_scale(self) -> float:
+        """Target units per unit of the head's output (attributions are scaled by it)."""
 
 
 @runtime_checkable
@@ -140,6 +159,10 @@ class IdentityTarget:
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return {}, {"kind": "IdentityTarget", "dtype": self.dtype.name}
 
+    @property
+    def output_scale(self) -> float:
+        return 1.0
+
 
 class Task(ABC):
     """Base of every task; subclasses are registered in :data:`TASKS`.
@@ -157,6 +180,7 @@ class Task(ABC):
             name in the leaderboard; a family missing here is not offered for the task.
         target_dtype: dtype of the training target the head reads, for the default
             (identity) target transform.
+        graph_explainer_mode: PyG's explainer mode for the head's raw output (GNNExplainer).
     """
 
     name: ClassVar[str] = ""
@@ -167,6 +191,7 @@ class Task(ABC):
     needs_reference: ClassVar[bool] = False
     baseline_labels: ClassVar[dict[str, str]] = {}
     target_dtype: ClassVar[str] = "float32"
+    graph_explainer_mode: ClassVar[str] = "regression"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -232,6 +257,14 @@ class Task(ABC):
         return IdentityTarget(str(meta.get("dtype", self.target_dtype)))
 
     @abstractmethod
+    def ranking_target(self, target: np.ndarray) -> RankingTarget:
+        """What a table transform ranks features by (``top_k``), from a training target.
+
+        Raises:
+            BiozooError: the target cannot rank features (e.g. a single class).
+        """
+
+    @abstractmethod
     def stratify_labels(self, target: np.ndarray) -> np.ndarray | None:
         """Labels to stratify splits on, or None for plain (shuffled) splits."""
 
@@ -259,6 +292,10 @@ class Task(ABC):
 
         ``y_true`` is None when scoring new samples without a target.
         """
+
+    def explained(self, classes: list[str]) -> str:
+        """What attributions of this task's head explain, in words (for ``explain``)."""
+        return "the prediction"
 
     def baseline_label(self, family: str) -> str:
         """The leaderboard name of baseline ``family`` for this task.

@@ -20,6 +20,7 @@ from biozoo.heads import BinaryHead, MulticlassHead
 from biozoo.tasks.base import (
     BaselineModel,
     EncodedTarget,
+    RankingTarget,
     Reference,
     TargetOptions,
     Task,
@@ -76,6 +77,16 @@ class ClassificationTask(Task):
 
     def stratify_labels(self, target: np.ndarray) -> np.ndarray | None:
         return np.asarray(target)
+
+    def ranking_target(self, target: np.ndarray) -> RankingTarget:
+        _, codes = np.unique(np.asarray(target), return_inverse=True)
+        g = int(codes.max()) + 1 if len(codes) else 0
+        if g < 2:
+            raise BiozooError(
+                f"ranking features for top_k needs at least two classes in the training rows, "
+                f"found {g}."
+            )
+        return RankingTarget(codes, grouped=True)
 
     def metrics(
         self,
@@ -135,6 +146,7 @@ class BinaryTask(ClassificationTask):
 
     name = "binary"
     binary = True
+    graph_explainer_mode = "binary_classification"
 
     def _check_levels(self, names: list[str], column: str, source: str) -> None:
         if len(names) != 2:
@@ -156,12 +168,16 @@ class BinaryTask(ClassificationTask):
     def head(self, n_classes: int | None) -> nn.Module:
         return BinaryHead()
 
+    def explained(self, classes: list[str]) -> str:
+        return f"log-odds of class {classes[1]!r} (the positive class)"
+
 
 @register_task
 class MulticlassTask(ClassificationTask):
     """``C >= 2`` classes; ``C`` logits per view; cross-entropy."""
 
     name = "multiclass"
+    graph_explainer_mode = "multiclass_classification"
 
     def n_outputs(self, n_classes: int | None) -> int:
         if n_classes is None:
@@ -170,6 +186,9 @@ class MulticlassTask(ClassificationTask):
 
     def head(self, n_classes: int | None) -> nn.Module:
         return MulticlassHead(self.n_outputs(n_classes))
+
+    def explained(self, classes: list[str]) -> str:
+        return "log-odds of each sample's true class"
 
 
 def _sorted_levels(labels: pd.Series) -> list[object]:

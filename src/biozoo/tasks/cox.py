@@ -27,9 +27,9 @@ from typing import Literal
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from biozoo.heads import HeadOutput, view_mean
+from biozoo.heads import HeadOutput, ValueHead, view_mean
 
 __all__ = ["BreslowBaseline", "CoxHead", "cox_loss"]
 
@@ -70,11 +70,12 @@ def cox_loss(
     return ((log_total - risk) * d).sum() / d.sum().clamp_min(1.0)
 
 
-class CoxHead(nn.Module):
+class CoxHead(ValueHead):
     """One log-hazard ratio per view; Cox partial likelihood; risk scores ``[B]``.
 
-    The prediction is the mean over the views present of each view's risk score. The loss is
-    the mean over views of each view's partial likelihood over the samples that have it.
+    The prediction (and what attributions explain) is the mean over the views present of
+    each view's risk score. The loss is the mean over views of each view's partial likelihood
+    over the samples that have it.
 
     Args:
         ties: ``efron`` (default) or ``breslow``.

@@ -14,6 +14,7 @@ from biozoo.heads import RegressionHead
 from biozoo.tasks.base import (
     BaselineModel,
     EncodedTarget,
+    RankingTarget,
     Reference,
     TargetOptions,
     Task,
@@ -58,6 +59,9 @@ class RegressionTask(Task):
     def head(self, n_classes: int | None) -> nn.Module:
         return RegressionHead()
 
+    def explained(self, classes: list[str]) -> str:
+        return "the prediction, in the target's units"
+
     def fit_target(self, target: np.ndarray) -> TargetScaler:
         return TargetScaler().fit(target)
 
@@ -66,6 +70,12 @@ class RegressionTask(Task):
 
     def stratify_labels(self, target: np.ndarray) -> np.ndarray | None:
         return None
+
+    def ranking_target(self, target: np.ndarray) -> RankingTarget:
+        y = np.asarray(target, dtype=np.float64)
+        if not np.isfinite(y).all():
+            raise BiozooError("the regression target has missing or infinite values.")
+        return RankingTarget(y - y.mean(), grouped=False)
 
     def metrics(
         self,
@@ -151,6 +161,11 @@ class TargetScaler:
             mean, sd = mean.reshape(()), sd.reshape(())
         ts.mean, ts.sd = mean, sd
         return ts
+
+    @property
+    def output_scale(self) -> float:
+        """The target's sd: one unit of the standardized output in target units."""
+        return float(np.atleast_1d(self._fitted()[1])[0])
 
     def _fitted(self) -> tuple[np.ndarray, np.ndarray]:
         if self.mean is None or self.sd is None:

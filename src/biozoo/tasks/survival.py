@@ -36,6 +36,7 @@ from biozoo.errors import BiozooError
 from biozoo.tasks.base import (
     BaselineModel,
     EncodedTarget,
+    RankingTarget,
     Reference,
     TargetOptions,
     Task,
@@ -108,8 +109,19 @@ class SurvivalTask(Task):
     def head(self, n_classes: int | None) -> nn.Module:
         return CoxHead(self.ties)
 
+    def explained(self, classes: list[str]) -> str:
+        return "the risk score (log-hazard ratio)"
+
     def stratify_labels(self, target: np.ndarray) -> np.ndarray | None:
         return (np.asarray(target)[:, 1] > 0.5).astype(np.int64)
+
+    def ranking_target(self, target: np.ndarray) -> RankingTarget:
+        """Martingale residuals of the model without covariates (event minus Nelson–Aalen
+        cumulative hazard at the sample's time): ``|r|`` with them is a univariate screen."""
+        time, event = np.asarray(target, np.float64).T
+        hazard = BreslowBaseline().fit(np.zeros(len(time)), time, event > 0.5)
+        residual = event - hazard.cumulative_hazard(time)
+        return RankingTarget(residual - residual.mean(), grouped=False)
 
     def metrics(
         self,

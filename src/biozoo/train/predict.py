@@ -13,7 +13,6 @@ import yaml
 from biozoo.config import DataConfig, RunConfig, parse_config
 from biozoo.data.load import load_cohort
 from biozoo.errors import BiozooError
-from biozoo.heads import HEADS
 from biozoo.model import build_model
 from biozoo.train.ensemble import Ensemble, make_ensemble
 from biozoo.train.fold import FittedTransforms
@@ -74,8 +73,9 @@ def predict(
             split's test samples; default: the average over every split's ensemble.
 
     Returns:
-        One row per sample and model: ``sample_id``, ``model``, ``split`` and the class
-        probabilities ``p_<class>`` with ``y_pred``, or ``prediction`` for regression.
+        One row per sample and model: ``sample_id``, ``model``, ``split`` and the task's
+        prediction columns (class probabilities ``p_<class>`` with ``y_pred``; ``prediction``
+        for regression; ``risk`` for survival).
     """
     run = Path(run)
     cfg = load_run_config(run)
@@ -103,12 +103,10 @@ def predict(
                 saved.transforms,
                 saved.meta,
             )
-            fold = transforms.fold_data(_with_task(cohort, meta))
+            fold = transforms.fold_data(cohort)
             p = predict_members(ensemble, head, fold).numpy().mean(axis=0)
-            if meta["task"] == "regression":
-                p = transforms.target.inverse_transform(p)
-            preds.append(p)
-        frames.append(_frame(cohort.ids, m, split or "all", np.mean(preds, axis=0), meta))
+            preds.append(transforms.target.inverse_transform(p))
+        frames.append(_frame(cohort, m, split or "all", np.mean(preds, axis=0), meta))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -137,10 +135,11 @@ def load_split(run: Path, model: str, split: str, *, cfg: RunConfig | None = Non
     path = run / "models" / model / f"{split}.safetensors"
     if not path.is_file():
         raise BiozooError(f"run {run} has no saved model {model!r} for split {split!r}.")
-    transforms = load_transforms(run / "models" / "transforms" / f"{split}.safetensors")
+    task = cfg.data.target.build_task()
+    transforms = load_transforms(run / "models" / "transforms" / f"{split}.safetensors", task)
     state, meta = load_ensemble_state(path)
     classes = meta["classes"]
-    head = HEADS.get(meta["task"])(len(classes) if classes else None)
+    head = task.head(len(classes) if classes else None)
     in_dims = meta["in_dims"]
     ensemble = make_ensemble(
         lambda: build_model(cfg.models[model], in_dims, head.n_outputs),
@@ -151,19 +150,8 @@ def load_split(run: Path, model: str, split: str, *, cfg: RunConfig | None = Non
     return SavedSplit(ensemble, head, transforms, meta)
 
 
-def _with_task(cohort, meta):
-    cohort.task = meta["task"]
-    cohort.classes = meta["classes"]
-    return cohort
-
-
-def _frame(ids, model, split, pred, meta) -> pd.DataFrame:
-    frame: dict[str, object] = {"sample_id": ids, "model": model, "split": split}
-    if meta["task"] == "regression":
-        frame["prediction"] = pred
-    else:
-        classes = meta["classes"]
-        frame["y_pred"] = np.asarray(classes, dtype=object)[pred.argmax(axis=1)]
-        for c, label in enumerate(classes):
-            frame[f"p_{label}"] = pred[:, c]
+def _frame(cohort, model, split, pred, meta) -> pd.DataFrame:
+    """``sample_id``, ``model``, ``split`` and the task's prediction columns (no target)."""
+    frame: dict[str, object] = {"sample_id": cohort.ids, "model": model, "split": split}
+    frame |= cohort.task.prediction_columns(None, pred, classes=meta["classes"])
     return pd.DataFrame(frame)

@@ -81,7 +81,7 @@ def train(
 
 def _metrics(cfg: RunConfig, cohort: Cohort, result: ExperimentResult) -> dict[str, object]:
     return {
-        "task": cohort.task,
+        "task": cohort.task.name,
         "classes": cohort.classes,
         "n_samples": len(cohort),
         "modalities": {k: m.n_features for k, m in cohort.modalities.items()},
@@ -126,7 +126,7 @@ def _write(folder, cfg, cohort, result, board, metrics) -> None:
             meta = {
                 "model": fm.model,
                 "split": fm.split,
-                "task": cohort.task,
+                "task": cohort.task.name,
                 "classes": cohort.classes,
                 "n_members": fm.ensemble.n_members,
                 **fm.meta,

@@ -12,7 +12,7 @@ from safetensors.numpy import save_file as save_numpy
 from safetensors.torch import load_file, save_file
 
 from biozoo.data.parts import part_class
-from biozoo.data.transforms import TargetScaler
+from biozoo.tasks import Task
 from biozoo.train.fold import FittedTransforms
 
 __all__ = ["load_ensemble_state", "load_transforms", "save_ensemble", "save_transforms"]
@@ -26,14 +26,14 @@ def save_transforms(path: Path, transforms: FittedTransforms) -> None:
         a, m = part.state()
         arrays.update({f"{name}/{k}": np.ascontiguousarray(v) for k, v in a.items()})
         meta["parts"][name] = {"type": part.type, "meta": m}
-    if transforms.target is not None:
-        a, m = transforms.target.state()
-        arrays.update({f"__target__/{k}": np.ascontiguousarray(v) for k, v in a.items()})
-        meta["target"] = m
+    a, m = transforms.target.state()
+    arrays.update({f"__target__/{k}": np.ascontiguousarray(v) for k, v in a.items()})
+    meta["target"] = m
     save_numpy(arrays, str(path), metadata={"biozoo": json.dumps(meta, default=_plain)})
 
 
-def load_transforms(path: Path) -> FittedTransforms:
+def load_transforms(path: Path, task: Task) -> FittedTransforms:
+    """One split's fitted parts and target transform (restored by ``task``)."""
     from safetensors import safe_open
 
     with safe_open(str(path), framework="numpy") as f:
@@ -49,9 +49,7 @@ def load_transforms(path: Path) -> FittedTransforms:
     parts = {
         name: part_class(s["type"]).from_state(part(name), s["meta"]) for name, s in saved.items()
     }
-    target = None
-    if "target" in meta:
-        target = TargetScaler.from_state(part("__target__"), meta["target"])
+    target = task.load_target(part("__target__"), meta.get("target", {}))
     return FittedTransforms(parts, target)
 
 
