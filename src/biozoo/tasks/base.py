@@ -8,11 +8,14 @@ A task (binary, multiclass, regression, survival, ...) says, in one place:
   (:meth:`Task.n_outputs`, :meth:`Task.head`);
 * how the target is transformed for training on one fold (:meth:`Task.fit_target`) and how a
   saved transform is restored (:meth:`Task.load_target`);
-* which labels the outer splits are stratified on (:meth:`Task.stratify_labels`);
+* which labels the outer splits are stratified on (:meth:`Task.stratify_labels`) and what a
+  table transform's ``top_k`` ranks features by (:meth:`Task.ranking_target`);
 * its metrics, their direction and the leaderboard's primary metric (:meth:`Task.metrics`,
   :attr:`Task.metric_names`, :attr:`Task.higher_is_better`, :attr:`Task.primary`);
 * the classical baselines' estimators (:meth:`Task.baseline`, :meth:`Task.baseline_label`);
-* the columns of ``predictions.csv`` (:meth:`Task.prediction_columns`).
+* the columns of ``predictions.csv`` (:meth:`Task.prediction_columns`);
+* what attributions explain, in words (:meth:`Task.explained`; the head computes it), and
+  GNNExplainer's mode (:attr:`Task.graph_explainer_mode`).
 
 Tasks are registered by name in :data:`TASKS`; nothing else in biozoo dispatches on a task's
 name. A new task is one module with a ``@TASKS.register("name")`` class.
@@ -168,7 +171,7 @@ class Task(ABC):
     """Base of every task; subclasses are registered in :data:`TASKS`.
 
     Class attributes:
-        name: the registered name (set by :meth:`Registry.register` users, by convention).
+        name: the registered name (:func:`register_task` registers the class under it).
         Options: the pydantic model of the task's target keys.
         metric_names: the metrics :meth:`metrics` returns, in leaderboard column order.
         primary: the metric the leaderboard is sorted by.
