@@ -184,7 +184,7 @@ def summarize(per_split: Sequence[dict[str, float]]) -> dict[str, dict[str, floa
     """Mean, spread and count of each metric over splits, ignoring NaN values.
 
     Args:
-        per_split: one ``{metric: value}`` dict per split (as from :func:`compute_metrics`).
+        per_split: one ``{metric: value}`` dict per split (as from a task's ``metrics``).
             A metric missing from a split counts as NaN there.
 
     Returns:
