@@ -290,7 +290,7 @@ def _explain_model(run, cfg, model, parts, cohort, method, top):
         "model": model,
         "method": method,
         "task": meta.get("task"),
-        "explained": cfg.data.target.build_task().explained(meta.get("classes") or []),
+        "explained": cohort.task.explained(meta.get("classes") or []),
         "baseline": _BASELINE[method],
         "splits": splits,
         "n_members": int(meta.get("n_members", 0)),
