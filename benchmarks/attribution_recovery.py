@@ -45,14 +45,14 @@ from sklearn.feature_selection import f_classif
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, machine_lines, markdown_table  # noqa: E402
 
+from biozoo.api import run as train  # noqa: E402
 from biozoo.config import parse_config  # noqa: E402
-from biozoo.data.load import load_cohort  # noqa: E402
-from biozoo.data.simulate import simulate_cohort, write_cohort  # noqa: E402
+from biozoo.data.align import load_cohort  # noqa: E402
+from biozoo.data.sources.simulate import simulate_cohort, write_cohort  # noqa: E402
 from biozoo.explain.attributions import METHODS, precision_at_k  # noqa: E402
 from biozoo.explain.explain_run import explain_run  # noqa: E402
 from biozoo.tasks import TASKS  # noqa: E402
 from biozoo.train.baselines import BASELINES  # noqa: E402
-from biozoo.train.run import train  # noqa: E402
 from biozoo.train.saving import load_transforms  # noqa: E402
 
 COMMAND = "OMP_NUM_THREADS=1 python benchmarks/attribution_recovery.py"

@@ -2,7 +2,7 @@
 scores on the same held-out edges.
 
 The whole network (13,957 proteins, 118,162 interactions, from cptac's bundled file) is split
-by :func:`biozoo.train.link_prediction.split_links`: 10% of the edges held out for test, 5% for
+by :func:`biozoo.pipelines.link_prediction.split_links`: 10% of the edges held out for test, 5% for
 validation (early stopping), as many uniformly drawn non-edges for each. Two GNNs over learned
 64-dimensional node embeddings (2 layers; GCN with a dot-product decoder, GraphSAGE with an MLP
 decoder) train full-batch on the training edges only; common neighbours, Adamic-Adar, Jaccard
@@ -23,9 +23,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, machine_lines, markdown_table  # noqa: E402
+from _sources.bioplex import load_bioplex  # noqa: E402
 
-from biozoo.data.bioplex import load_bioplex  # noqa: E402
-from biozoo.train.link_prediction import (  # noqa: E402
+from biozoo.pipelines.link_prediction import (  # noqa: E402
     HEURISTICS,
     heuristic_scores,
     link_prediction,

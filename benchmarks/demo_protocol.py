@@ -20,9 +20,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, machine_lines, markdown_table  # noqa: E402
 
+from biozoo.api import run as train  # noqa: E402
 from biozoo.evaluate import format_mean_sd  # noqa: E402
 from biozoo.presets import demo_config  # noqa: E402
-from biozoo.train.run import train  # noqa: E402
 
 COMMAND = "python benchmarks/demo_protocol.py"
 METRICS = ["roc_auc", "pr_auc", "balanced_accuracy", "macro_f1"]

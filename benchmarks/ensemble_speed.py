@@ -19,8 +19,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, machine_lines, markdown_table  # noqa: E402
 
-from biozoo.data.load import load_cohort  # noqa: E402
+from biozoo.data.align import load_cohort  # noqa: E402
 from biozoo.data.splits import inner_split, make_splits  # noqa: E402
+from biozoo.inputs import TableInput  # noqa: E402
 from biozoo.model import build_model  # noqa: E402
 from biozoo.presets import demo_config  # noqa: E402
 from biozoo.train.ensemble import StackedEnsemble  # noqa: E402
@@ -41,12 +42,12 @@ def main() -> None:
     fit_pos, val_pos = inner_split(train.target, stratify=train.target, val_fraction=0.2, seed=0)
     fit, val = data.take(torch.from_numpy(fit_pos)), data.take(torch.from_numpy(val_pos))
     head = head_for(cohort)
-    in_dims = {k: v.shape[1] for k, v in data.inputs.items()}
+    inputs = {k: TableInput(v.shape[1]) for k, v in data.inputs.items()}
     rows, record = [], {}
     for name, spec in cfg.models.items():
 
         def make(spec=spec):
-            return build_model(spec, in_dims, head.n_outputs)
+            return build_model(spec, inputs, head.n_outputs)
 
         def fit_members(seeds: list[int]) -> None:
             fit_ensemble(

@@ -43,10 +43,11 @@ from torch import Tensor, nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, machine_lines, markdown_table  # noqa: E402
 
-from biozoo.data.graphs import GraphSource  # noqa: E402
-from biozoo.data.molecules import MoleculeTransform, smiles_to_graph  # noqa: E402
+from biozoo.data.batch import GraphSource  # noqa: E402
+from biozoo.data.molecule.featurize import smiles_to_graph  # noqa: E402
+from biozoo.data.molecule.part import MoleculeTransform  # noqa: E402
 from biozoo.encoders import ENCODERS  # noqa: E402
-from biozoo.encoders import gnn as _gnn  # noqa: E402, F401  (registers the graph encoders)
+from biozoo.inputs import GraphInput  # noqa: E402
 from biozoo.layers.mlp import MLP  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -119,7 +120,7 @@ def train_member(
     val: np.ndarray,
     seed: int,
     args: argparse.Namespace,
-    info: dict,
+    info: GraphInput,
     extra: Tensor | None = None,
 ) -> tuple[nn.Module, int]:
     """One member trained with early stopping on the validation RMSE; its best epoch."""
@@ -171,7 +172,7 @@ def gnn_split(task: tuple[str, int, argparse.Namespace]) -> dict:
     torch.set_num_threads(1)
     smiles, y = load()
     source = GraphSource([smiles_to_graph(m) for m in smiles])
-    info = MoleculeTransform().input_info
+    info = MoleculeTransform().input
     train, val, test = split(len(y), s)
     t0, c0 = time.perf_counter(), time.process_time()
     mu, sd = y[train].mean(), y[train].std()

@@ -1,7 +1,7 @@
 """Int8 export on the demo: latency against float32 and the change in test AUC.
 
 Trains the demo's deep models once (GSE7390 gex + clin, 5 stratified 70/30 splits, ensembles
-of 5), exports the run with :func:`biozoo.export.export_int8`, and scores each split's test
+of 5), exports the run with :func:`biozoo.train.export.export_int8`, and scores each split's test
 samples with three versions of each split's ensemble, on one CPU thread:
 
 - float32 stacked: the run's own ensemble, members batched with ``torch.func.vmap`` (what
@@ -35,13 +35,13 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, machine_lines, markdown_table  # noqa: E402
 
-from biozoo.data.load import load_cohort  # noqa: E402
-from biozoo.export import _quantize, export_int8, load_int8  # noqa: E402
+from biozoo.api import run as train  # noqa: E402
+from biozoo.data.align import load_cohort  # noqa: E402
 from biozoo.presets import demo_config  # noqa: E402
 from biozoo.train.ensemble import LoopEnsemble  # noqa: E402
+from biozoo.train.export import _quantize, export_int8, open_int8  # noqa: E402
 from biozoo.train.plan import predict_members  # noqa: E402
-from biozoo.train.predict import load_split  # noqa: E402
-from biozoo.train.run import train  # noqa: E402
+from biozoo.train.saved_run import SavedRun  # noqa: E402
 
 COMMAND = "OMP_NUM_THREADS=1 python benchmarks/int8_export.py"
 MODELS = ("multimodule_mlp", "early_fusion_mlp")
@@ -91,6 +91,7 @@ def main() -> None:
         export = export_int8(run)
         export_seconds = time.perf_counter() - t0
         info = json.loads((export / "int8.json").read_text())
+        saved_float, saved_int8 = SavedRun(run), open_int8(export)
         cohort = load_cohort(cfg.data)
         splits = pd.read_csv(run / "splits.csv")
         position = {s: i for i, s in enumerate(cohort.ids)}
@@ -101,8 +102,8 @@ def main() -> None:
                 ids = splits[(splits["split"] == split) & (splits["part"] == "test")]["sample_id"]
                 index = torch.tensor([position[s] for s in ids])
                 y = cohort.target[index.numpy()]
-                floats = load_split(run, model, split, cfg=cfg)
-                ints = load_int8(export, model, split)
+                floats = saved_float.split(split, model)
+                ints = saved_int8.split(split, model)
                 loop = _loop_of(floats, cfg, model)
                 data = floats.transforms.fold_data(cohort).take(index)
                 one = data.take(torch.tensor([0]))  # the first test sample

@@ -12,7 +12,6 @@ wall time is their median. Writes ``benchmarks/results/optimizers.md`` and ``.js
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import statistics
 import sys
@@ -25,12 +24,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, machine_lines, markdown_table  # noqa: E402
 
+from biozoo.api import run as train  # noqa: E402
 from biozoo.evaluate import format_mean_sd  # noqa: E402
 from biozoo.presets import demo_config  # noqa: E402
-from biozoo.train import plan as plan_module  # noqa: E402
-from biozoo.train.ensemble import StackedEnsemble  # noqa: E402
-from biozoo.train.optim import build_optimizer, needs_create_graph  # noqa: E402
-from biozoo.train.run import train  # noqa: E402
 
 COMMAND = "OMP_NUM_THREADS=1 python benchmarks/optimizers.py"
 
@@ -42,25 +38,6 @@ SETTINGS = {
     "adamp": (1e-3, 1e-2, "AdamW's setting (AdamP's paper keeps Adam's)"),
     "adahessian": (1e-2, 1e-2, "AdaHessian's curvature-scaled steps take a larger lr"),
 }
-
-
-def _plan_passes_members() -> bool:
-    return "members=" in inspect.getsource(plan_module.EnsemblePlan.configure_optimizers)
-
-
-def _plan_supports_create_graph() -> bool:
-    return "create_graph" in inspect.getsource(plan_module)
-
-
-def _configure_with_members(self):  # what train/plan.py does once the integrator adds it
-    stacked = isinstance(self.ensemble, StackedEnsemble)
-    return build_optimizer(
-        self.optimizer_name,
-        self.ensemble.parameters(),
-        lr=self.lr,
-        weight_decay=self.weight_decay,
-        members=self.ensemble.n_members if stacked else None,
-    )
 
 
 def _run_once(name: str, lr: float, wd: float, out: Path):
@@ -80,14 +57,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    patched = not _plan_passes_members()
-    if patched:  # SOAP and AdamP must not mix the stacked members (see train/optim.py)
-        plan_module.EnsemblePlan.configure_optimizers = _configure_with_members
-    rows, record, not_run = [], {}, {}
+    rows, record = [], {}
     for name, (lr, wd, why) in SETTINGS.items():
-        if needs_create_graph(name) and not _plan_supports_create_graph():
-            not_run[name] = "train/plan.py does not call backward(create_graph=True) yet"
-            continue
         runs = []
         with tempfile.TemporaryDirectory() as tmp:
             for _ in range(args.repeats):
@@ -147,11 +118,8 @@ def main() -> None:
         "seconds (both models, 5 splits): median (range)",
         "ms per epoch",
     ]
-    notes = "\n".join(f"- {n}: not run: {why}." for n, why in not_run.items())
     settings = "\n".join(
-        f"- {n}: lr {lr:g}, weight decay {wd:g}: {why}."
-        for n, (lr, wd, why) in SETTINGS.items()
-        if n not in not_run
+        f"- {n}: lr {lr:g}, weight decay {wd:g}: {why}." for n, (lr, wd, why) in SETTINGS.items()
     )
     identical = all(e["identical_repeats"] for e in record.values())
     max_spread = max(max(e["seconds_all"]) / min(e["seconds_all"]) for e in record.values())
@@ -162,20 +130,14 @@ splits, ensembles of 5 members, at most 300 epochs with early stopping after 30 
 improvement) with only the optimizer, its learning rate and weight decay changed; deep models
 only. Wall time is the median of {args.repeats} identical runs of both models over the
 5 splits (one torch thread); repeats gave identical AUCs: **{identical}**.
-{
-        "SOAP and AdamP ran one optimizer per member (`build_optimizer(..., members=M)`): "
-        "train/plan.py does not pass `members` yet, so this script sets it."
-        if patched
-        else "SOAP and AdamP run one optimizer per member (train/plan.py passes `members=M` to "
-        "`build_optimizer`); AdaHessian runs with `backward(create_graph=True)`."
-    }
+SOAP and AdamP run one optimizer per member (train/plan.py passes `members=M` to
+`build_optimizer`); AdaHessian runs with `backward(create_graph=True)`.
 
 {markdown_table(header, rows)}
 
 Settings:
 
 {settings}
-{notes}
 
 ## Reading
 
@@ -202,9 +164,7 @@ see demo_protocol.md).
         json.dumps(
             {
                 "command": COMMAND,
-                "patched_members": patched,
                 "results": record,
-                "not_run": not_run,
                 "machine": machine(),
             },
             indent=2,

@@ -19,6 +19,7 @@ wiring is not merged yet, so this script drives the fold transform and the encod
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import sys
 import tempfile
@@ -32,14 +33,15 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, machine_lines, markdown_table  # noqa: E402
+from _sources.bioplex import load_bioplex  # noqa: E402
 
-from biozoo.data.bioplex import load_bioplex  # noqa: E402
 from biozoo.data.cohort import TableModality  # noqa: E402
-from biozoo.data.datasets import load_dataset  # noqa: E402
-from biozoo.data.feature_graph import FeatureGraphTransform  # noqa: E402
+from biozoo.data.sources.datasets import load_dataset  # noqa: E402
 from biozoo.data.splits import inner_split, make_splits  # noqa: E402
+from biozoo.data.table.feature_graph import FeatureGraphTransform  # noqa: E402
 from biozoo.encoders.mlp import MLPEncoder  # noqa: E402
 from biozoo.encoders.table_graph import TableGNNEncoder  # noqa: E402
+from biozoo.inputs import TableInput  # noqa: E402
 from biozoo.tasks import TASKS  # noqa: E402
 from biozoo.train.baselines import BASELINES  # noqa: E402
 
@@ -157,15 +159,17 @@ def main() -> None:
         xtr, xte = part.transform(tr), part.transform(te)  # the same table for every method
         for name, (graph, readout) in gnns.items():
             t0 = time.perf_counter()
-            info = part.input_info
+            info = part.input
             if graph == "none":
-                info = {**info, "edge_index": [[], []], "edge_weight": None}
+                info = dataclasses.replace(info, edge_index=((), ()), edge_weight=None)
             enc = TableGNNEncoder(info, **{**GNN, "readout": readout})
             proba, ep = fit_predict(enc, xtr, ytr, xte, len(classes))
             record["methods"][name] = _scores(yte, proba, fit_s + time.perf_counter() - t0, ep)
             print(split.name, name, record["methods"][name], flush=True)
         t0 = time.perf_counter()
-        proba, ep = fit_predict(MLPEncoder(xtr.shape[1], **MLP), xtr, ytr, xte, len(classes))
+        proba, ep = fit_predict(
+            MLPEncoder(TableInput(xtr.shape[1]), **MLP), xtr, ytr, xte, len(classes)
+        )
         record["methods"]["MLP"] = _scores(yte, proba, fit_s + time.perf_counter() - t0, ep)
         t0 = time.perf_counter()
         lr = BASELINES.get("linear")(task=MULTICLASS, seed=0)

@@ -5,7 +5,7 @@ and ``--cpg`` methylation CpGs (default 300 x 20,000 x 450,000, the size of an I
 array) is written to disk the way such data comes (the wide tables as transposed parquet,
 features as rows), then run stage by stage:
 
-a. reading + alignment (:func:`biozoo.data.load.load_cohort`);
+a. reading + alignment (:func:`biozoo.data.align.load_cohort`);
 b. the first outer split, the fold-safe transforms fitted on its training part
    (:func:`biozoo.train.fold.fit_transforms`: log1p, imputation, variance filter, ANOVA top-k,
    chunked redundancy scan, scaling), and the training and test parts transformed;
@@ -90,7 +90,7 @@ def load_average() -> str:
 
 def _generate(n_samples: int, sizes: dict[str, int], folder: str, queue: Any) -> None:
     """Simulate and write the cohort; runs in a child process."""
-    from biozoo.data.simulate import simulate_cohort, write_cohort
+    from biozoo.data.sources.simulate import simulate_cohort, write_cohort
 
     t0 = time.perf_counter()
     sim = simulate_cohort(n_samples, n_features=sizes, n_informative=10, seed=0)
@@ -214,7 +214,7 @@ def build_config(paths: dict[str, str], top_k: dict[str, int], epochs: int) -> A
 def run_pipeline(cfg: Any, stages: Stages) -> dict[str, Any]:
     """Stages a-c; returns what the report needs besides the stage rows."""
 
-    from biozoo.data.load import load_cohort
+    from biozoo.data.align import load_cohort
     from biozoo.data.splits import make_splits
     from biozoo.train.experiment import head_for, train_split_ensemble
     from biozoo.train.fold import fit_transforms
@@ -251,7 +251,7 @@ def run_pipeline(cfg: Any, stages: Stages) -> dict[str, Any]:
             test_data = transforms.fold_data(test)
     out["split"] = {"name": split.name, "train": len(split.train), "test": len(split.test)}
     out["transform_reports"] = {k: dict(t.report) for k, t in transforms.parts.items()}
-    out["in_dims"] = transforms.in_dims
+    out["in_dims"] = {m: d.to_meta() for m, d in transforms.inputs.items()}
     # cohort, train and test stay alive, as they do in run_experiment while a fold trains
 
     si, mi, mname = 0, 0, next(iter(cfg.models))
@@ -263,7 +263,7 @@ def run_pipeline(cfg: Any, stages: Stages) -> dict[str, Any]:
                 mname,
                 train_data,
                 train.target,
-                in_dims=transforms.in_dims,
+                inputs=transforms.inputs,
                 stratify=cohort.task.stratify_labels(train.target),
                 head=head,
                 split_index=si,

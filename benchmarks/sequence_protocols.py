@@ -103,7 +103,7 @@ def amp(tmp: Path) -> tuple[pd.DataFrame, dict]:
     """modlAMP AMPvsUniProt after removing repeated and contradictory sequences (4,620
     peptides: 2,540 antimicrobial, 2,080 UniProt), residues as tokens (max 64); baselines on
     amino-acid composition."""
-    from biozoo.data.bench_sources import write_amp_peptides
+    from _sources.bench_sources import write_amp_peptides
 
     paths = write_amp_peptides(tmp / "amp")
     raw = {
@@ -139,7 +139,7 @@ def pbcseq(tmp: Path) -> tuple[pd.DataFrame, dict]:
     """pbcseq with a 730-day landmark: patients followed past day 730, their visits up to
     day 730 (12 labs, time since first visit as a channel); target death or transplant
     later in follow-up. Baselines on last visit + mean over visits + visit count."""
-    from biozoo.data.bench_sources import write_pbcseq
+    from _sources.bench_sources import write_pbcseq
 
     paths = write_pbcseq(tmp / "pbc", landmark=730)
     raw = {

@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, markdown_table  # noqa: E402
 from _sources.flchain import write_flchain  # noqa: E402
 
+from biozoo.api import run as train  # noqa: E402
 from biozoo.config import parse_config  # noqa: E402
 from biozoo.evaluate import format_mean_sd  # noqa: E402
-from biozoo.train.run import train  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 COMMAND = "OMP_NUM_THREADS=1 python benchmarks/survival.py"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from biozoo.data.simulate import simulate_cohort, write_cohort
+from biozoo.data.sources.simulate import simulate_cohort, write_cohort
 
 TINY_TRAINING = {
     "epochs": 6,

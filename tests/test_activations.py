@@ -10,8 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from biozoo.activations import ACTIVATIONS, PolyNorm, PolyReLU, SwiGLU, width_factor
+from biozoo.activations import ACTIVATIONS
 from biozoo.errors import BiozooError
+from biozoo.layers.activations import PolyNorm, PolyReLU, SwiGLU, width_factor
 from biozoo.layers.mlp import MLP
 
 

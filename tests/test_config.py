@@ -4,7 +4,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from biozoo.config import RunConfig, TransformConfig, load_config, parse_config
+from biozoo.api import load_config, parse_config
+from biozoo.config import RunConfig
+from biozoo.data.spec import TransformConfig
 from biozoo.encoders import ENCODERS
 from biozoo.errors import BiozooError
 from biozoo.fusion import FUSIONS
@@ -99,7 +101,7 @@ def test_examples_validate_and_demo_yaml_is_the_demo():
 
 
 def test_transform_config_matches_the_transform_signature():
-    from biozoo.data.transforms import TableTransform
+    from biozoo.data.table.transform import TableTransform
 
     params = inspect.signature(TableTransform).parameters
     for name, field in TransformConfig.model_fields.items():

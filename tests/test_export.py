@@ -12,8 +12,8 @@ from sklearn.metrics import roc_auc_score
 
 import biozoo
 from biozoo.errors import BiozooError
-from biozoo.export import export_int8, is_int8_export, load_int8, predict_int8
-from biozoo.train.predict import load_split
+from biozoo.train.export import export_int8, is_int8_export, open_int8
+from biozoo.train.saved_run import SavedRun
 
 MODS = ("clinical", "rna", "meth")
 
@@ -56,7 +56,7 @@ def test_export_layout_and_no_pickle(tiny_run, exported):
 
 
 def test_stored_int8_weights_reload_exactly(exported):
-    saved = load_int8(exported, "multimodule", "h0")
+    saved = open_int8(exported).split("h0", "multimodule")
     from torch.ao.nn.quantized.dynamic import Linear
 
     with safe_open(str(exported / "models/multimodule/h0.safetensors"), "pt") as f:
@@ -69,8 +69,8 @@ def test_stored_int8_weights_reload_exactly(exported):
 
 
 def test_int8_weights_approximate_the_float_weights(tiny_run, exported):
-    float_split = load_split(tiny_run, "multimodule", "h0")
-    int8_split = load_int8(exported, "multimodule", "h0")
+    float_split = SavedRun(tiny_run).split("h0", "multimodule")
+    int8_split = open_int8(exported).split("h0", "multimodule")
     from torch.ao.nn.quantized.dynamic import Linear
 
     for i, member in enumerate(int8_split.ensemble.members):
@@ -85,7 +85,8 @@ def test_int8_weights_approximate_the_float_weights(tiny_run, exported):
 def test_int8_predictions_are_close_to_the_float_ones(tiny_files, tiny_run, exported):
     sources = {m: tiny_files[m] for m in MODS}
     floats = biozoo.predict(tiny_run, sources)
-    ints = predict_int8(exported, sources)
+    ints = biozoo.predict(exported, sources)  # an int8 export scores with the int8 backend
+    assert ints.equals(biozoo.predict(exported, sources, backend="int8"))
     assert list(ints.columns) == list(floats.columns) and len(ints) == 60
     assert (ints["sample_id"] == floats["sample_id"]).all()
     assert (ints["p_1"] - floats["p_1"]).abs().max() < 0.05
@@ -101,13 +102,36 @@ def test_export_errors(tiny_run, exported, tiny_files, tmp_path):
         export_int8(tiny_run)
     with pytest.raises(BiozooError, match="not a biozoo run folder"):
         export_int8(tmp_path)
+    sources = {m: tiny_files[m] for m in MODS}
     with pytest.raises(BiozooError, match="not an int8 export"):
-        predict_int8(tiny_run, {m: tiny_files[m] for m in MODS})
+        biozoo.predict(tiny_run, sources, backend="int8")
+    with pytest.raises(BiozooError, match="is an int8 export"):
+        biozoo.predict(exported, sources, backend="float")
     with pytest.raises(BiozooError, match="no model 'other'"):
-        predict_int8(exported, {m: tiny_files[m] for m in MODS}, model="other")
+        biozoo.predict(exported, sources, model="other")
     assert not list(tiny_run.glob(".int8-*.partial"))
 
 
 def test_export_to_another_folder(tiny_run, tmp_path):
     out = export_int8(tiny_run, out=tmp_path / "deploy" / "model-int8")
     assert out == tmp_path / "deploy" / "model-int8" and is_int8_export(out)
+
+
+def test_cli_predict_scores_with_an_int8_export(tiny_files, tiny_run, exported, tmp_path):
+    from typer.testing import CliRunner
+
+    from biozoo.cli import app
+
+    data = [f"{m}={tiny_files[m]}" for m in MODS]
+    expected = biozoo.predict(exported, {m: tiny_files[m] for m in MODS}, split="h0")
+    runner = CliRunner()
+    for extra in ([], ["--backend", "int8"]):  # an int8 export is detected
+        out = tmp_path / f"int8{len(extra)}.csv"
+        args = ["predict", str(exported), *data, "--split", "h0", "--out", str(out), *extra]
+        res = runner.invoke(app, args)
+        assert res.exit_code == 0, res.output
+        got = pd.read_csv(out)
+        assert list(got["sample_id"].astype(str)) == list(expected["sample_id"].astype(str))
+        assert (got["p_1"] - expected["p_1"]).abs().max() < 1e-6
+    res = runner.invoke(app, ["predict", str(tiny_run), *data, "--backend", "int8"])
+    assert res.exit_code == 2 and "not an int8 export" in res.output

@@ -1,17 +1,19 @@
 import pytest
 import torch
 
-from biozoo.config import ModelConfig, PartSpec
+from biozoo.config import ModelConfig
+from biozoo.data.spec import PartSpec
 from biozoo.heads import BinaryHead
+from biozoo.inputs import TableInput
 from biozoo.model import build_model
 from biozoo.tasks import TASKS
 
-DIMS = {"gex": 10, "clin": 3}
+DIMS = {"gex": TableInput(10), "clin": TableInput(3)}
 
 
 def inputs(b=4, absent=None):
     torch.manual_seed(0)
-    x = {k: torch.randn(b, d) for k, d in DIMS.items()}
+    x = {k: torch.randn(b, d.n_features) for k, d in DIMS.items()}
     present = {k: torch.ones(b, dtype=torch.bool) for k in DIMS}
     if absent:
         present[absent][0] = False

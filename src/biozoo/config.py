@@ -2,9 +2,9 @@
 
 A YAML file and a Python call describe the same run: :func:`load_config` reads YAML with
 ``yaml.safe_load`` and validates it into :class:`RunConfig`; building a :class:`RunConfig` in
-Python does the same validation. Unknown keys are rejected with their location, and names of
-registered parts (encoders, fusions, optimizers, baselines) are checked against their registry
-with "did you mean ...".
+Python does the same validation. Unknown keys are rejected with their location. Names of
+registered parts (encoders, fusions, optimizers, baselines) and their options are checked
+against their registries by :func:`biozoo.api.check_config`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     NonNegativeFloat,
     PositiveFloat,
@@ -24,163 +22,18 @@ from pydantic import (
     model_validator,
 )
 
+from biozoo.data.spec import DataConfig, PartSpec, Strict, describe_error
 from biozoo.errors import BiozooError
-from biozoo.tasks import TASKS, TargetOptions, Task
 
 __all__ = [
-    "DataConfig",
-    "ModalityConfig",
     "ModelConfig",
     "OutputConfig",
-    "PartSpec",
     "RunConfig",
     "SplitConfig",
-    "TargetConfig",
     "TrainingConfig",
-    "TransformConfig",
     "load_config",
     "parse_config",
 ]
-
-
-class Strict(BaseModel):
-    """Base for every config section: unknown keys are an error."""
-
-    model_config = ConfigDict(extra="forbid", frozen=False)
-
-
-class TransformConfig(Strict):
-    """Per-modality transforms, fitted on the training part of each fold only.
-
-    Mirrors the keyword arguments of :class:`biozoo.data.transforms.TableTransform`.
-    """
-
-    impute: Literal["median", "mean", "zero"] = "median"
-    min_variance: NonNegativeFloat = 1e-8
-    max_missing: float = Field(0.5, gt=0.0, le=1.0)
-    top_k: PositiveInt | None = None
-    max_corr: float | None = Field(None, gt=0.0, le=1.0)
-    scale: bool = True
-    log1p: bool = False
-
-
-Format = Literal["auto", "csv", "tsv", "parquet", "h5ad", "h5mu"]
-
-
-class _Source(Strict):
-    path: Path | None = None
-    dataset: str | None = None
-    format: Format = "auto"
-    id_column: str | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> _Source:
-        if (self.path is None) == (self.dataset is None):
-            raise ValueError("give exactly one of 'path' or 'dataset'")
-        return self
-
-
-class PartSpec(BaseModel):
-    """A registered part by name plus its options: ``{name: mlp, hidden: [64]}``.
-
-    Options are validated against the part's own ``Config`` when the run config is checked.
-    """
-
-    model_config = ConfigDict(extra="allow")
-    name: str
-
-    @property
-    def options(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
-
-
-Kind = Literal["table", "sequence", "series", "molecule"]
-
-
-class ModalityConfig(_Source):
-    """One input modality.
-
-    ``kind: table`` (the default) reads a file (CSV/TSV/parquet with samples as rows, or as
-    columns with ``transpose: true``; AnnData ``.h5ad``; one ``mod`` of a MuData ``.h5mu``);
-    ``dataset`` names a bundled table as ``<dataset>/<table>`` (see ``biozoo datasets``).
-    A table is fed to its encoder as a matrix, as tokens (``tokenizer: {name: gene_rank}``
-    or ``omics_groups``) or as node values on a feature graph (``graph: {...}``).
-
-    ``kind: sequence`` reads protein or nucleotide strings (FASTA, or a CSV column), options
-    under ``sequence:``; ``kind: series`` reads time series (a long CSV), options under
-    ``series:``; ``kind: molecule`` reads SMILES from a CSV column, options under
-    ``molecule:``.
-    """
-
-    kind: Kind = "table"
-    transpose: bool = False
-    mod: str | None = None
-    layer: str | None = None
-    transforms: TransformConfig = Field(default_factory=TransformConfig)
-    tokenizer: PartSpec | None = None
-    graph: dict[str, Any] | None = None
-    sequence: dict[str, Any] | None = None
-    series: dict[str, Any] | None = None
-    molecule: dict[str, Any] | None = None
-
-    @model_validator(mode="after")
-    def _kind_options(self) -> ModalityConfig:
-        for key in ("sequence", "series", "molecule"):
-            if getattr(self, key) is not None and self.kind != key:
-                raise ValueError(f"'{key}' options need kind: {key} (this is kind: {self.kind})")
-        if self.kind != "table":
-            for key in ("tokenizer", "graph", "mod", "layer"):
-                if getattr(self, key):
-                    raise ValueError(f"'{key}' applies to tables only (this is kind: {self.kind})")
-            if self.dataset is not None:
-                raise ValueError(f"kind {self.kind} reads a file given by 'path'")
-        if self.tokenizer is not None and self.graph is not None:
-            raise ValueError("give either 'tokenizer' or 'graph', not both")
-        return self
-
-
-class TargetConfig(_Source):
-    """The target: label columns of a file with a sample-id column, or of a bundled dataset.
-
-    ``task`` names a :data:`~biozoo.tasks.TASKS` entry; the task's own keys follow and are
-    validated by the task (``column`` for binary, multiclass and regression; ``time`` and
-    ``event``, optionally ``ties``, for survival).
-    """
-
-    model_config = ConfigDict(extra="allow", frozen=False)
-    task: str
-
-    @model_validator(mode="after")
-    def _task_keys(self) -> TargetConfig:
-        if self.task not in TASKS:
-            raise ValueError(TASKS.unknown_message(self.task, where="task"))
-        self.options()
-        return self
-
-    def options(self) -> TargetOptions:
-        """The task's target options (its keys of this section).
-
-        Raises:
-            ValueError: a key is missing, unknown or wrong, in one sentence.
-        """
-        try:
-            return TASKS.get(self.task).parse_options(self.model_extra or {}, where="target")
-        except BiozooError as err:
-            raise ValueError(str(err).removeprefix("target.").rstrip(".")) from None
-
-    def build_task(self) -> Task:
-        """The task this target is for, with its options."""
-        return TASKS.get(self.task).from_options(self.options())
-
-    def columns(self) -> list[str]:
-        """The label columns the task reads."""
-        return self.options().columns()
-
-
-class DataConfig(Strict):
-    modalities: dict[str, ModalityConfig] = Field(min_length=1)
-    target: TargetConfig
-    missing_modality: Literal["drop", "keep"] = "drop"
 
 
 class HeadConfig(Strict):
@@ -273,70 +126,6 @@ class RunConfig(Strict):
             raise ValueError("output.attributions needs output.save_models: true")
         return self
 
-    @model_validator(mode="after")
-    def _check_parts(self) -> RunConfig:
-        check_parts(self)
-        return self
-
-
-def check_parts(cfg: RunConfig) -> None:
-    """Check every registered name and its options; raise ValueError naming the location."""
-    from biozoo.data.parts import validate_modality
-    from biozoo.encoders import ENCODERS
-    from biozoo.fusion import FUSIONS
-    from biozoo.train.baselines import BASELINES
-    from biozoo.train.optim import OPTIMIZERS, check_optimizer_options
-    from biozoo.train.schedules import SCHEDULES, check_schedule_options
-
-    for name, mod in cfg.data.modalities.items():
-        validate_modality(mod, f"data.modalities.{name}")
-    _name(OPTIMIZERS, cfg.training.optimizer, "training.optimizer")
-    check_optimizer_options(
-        cfg.training.optimizer, cfg.training.optimizer_options, where="training.optimizer_options"
-    )
-    if cfg.training.schedule is not None:
-        spec = cfg.training.schedule
-        _name(SCHEDULES, spec.name, "training.schedule.name")
-        options = {k: v for k, v in spec.options.items() if k != "warmup_epochs"}
-        check_schedule_options(spec.name, options)
-    for i, b in enumerate(cfg.baselines):
-        _name(BASELINES, b, f"baselines[{i}]")
-    for mname, m in cfg.models.items():
-        where = f"models.{mname}"
-        fusion_cls = _name(FUSIONS, m.fusion.name, f"{where}.fusion.name")
-        validate_options(fusion_cls, m.fusion, f"{where}.fusion")
-        for mod in m.encoders:
-            if mod not in cfg.data.modalities:
-                raise ValueError(
-                    f"{where}.encoders.{mod} names no modality of data.modalities "
-                    f"({', '.join(cfg.data.modalities)})"
-                )
-        for mod, spec in [*m.encoders.items(), ("default_encoder", m.default_encoder)]:
-            loc = f"{where}.encoders.{mod}" if mod != "default_encoder" else f"{where}.{mod}"
-            enc_cls = _name(ENCODERS, spec.name, f"{loc}.name")
-            validate_options(enc_cls, spec, loc)
-
-
-def _name(registry: Any, name: str, where: str) -> Any:
-    if name not in registry:
-        raise ValueError(registry.unknown_message(name, where=where))
-    return registry.get(name)
-
-
-def validate_options(cls: Any, spec: PartSpec, where: str) -> BaseModel:
-    """Validate ``spec.options`` against ``cls.Config``; errors name the key's location."""
-    try:
-        return cls.Config(**spec.options)
-    except ValidationError as err:
-        e = err.errors()[0]
-        key = ".".join(str(p) for p in e["loc"])
-        raise ValueError(f"{where}.{key}: {_describe(e)}") from None
-
-
-def _describe(e: dict[str, Any]) -> str:
-    if e["type"] == "extra_forbidden":
-        return "unknown key"
-    return str(e["msg"]).removeprefix("Value error, ")
 
 
 def parse_config(raw: dict[str, Any], *, source: str = "config") -> RunConfig:
@@ -346,9 +135,7 @@ def parse_config(raw: dict[str, Any], *, source: str = "config") -> RunConfig:
     try:
         return RunConfig(**raw)
     except ValidationError as err:
-        e = err.errors()[0]
-        loc = ".".join(str(p) for p in e["loc"])
-        msg = _describe(e)
+        loc, msg = describe_error(err.errors()[0])
         if loc:
             raise BiozooError(f"{source}: {loc}: {msg}.".replace("..", ".")) from None
         raise BiozooError(f"{source}: {msg}.".replace("..", ".")) from None
@@ -376,15 +163,5 @@ def load_config(path: str | Path) -> RunConfig:
 
 
 def resolve_paths(cfg: RunConfig, base: Path) -> RunConfig:
-    """Make relative data paths absolute against ``base``."""
-    for m in [*cfg.data.modalities.values(), cfg.data.target]:
-        if m.path is not None and not m.path.is_absolute():
-            m.path = (base / m.path).resolve()
-    for m in cfg.data.modalities.values():  # files named inside options: gene sets, edges
-        for options, key in (
-            (m.tokenizer.model_extra if m.tokenizer else None, "gmt"),
-            (m.graph, "edges"),
-        ):
-            if options and options.get(key) and not Path(options[key]).is_absolute():
-                options[key] = str((base / options[key]).resolve())
-    return cfg
+    """A copy of ``cfg`` whose relative data paths are absolute against ``base``."""
+    return cfg.model_copy(update={"data": cfg.data.resolved(base)})

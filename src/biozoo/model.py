@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -10,11 +12,13 @@ from torch import Tensor, nn
 from biozoo.activations import ACTIVATIONS
 from biozoo.config import HeadConfig, ModelConfig
 from biozoo.encoders import ENCODERS
+from biozoo.encoders.protocols import AuxLoss
 from biozoo.errors import BiozooError
 from biozoo.fusion import FUSIONS
+from biozoo.inputs import InputSpec, TableInput, input_from_meta, input_kinds
 from biozoo.layers.mlp import MLP
 
-__all__ = ["MultiModalModel", "build_model", "input_kind"]
+__all__ = ["MultiModalModel", "build_model"]
 
 
 class MultiModalModel(nn.Module):
@@ -76,65 +80,61 @@ class MultiModalModel(nn.Module):
             return out
         aux = out[0].new_zeros(())
         for enc in self.encoders.values():
-            term = enc.aux_loss() if hasattr(enc, "aux_loss") else None
+            term = enc.aux_loss() if isinstance(enc, AuxLoss) else None
             if term is not None:
                 aux = aux + term
         return (*out, aux)
 
 
 def build_model(
-    spec: ModelConfig, in_dims: dict[str, int | dict[str, Any]], n_outputs: int
+    spec: ModelConfig, inputs: Mapping[str, InputSpec | dict[str, Any]], n_outputs: int
 ) -> MultiModalModel:
     """Build a model for the fold's inputs and a head size.
 
     Args:
         spec: the model section of the run config.
-        in_dims: modality -> what its encoder is built with: the number of features of a
-            table after the fold's transforms, or a dict naming another input kind
-            (``{"kind": "tokens", "vocab": ..., ...}``).
+        inputs: modality -> what its encoder is built from (an :data:`~biozoo.inputs.InputSpec`,
+            or its saved form :meth:`~biozoo.inputs.TableInput.to_meta`).
         n_outputs: outputs per view (1 for binary and regression, C for multiclass).
 
     Raises:
-        BiozooError: an encoder cannot read its modality's input kind.
+        BiozooError: an encoder cannot read its modality's input.
     """
+    specs = {m: input_from_meta(d) for m, d in inputs.items()}
     fusion_cls = FUSIONS.get(spec.fusion.name)
     fusion_opts = fusion_cls.Config(**spec.fusion.options)
     early = bool(getattr(fusion_cls, "early", False))
     if early:
         enc_opts = dict(fusion_opts.encoder)
         name = enc_opts.pop("name")
-        not_tables = [m for m, d in in_dims.items() if input_kind(d) != "table"]
+        not_tables = [m for m, d in specs.items() if not isinstance(d, TableInput)]
         if not_tables:
             raise BiozooError(
                 f"early fusion joins tables only, but modality {not_tables[0]!r} is "
-                f"{input_kind(in_dims[not_tables[0]])}; use fusion concat or late."
+                f"{specs[not_tables[0]]}; use fusion concat or late."
             )
-        enc_cls = _encoder_for(name, "table", "early")
-        encoders = {"early": enc_cls(sum(in_dims.values()), **enc_opts)}  # type: ignore[arg-type]
+        width = sum(d.n_features for d in specs.values())  # type: ignore[union-attr]
+        encoders = {"early": _encoder_for(name, TableInput(width), "early")(**enc_opts)}
     else:
         encoders = {}
-        for m, d in in_dims.items():
+        for m, d in specs.items():
             enc = spec.encoders.get(m, spec.default_encoder)
-            encoders[m] = _encoder_for(enc.name, input_kind(d), m)(d, **enc.options)
+            encoders[m] = _encoder_for(enc.name, d, m)(**enc.options)
     emb_dims = {name: enc.out_dim for name, enc in encoders.items()}
     fusion = fusion_cls(emb_dims, _output_layer(spec.head, n_outputs))
-    return MultiModalModel(encoders, fusion, list(in_dims), early=early)
+    return MultiModalModel(encoders, fusion, list(specs), early=early)
 
 
-def input_kind(in_dim: int | dict[str, Any]) -> str:
-    """The input kind an ``in_dim`` describes: ``table`` for an int, else its ``kind``."""
-    return "table" if isinstance(in_dim, int) else str(in_dim["kind"])
-
-
-def _encoder_for(name: str, kind: str, modality: str) -> type[nn.Module]:
+def _encoder_for(name: str, input: InputSpec, modality: str) -> Callable[..., nn.Module]:
+    """The encoder class ``name`` bound to ``input``, once it is known to read it."""
     cls = ENCODERS.get(name)
-    reads = getattr(cls, "reads", ("table",))
-    if kind not in reads:
+    reads = cls.reads
+    if not isinstance(input, reads):
         raise BiozooError(
-            f"encoder {name!r} cannot read modality {modality!r}, whose input is {kind}; "
-            f"it reads {' or '.join(reads)}."
+            f"encoder {name!r} cannot read modality {modality!r}, whose input is {input}; "
+            f"it reads {input_kinds(reads)}."
         )
-    return cls
+    return functools.partial(cls, input)
 
 
 def _output_layer(head: HeadConfig, n_outputs: int):

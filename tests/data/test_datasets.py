@@ -7,14 +7,14 @@ import importlib.util
 import numpy as np
 import pytest
 
-from biozoo.data import datasets
-from biozoo.data.datasets import (
+from biozoo.data.sources import datasets
+from biozoo.data.sources.datasets import (
     dataset_table,
     dataset_target,
     list_datasets,
     load_dataset,
 )
-from biozoo.data.simulate import simulate_cohort
+from biozoo.data.sources.simulate import simulate_cohort
 
 
 def test_list_datasets():

@@ -7,15 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from biozoo.data import feature_graph as fg
 from biozoo.data.cohort import TableModality
-from biozoo.data.feature_graph import (
+from biozoo.data.table import feature_graph as fg
+from biozoo.data.table.feature_graph import (
     FeatureGraphTransform,
     coexpression_graph,
     match_edges,
     read_edge_list,
 )
 from biozoo.errors import BiozooError
+from biozoo.inputs import FeatureGraphInput
 from biozoo.tasks import TASKS
 
 BINARY, REGRESSION = TASKS.get("binary")(), TASKS.get("regression")()
@@ -116,7 +117,7 @@ def test_coexpression_graph_uses_training_rows_only():
     again = FeatureGraphTransform(coexpression="knn", k=2).fit(_mod(garbage[train]), None, BINARY)
     np.testing.assert_array_equal(part.pairs, again.pairs)
     np.testing.assert_array_equal(part.weight, again.weight)
-    assert part.input_info == again.input_info
+    assert part.input == again.input
     assert set(map(tuple, part.pairs.tolist())) == _dense_knn(X[train], 2)
     fitted_on_all = FeatureGraphTransform(coexpression="knn", k=2).fit(
         _mod(garbage), None, BINARY
@@ -138,10 +139,9 @@ def test_edge_file_graph_is_restricted_to_selected_features(tmp_path):
     part = FeatureGraphTransform(edges=net, table={"top_k": 3}).fit(_mod(X), y, BINARY)
     assert part.table.selected_features == ["G2", "G5", "G7"]
     assert part.pairs.tolist() == [[0, 1], [1, 2]]  # renumbered to output columns
-    info = part.input_info
-    assert info["kind"] == "feature_graph" and info["n_features"] == 3
-    assert info["edge_index"] == [[0, 1, 1, 2], [1, 2, 0, 1]]
-    assert info["edge_weight"] is None
+    assert part.input == FeatureGraphInput(
+        n_features=3, edge_index=((0, 1, 1, 2), (1, 2, 0, 1)), edge_weight=None
+    )
     assert part.report["matched_edges"] == 4 and part.report["edges"] == 2
 
 
@@ -158,11 +158,11 @@ def test_transform_zeroes_absent_rows_and_state_round_trips(tmp_path):
     assert x.shape == (20, 8) and x.dtype.is_floating_point
     assert (x[~present] == 0).all() and not x.isnan().any()
     np.testing.assert_array_equal(part.flat(_mod(X, present)), x.numpy())
-    assert part.input_info["edge_weight"] == pytest.approx([0.7, 0.2, 0.7, 0.2])
+    assert part.input.edge_weight == pytest.approx([0.7, 0.2, 0.7, 0.2])
     arrays, meta = part.state()
     net.unlink()  # a saved transform never reads the edge file again
     back = FeatureGraphTransform.from_state(arrays, meta)
-    assert back.input_info == part.input_info
+    assert back.input == part.input
     np.testing.assert_array_equal(back.transform(_mod(X, present)).numpy(), x.numpy())
 
 

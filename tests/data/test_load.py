@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from biozoo.config import DataConfig
-from biozoo.data.load import load_cohort
+from biozoo.data.align import load_cohort
+from biozoo.data.spec import DataConfig
 
-LOGGER = "biozoo.data.load"
+LOGGER = "biozoo.data.align"
 
 
 def table(ids: list[str], n_features: int = 2, prefix: str = "f") -> pd.DataFrame:

@@ -10,20 +10,20 @@ import torch
 from rdkit import Chem
 from torch_geometric.data import Batch, Data
 
-from biozoo.data.graphs import GraphSource, empty_graph
-from biozoo.data.molecules import (
+from biozoo.data.batch import GraphSource, empty_graph
+from biozoo.data.molecule.draw import molecule_drawing
+from biozoo.data.molecule.featurize import (
     ATOM_DIM,
     ATOM_FEATURES,
     BOND_DIM,
     BOND_FEATURES,
     DESCRIPTOR_NAMES,
-    MoleculeOptions,
-    MoleculeTransform,
-    molecule_drawing,
-    read_smiles,
     smiles_to_graph,
 )
+from biozoo.data.molecule.part import MoleculeTransform
+from biozoo.data.molecule.read import MoleculeOptions, read_smiles
 from biozoo.errors import BiozooError
+from biozoo.inputs import GraphInput
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 
@@ -90,7 +90,7 @@ def test_invalid_smiles_error_names_the_row_and_the_sample(tmp_path):
 
 def test_invalid_smiles_dropped_with_a_warning(tmp_path, caplog):
     path = write(tmp_path, [("a", "CCO"), ("b", "C1CC"), ("c", "N"), ("d", "XYZ")])
-    with caplog.at_level(logging.WARNING, logger="biozoo.data.molecules"):
+    with caplog.at_level(logging.WARNING, logger="biozoo.data.molecule.read"):
         s = read_smiles(path, options=MoleculeOptions(column="smiles", invalid="drop"))
     assert list(s.index) == ["a", "c"]
     assert "dropped 2 of 4 molecules" in caplog.text
@@ -160,7 +160,7 @@ def test_transform_gives_one_graph_per_sample_and_empty_ones_for_absent():
     src = t.transform(mod)
     assert isinstance(src, GraphSource) and len(src) == 4
     assert [g.num_nodes for g in src.graphs] == [3, 0, 13, 1]
-    assert t.input_info == {"kind": "graph", "node_dim": ATOM_DIM, "edge_dim": BOND_DIM}
+    assert t.input == GraphInput(node_dim=ATOM_DIM, edge_dim=BOND_DIM)
     bad = modality(["CCO", "C1CC"])
     with pytest.raises(BiozooError, match="sample 2 of molecule modality 'mol'"):
         t.transform(bad)

@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 import scipy.sparse as sp
 
-from biozoo.data import readers
-from biozoo.data.readers import read_labels, read_table, resolve_format
+from biozoo.data.table import read as readers
+from biozoo.data.table.read import read_labels, read_table, resolve_format
 
 
 def assert_same(got: pd.DataFrame, expected: pd.DataFrame) -> None:

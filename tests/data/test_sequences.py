@@ -13,8 +13,10 @@ import pandas as pd
 import pytest
 from safetensors.numpy import load, save
 
-from biozoo.data.sequences import SequenceOptions, SequenceTransform, read_sequences
+from biozoo.data.sequence.part import SequenceTransform
+from biozoo.data.sequence.read import SequenceOptions, read_sequences
 from biozoo.errors import BiozooError
+from biozoo.inputs import TokensInput
 
 FILES = Path(__file__).parent / "files"
 PROTEIN = "ACDEFGHIKLMNPQRSTVWY"
@@ -152,12 +154,7 @@ def test_k1_ids_cls_padding_and_absent_samples() -> None:
     out = t.transform(mod)
     assert out["tokens"].tolist() == [[2, 3, 4, 5], [0, 0, 0, 0], [2, 21, 22, 0]]
     assert out["mask"].tolist() == [[True] * 4, [False] * 4, [True, True, True, False]]
-    assert t.input_info == {
-        "kind": "tokens",
-        "vocab": 23,
-        "max_len": 4,
-        "specials": {"pad": 0, "unk": 1, "cls": 2},
-    }
+    assert t.input == TokensInput(vocab=23, max_len=4)
     assert t.report == {"vocab": 23, "length": 4}
     no_cls = SequenceTransform(cls_token=False).fit(mod)
     assert no_cls.transform(mod)["tokens"].tolist() == [[3, 4, 5], [0, 0, 0], [21, 22, 0]]
@@ -243,7 +240,7 @@ def test_state_round_trip_through_safetensors() -> None:
     for a, b in zip(t.transform(new).values(), t2.transform(new).values(), strict=True):
         assert (a == b).all()
     np.testing.assert_array_equal(t.flat(new), t2.flat(new))
-    assert t2.input_info == t.input_info
+    assert t2.input == t.input
     with pytest.raises(ValueError):
         SequenceTransform.from_state({}, {"kind": "other"})
 
@@ -262,7 +259,7 @@ def test_fit_errors() -> None:
 
 def test_amp_peptides_source(tmp_path) -> None:
     pytest.importorskip("modlamp")
-    from biozoo.data.bench_sources import write_amp_peptides
+    from benchmarks._sources.bench_sources import write_amp_peptides
 
     paths = write_amp_peptides(tmp_path)
     s = read_sequences(paths["sequences"])

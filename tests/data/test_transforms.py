@@ -11,10 +11,10 @@ import pytest
 from safetensors.numpy import load, save
 from sklearn.feature_selection import f_classif, r_regression
 
-from biozoo.config import TransformConfig
-from biozoo.data import transforms as tmod
+from biozoo.data.spec import TransformConfig
 from biozoo.data.splits import make_splits
-from biozoo.data.transforms import TableTransform
+from biozoo.data.table import transform as tmod
+from biozoo.data.table.transform import TableTransform
 from biozoo.errors import BiozooError
 from biozoo.tasks import TASKS
 from biozoo.tasks.regression import TargetScaler

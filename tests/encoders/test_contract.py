@@ -4,6 +4,14 @@ import pytest
 import torch
 
 from biozoo.encoders import ENCODERS
+from biozoo.inputs import (
+    FeatureGraphInput,
+    GraphInput,
+    GroupsInput,
+    SeriesInput,
+    TableInput,
+    TokensInput,
+)
 
 BATCH = 4
 
@@ -27,49 +35,45 @@ def _graph_batch(n_graphs: int):
     return Batch.from_data_list(graphs)
 
 
-def example(kind: str):
-    """``(in_dim, x)`` of a small batch of input kind ``kind``."""
+def example(kind: type):
+    """``(input, x)`` of a small batch of the input spec type ``kind``."""
     g = torch.Generator().manual_seed(0)
     lengths = torch.tensor([7, 5, 3, 6])
     steps = torch.arange(7).unsqueeze(0) < lengths.unsqueeze(1)  # (B, L)
-    if kind == "table":
-        return 12, torch.randn(BATCH, 12, generator=g)
-    if kind == "tokens":
-        tokens = torch.randint(3, 10, (BATCH, 7), generator=g) * steps
-        return {"kind": "tokens", "vocab": 10, "max_len": 7}, {"tokens": tokens, "mask": steps}
-    if kind == "series":
-        values = torch.randn(BATCH, 7, 3, generator=g) * steps.unsqueeze(-1)
-        return {"kind": "series", "channels": 3, "max_len": 7}, {"values": values, "mask": steps}
-    if kind == "groups":
-        mask = torch.ones(BATCH, 3, 4, dtype=torch.bool)
-        mask[:, 2, 2:] = False
-        values = torch.randn(BATCH, 3, 4, generator=g) * mask
-        return {"kind": "groups", "groups": 3, "size": 4}, {"values": values, "mask": mask}
-    if kind == "feature_graph":
-        info = {
-            "kind": "feature_graph",
-            "n_features": 6,
-            "edge_index": [[0, 1, 1, 2, 3, 4], [1, 0, 2, 1, 4, 3]],
-            "edge_weight": None,
-        }
-        return info, torch.randn(BATCH, 6, generator=g)
-    if kind == "graph":
-        return {"kind": "graph", "node_dim": 5, "edge_dim": 2}, _graph_batch(BATCH)
-    raise KeyError(kind)
+    mask = torch.ones(BATCH, 3, 4, dtype=torch.bool)
+    mask[:, 2, 2:] = False
+    edges = ((0, 1, 1, 2, 3, 4), (1, 0, 2, 1, 4, 3))
+    examples = {
+        TableInput: lambda: (TableInput(12), torch.randn(BATCH, 12, generator=g)),
+        TokensInput: lambda: (
+            TokensInput(vocab=10, max_len=7),
+            {"tokens": torch.randint(3, 10, (BATCH, 7), generator=g) * steps, "mask": steps},
+        ),
+        SeriesInput: lambda: (
+            SeriesInput(channels=3, max_len=7),
+            {"values": torch.randn(BATCH, 7, 3, generator=g) * steps.unsqueeze(-1), "mask": steps},
+        ),
+        GroupsInput: lambda: (
+            GroupsInput(groups=3, size=4),
+            {"values": torch.randn(BATCH, 3, 4, generator=g) * mask, "mask": mask},
+        ),
+        FeatureGraphInput: lambda: (
+            FeatureGraphInput(n_features=6, edge_index=edges),
+            torch.randn(BATCH, 6, generator=g),
+        ),
+        GraphInput: lambda: (GraphInput(node_dim=5, edge_dim=2), _graph_batch(BATCH)),
+    }
+    return examples[kind]()
 
 
-CASES = [
-    (name, kind)
-    for name in ENCODERS.names()
-    for kind in getattr(ENCODERS.get(name), "reads", ("table",))
-]
-IDS = [f"{n}-{k}" for n, k in CASES]
+CASES = [(name, kind) for name in ENCODERS.names() for kind in ENCODERS.get(name).reads]
+IDS = [f"{n}-{k.kind}" for n, k in CASES]
 
 
 def build(name, kind):
     cls = ENCODERS.get(name)
-    in_dim, x = example(kind)
-    return cls(in_dim, **cls.Config().model_dump()), x
+    spec, x = example(kind)
+    return cls(spec, **cls.Config().model_dump()), x
 
 
 def _float_leaves(x):
@@ -126,17 +130,18 @@ def test_reset_parameters_runs_and_is_deterministic(name, kind):
 
 
 def test_mlp_options_shape_the_network():
-    enc = ENCODERS.get("mlp")(12, hidden=[8, 6], out_dim=3, norm="layer", dropout=0.0)
+    enc = ENCODERS.get("mlp")(TableInput(12), hidden=[8, 6], out_dim=3, norm="layer", dropout=0.0)
     kinds = [type(m).__name__ for m in enc.mlp.net]
     assert kinds == ["Linear", "LayerNorm", "ReLU", "Linear", "LayerNorm", "ReLU", "Linear"]
     assert enc.out_dim == 3
 
 
 def test_an_encoder_refuses_an_input_kind_it_cannot_read():
-    from biozoo.config import ModelConfig, PartSpec
+    from biozoo.config import ModelConfig
+    from biozoo.data.spec import PartSpec
     from biozoo.errors import BiozooError
     from biozoo.model import build_model
 
     spec = ModelConfig(default_encoder=PartSpec(name="mlp"))
     with pytest.raises(BiozooError, match="encoder 'mlp' cannot read modality 'seq'.*tokens"):
-        build_model(spec, {"seq": example("tokens")[0]}, 1)
+        build_model(spec, {"seq": example(TokensInput)[0]}, 1)

@@ -8,11 +8,12 @@ from torch_geometric.data import Batch, Data
 
 from biozoo.encoders._registry import ENCODERS
 from biozoo.encoders.gnn import GraphEncoder
+from biozoo.inputs import GraphInput, TableInput
 from biozoo.layers.readout import READOUTS, GraphReadout
 
 NAMES = ["chebnet", "gat", "gcn", "gin"]
 NODE_DIM, EDGE_DIM = 5, 3
-IN_DIM = {"kind": "graph", "node_dim": NODE_DIM, "edge_dim": EDGE_DIM}
+IN_DIM = GraphInput(node_dim=NODE_DIM, edge_dim=EDGE_DIM)
 SMALL = {"hidden": 8, "layers": 2, "out_dim": 6}
 
 
@@ -62,7 +63,7 @@ def test_shape_no_nan_and_class_attributes(name, batch):
     z = enc(batch)
     assert z.shape == (4, 6) and enc.out_dim == 6
     assert torch.isfinite(z).all()
-    assert enc.reads == ("graph",) and enc.stackable is False
+    assert enc.reads == (GraphInput,) and enc.stackable is False
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -138,7 +139,7 @@ def test_readouts_are_permutation_invariant_and_zero_on_empty_graphs(readout):
 
 def test_gin_uses_gine_with_edge_features_and_gin_without():
     with_edges = build("gin")
-    without = ENCODERS.get("gin")({"kind": "graph", "node_dim": NODE_DIM, "edge_dim": 0}, **SMALL)
+    without = ENCODERS.get("gin")(GraphInput(node_dim=NODE_DIM, edge_dim=0), **SMALL)
     assert type(with_edges.convs[0]).__name__ == "GINEConv"
     assert type(without.convs[0]).__name__ == "GINConv"
     g = graph(5, 0)
@@ -179,7 +180,7 @@ def test_config_matches_signature_and_reset_is_deterministic(name):
     for field, info in cls.Config.model_fields.items():
         assert field in params, field
         assert params[field].default == info.default, field
-    assert set(params) - {"in_dim"} == set(cls.Config.model_fields)
+    assert set(params) - {"input"} == set(cls.Config.model_fields)
     enc = cls(IN_DIM, **cls.Config().model_dump())
     torch.manual_seed(1)
     enc.reset_parameters()
@@ -189,6 +190,6 @@ def test_config_matches_signature_and_reset_is_deterministic(name):
     assert all(torch.equal(x, y) for x, y in zip(a, enc.parameters(), strict=True))
 
 
-def test_a_table_in_dim_is_refused():
+def test_a_table_input_is_refused():
     with pytest.raises(ValueError, match="reads graphs"):
-        ENCODERS.get("gcn")(12)
+        ENCODERS.get("gcn")(TableInput(12))

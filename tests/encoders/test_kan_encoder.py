@@ -8,23 +8,26 @@ import torch
 from torch import Tensor, nn
 
 import biozoo.encoders.kan  # noqa: F401  (registers "kan" until encoders/__init__ imports it)
-from biozoo.config import ModelConfig, PartSpec
+from biozoo.config import ModelConfig
+from biozoo.data.batch import FoldData
+from biozoo.data.spec import PartSpec
 from biozoo.encoders import ENCODERS
 from biozoo.heads import BinaryHead
+from biozoo.inputs import TableInput
 from biozoo.model import build_model
 from biozoo.train.ensemble import StackedEnsemble
-from biozoo.train.plan import FoldData, fit_ensemble, predict_members
+from biozoo.train.plan import fit_ensemble, predict_members
 
 IN_DIM, BATCH = 6, 4
 
 
 def _encoder(**options: object) -> nn.Module:
-    return ENCODERS.get("kan")(IN_DIM, **{"hidden": [5], "out_dim": 3, **options})
+    return ENCODERS.get("kan")(TableInput(IN_DIM), **{"hidden": [5], "out_dim": 3, **options})
 
 
 def test_registered_for_tables_and_stackable():
     cls = ENCODERS.get("kan")
-    assert cls.reads == ("table",) and cls.stackable is True
+    assert cls.reads == (TableInput,) and cls.stackable is True
     params = inspect.signature(cls).parameters
     for field, info in cls.Config.model_fields.items():
         default = info.get_default(call_default_factory=True)
@@ -98,7 +101,7 @@ def test_a_stacked_kan_model_learns_in_the_training_loop():
         return FoldData({"a": x}, {"a": torch.ones(n, dtype=torch.bool)}, y)
 
     spec = ModelConfig(encoders={"a": PartSpec(name="kan", hidden=[4], out_dim=3, dropout=0.0)})
-    ens = StackedEnsemble(lambda: build_model(spec, {"a": IN_DIM}, 1), seeds=[1, 2])
+    ens = StackedEnsemble(lambda: build_model(spec, {"a": TableInput(IN_DIM)}, 1), seeds=[1, 2])
     head = BinaryHead()
     fit, val = data(128), data(64)
     fit_ensemble(

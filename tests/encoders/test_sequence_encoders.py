@@ -13,12 +13,13 @@ import biozoo.encoders.recurrent
 import biozoo.encoders.transformer  # noqa: F401  (registers the encoders)
 from biozoo.encoders import ENCODERS
 from biozoo.errors import BiozooError
+from biozoo.inputs import GraphInput, GroupsInput, SeriesInput, TableInput, TokensInput
 from biozoo.train.ensemble import StackedEnsemble
 
 NAMES = ["rnn", "lstm", "gru", "cnn1d", "transformer", "mamba"]
-TOKENS = {"kind": "tokens", "vocab": 9, "max_len": 16}
-SERIES = {"kind": "series", "channels": 3, "max_len": 16}
-GROUPS = {"kind": "groups", "groups": 5, "size": 4}
+TOKENS = TokensInput(vocab=9, max_len=16)
+SERIES = SeriesInput(channels=3, max_len=16)
+GROUPS = GroupsInput(groups=5, size=4)
 SMALL = {  # tiny sizes, no dropout
     "rnn": {"d_model": 8, "hidden": 8, "out_dim": 6},
     "lstm": {"d_model": 8, "hidden": 8, "out_dim": 6},
@@ -39,8 +40,8 @@ VARIANTS = {  # options that change how padding is handled
 CASES = [(n, v) for n in NAMES for v in VARIANTS[n]]
 
 
-def build(name, in_dim, **options):
-    return ENCODERS.get(name)(in_dim, **{**SMALL[name], **options})
+def build(name, input, **options):
+    return ENCODERS.get(name)(input, **{**SMALL[name], **options})
 
 
 def pad(t, extra):
@@ -72,14 +73,14 @@ def test_config_matches_the_constructor(name):
     assert options == set(cls.Config.model_fields)
     for key, field in cls.Config.model_fields.items():
         assert field.default == params[key].default, key
-    assert set(cls.reads) == {"tokens", "series", "groups", "table"}
+    assert set(cls.reads) == {TokensInput, SeriesInput, GroupsInput, TableInput}
 
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize(
     "in_dim, x",
     [
-        (7, torch.randn(4, 7)),
+        (TableInput(7), torch.randn(4, 7)),
         (TOKENS, token_batch()),
         (SERIES, series_batch()),
         (GROUPS, {"values": torch.randn(4, 5, 4), "mask": torch.rand(4, 5, 4) > 0.3}),
@@ -179,11 +180,9 @@ def test_transformer_with_kan_or_moe_blocks(ffn):
 
 def test_bad_inputs_are_reported():
     with pytest.raises(BiozooError, match="graph"):
-        build("lstm", {"kind": "graph", "node_dim": 3, "edge_dim": 0})
-    with pytest.raises(BiozooError, match="lacks 'vocab'"):
-        build("mamba", {"kind": "tokens", "max_len": 5})
+        build("lstm", GraphInput(node_dim=3, edge_dim=0))
     with pytest.raises(BiozooError, match="multiple of heads"):
-        build("transformer", 5, d_model=10, heads=4)
+        build("transformer", TableInput(5), d_model=10, heads=4)
     with pytest.raises(BiozooError, match="dict"):
         build("cnn1d", TOKENS)(torch.randn(2, 3))
 
@@ -208,7 +207,7 @@ def motif_data(n, seed):
 )  # fmt: skip
 def test_a_tiny_model_learns_a_motif_detector(name, options):
     torch.manual_seed(0)
-    enc = ENCODERS.get(name)({"kind": "tokens", "vocab": 5, "max_len": 8}, out_dim=8, **options)
+    enc = ENCODERS.get(name)(TokensInput(vocab=5, max_len=8), out_dim=8, **options)
     head = torch.nn.Linear(8, 1)
     opt = torch.optim.Adam([*enc.parameters(), *head.parameters()], lr=1e-2)
     x, y = motif_data(512, 0)

@@ -8,18 +8,16 @@ import torch
 
 from biozoo.encoders.table_graph import TableGNNEncoder, _Cheb, cheb_laplacian
 from biozoo.errors import BiozooError
+from biozoo.inputs import FeatureGraphInput, TableInput
 from biozoo.tasks import TASKS
 from biozoo.train.ensemble import StackedEnsemble
 
 N, BATCH = 6, 4
 # a path 0-1-2-3 plus 0-4; node 5 is isolated
 EDGES = [[0, 1, 1, 2, 2, 3, 0, 4], [1, 0, 2, 1, 3, 2, 4, 0]]
-INFO = {
-    "kind": "feature_graph",
-    "n_features": N,
-    "edge_index": EDGES,
-    "edge_weight": [1.0, 1.0, 0.5, 0.5, 2.0, 2.0, 1.0, 1.0],
-}
+INFO = FeatureGraphInput(
+    n_features=N, edge_index=EDGES, edge_weight=(1.0, 1.0, 0.5, 0.5, 2.0, 2.0, 1.0, 1.0)
+)
 CONVS = ["gcn", "graph", "cheb"]
 READOUTS = ["mean", "max", "sum", "attention", "flatten"]
 
@@ -31,7 +29,7 @@ def build(**kw):
 
 def test_config_matches_signature():
     params = inspect.signature(TableGNNEncoder.__init__).parameters
-    assert set(TableGNNEncoder.Config.model_fields) == set(params) - {"self", "in_dim"}
+    assert set(TableGNNEncoder.Config.model_fields) == set(params) - {"self", "input"}
     for name, value in TableGNNEncoder.Config().model_dump().items():
         default = params[name].default
         assert (list(default) if name == "hidden" else default) == value, name
@@ -85,7 +83,7 @@ def test_gcn_with_precomputed_norm_equals_pyg_gcnconv():
     ref.lin.weight.data.copy_(enc.convs[0].lin.weight.data)
     ref.bias.data.copy_(enc.convs[0].bias.data)
     x = torch.randn(BATCH, N, 1)
-    ei, w = torch.tensor(EDGES), torch.tensor(INFO["edge_weight"])
+    ei, w = torch.tensor(EDGES), torch.tensor(INFO.edge_weight)
     out = enc.convs[0](x, enc.edge_index, enc.edge_weight)
     torch.testing.assert_close(out, ref(x, ei, w), atol=1e-5, rtol=1e-5)
 
@@ -99,7 +97,7 @@ def test_chebyshev_filter_equals_pyg_chebconv():
     for a, b in zip(mine.lins, ref.lins, strict=True):
         a.weight.data.copy_(b.weight.data)
     mine.bias.data.copy_(ref.bias.data)
-    ei, w = torch.tensor(EDGES), torch.tensor(INFO["edge_weight"])
+    ei, w = torch.tensor(EDGES), torch.tensor(INFO.edge_weight)
     x = torch.randn(BATCH, N, 3)
     torch.testing.assert_close(
         mine(x, *cheb_laplacian(ei, w, N)), ref(x, ei, w), atol=1e-5, rtol=1e-5
@@ -136,21 +134,21 @@ def test_reset_parameters_is_deterministic():
 
 
 def test_graph_without_edges_and_a_table_in_dim():
-    empty = {"kind": "feature_graph", "n_features": 3, "edge_index": [[], []], "edge_weight": None}
+    empty = FeatureGraphInput(n_features=3, edge_index=((), ()))
     for conv in CONVS:
         z = TableGNNEncoder(empty, conv=conv, out_dim=2)(torch.randn(2, 3))
         assert z.shape == (2, 2) and torch.isfinite(z).all()
     with pytest.raises(BiozooError, match="feature graph"):
-        TableGNNEncoder(12)
+        TableGNNEncoder(TableInput(12))
 
 
 def test_builds_from_a_fitted_feature_graph_transform():
     from biozoo.data.cohort import TableModality
-    from biozoo.data.feature_graph import FeatureGraphTransform
+    from biozoo.data.table.feature_graph import FeatureGraphTransform
 
     X = np.random.default_rng(0).normal(size=(30, 10)).astype(np.float32)
     mod = TableModality("rna", X, [f"G{i}" for i in range(10)], np.ones(30, bool))
     part = FeatureGraphTransform(k=3).fit(mod, None, TASKS.get("binary")())
-    enc = TableGNNEncoder(part.input_info, out_dim=4)
+    enc = TableGNNEncoder(part.input, out_dim=4)
     z = enc(part.transform(mod))
     assert z.shape == (30, 4) and torch.isfinite(z).all()

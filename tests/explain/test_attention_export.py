@@ -12,9 +12,10 @@ from biozoo.explain.attention import (
     token_attention,
     write_attention_csv,
 )
+from biozoo.inputs import TableInput, TokensInput
 
 VOCAB = ["<pad>", "A", "C", "G", "T"]
-IN_DIM = {"kind": "tokens", "vocab": 5, "max_len": 8}
+IN_DIM = TokensInput(vocab=5, max_len=8)
 
 
 def encoder(**options):
@@ -79,7 +80,7 @@ def test_map_frame_rows_are_distributions_over_real_keys(tmp_path):
 
 def test_feature_names_label_table_tokens():
     torch.manual_seed(0)
-    enc = TransformerEncoder(3, d_model=8, heads=2, pooling="mean")
+    enc = TransformerEncoder(TableInput(3), d_model=8, heads=2, pooling="mean")
     df = token_attention(enc, torch.randn(2, 3), labels=["age", "bmi", "alt"])
     assert df.token.tolist() == ["age", "bmi", "alt"] * 2
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from biozoo.config import ModelConfig, PartSpec
+from biozoo.config import ModelConfig
+from biozoo.data.spec import PartSpec
 from biozoo.encoders.mlp import MLPEncoder
 from biozoo.errors import BiozooError
 from biozoo.explain.attributions import (
@@ -19,6 +20,7 @@ from biozoo.explain.attributions import (
 )
 from biozoo.fusion import ConcatFusion
 from biozoo.heads import BinaryHead
+from biozoo.inputs import TableInput
 from biozoo.model import MultiModalModel, _output_layer, build_model
 from biozoo.tasks import TASKS
 
@@ -151,7 +153,10 @@ class _TokenEncoder(nn.Module):
 
 def test_non_table_modalities_are_held_fixed_and_reported():
     torch.manual_seed(0)
-    encoders = {"a": MLPEncoder(6, hidden=[8], out_dim=4, dropout=0.0), "tok": _TokenEncoder()}
+    encoders = {
+        "a": MLPEncoder(TableInput(6), hidden=[8], out_dim=4, dropout=0.0),
+        "tok": _TokenEncoder(),
+    }
     fusion = ConcatFusion({"a": 4, "tok": 3}, _output_layer(ModelConfig().head, 1))
     model = MultiModalModel(encoders, fusion, ["a", "tok"]).eval()
     x = {

@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch_geometric.data import Batch
 
-from biozoo.data.graphs import empty_graph
-from biozoo.data.molecules import ATOM_DIM, BOND_DIM, MoleculeTransform, smiles_to_graph
+from biozoo.data.batch import empty_graph
+from biozoo.data.molecule.featurize import ATOM_DIM, BOND_DIM, smiles_to_graph
+from biozoo.data.molecule.part import MoleculeTransform
 from biozoo.encoders.gnn import GINEncoder
 from biozoo.errors import BiozooError
 from biozoo.explain.graph import GraphModelFunction, explain_graphs
@@ -19,7 +20,7 @@ SMILES = ["CCO", "c1ccccc1O", None]
 
 def tiny_model(n_outputs: int = 1, seed: int = 0) -> MultiModalModel:
     torch.manual_seed(seed)
-    info = MoleculeTransform().input_info
+    info = MoleculeTransform().input
     enc = GINEncoder(info, hidden=8, layers=2, out_dim=4)
     fusion = ConcatFusion({"mol": 4}, lambda d: MLP(d, [4], n_outputs))
     return MultiModalModel({"mol": enc}, fusion, ["mol"])

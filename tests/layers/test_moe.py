@@ -11,6 +11,7 @@ import torch.nn.functional as F
 import biozoo.encoders.moe  # noqa: F401  (registers "moe" until encoders/__init__ imports it)
 from biozoo.encoders import ENCODERS
 from biozoo.errors import BiozooError
+from biozoo.inputs import TableInput
 from biozoo.layers.moe import MoEFeedForward
 from biozoo.train.ensemble import LoopEnsemble, make_ensemble
 
@@ -132,9 +133,9 @@ def test_k_above_the_number_of_experts_is_an_error():
 
 def test_moe_encoder_is_registered_with_a_matching_config():
     cls = ENCODERS.get("moe")
-    assert cls.stackable is False and cls.reads == ("table",)
+    assert cls.stackable is False and cls.reads == (TableInput,)
     sig = inspect.signature(cls.__init__).parameters
-    options = {n: p.default for n, p in sig.items() if n not in ("self", "in_dim")}
+    options = {n: p.default for n, p in sig.items() if n not in ("self", "input")}
     assert cls.Config().model_dump() == options
     with pytest.raises(ValueError, match="must not exceed"):
         cls.Config(k=5, n_experts=4)
@@ -142,7 +143,9 @@ def test_moe_encoder_is_registered_with_a_matching_config():
 
 def test_moe_encoder_contract():
     torch.manual_seed(0)
-    enc = ENCODERS.get("moe")(12, width=8, depth=2, expert_hidden=8, out_dim=3, dropout=0.0)
+    enc = ENCODERS.get("moe")(
+        TableInput(12), width=8, depth=2, expert_hidden=8, out_dim=3, dropout=0.0
+    )
     assert enc.aux_loss() is None
     x = torch.randn(4, 12, requires_grad=True)
     z = enc(x)
@@ -159,7 +162,7 @@ def test_moe_encoder_contract():
 
 
 def test_moe_encoder_reset_is_deterministic():
-    enc = ENCODERS.get("moe")(5, width=8, expert_hidden=8)
+    enc = ENCODERS.get("moe")(TableInput(5), width=8, expert_hidden=8)
     torch.manual_seed(1)
     enc.reset_parameters()
     a = [p.clone() for p in enc.parameters()]

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from biozoo.api import run as train
 from biozoo.config import OutputConfig, parse_config
 from biozoo.data.cohort import Cohort, TableModality
 from biozoo.tasks import TASKS
-from biozoo.train.run import train
 
 TRAINING = {
     "epochs": 3,

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
+from biozoo import _atomic
 from biozoo.errors import BiozooError
 from biozoo.evaluate import format_mean_sd
 from biozoo.report import html as report_html
@@ -225,12 +226,12 @@ def test_the_report_is_written_atomically(run_dirs, tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(report_html, "render_report", lambda *_a, **_k: "<!DOCTYPE html>new")
-    monkeypatch.setattr(report_html.os, "replace", crash)
+    monkeypatch.setattr(_atomic.os, "replace", crash)
     with pytest.raises(OSError, match="disk full"):
         write_report(run, umap=False)
     assert (run / "report.html").read_text() == "previous report"
     assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
-    monkeypatch.setattr(report_html.os, "replace", real_replace)
+    monkeypatch.setattr(_atomic.os, "replace", real_replace)
     assert write_report(run, umap=False) == run / "report.html"
     assert (run / "report.html").read_text() == "<!DOCTYPE html>new"
     # readable like the run's other files (a temporary file's private mode is not kept)

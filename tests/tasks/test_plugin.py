@@ -11,12 +11,12 @@ import torch
 import torch.nn.functional as F
 from sklearn.linear_model import PoissonRegressor
 
+from biozoo.api import predict
+from biozoo.api import run as train
 from biozoo.config import parse_config
 from biozoo.errors import BiozooError
 from biozoo.heads import HeadOutput, ValueHead, view_mean
 from biozoo.tasks import TASKS, EncodedTarget, Task
-from biozoo.train.predict import predict
-from biozoo.train.run import train
 
 
 class PoissonHead(ValueHead):

@@ -154,7 +154,7 @@ def test_coxnet_chooses_its_penalty_by_inner_cv():
 
 
 def test_ranking_target_is_the_null_martingale_residual_and_finds_the_risk_feature():
-    from biozoo.data.transforms import TableTransform
+    from biozoo.data.table.transform import TableTransform
 
     x, target, _ = simulate(n=200, p=5, seed=1)
     rank = SurvivalTask().ranking_target(target)

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from biozoo.api import predict
+from biozoo.api import run as train
 from biozoo.config import parse_config
 from biozoo.errors import BiozooError
-from biozoo.train.predict import predict
-from biozoo.train.run import train
 
 pytestmark = pytest.mark.slow
 

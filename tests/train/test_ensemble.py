@@ -1,11 +1,13 @@
 import numpy as np
 import torch
 
-from biozoo.config import ModelConfig, PartSpec
+from biozoo.config import ModelConfig
+from biozoo.data.batch import FoldData
+from biozoo.data.spec import PartSpec
 from biozoo.heads import BinaryHead
 from biozoo.model import build_model
 from biozoo.train.ensemble import StackedEnsemble
-from biozoo.train.plan import FoldData, MemberBatches, fit_ensemble, predict_members
+from biozoo.train.plan import MemberBatches, fit_ensemble, predict_members
 
 DIMS = {"a": 6, "b": 3}
 

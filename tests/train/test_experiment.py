@@ -8,7 +8,7 @@ import pytest
 from biozoo.config import parse_config
 from biozoo.data.cohort import Cohort, TableModality
 from biozoo.data.splits import make_splits
-from biozoo.data.transforms import TableTransform
+from biozoo.data.table.transform import TableTransform
 from biozoo.tasks import TASKS
 from biozoo.train import baselines as baselines_module
 from biozoo.train.experiment import run_experiment

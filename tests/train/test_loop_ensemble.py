@@ -5,11 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from biozoo.config import ModelConfig, PartSpec
+from biozoo.config import ModelConfig
+from biozoo.data.batch import FoldData
+from biozoo.data.spec import PartSpec
 from biozoo.heads import BinaryHead
+from biozoo.inputs import TableInput
 from biozoo.model import build_model
 from biozoo.train.ensemble import LoopEnsemble, StackedEnsemble, make_ensemble
-from biozoo.train.plan import EnsemblePlan, FoldData, fit_ensemble, predict_members
+from biozoo.train.plan import EnsemblePlan, fit_ensemble, predict_members
 
 SPEC = ModelConfig(default_encoder=PartSpec(name="mlp", hidden=[8], out_dim=4, dropout=0.0))
 IN_DIMS = {"a": 5, "b": 3}
@@ -23,7 +26,7 @@ def _data(n: int = 24, seed: int = 0) -> FoldData:
 
 
 def _make():
-    return build_model(SPEC, IN_DIMS, 1)
+    return build_model(SPEC, {k: TableInput(d) for k, d in IN_DIMS.items()}, 1)
 
 
 def test_loop_and_stacked_agree_on_the_same_weights():

@@ -4,11 +4,15 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from biozoo.data.simulate import simulate_cohort
-from biozoo.data.transforms import TableTransform
+from biozoo.data.sources.simulate import simulate_cohort
+from biozoo.data.table.transform import TableTransform
 from biozoo.tasks import TASKS
 from biozoo.train.baselines import BASELINES
-from biozoo.train.patient_graph import PatientGCNBaseline, similarity_graph, transductive_gcn
+from biozoo.train.baselines.patient_gcn import (
+    PatientGCNBaseline,
+    similarity_graph,
+    transductive_gcn,
+)
 
 FAST = {"hidden": (16,), "epochs": 60, "patience": 15}
 

@@ -11,7 +11,8 @@ from rdkit import Chem
 
 import biozoo
 from biozoo.explain.explain_run import explain_run
-from biozoo.train.predict import data_for_prediction, load_run_config, predict
+from biozoo.train.predict import data_for_prediction, predict
+from biozoo.train.saved_run import load_run_config
 
 AMINO = list("ACDEFGHIKLMNPQRSTVWY")
 SMILES = [
@@ -167,3 +168,24 @@ def test_a_molecule_run_with_graph_explanations(files, tmp_path):
         assert list(rows["atom"]) == [a.GetSymbol() for a in mol.GetAtoms()]
         assert (folder / "molecules" / f"{sid}.svg").read_text().startswith("<?xml")
     assert "explanations" in biozoo.write_report(result.path).read_text()
+
+
+def test_a_gin_beside_an_mlp_over_the_same_molecules_descriptors(files, tmp_path):
+    mols = {"path": files["mols"], "kind": "molecule"}
+    descriptors = {**mols, "view": "descriptors", "molecule": {"fingerprint_bits": 32}}
+    raw = {
+        "name": "gin-descriptors",
+        "data": {
+            "modalities": {"mol": mols, "desc": descriptors},
+            "target": {"path": files["mol_y"], "column": "y", "task": "regression"},
+        },
+        "models": {"gin+desc": {"encoders": {"mol": {"name": "gin"}, "desc": {"name": "mlp"}}}},
+        "baselines": [],
+        "training": TRAINING,
+        "output": {"report": False},
+    }
+    result = biozoo.run(biozoo.parse_config(raw), out_dir=tmp_path)
+    board = result.leaderboard.set_index("method")
+    assert list(board.index) == ["gin+desc"] and np.isfinite(board["rmse_mean"]).all()
+    preds = biozoo.predict(result.path, {"mol": files["mols"], "desc": files["mols"]})
+    assert len(preds) == len(SMILES) and np.isfinite(preds["prediction"]).all()

@@ -7,12 +7,13 @@ import importlib.util
 import pytest
 import torch
 
-from biozoo.config import parse_config
+from biozoo.api import parse_config
+from biozoo.api import run as train
+from biozoo.data.batch import FoldData
 from biozoo.errors import BiozooError
 from biozoo.heads import BinaryHead
 from biozoo.train.ensemble import StackedEnsemble
-from biozoo.train.plan import EnsemblePlan, FoldData, fit_ensemble
-from biozoo.train.run import train
+from biozoo.train.plan import EnsemblePlan, fit_ensemble
 
 CONFTEST = importlib.util.spec_from_file_location(
     "conftest", __file__.rsplit("/", 2)[0] + "/conftest.py"
@@ -64,7 +65,8 @@ def test_unknown_schedule_gets_did_you_mean(tiny_files):
 
 
 def test_a_nan_loss_stops_training_naming_epoch_and_step():
-    from biozoo.config import ModelConfig, PartSpec
+    from biozoo.config import ModelConfig
+    from biozoo.data.spec import PartSpec
     from biozoo.model import build_model
 
     spec = ModelConfig(default_encoder=PartSpec(name="mlp", hidden=[4], out_dim=2, dropout=0.0))

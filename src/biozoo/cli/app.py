@@ -1,4 +1,5 @@
-"""``biozoo demo | train | predict | datasets``: the only place that prints for people."""
+"""``biozoo demo | train | predict | explain | export | report | datasets``: the only place that
+prints for people."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from biozoo._atomic import atomic_file
 from biozoo.errors import BiozooError
 
 __all__ = ["app", "main"]
@@ -76,7 +78,7 @@ def train(
     out: Annotated[Path | None, typer.Option(help="Folder for the run folder.")] = None,
 ) -> None:
     """Train and evaluate the models and baselines of CONFIG; write a run folder."""
-    from biozoo.config import load_config
+    from biozoo.api import load_config
 
     _run(load_config(config), out)
 
@@ -94,20 +96,20 @@ def predict(
         str | None, typer.Option(help="Only this split's ensemble (default: all, averaged).")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Write CSV here (default: stdout).")] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="float or int8 (default: int8 for an int8 export, else float)."),
+    ] = None,
 ) -> None:
-    """Score new samples with a run's saved ensembles."""
-    from biozoo.train.predict import data_for_prediction, load_run_config
-    from biozoo.train.predict import predict as predict_run
+    """Score new samples with a run's saved ensembles (or with its int8 export)."""
+    from biozoo import api
 
-    cfg = load_run_config(run)
-    sources = _sources(data)
-    frame = predict_run(run, data_for_prediction(cfg, sources), model=model, split=split)
+    frame = api.predict(run, _sources(data), model=model, split=split, backend=backend)
     if out is None:
         frame.to_csv(sys.stdout, index=False)
     else:
-        tmp = out.with_name(f".{out.name}.partial")
-        frame.to_csv(tmp, index=False)
-        tmp.replace(out)
+        with atomic_file(out) as tmp:
+            frame.to_csv(tmp, index=False)
         err_console.print(f"wrote {len(frame)} predictions to {out}")
 
 
@@ -127,11 +129,10 @@ def explain(
 ) -> None:
     """Feature attributions, transformer attention and graph explanations of a run's saved
     models, each on its own test samples; then rewrite the run's report.html to show them."""
-    from biozoo.explain.explain_run import explain_run
-    from biozoo.report import write_report
+    from biozoo import api
 
     with err_console.status("computing attributions"):
-        result = explain_run(run, method=method, models=model, overwrite=overwrite)
+        result = api.explain(run, method=method, models=model, overwrite=overwrite)
     table = Table(title="top features (mean |attribution| over folds)", box=box.SIMPLE_HEAD)
     for col in ("model", "method", "modality", "top 5", "file"):
         table.add_column(col, no_wrap=col != "top 5")
@@ -146,7 +147,7 @@ def explain(
     for key in ("attention", "explanations"):
         if result[key]:
             out_console.print(f"{key}: {run / key} ({', '.join(result[key])})")
-    out_console.print(f"report: {write_report(run)}")
+    out_console.print(f"report: {result['report']}")
 
 
 @app.command()
@@ -159,28 +160,27 @@ def export(
     out: Annotated[Path | None, typer.Option(help="Folder to create (default: RUN/int8).")] = None,
 ) -> None:
     """Export a run's trained ensembles for inference."""
-    from biozoo.errors import BiozooError
-    from biozoo.export import export_int8
+    from biozoo import api
 
     if not int8:
         raise BiozooError("say which export you want: --int8 is the one there is so far.")
-    out_console.print(f"int8 export: {export_int8(run, out=out)}")
+    out_console.print(f"int8 export: {api.export(run, out=out)}")
 
 
 @app.command()
 @_friendly
 def report(run: Annotated[Path, typer.Argument(help="A finished run folder.")]) -> None:
     """(Re)write RUN/report.html from the run folder's files."""
-    from biozoo.report import write_report
+    from biozoo import api
 
-    out_console.print(f"report: {write_report(run)}")
+    out_console.print(f"report: {api.report(run)}")
 
 
 @app.command()
 @_friendly
 def datasets() -> None:
     """List the bundled data sets."""
-    from biozoo.data.datasets import list_datasets
+    from biozoo.data.sources.datasets import list_datasets
 
     table = Table(title="bundled data sets")
     for col in ("name", "tables", "target", "task", "samples"):
@@ -223,8 +223,8 @@ def _yaml_sources(path: Path) -> dict[str, Path]:
 
 
 def _run(cfg, out: Path | None) -> None:
-    from biozoo.data.load import load_cohort
-    from biozoo.train.run import train as train_run
+    from biozoo import api
+    from biozoo.data.align import load_cohort
 
     cohort = load_cohort(cfg.data)
     n_fits = _count_fits(cfg)
@@ -244,7 +244,7 @@ def _run(cfg, out: Path | None) -> None:
                 bar.advance(task)
             bar.update(task, description=label)
 
-        result = train_run(cfg, cohort=cohort, out_dir=out, progress=progress)
+        result = api.run(cfg, cohort=cohort, out_dir=out, progress=progress)
     _print_leaderboard(result.leaderboard, cohort.task.primary, cohort, cfg)
     out_console.print(f"run folder: {result.path}  ({result.seconds:.0f} s)")
     report = result.path / "report.html"

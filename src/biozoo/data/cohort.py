@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from biozoo.tasks import Task
+
+if TYPE_CHECKING:
+    from biozoo.data.protocol import Read
+
+__all__ = [
+    "Cohort",
+    "Modality",
+    "RecordModality",
+    "TableModality",
+    "align_records",
+    "align_table",
+]
 
 __all__ = ["Cohort", "Modality", "RecordModality", "TableModality"]
 
@@ -75,6 +89,43 @@ class RecordModality:
 
 
 Modality = TableModality | RecordModality
+
+
+def align_table(name: str, kind: str, read: Read, ids: pd.Index) -> TableModality:
+    """The table's rows in ``ids`` order; all-NaN rows where a sample lacks the modality."""
+    table, source = read.data, read.source
+    pos = table.index.get_indexer(ids)
+    present = pos >= 0
+    values = table.to_numpy(dtype=np.float32, copy=False)
+    if present.all():
+        if not np.array_equal(pos, np.arange(len(table))):
+            values = np.take(values, pos, axis=0)
+    else:
+        aligned = np.full((len(ids), values.shape[1]), np.nan, dtype=np.float32)
+        aligned[present] = values[pos[present]]
+        values = aligned
+    features = [str(c) for c in table.columns]
+    return TableModality(
+        name=name, values=values, features=features, present=present, source=source
+    )
+
+
+def align_records(name: str, kind: str, read: Read, ids: pd.Index) -> RecordModality:
+    """The records in ``ids`` order; None where a sample lacks the modality."""
+    records = read.data
+    pos = records.index.get_indexer(ids)
+    present = pos >= 0
+    values = records.to_numpy(dtype=object)
+    aligned = np.empty(len(ids), dtype=object)
+    aligned[present] = values[pos[present]]
+    return RecordModality(
+        name=name,
+        kind=kind,
+        records=aligned,
+        present=present,
+        source=read.source,
+        meta=dict(read.meta),
+    )
 
 
 @dataclass

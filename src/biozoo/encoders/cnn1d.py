@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from biozoo.encoders._registry import ENCODERS
 from biozoo.errors import BiozooError
+from biozoo.inputs import GroupsInput, SeriesInput, TableInput, TokensInput
 from biozoo.layers.token_input import TokenInput, compact_tokens, masked_mean, zero_absent
 
 __all__ = ["CNN1dEncoder"]
@@ -52,7 +53,7 @@ class CNN1dEncoder(nn.Module):
     """Tokens -> residual dilated convolutions -> masked mean or max pooling -> linear map.
 
     Args:
-        in_dim: input description (int for a table, or a tokens / series / groups dict).
+        input: the tokens, series, groups or table it reads (sizes come from the data).
         d_model: token width (convolution channels).
         layers: residual convolution blocks; block ``i`` has dilation ``dilation_base ** i``.
         kernel: kernel width (odd).
@@ -65,7 +66,7 @@ class CNN1dEncoder(nn.Module):
         - x: see :class:`TokenInput`; mask: ``[B]`` bool or None; output ``[B, out_dim]``.
     """
 
-    reads: ClassVar[tuple[str, ...]] = ("tokens", "series", "groups", "table")
+    reads: ClassVar[tuple[type, ...]] = (TokensInput, SeriesInput, GroupsInput, TableInput)
     stackable: ClassVar[bool] = True
 
     class Config(BaseModel):
@@ -87,7 +88,7 @@ class CNN1dEncoder(nn.Module):
 
     def __init__(
         self,
-        in_dim: int | Mapping,
+        input: TokensInput | SeriesInput | GroupsInput | TableInput,
         *,
         d_model: int = 32,
         layers: int = 3,
@@ -100,8 +101,8 @@ class CNN1dEncoder(nn.Module):
         super().__init__()
         if kernel % 2 == 0:
             raise BiozooError(f"cnn1d kernel must be odd (centred convolution), got {kernel}")
-        self.in_dim, self.out_dim, self.pool = in_dim, out_dim, pool
-        self.tokens = TokenInput(in_dim, d_model)
+        self.input, self.out_dim, self.pool = input, out_dim, pool
+        self.tokens = TokenInput(input, d_model)
         self.blocks = nn.ModuleList(
             _ConvBlock(d_model, kernel, dilation_base**i, dropout) for i in range(layers)
         )

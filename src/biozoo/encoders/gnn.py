@@ -40,6 +40,7 @@ from torch_geometric.nn.norm import BatchNorm, GraphNorm
 
 from biozoo.activations import ACTIVATIONS
 from biozoo.encoders._registry import ENCODERS
+from biozoo.inputs import GraphInput
 from biozoo.layers.readout import GraphReadout, Readout
 
 __all__ = ["ChebNetEncoder", "GATEncoder", "GCNEncoder", "GINEncoder", "GraphEncoder"]
@@ -75,7 +76,7 @@ class GraphEncoder(nn.Module):
     :meth:`_call_conv`; they are registered under their own names.
 
     Args:
-        in_dim: ``{"kind": "graph", "node_dim": F, "edge_dim": E}`` (``E`` may be 0).
+        input: the graphs' :class:`~biozoo.inputs.GraphInput` (node and edge widths).
         hidden: width of the node states.
         layers: number of graph convolutions (each adds one hop of context, ``K - 1`` hops
             for ChebNet).
@@ -94,13 +95,13 @@ class GraphEncoder(nn.Module):
           and where ``mask`` is False.
     """
 
-    reads: ClassVar[tuple[str, ...]] = ("graph",)
+    reads: ClassVar[tuple[type, ...]] = (GraphInput,)
     stackable: ClassVar[bool] = False
     uses_edge_features: ClassVar[bool] = False
 
     def __init__(
         self,
-        in_dim: dict[str, Any],
+        input: GraphInput,
         *,
         hidden: int = 64,
         layers: int = 3,
@@ -112,14 +113,11 @@ class GraphEncoder(nn.Module):
         activation: str = "relu",
     ) -> None:
         super().__init__()
-        if not isinstance(in_dim, dict) or in_dim.get("kind") != "graph":
-            raise ValueError(
-                f"{type(self).__name__} reads graphs: in_dim must be "
-                f"{{'kind': 'graph', 'node_dim': F, 'edge_dim': E}}, got {in_dim!r}"
-            )
-        self.node_dim = int(in_dim["node_dim"])
-        self.edge_dim = int(in_dim.get("edge_dim", 0)) if self.uses_edge_features else 0
-        self.in_dim, self.hidden, self.out_dim = in_dim, hidden, out_dim
+        if not isinstance(input, GraphInput):
+            raise ValueError(f"{type(self).__name__} reads graphs (a GraphInput), got {input!r}")
+        self.node_dim = input.node_dim
+        self.edge_dim = input.edge_dim if self.uses_edge_features else 0
+        self.input, self.hidden, self.out_dim = input, hidden, out_dim
         self.residual, self.norm_kind = residual, norm
         self.embed = nn.Linear(self.node_dim, hidden)
         self.convs = nn.ModuleList(self._make_conv() for _ in range(layers))
@@ -219,7 +217,7 @@ class ChebNetEncoder(GraphEncoder):
 
     def __init__(
         self,
-        in_dim: dict[str, Any],
+        input: GraphInput,
         *,
         hidden: int = 64,
         layers: int = 3,
@@ -233,7 +231,7 @@ class ChebNetEncoder(GraphEncoder):
     ) -> None:
         self.K = K
         super().__init__(
-            in_dim, hidden=hidden, layers=layers, out_dim=out_dim, readout=readout, norm=norm,
+            input, hidden=hidden, layers=layers, out_dim=out_dim, readout=readout, norm=norm,
             residual=residual, dropout=dropout, activation=activation,
         )  # fmt: skip
 
@@ -259,7 +257,7 @@ class GCNEncoder(GraphEncoder):
 
     def __init__(
         self,
-        in_dim: dict[str, Any],
+        input: GraphInput,
         *,
         hidden: int = 64,
         layers: int = 3,
@@ -271,7 +269,7 @@ class GCNEncoder(GraphEncoder):
         activation: str = "relu",
     ) -> None:
         super().__init__(
-            in_dim, hidden=hidden, layers=layers, out_dim=out_dim, readout=readout, norm=norm,
+            input, hidden=hidden, layers=layers, out_dim=out_dim, readout=readout, norm=norm,
             residual=residual, dropout=dropout, activation=activation,
         )  # fmt: skip
 
@@ -299,7 +297,7 @@ class GATEncoder(GraphEncoder):
 
     def __init__(
         self,
-        in_dim: dict[str, Any],
+        input: GraphInput,
         *,
         hidden: int = 64,
         layers: int = 3,
@@ -316,7 +314,7 @@ class GATEncoder(GraphEncoder):
             raise ValueError(f"gat: heads ({heads}) must divide hidden ({hidden})")
         self.heads, self.v2 = heads, v2
         super().__init__(
-            in_dim, hidden=hidden, layers=layers, out_dim=out_dim, readout=readout, norm=norm,
+            input, hidden=hidden, layers=layers, out_dim=out_dim, readout=readout, norm=norm,
             residual=residual, dropout=dropout, activation=activation,
         )  # fmt: skip
 
@@ -348,7 +346,7 @@ class GINEncoder(GraphEncoder):
 
     def __init__(
         self,
-        in_dim: dict[str, Any],
+        input: GraphInput,
         *,
         hidden: int = 64,
         layers: int = 3,
@@ -363,7 +361,7 @@ class GINEncoder(GraphEncoder):
         self.train_eps = train_eps
         self._activation = activation
         super().__init__(
-            in_dim, hidden=hidden, layers=layers, out_dim=out_dim, readout=readout, norm=norm,
+            input, hidden=hidden, layers=layers, out_dim=out_dim, readout=readout, norm=norm,
             residual=residual, dropout=dropout, activation=activation,
         )  # fmt: skip
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
 from biozoo.encoders._registry import ENCODERS
+from biozoo.inputs import TableInput
 
 __all__ = ["IdentityEncoder"]
 
@@ -21,10 +24,12 @@ class IdentityEncoder(nn.Module):
     class Config(BaseModel):
         model_config = ConfigDict(extra="forbid")
 
-    def __init__(self, in_dim: int) -> None:
+    reads: ClassVar[tuple[type, ...]] = (TableInput,)
+
+    def __init__(self, input: TableInput) -> None:
         super().__init__()
-        self.in_dim = in_dim
-        self.out_dim = in_dim
+        self.in_dim = input.n_features
+        self.out_dim = input.n_features
 
     def reset_parameters(self) -> None:
         """Nothing to reset: the encoder has no parameters."""

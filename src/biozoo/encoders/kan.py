@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 from torch import Tensor, nn
 
 from biozoo.encoders._registry import ENCODERS
+from biozoo.inputs import TableInput
 from biozoo.layers.kan import KANLinear
 
 __all__ = ["KANEncoder"]
@@ -35,7 +36,7 @@ class KANEncoder(nn.Module):
     :meth:`~biozoo.layers.kan.KANLinear.update_grid` can still be called on a trained encoder.
 
     Args:
-        in_dim: number of input features (from the data).
+        input: the table it reads (its number of features comes from the data).
         hidden: hidden layer widths (each at least 2, for the LayerNorm).
         out_dim: size of the embedding.
         grid: grid intervals per edge.
@@ -48,7 +49,7 @@ class KANEncoder(nn.Module):
         - x: ``[B, in_dim]``; mask: ``[B]`` bool or None; output ``[B, out_dim]``.
     """
 
-    reads: ClassVar[tuple[str, ...]] = ("table",)
+    reads: ClassVar[tuple[type, ...]] = (TableInput,)
     stackable: ClassVar[bool] = True
 
     class Config(BaseModel):
@@ -63,7 +64,7 @@ class KANEncoder(nn.Module):
 
     def __init__(
         self,
-        in_dim: int,
+        input: TableInput,
         *,
         hidden: list[int] = (16,),  # type: ignore[assignment]
         out_dim: int = 16,
@@ -74,6 +75,7 @@ class KANEncoder(nn.Module):
         reg: float = 0.0,
     ) -> None:
         super().__init__()
+        in_dim = input.n_features
         widths = [in_dim, *hidden, out_dim]
         self.layers = nn.ModuleList(
             KANLinear(a, b, grid=grid, order=order, grid_range=(-grid_bound, grid_bound))

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 from torch import Tensor, nn
 
 from biozoo.encoders._registry import ENCODERS
+from biozoo.inputs import GroupsInput, SeriesInput, TableInput, TokensInput
 from biozoo.layers.mamba import MambaLayer
 from biozoo.layers.token_input import TokenInput, compact_tokens, masked_mean, zero_absent
 
@@ -26,7 +27,7 @@ class MambaEncoder(nn.Module):
     """Tokens -> Mamba layers -> RMSNorm -> masked mean -> linear map.
 
     Args:
-        in_dim: input description (int for a table, or a tokens / series / groups dict).
+        input: the tokens, series, groups or table it reads (sizes come from the data).
         d_model: token width.
         layers: number of Mamba layers.
         d_state: state size per channel.
@@ -42,7 +43,7 @@ class MambaEncoder(nn.Module):
         - x: see :class:`TokenInput`; mask: ``[B]`` bool or None; output ``[B, out_dim]``.
     """
 
-    reads: ClassVar[tuple[str, ...]] = ("tokens", "series", "groups", "table")
+    reads: ClassVar[tuple[type, ...]] = (TokensInput, SeriesInput, GroupsInput, TableInput)
     stackable: ClassVar[bool] = True
 
     class Config(BaseModel):
@@ -59,7 +60,7 @@ class MambaEncoder(nn.Module):
 
     def __init__(
         self,
-        in_dim: int | Mapping,
+        input: TokensInput | SeriesInput | GroupsInput | TableInput,
         *,
         d_model: int = 32,
         layers: int = 2,
@@ -72,8 +73,8 @@ class MambaEncoder(nn.Module):
         out_dim: int = 32,
     ) -> None:
         super().__init__()
-        self.in_dim, self.out_dim = in_dim, out_dim
-        self.tokens = TokenInput(in_dim, d_model)
+        self.input, self.out_dim = input, out_dim
+        self.tokens = TokenInput(input, d_model)
         self.layers = nn.ModuleList(
             MambaLayer(
                 d_model,

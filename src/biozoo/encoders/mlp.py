@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 from torch import Tensor, nn
 
 from biozoo.activations import ACTIVATIONS
 from biozoo.encoders._registry import ENCODERS
+from biozoo.inputs import TableInput
 from biozoo.layers.mlp import MLP
 
 __all__ = ["MLPEncoder"]
@@ -22,7 +23,7 @@ class MLPEncoder(nn.Module):
     as ``latents/<model>/<modality>.csv``.
 
     Args:
-        in_dim: number of input features (from the data).
+        input: the table it reads (its number of features comes from the data).
         hidden: hidden layer sizes.
         out_dim: size of the embedding.
         activation: activation name (see ``biozoo.activations.ACTIVATIONS``).
@@ -32,6 +33,8 @@ class MLPEncoder(nn.Module):
     Shape:
         - x: ``[B, in_dim]``; mask: ``[B]`` bool or None; output ``[B, out_dim]``.
     """
+
+    reads: ClassVar[tuple[type, ...]] = (TableInput,)
 
     class Config(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -50,7 +53,7 @@ class MLPEncoder(nn.Module):
 
     def __init__(
         self,
-        in_dim: int,
+        input: TableInput,
         *,
         hidden: list[int] = (64,),  # type: ignore[assignment]
         out_dim: int = 16,
@@ -59,6 +62,7 @@ class MLPEncoder(nn.Module):
         norm: Literal["batch", "layer", "none"] = "batch",
     ) -> None:
         super().__init__()
+        in_dim = input.n_features
         self.mlp = MLP(
             in_dim,
             list(hidden),

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt
 from torch import Tensor, nn
 
 from biozoo.encoders._registry import ENCODERS
+from biozoo.inputs import TableInput
 from biozoo.layers.moe import MoEFeedForward
 
 __all__ = ["MoEEncoder"]
@@ -28,7 +29,7 @@ class MoEEncoder(nn.Module):
     balance statistics.
 
     Args:
-        in_dim: number of input features (from the data).
+        input: the table it reads (its number of features comes from the data).
         width: width of the residual stream.
         depth: number of MoE blocks.
         expert_hidden: hidden width of each expert.
@@ -42,7 +43,7 @@ class MoEEncoder(nn.Module):
         - x: ``[B, in_dim]``; mask: ``[B]`` bool or None; output ``[B, out_dim]``.
     """
 
-    reads: ClassVar[tuple[str, ...]] = ("table",)
+    reads: ClassVar[tuple[type, ...]] = (TableInput,)
     stackable: ClassVar[bool] = False
 
     class Config(BaseModel):
@@ -64,7 +65,7 @@ class MoEEncoder(nn.Module):
 
     def __init__(
         self,
-        in_dim: int,
+        input: TableInput,
         *,
         width: int = 32,
         depth: int = 2,
@@ -76,6 +77,7 @@ class MoEEncoder(nn.Module):
         aux_weight: float = 0.01,
     ) -> None:
         super().__init__()
+        in_dim = input.n_features
         self.input = nn.Linear(in_dim, width)
         self.norms = nn.ModuleList(nn.LayerNorm(width) for _ in range(depth))
         self.blocks = nn.ModuleList(

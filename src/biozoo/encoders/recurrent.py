@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from biozoo.encoders._registry import ENCODERS
+from biozoo.inputs import GroupsInput, SeriesInput, TableInput, TokensInput
 from biozoo.layers.token_input import TokenInput, compact_tokens, masked_mean, zero_absent
 
 __all__ = ["GRUEncoder", "LSTMEncoder", "RNNEncoder"]
@@ -37,7 +38,7 @@ class _RecurrentEncoder(nn.Module):
     ``rnn``, so ensemble members are trained one after another.
 
     Args:
-        in_dim: input description (int for a table, or a tokens / series / groups dict).
+        input: the tokens, series, groups or table it reads (sizes come from the data).
         d_model: width of the input tokens.
         hidden: hidden state size per direction.
         layers: stacked recurrent layers.
@@ -51,7 +52,7 @@ class _RecurrentEncoder(nn.Module):
         - x: see :class:`TokenInput`; mask: ``[B]`` bool or None; output ``[B, out_dim]``.
     """
 
-    reads: ClassVar[tuple[str, ...]] = ("tokens", "series", "groups", "table")
+    reads: ClassVar[tuple[type, ...]] = (TokensInput, SeriesInput, GroupsInput, TableInput)
     stackable: ClassVar[bool] = False
     _network: ClassVar[type[nn.RNNBase]]
 
@@ -67,7 +68,7 @@ class _RecurrentEncoder(nn.Module):
 
     def __init__(
         self,
-        in_dim: int | Mapping,
+        input: TokensInput | SeriesInput | GroupsInput | TableInput,
         *,
         d_model: int = 32,
         hidden: int = 64,
@@ -78,8 +79,8 @@ class _RecurrentEncoder(nn.Module):
         out_dim: int = 32,
     ) -> None:
         super().__init__()
-        self.in_dim, self.out_dim, self.pool = in_dim, out_dim, pool
-        self.tokens = TokenInput(in_dim, d_model)
+        self.input, self.out_dim, self.pool = input, out_dim, pool
+        self.tokens = TokenInput(input, d_model)
         self.rnn = self._network(
             d_model,
             hidden,

@@ -41,6 +41,7 @@ from torch import Tensor, nn
 from biozoo.activations import ACTIVATIONS, width_factor
 from biozoo.encoders._registry import ENCODERS
 from biozoo.errors import BiozooError
+from biozoo.inputs import FeatureGraphInput
 
 __all__ = ["TableGNNEncoder", "cheb_laplacian"]
 
@@ -105,8 +106,8 @@ class TableGNNEncoder(nn.Module):
     """Graph convolutions over a shared feature graph, then a readout over its nodes.
 
     Args:
-        in_dim: ``{"kind": "feature_graph", "n_features": N, "edge_index": [[...], [...]],
-            "edge_weight": [...] | None}`` from the fold transform.
+        input: the table's feature graph (:class:`~biozoo.inputs.FeatureGraphInput`) from
+            the fold transform.
         conv: ``gcn``, ``graph`` or ``cheb``.
         hidden: node embedding width of each convolution layer.
         gene_embedding: width of the learned per-node identity vector (0: none).
@@ -123,7 +124,7 @@ class TableGNNEncoder(nn.Module):
         - x: ``[B, N]`` node values; mask: ``[B]`` bool or None; output ``[B, out_dim]``.
     """
 
-    reads: ClassVar[tuple[str, ...]] = ("feature_graph",)
+    reads: ClassVar[tuple[type, ...]] = (FeatureGraphInput,)
     stackable: ClassVar[bool] = True
 
     class Config(BaseModel):
@@ -146,7 +147,7 @@ class TableGNNEncoder(nn.Module):
 
     def __init__(
         self,
-        in_dim: dict[str, Any],
+        input: FeatureGraphInput,
         *,
         conv: Literal["gcn", "graph", "cheb"] = "gcn",
         hidden: list[int] = (16, 16),  # type: ignore[assignment]
@@ -158,14 +159,14 @@ class TableGNNEncoder(nn.Module):
         dropout: float = 0.1,
     ) -> None:
         super().__init__()
-        if not isinstance(in_dim, dict) or in_dim.get("kind") != "feature_graph":
+        if not isinstance(input, FeatureGraphInput):
             raise BiozooError(
                 "the table_gnn encoder reads a table on a feature graph; give the modality a "
                 "'graph:' section."
             )
-        n = int(in_dim["n_features"])
-        ei = torch.as_tensor(in_dim["edge_index"], dtype=torch.long).reshape(2, -1)
-        w = in_dim.get("edge_weight")
+        n = input.n_features
+        ei = torch.as_tensor(input.edge_index, dtype=torch.long).reshape(2, -1)
+        w = input.edge_weight
         ew = torch.ones(ei.shape[1]) if w is None else torch.as_tensor(w, dtype=torch.float32)
         pyg = _pyg()
         if conv == "gcn":

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from biozoo.encoders._registry import ENCODERS
 from biozoo.errors import BiozooError
+from biozoo.inputs import GroupsInput, SeriesInput, TableInput, TokensInput
 from biozoo.layers.attention import FeedForward, TransformerBlock
 from biozoo.layers.positional import additive_positional
 from biozoo.layers.token_input import TokenInput, masked_mean, zero_absent
@@ -52,7 +53,7 @@ class TransformerEncoder(nn.Module):
     """Tokens (+ positions) -> pre-norm transformer blocks -> ``[CLS]`` or mean -> linear map.
 
     Args:
-        in_dim: input description (int for a table, or a tokens / series / groups dict).
+        input: the tokens, series, groups or table it reads (sizes come from the data).
         d_model: token width.
         heads: attention heads (``d_model`` must be a multiple).
         layers: transformer blocks.
@@ -73,7 +74,7 @@ class TransformerEncoder(nn.Module):
         - x: see :class:`TokenInput`; mask: ``[B]`` bool or None; output ``[B, out_dim]``.
     """
 
-    reads: ClassVar[tuple[str, ...]] = ("tokens", "series", "groups", "table")
+    reads: ClassVar[tuple[type, ...]] = (TokensInput, SeriesInput, GroupsInput, TableInput)
     stackable: ClassVar[bool] = True  # instance-level: False with ffn="moe"
 
     class Config(BaseModel):
@@ -92,7 +93,7 @@ class TransformerEncoder(nn.Module):
 
     def __init__(
         self,
-        in_dim: int | Mapping,
+        input: TokensInput | SeriesInput | GroupsInput | TableInput,
         *,
         d_model: int = 32,
         heads: int = 4,
@@ -109,10 +110,10 @@ class TransformerEncoder(nn.Module):
         super().__init__()
         if d_model % heads:
             raise BiozooError(f"transformer d_model {d_model} is not a multiple of heads {heads}")
-        self.in_dim, self.out_dim, self.pooling, self.ffn_kind = in_dim, out_dim, pooling, ffn
+        self.input, self.out_dim, self.pooling, self.ffn_kind = input, out_dim, pooling, ffn
         self.aux_weight, self.kan_reg = aux_weight, kan_reg
         self.stackable = ffn != "moe"
-        self.tokens = TokenInput(in_dim, d_model)
+        self.tokens = TokenInput(input, d_model)
         extra = 1 if pooling == "cls" else 0
         self.cls = nn.Parameter(torch.empty(d_model)) if pooling == "cls" else None
         self.positional = additive_positional(positional, d_model, self.tokens.max_len + extra)

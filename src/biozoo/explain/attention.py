@@ -23,7 +23,9 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from biozoo.encoders.protocols import AttentionEncoder
 from biozoo.errors import BiozooError
+from biozoo.inputs import TokensInput
 
 __all__ = [
     "attention_map_frame",
@@ -37,7 +39,7 @@ Labels = Sequence[str] | Mapping[int, str] | None
 
 def _maps(encoder: nn.Module, x: Tensor | Mapping[str, Tensor]) -> tuple[Tensor, Tensor, int]:
     """``(maps [B, layers, heads, L', L'], real-token mask [B, L'], offset)`` in eval mode."""
-    if not hasattr(encoder, "forward_tokens"):
+    if not isinstance(encoder, AttentionEncoder):
         raise BiozooError(
             f"attention maps need a transformer encoder, got {type(encoder).__name__}"
         )
@@ -54,7 +56,7 @@ def _maps(encoder: nn.Module, x: Tensor | Mapping[str, Tensor]) -> tuple[Tensor,
 
 def _token_ids(encoder: nn.Module, x: object) -> Tensor | None:
     """Token ids ``[B, L]`` for a tokens input (labels then map ids), else None (positions)."""
-    if encoder.tokens.kind == "tokens":
+    if isinstance(encoder.tokens.input, TokensInput):
         return x["tokens"]  # type: ignore[index]
     return None
 

@@ -19,7 +19,6 @@ The report draws the first file as heat strips; the second is for the user's own
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,38 +26,29 @@ import torch
 from torch import nn
 
 from biozoo.config import RunConfig
+from biozoo.data.batch import FoldData, take_rows
 from biozoo.data.cohort import Cohort
+from biozoo.encoders import ENCODERS
+from biozoo.encoders.protocols import AttentionEncoder
 from biozoo.explain.attention import attention_map_frame, token_attention
-from biozoo.train.plan import FoldData, _take
-from biozoo.train.predict import load_split
+from biozoo.train.saved_run import SavedRun
 
-__all__ = ["attention_models", "run_attention", "token_labels"]
+__all__ = ["attention_models", "run_attention"]
 
 _BATCH = 256  # samples per forward pass (maps are [B, layers, heads, L, L])
 
 
-def token_labels(part: object) -> list[str] | None:
-    """Names of a fitted part's tokens: by token id for a vocabulary, else by position."""
-    name = type(part).__name__
-    if name in ("SequenceTransform", "GeneRankTokenizer"):
-        vocab = getattr(part, "vocab", None) if name == "SequenceTransform" else part.genes
-        return None if vocab is None else ["[PAD]", "[UNK]", "[CLS]", *map(str, vocab)]
-    if name == "OmicsGroupsTokenizer":
-        return [str(g) for g in part.group_names]
-    if name == "TablePart":
-        return [str(f) for f in part.table.selected_features]
-    return None  # a series: positions are visits
-
-
-def attention_models(run: Path, cfg: RunConfig, names: Sequence[str]) -> dict[str, list[str]]:
-    """model -> the modalities it reads with a transformer encoder (models without left out)."""
+def attention_models(cfg: RunConfig, names: Sequence[str]) -> dict[str, list[str]]:
+    """model -> the modalities it reads with an attention encoder (models without left out)."""
     out = {}
     for name in names:
         spec = cfg.models[name]
         mods = [
             m
             for m in cfg.data.modalities
-            if spec.encoders.get(m, spec.default_encoder).name == "transformer"
+            if issubclass(
+                ENCODERS.get(spec.encoders.get(m, spec.default_encoder).name), AttentionEncoder
+            )
             and spec.fusion.name != "early"
         ]
         if mods:
@@ -67,30 +57,26 @@ def attention_models(run: Path, cfg: RunConfig, names: Sequence[str]) -> dict[st
 
 
 def run_attention(
-    run: Path,
-    cfg: RunConfig,
+    run: SavedRun,
     model: str,
     modalities: Sequence[str],
-    parts: dict[str, dict[str, np.ndarray]],
     cohort: Cohort,
+    rows: dict[str, dict[str, np.ndarray]] | None = None,
     *,
     max_maps: int = 4,
 ) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
-    """modality -> (received attention per token, full maps of a few samples) for one model."""
-    from biozoo.explain.explain_run import member_model
+    """modality -> (received attention per token, full maps of a few samples) for one model.
 
-    spec = cfg.models[model]
-    splits = sorted(p.stem for p in (run / "models" / model).glob("*.safetensors"))
+    ``rows`` is :meth:`SavedRun.split_rows` of ``cohort``, if already read.
+    """
     tokens: dict[str, list[pd.DataFrame]] = {m: [] for m in modalities}
     maps: dict[str, pd.DataFrame] = {}
-    for split in splits:
-        saved = load_split(run, model, split, cfg=cfg)
-        test = parts[split]["test"]
-        data = saved.transforms.fold_data(cohort.subset(test))
-        members = [member_model(saved, spec, i) for i in range(saved.ensemble.n_members)]
+    for tested in run.test_splits(model, cohort, rows):
+        split, saved, test, data = tested.name, tested.saved, tested.test, tested.data
+        members = saved.members()
         for mod in modalities:
             encoders = [m.encoders[mod] for m in members]
-            labels = token_labels(saved.transforms.parts[mod])
+            labels = saved.transforms.parts[mod].token_names()
             rows = np.flatnonzero(data.present[mod].numpy())
             ids = [str(s) for s in cohort.ids[test][rows]]
             frame = _received(encoders, data, mod, rows, ids, labels)
@@ -106,7 +92,7 @@ def run_attention(
 
 
 def _inputs(data: FoldData, mod: str, rows: np.ndarray) -> object:
-    return _take(data.inputs[mod], torch.as_tensor(rows, dtype=torch.long))
+    return take_rows(data.inputs[mod], torch.as_tensor(rows, dtype=torch.long))
 
 
 def _received(

@@ -23,17 +23,16 @@ Outputs, under ``<run>/attributions/``:
 Each model's folder (of attributions, attention or explanations) is written under a temporary
 name and renamed when complete, so a failure leaves no half-written output. The cohort is
 rebuilt from the run's config and ``splits.csv``, so this works on run folders written before
-attributions existed. During training the run calls :func:`explain_run` on its
-still-temporary folder (one code path).
+attributions existed. :func:`biozoo.api.run` calls :func:`explain_run` on a run's
+still-temporary folder (one code path). The run is read through
+:class:`~biozoo.train.saved_run.SavedRun`; this module is the only one here that orchestrates
+(:mod:`.attention_run` and :mod:`.graph_run` are called from it and never call back).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,14 +40,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from biozoo.config import ModelConfig, RunConfig
+from biozoo._atomic import atomic_dir, atomic_file
 from biozoo.data.cohort import Cohort
 from biozoo.errors import BiozooError
+from biozoo.explain.attention_run import attention_models, run_attention
 from biozoo.explain.attributions import attribute_tables, rank_features, resolve_method
-from biozoo.model import MultiModalModel, build_model
-from biozoo.train.predict import SavedSplit, load_run_config, load_split
+from biozoo.explain.graph_run import graph_models, run_graph_explanations
+from biozoo.train.saved_run import SavedRun, SavedSplit
 
-__all__ = ["explain_run", "member_model"]
+__all__ = ["explain_run"]
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +95,10 @@ def explain_run(
             attributions made with another method (without ``overwrite``), or data that no
             longer matches ``splits.csv``.
     """
-    run = Path(run_dir)
     method = resolve_method(method)
-    cfg = _check_run(run)
-    names = _model_names(run, cfg, models)
-    out = run / "attributions"
+    run = _check_run(Path(run_dir))
+    names = _model_names(run, models)
+    out = run.layout.attributions
     summaries: dict[str, dict] = {}
     todo = []
     for m in names:
@@ -115,44 +114,43 @@ def explain_run(
         else:
             summaries[m] = existing
     if todo:
-        cohort = cohort if cohort is not None else _load_cohort(cfg)
-        parts = _split_parts(run, cohort)
+        cohort = cohort if cohort is not None else run.load_cohort()
+        rows = run.split_rows(cohort)
         for m in todo:
-            tables, summary = _explain_model(run, cfg, m, parts, cohort, method, top)
+            tables, summary = _explain_model(run, m, rows, cohort, method, top)
             _write_model(out, m, tables, summary)
             summaries[m] = summary
             log.info("attributions of %s written to %s", m, out / m)
-    extra = _attention_and_graphs(run, cfg, names, cohort, overwrite, max_maps, graph_samples)
+    extra = _attention_and_graphs(run, names, cohort, overwrite, max_maps, graph_samples)
     everything = {
         p.name: s
         for p in sorted(out.iterdir())
         if not p.name.startswith(".") and (s := _read_json(p / SUMMARY))
     }
-    _write_atomic(out / SUMMARY, json.dumps({"models": everything}, indent=2) + "\n")
+    with atomic_file(out / SUMMARY) as tmp:
+        tmp.write_text(json.dumps({"models": everything}, indent=2) + "\n")
     return {"path": str(out), "computed": todo, "models": summaries, **extra}
 
 
-def _attention_and_graphs(run, cfg, names, cohort, overwrite, max_maps, graph_samples):
+def _attention_and_graphs(run, names, cohort, overwrite, max_maps, graph_samples):
     """Attention of transformer encoders and GNNExplainer masks, where missing."""
-    from biozoo.explain.attention_run import attention_models, run_attention
-    from biozoo.explain.graph_run import graph_models, run_graph_explanations
-
+    layout, cfg = run.layout, run.cfg
     wanted = {
         m: mods
-        for m, mods in attention_models(run, cfg, names).items()
-        if overwrite or not (run / "attention" / m).is_dir()
+        for m, mods in attention_models(cfg, names).items()
+        if overwrite or not (layout.attention / m).is_dir()
     }
     graphs = {
         m: mod
         for m, mod in graph_models(cfg, names).items()
-        if overwrite or not (run / "explanations" / m).is_dir()
+        if overwrite or not (layout.explanations / m).is_dir()
     }
     if not wanted and not graphs:
         return {"attention": [], "explanations": []}
-    cohort = cohort if cohort is not None else _load_cohort(cfg)
-    parts = _split_parts(run, cohort)
+    cohort = cohort if cohort is not None else run.load_cohort()
+    rows = run.split_rows(cohort)
     for m, mods in wanted.items():
-        frames = run_attention(run, cfg, m, mods, parts, cohort, max_maps=max_maps)
+        frames = run_attention(run, m, mods, cohort, rows, max_maps=max_maps)
 
         def tokens(tmp: Path, frames=frames) -> None:
             for mod, (received, _) in frames.items():
@@ -162,98 +160,64 @@ def _attention_and_graphs(run, cfg, names, cohort, overwrite, max_maps, graph_sa
             for mod, (_, full) in frames.items():
                 full.to_csv(tmp / f"{mod}.csv", index=False)
 
-        _swap_in(run / "attention_maps", m, maps)
-        _swap_in(run / "attention", m, tokens)
-        log.info("attention of %s written to %s", m, run / "attention" / m)
+        _swap_in(layout.attention_maps / m, maps)
+        _swap_in(layout.attention / m, tokens)
+        log.info("attention of %s written to %s", m, layout.attention / m)
     for m, mod in graphs.items():
-        found = run_graph_explanations(run, cfg, m, mod, parts, cohort, n_samples=graph_samples)
-        _swap_in(run / "explanations", m, found.write)
-        log.info("graph explanations of %s written to %s", m, run / "explanations" / m)
+        found = run_graph_explanations(run, m, mod, cohort, rows, n_samples=graph_samples)
+        _swap_in(layout.explanations / m, found.write)
+        log.info("graph explanations of %s written to %s", m, layout.explanations / m)
     return {"attention": list(wanted), "explanations": list(graphs)}
 
 
-def member_model(saved: SavedSplit, spec: ModelConfig, index: int) -> MultiModalModel:
-    """Member ``index`` of a saved ensemble as a plain model in evaluation mode."""
-    model = build_model(spec, saved.meta["in_dims"], saved.head.n_outputs)
-    state = saved.ensemble.member_state_dict(index)
-    model.load_state_dict({k: state[k] for k in model.state_dict()})
-    return model.eval()
-
-
-def _check_run(run: Path) -> RunConfig:
-    if not run.is_dir():
-        raise BiozooError(f"{run} is not a folder, so it cannot be a biozoo run folder.")
-    cfg = load_run_config(run)
-    if not (run / "splits.csv").is_file():
-        raise BiozooError(f"{run} is not a finished biozoo run folder (it has no splits.csv).")
-    if not list((run / "models" / "transforms").glob("*.safetensors")):
+def _check_run(path: Path) -> SavedRun:
+    if not path.is_dir():
+        raise BiozooError(f"{path} is not a folder, so it cannot be a biozoo run folder.")
+    run = SavedRun(path)
+    if not run.layout.splits_csv.is_file():
+        raise BiozooError(f"{path} is not a finished biozoo run folder (it has no splits.csv).")
+    if not run.layout.split_names():
         raise BiozooError(
-            f"run {run} saved no models (output.save_models was off), so there is nothing "
+            f"run {path} saved no models (output.save_models was off), so there is nothing "
             f"to explain."
         )
-    return cfg
+    return run
 
 
-def _model_names(run: Path, cfg: RunConfig, models: list[str] | None) -> list[str]:
-    saved = [m for m in cfg.models if (run / "models" / m).is_dir()]
+def _model_names(run: SavedRun, models: list[str] | None) -> list[str]:
+    saved = run.saved_models()
     for m in models or []:
-        if m not in cfg.models:
-            raise BiozooError(f"run {run} has no model {m!r} (it has {', '.join(cfg.models)}).")
+        run.check_model(m)
         if m not in saved:
-            raise BiozooError(f"run {run} saved no weights for model {m!r}.")
+            raise BiozooError(f"run {run.path} saved no weights for model {m!r}.")
     if not saved:
-        raise BiozooError(f"run {run} saved no deep model, so there is nothing to explain.")
+        raise BiozooError(f"run {run.path} saved no deep model, so there is nothing to explain.")
     return list(models) if models else saved
 
 
-def _load_cohort(cfg: RunConfig) -> Cohort:
-    from biozoo.data.load import load_cohort
-
-    return load_cohort(cfg.data)
-
-
-def _split_parts(run: Path, cohort: Cohort) -> dict[str, dict[str, np.ndarray]]:
-    """split -> {"train": positions, "test": positions} in ``cohort``, from ``splits.csv``."""
-    frame = pd.read_csv(run / "splits.csv", dtype={"sample_id": str})
-    pos = {str(s): i for i, s in enumerate(cohort.ids)}
-    lost = [s for s in frame["sample_id"] if s not in pos]
-    if lost:
-        raise BiozooError(
-            f"sample {lost[0]!r} of {run / 'splits.csv'} is not in the run's data any more "
-            f"({len(lost)} missing); attributions need the data the run was trained on."
-        )
-    parts: dict[str, dict[str, np.ndarray]] = {}
-    for (split, part), rows in frame.groupby(["split", "part"], sort=False):
-        ids = rows["sample_id"].map(pos).to_numpy(dtype=np.int64)
-        parts.setdefault(str(split), {})[str(part)] = ids
-    return parts
-
-
-def _explain_model(run, cfg, model, parts, cohort, method, top):
+def _explain_model(run, model, rows, cohort, method, top):
     """One model's ranked tables (modality -> frame) and its summary."""
-    spec = cfg.models[model]
     abs_by: dict[str, dict[str, pd.Series]] = {}
     signed_by: dict[str, dict[str, pd.Series]] = {}
     gaps: list[tuple[np.ndarray, np.ndarray]] = []
     skipped: dict[str, str] = {}
-    splits = sorted(p.stem for p in (run / "models" / model).glob("*.safetensors"))
+    splits: list[str] = []
     meta: dict[str, object] = {}
     n_test = 0
-    for si, split in enumerate(splits):
-        saved = load_split(run, model, split, cfg=cfg)
+    for test in run.test_splits(model, cohort, rows):
+        si, split, saved = test.index, test.name, test.saved
+        splits.append(split)
         meta = saved.meta
-        _check_classes(run, cohort, meta)
-        if split not in parts or "test" not in parts[split]:
-            raise BiozooError(f"{run / 'splits.csv'} has no test samples for split {split!r}.")
-        data = saved.transforms.fold_data(cohort.subset(parts[split]["test"]))
+        _check_classes(run.path, cohort, meta)
+        data = test.data
         n_test += len(data)
-        baselines = _baselines(saved, cohort, parts[split].get("train"), method, si)
+        baselines = _baselines(saved, cohort, test.train, method, si)
         scale = _output_scale(saved)
         tables = _tables(saved)
         per_member: dict[str, list[tuple[pd.Series, pd.Series]]] = {}
         for i in range(saved.ensemble.n_members):
             res = attribute_tables(
-                member_model(saved, spec, i),
+                saved.member(i),
                 data.inputs,
                 data.present,
                 head=saved.head,
@@ -266,7 +230,7 @@ def _explain_model(run, cfg, model, parts, cohort, method, top):
             )
             skipped.update(res.skipped)
             for mod, v in res.values.items():
-                features = saved.transforms.parts[mod].table.selected_features
+                features = saved.transforms.parts[mod].feature_names()
                 means = _feature_means(v, data.present[mod], features)
                 if means is not None:
                     per_member.setdefault(mod, []).append(means)
@@ -332,8 +296,8 @@ def _baselines(saved, cohort, train_pos, method, si) -> dict[str, torch.Tensor] 
 
 
 def _tables(saved: SavedSplit) -> list[str]:
-    """The modalities fed to their encoders as matrices (a table part, no tokenizer/graph)."""
-    return [m for m, p in saved.transforms.parts.items() if getattr(p, "type", None) == "table"]
+    """The modalities fed to their encoders as matrices of named features."""
+    return [m for m, p in saved.transforms.parts.items() if p.feature_names() is not None]
 
 
 def _output_scale(saved: SavedSplit) -> float:
@@ -377,29 +341,10 @@ def _write_model(out: Path, model: str, tables: dict[str, pd.DataFrame], summary
             table.to_csv(tmp / f"{mod}.csv", index=False)
         (tmp / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
 
-    _swap_in(out, model, fill)
+    _swap_in(out / model, fill)
 
 
-def _swap_in(out: Path, name: str, fill: Callable[[Path], object]) -> None:
-    """Fill ``out/name`` under a temporary name, then swap it in (no half-written folder)."""
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", suffix=".partial", dir=out))
-    try:
+def _swap_in(final: Path, fill: Callable[[Path], object]) -> None:
+    """Fill folder ``final`` under a temporary name, then swap it in (no half-written folder)."""
+    with atomic_dir(final, replace=True) as tmp:
         fill(tmp)
-        final = out / name
-        old = None
-        if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{name}-", suffix=".old", dir=out))
-            os.rename(final, old / name)
-        os.rename(tmp, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(text)
-    os.replace(tmp, path)

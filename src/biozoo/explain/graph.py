@@ -6,7 +6,7 @@ https://arxiv.org/abs/1903.03894) learns, for one graph at a time, a soft mask o
 and one over its edges that keep the model's prediction while being small; a node's (edge's)
 importance is its mask value in ``[0, 1]`` (0 for nodes and edges the prediction does not
 depend on at all). For molecules the atoms' importances are drawn on the structure
-(:func:`~biozoo.data.molecules.molecule_drawing`).
+(:func:`~biozoo.data.molecule.draw.molecule_drawing`).
 
 The model is the one used at training time, a :class:`~biozoo.model.MultiModalModel` with
 its fusion's output layer, seen as a function of ``(x, edge_index, edge_attr, batch)`` that
@@ -130,7 +130,7 @@ def explain_graphs(
         models: a trained single-graph-modality model, or the members of an ensemble (their
             masks are averaged).
         graphs: the samples' graphs (e.g. ``[source[i] for i in chosen]`` of a
-            :class:`~biozoo.data.graphs.GraphSource`); empty graphs (absent samples) are skipped.
+            :class:`~biozoo.data.batch.GraphSource`); empty graphs (absent samples) are skipped.
         modality: the graph modality's name in the model.
         mode: PyG's explainer mode of the model's raw output (the task's
             ``graph_explainer_mode``: ``regression``, ``binary_classification`` or
@@ -175,7 +175,7 @@ def explain_graphs(
         )
         edges["importance"] = edge_imp
         if smiles is not None and smiles[k] is not None:
-            from biozoo.data.molecules import atom_symbols, molecule_drawing
+            from biozoo.data.molecule.draw import atom_symbols, molecule_drawing
 
             nodes["atom"] = atom_symbols(smiles[k], add_hs=add_hs)
             drawings[sid] = molecule_drawing(smiles[k], node_imp, add_hs=add_hs)

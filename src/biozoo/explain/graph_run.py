@@ -11,47 +11,49 @@ importance), which the report shows.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
 from biozoo.config import RunConfig
 from biozoo.data.cohort import Cohort
 from biozoo.explain.graph import GraphExplanation, explain_graphs
-from biozoo.train.predict import load_split
+from biozoo.train.saved_run import SavedRun
 
 __all__ = ["graph_models", "run_graph_explanations"]
 
 
 def graph_models(cfg: RunConfig, names: Sequence[str]) -> dict[str, str]:
     """model -> its molecule modality, for the models that read one molecule modality only."""
-    molecules = [m for m, c in cfg.data.modalities.items() if c.kind == "molecule"]
+    molecules = [
+        m
+        for m, c in cfg.data.modalities.items()
+        if c.kind == "molecule" and c.view_spec()[0] == "graph"  # not the descriptors table
+    ]
     if len(cfg.data.modalities) != 1 or not molecules:
         return {}
     return {name: molecules[0] for name in names if cfg.models[name].fusion.name != "early"}
 
 
 def run_graph_explanations(
-    run: Path,
-    cfg: RunConfig,
+    run: SavedRun,
     model: str,
     modality: str,
-    parts: dict[str, dict[str, np.ndarray]],
     cohort: Cohort,
+    rows: dict[str, dict[str, np.ndarray]] | None = None,
     *,
     n_samples: int = 6,
     epochs: int = 100,
 ) -> GraphExplanation:
-    """Node and edge importances of the first test molecules of the model's first split."""
-    from biozoo.explain.explain_run import member_model
+    """Node and edge importances of the first test molecules of the model's first split.
 
-    split = sorted(p.stem for p in (run / "models" / model).glob("*.safetensors"))[0]
-    saved = load_split(run, model, split, cfg=cfg)
-    test = parts[split]["test"]
+    ``rows`` is :meth:`SavedRun.split_rows` of ``cohort``, if already read.
+    """
+    first = next(run.test_splits(model, cohort, rows))
+    saved, test = first.saved, first.test
     present = cohort.modalities[modality].present[test]
     chosen = test[np.flatnonzero(present)[:n_samples]]
     source = saved.transforms.fold_data(cohort.subset(chosen)).inputs[modality]
-    members = [member_model(saved, cfg.models[model], i) for i in range(saved.ensemble.n_members)]
+    members = saved.members()
     part = saved.transforms.parts[modality]
     return explain_graphs(
         members,

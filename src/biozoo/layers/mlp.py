@@ -7,7 +7,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
-from biozoo.activations import width_factor
+from biozoo.layers.activations import width_factor
 
 __all__ = ["MLP"]
 

@@ -1,59 +1,41 @@
-"""Turns any sequence-like input kind into tokens ``[B, L, d_model]`` and a mask ``[B, L]``.
+"""Turns any sequence-like input into tokens ``[B, L, d_model]`` and a mask ``[B, L]``.
 
-- ``tokens``: an embedding per token id (id 0 is padding and embeds to zero).
-- ``series``: a linear map of each time step's channels.
-- ``groups``: one token per feature group, a linear map of the group's ``S`` values with its
-  own weights (AttOmics: Beaude et al. 2023, https://doi.org/10.1093/bioinformatics/btad624);
-  padded entries of a group are left out, and a group without any value is a padded token.
-- ``table`` (``in_dim`` an int ``p``): each feature is a token ``value * w_j + b_j``
-  (FT-Transformer: Gorishniy et al. 2021, https://arxiv.org/abs/2106.11959).
+- :class:`~biozoo.inputs.TokensInput`: an embedding per token id (id 0 is padding and embeds
+  to zero).
+- :class:`~biozoo.inputs.SeriesInput`: a linear map of each time step's channels.
+- :class:`~biozoo.inputs.GroupsInput`: one token per feature group, a linear map of the
+  group's ``S`` values with its own weights (AttOmics: Beaude et al. 2023,
+  https://doi.org/10.1093/bioinformatics/btad624); padded entries of a group are left out, and
+  a group without any value is a padded token.
+- :class:`~biozoo.inputs.TableInput`: each of the ``p`` features is a token
+  ``value * w_j + b_j`` (FT-Transformer: Gorishniy et al. 2021, https://arxiv.org/abs/2106.11959).
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn
 
 from biozoo.errors import BiozooError
+from biozoo.inputs import GroupsInput, SeriesInput, TableInput, TokensInput
 
-__all__ = ["TokenInput", "compact_tokens", "input_kind", "masked_mean", "zero_absent"]
-
-_KEYS = {
-    "tokens": ("vocab", "max_len"),
-    "series": ("channels", "max_len"),
-    "groups": ("groups", "size"),
-}
-
-
-def input_kind(in_dim: int | Mapping) -> str:
-    """The input kind described by an encoder's ``in_dim`` (``table`` for an int)."""
-    if isinstance(in_dim, numbers.Integral) and not isinstance(in_dim, bool):
-        return "table"
-    if isinstance(in_dim, Mapping) and in_dim.get("kind") in _KEYS:
-        kind = in_dim["kind"]
-        missing = [k for k in _KEYS[kind] if k not in in_dim]
-        if missing:
-            raise BiozooError(f"{kind} input description {dict(in_dim)} lacks {missing[0]!r}")
-        return kind
-    raise BiozooError(
-        f"sequence encoders read tokens, series, groups or table inputs, not {in_dim!r}"
-    )
+__all__ = ["TokenInput", "compact_tokens", "masked_mean", "zero_absent"]
 
 
 class TokenInput(nn.Module):
     """Embeds an input of any supported kind as a sequence of ``d_model``-wide tokens.
 
     Args:
-        in_dim: the encoder's input description: an int (table of ``p`` features) or a dict
-            with ``kind`` ``tokens`` / ``series`` / ``groups`` (see ``biozoo.encoders``).
+        input: what the encoder reads: a :class:`~biozoo.inputs.TokensInput`,
+            :class:`~biozoo.inputs.SeriesInput`, :class:`~biozoo.inputs.GroupsInput` or
+            :class:`~biozoo.inputs.TableInput`.
         d_model: token width.
 
     Attributes:
-        kind: the input kind.
+        input: the input description.
         max_len: number of tokens the input can hold (``max_len``, groups or features).
 
     Shape:
@@ -63,60 +45,72 @@ class TokenInput(nn.Module):
         - output: ``(h [B, L, d_model], mask [B, L] bool)``.
     """
 
-    def __init__(self, in_dim: int | Mapping, d_model: int) -> None:
+    def __init__(
+        self, input: TokensInput | SeriesInput | GroupsInput | TableInput, d_model: int
+    ) -> None:
         super().__init__()
-        self.kind = input_kind(in_dim)
+        self.input = input
         self.d_model = d_model
-        if self.kind == "table":
-            self.max_len = int(in_dim)
-            self.weight = nn.Parameter(torch.empty(self.max_len, d_model))
-            self.bias = nn.Parameter(torch.empty(self.max_len, d_model))
-        elif self.kind == "tokens":
-            self.max_len = int(in_dim["max_len"])
-            self.embed = nn.Embedding(int(in_dim["vocab"]), d_model, padding_idx=0)
-        elif self.kind == "series":
-            self.max_len = int(in_dim["max_len"])
-            self.proj = nn.Linear(int(in_dim["channels"]), d_model)
-        else:  # groups
-            self.max_len = int(in_dim["groups"])
-            self.weight = nn.Parameter(torch.empty(self.max_len, int(in_dim["size"]), d_model))
-            self.bias = nn.Parameter(torch.empty(self.max_len, d_model))
+        match input:
+            case TableInput(n_features=p):
+                self.max_len = p
+                self.weight = nn.Parameter(torch.empty(p, d_model))
+                self.bias = nn.Parameter(torch.empty(p, d_model))
+            case TokensInput(vocab=vocab, max_len=max_len):
+                self.max_len = max_len
+                self.embed = nn.Embedding(vocab, d_model, padding_idx=0)
+            case SeriesInput(channels=channels, max_len=max_len):
+                self.max_len = max_len
+                self.proj = nn.Linear(channels, d_model)
+            case GroupsInput(groups=groups, size=size):
+                self.max_len = groups
+                self.weight = nn.Parameter(torch.empty(groups, size, d_model))
+                self.bias = nn.Parameter(torch.empty(groups, d_model))
+            case _:
+                raise BiozooError(
+                    f"sequence encoders read tokens, series, groups or table inputs, "
+                    f"not a {input} input ({input!r})"
+                )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        if self.kind == "tokens":
-            self.embed.reset_parameters()
-        elif self.kind == "series":
-            self.proj.reset_parameters()
-        else:
-            # table: 1/sqrt(d) as in FT-Transformer; groups: like a Linear(S, d) per group
-            fan = self.d_model if self.kind == "table" else self.weight.shape[1]
-            bound = 1 / math.sqrt(fan)
-            nn.init.uniform_(self.weight, -bound, bound)
-            nn.init.uniform_(self.bias, -bound, bound)
+        match self.input:
+            case TokensInput():
+                self.embed.reset_parameters()
+            case SeriesInput():
+                self.proj.reset_parameters()
+            case _:
+                # table: 1/sqrt(d) as in FT-Transformer; groups: like a Linear(S, d) per group
+                fan = self.d_model if isinstance(self.input, TableInput) else self.weight.shape[1]
+                bound = 1 / math.sqrt(fan)
+                nn.init.uniform_(self.weight, -bound, bound)
+                nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: Tensor | Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
-        if self.kind == "table":
+        if isinstance(self.input, TableInput):
             values = _tensor(x, "table")
             h = values.unsqueeze(-1) * self.weight + self.bias  # (B, p, d)
             return h, torch.ones(h.shape[:2], dtype=torch.bool, device=h.device)
         if not isinstance(x, Mapping):
-            raise BiozooError(f"a {self.kind} input must be a dict of tensors, got {type(x)}")
-        if self.kind == "tokens":
-            tokens = x["tokens"]
-            mask = x.get("mask")
-            mask = tokens != 0 if mask is None else mask.bool()
-            return self.embed(tokens * mask), mask
-        values, mask = x["values"], x["mask"].bool()
-        if self.kind == "series":
-            values = torch.where(mask.unsqueeze(-1), values, 0.0)  # also drops NaN padding
-            return self.proj(values), mask
-        values = torch.where(mask, values, 0.0)  # (B, G, S)
-        h = torch.einsum("bgs,gsd->bgd", values, self.weight) + self.bias
-        return h, mask.any(dim=-1)
+            raise BiozooError(f"a {self.input} input must be a dict of tensors, got {type(x)}")
+        match self.input:
+            case TokensInput():
+                tokens = x["tokens"]
+                mask = x.get("mask")
+                mask = tokens != 0 if mask is None else mask.bool()
+                return self.embed(tokens * mask), mask
+            case SeriesInput():
+                values, mask = x["values"], x["mask"].bool()
+                values = torch.where(mask.unsqueeze(-1), values, 0.0)  # also drops NaN padding
+                return self.proj(values), mask
+            case _:  # groups
+                values, mask = x["values"], x["mask"].bool()
+                values = torch.where(mask, values, 0.0)  # (B, G, S)
+                h = torch.einsum("bgs,gsd->bgd", values, self.weight) + self.bias
+                return h, mask.any(dim=-1)
 
     def extra_repr(self) -> str:
-        return f"kind={self.kind}, max_len={self.max_len}, d_model={self.d_model}"
+        return f"input={self.input}, max_len={self.max_len}, d_model={self.d_model}"
 
 
 def _tensor(x: object, kind: str) -> Tensor:

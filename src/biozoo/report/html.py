@@ -11,8 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
@@ -21,14 +19,25 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from biozoo._atomic import atomic_file
 from biozoo.errors import BiozooError
 from biozoo.evaluate import format_mean_sd
 from biozoo.registry import Registry
-from biozoo.report import plots
 from biozoo.report.latent_maps import latent_map_data, plot_latent_map
+from biozoo.report.plots import (
+    attention_figure,
+    attention_map_figure,
+    attribution_figure,
+    calibration_figure,
+    confusion_figure,
+    regression_figure,
+    roc_pr_figure,
+    to_svg,
+)
 from biozoo.report.survival import km_figure
 from biozoo.report.template import PAGE, section
 from biozoo.tasks import TASKS, Task
+from biozoo.train.runfolder import RunLayout
 
 __all__ = ["render_report", "write_report"]
 
@@ -66,6 +75,10 @@ class _Run:
     preds: pd.DataFrame | None
 
     @property
+    def layout(self) -> RunLayout:
+        return RunLayout(self.path)
+
+    @property
     def task_name(self) -> str:
         return str(self.metrics.get("task", "binary"))
 
@@ -93,18 +106,11 @@ def write_report(run_dir: Path, *, umap: bool = True) -> Path:
     Raises:
         BiozooError: ``run_dir`` is not a run folder.
     """
-    run_dir = Path(run_dir)
-    page = render_report(run_dir, umap=umap)
-    # not mkstemp: its 0600 mode would make the report private; "x" keeps the umask's mode
-    tmp = run_dir / f".report-{os.getpid()}-{uuid.uuid4().hex[:8]}.html.partial"
-    try:
-        with tmp.open("x", encoding="utf-8") as f:
-            f.write(page)
-        os.replace(tmp, run_dir / "report.html")
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return run_dir / "report.html"
+    layout = RunLayout(Path(run_dir))
+    page = render_report(layout.root, umap=umap)
+    with atomic_file(layout.report) as tmp, tmp.open("x", encoding="utf-8") as f:
+        f.write(page)
+    return layout.report
 
 
 def render_report(run_dir: Path, *, umap: bool = True) -> str:
@@ -115,7 +121,7 @@ def render_report(run_dir: Path, *, umap: bool = True) -> str:
         ("leaderboard", "Leaderboard", _leaderboard(run)),
         ("predictions", "Held-out predictions", _predictions(run)),
         ("latents", "Latent maps", _latents(run, umap=umap)),
-        ("attributions", "Feature attributions", _files(run, "attributions", _attribution)),
+        ("attributions", "Feature attributions", _attributions(run)),
         ("attention", "Attention maps", _attention_section(run)),
         ("explanations", "Graph explanations", _explanations(run)),
         ("configuration", "Configuration and versions", _configuration(run)),
@@ -142,17 +148,18 @@ def _subtitle(run: _Run) -> str:
 
 
 def _read(path: Path) -> _Run:
-    if not (path / "metrics.json").is_file():
+    layout = RunLayout(path)
+    if not layout.metrics.is_file():
         raise BiozooError(f"{path} is not a finished biozoo run folder: it has no metrics.json.")
-    config_text = _text(path / "config.yaml")
+    config_text = _text(layout.config)
     config = yaml.safe_load(config_text) if config_text else {}
-    versions = json.loads(_text(path / "versions.json") or "{}")
-    board = pd.read_csv(path / "leaderboard.csv") if (path / "leaderboard.csv").is_file() else None
+    versions = json.loads(_text(layout.versions) or "{}")
+    board = pd.read_csv(layout.leaderboard) if layout.leaderboard.is_file() else None
     preds = None
-    if (path / "predictions.csv").is_file():
+    if layout.predictions.is_file():
         text_cols = {"sample_id": str, "split": str, "method": str, "y_true": str, "y_pred": str}
-        preds = pd.read_csv(path / "predictions.csv", dtype=text_cols)
-    metrics = json.loads((path / "metrics.json").read_text())
+        preds = pd.read_csv(layout.predictions, dtype=text_cols)
+    metrics = json.loads(layout.metrics.read_text())
     return _Run(
         path,
         metrics,
@@ -171,7 +178,7 @@ def _text(path: Path) -> str:
 def _figure(fig, key: str, caption: str, *, wide: bool = False) -> str:
     cls = "plot wide" if wide else "plot"
     return (
-        f'<figure class="{cls}" data-plot="{escape(key)}">{plots.to_svg(fig, key)}'
+        f'<figure class="{cls}" data-plot="{escape(key)}">{to_svg(fig, key)}'
         f"<figcaption>{caption}</figcaption></figure>"
     )
 
@@ -321,7 +328,7 @@ PREDICTION_FIGURES: Registry[PredictionFigures] = Registry("prediction figures")
 @PREDICTION_FIGURES.register("regression")
 def _regression_figures(run: _Run, preds: pd.DataFrame, chosen: list[str]) -> list[str]:
     target = str(((run.config.get("data") or {}).get("target") or {}).get("column") or "target")
-    fig = plots.regression_figure(preds, methods=chosen, target=target)
+    fig = regression_figure(preds, methods=chosen, target=target)
     cap = "Best deep model and best baseline: predicted vs observed values, and residuals."
     return [_figure(fig, "regression", cap, wide=True)]
 
@@ -331,20 +338,20 @@ def _classification_figures(run: _Run, preds: pd.DataFrame, chosen: list[str]) -
     binary = len(run.classes) == 2
     return [
         _figure(
-            plots.roc_pr_figure(preds, binary=binary, classes=run.classes, methods=methods),
+            roc_pr_figure(preds, binary=binary, classes=run.classes, methods=methods),
             "roc-pr",
             "ROC and precision-recall curves of every method (solid: deep models, "
             "dashed: baselines).",
             wide=True,
         ),
         _figure(
-            plots.confusion_figure(preds, classes=run.classes, methods=chosen),
+            confusion_figure(preds, classes=run.classes, methods=chosen),
             "confusion",
             "Confusion matrices of the best deep model and the best baseline: counts, shaded "
             "by the share of each true class.",
         ),
         _figure(
-            plots.calibration_figure(preds, binary=binary, classes=run.classes, methods=chosen),
+            calibration_figure(preds, binary=binary, classes=run.classes, methods=chosen),
             "calibration",
             "Reliability diagram (10 equal-width bins) with the number of predictions per bin.",
         ),
@@ -394,13 +401,18 @@ def _latents(run: _Run, *, umap: bool) -> str:
     return intro + f'<div class="grid">{"".join(figs)}</div>'
 
 
-def _files(run: _Run, folder: str, draw) -> str:
-    files = sorted((run.path / folder).rglob("*.csv"))
+def _attributions(run: _Run) -> str:
+    return _files(run, run.layout.attributions, _attribution)
+
+
+def _files(run: _Run, root: Path, draw) -> str:
+    folder = root.name
+    files = sorted(root.rglob("*.csv"))
     if not files:
         return _note(f"No {folder}/ in this run folder (biozoo explain writes them).")
     figs = []
     for i, path in enumerate(files):
-        label = " · ".join(path.relative_to(run.path / folder).with_suffix("").parts)
+        label = " · ".join(path.relative_to(root).with_suffix("").parts)
         try:
             fig = draw(pd.read_csv(path), label)
         except _UNREADABLE as err:
@@ -412,28 +424,28 @@ def _files(run: _Run, folder: str, draw) -> str:
 
 
 def _attribution(frame: pd.DataFrame, label: str):
-    return plots.attribution_figure(frame, title=label)
+    return attribution_figure(frame, title=label)
 
 
 def _attention(frame: pd.DataFrame, label: str):
-    return plots.attention_figure(frame, title=label)
+    return attention_figure(frame, title=label)
 
 
 def _attention_section(run: _Run) -> str:
     """Per-token strips from ``attention/``, then one full map per file of ``attention_maps/``."""
-    strips = _files(run, "attention", _attention)
-    if not (run.path / "attention_maps").is_dir():
+    strips = _files(run, run.layout.attention, _attention)
+    if not run.layout.attention_maps.is_dir():
         return strips
-    maps = _files(run, "attention_maps", _attention_map)
+    maps = _files(run, run.layout.attention_maps, _attention_map)
     return strips + maps
 
 
 def _attention_map(frame: pd.DataFrame, label: str):
-    return plots.attention_map_figure(frame, title=label)
+    return attention_map_figure(frame, title=label)
 
 
 def _explanations(run: _Run) -> str:
-    root = run.path / "explanations"
+    root = run.layout.explanations
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in _IMAGES)
     if not files:
         return _note("No explanations/ images in this run folder.")

@@ -30,6 +30,7 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
 from biozoo.report.plots import COLOURS
+from biozoo.train.runfolder import RunLayout
 
 __all__ = ["LatentMap", "latent_map_data", "plot_latent_map"]
 
@@ -82,7 +83,7 @@ def latent_map_data(
     run_dir = Path(run_dir)
     targets = _targets(run_dir, numeric)
     maps: list[LatentMap] = []
-    for model_dir in sorted(p for p in (run_dir / "latents").glob("*") if p.is_dir()):
+    for model_dir in sorted(p for p in RunLayout(run_dir).latents.glob("*") if p.is_dir()):
         files = sorted(model_dir.glob("*.csv"), key=lambda p: (p.stem == "fused", p.stem))
         frames = {p.stem: _first_member(pd.read_csv(p, dtype={"sample_id": str})) for p in files}
         fused = frames.get("fused")
@@ -126,7 +127,7 @@ def _z(frame: pd.DataFrame) -> np.ndarray:
 
 def _targets(run_dir: Path, numeric: bool) -> pd.Series:
     """sample_id -> target, from the held-out predictions (first row of each sample)."""
-    path = run_dir / "predictions.csv"
+    path = RunLayout(run_dir).predictions
     if not path.is_file():
         return pd.Series(dtype=object)
     frame = pd.read_csv(path, dtype={"sample_id": str, "y_true": str})

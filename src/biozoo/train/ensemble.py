@@ -22,6 +22,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from biozoo.encoders.protocols import Stackable
+
 __all__ = ["Ensemble", "LoopEnsemble", "StackedEnsemble", "make_ensemble"]
 
 
@@ -178,7 +180,7 @@ def make_ensemble(
     """A :class:`StackedEnsemble` when every part of the model can run under vmap, else a
     :class:`LoopEnsemble`. A module says it cannot with ``stackable = False``."""
     members = _build(make_model, seeds)
-    stackable = all(getattr(m, "stackable", True) for m in members[0].modules())
+    stackable = all(m.stackable for m in members[0].modules() if isinstance(m, Stackable))
     return (StackedEnsemble if stackable else LoopEnsemble)(make_model, seeds, _members=members)
 
 

@@ -10,23 +10,24 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from biozoo.config import RunConfig
+from biozoo.data.batch import FoldData
 from biozoo.data.cohort import Cohort
 from biozoo.data.splits import Split, inner_split, make_splits
+from biozoo.inputs import InputSpec
 from biozoo.model import build_model
 from biozoo.tasks import Reference
 from biozoo.train.baselines import BASELINES
 from biozoo.train.ensemble import Ensemble, make_ensemble
 from biozoo.train.fold import FittedTransforms, fit_transforms
-from biozoo.train.plan import FoldData, embed_members, fit_ensemble, predict_members
+from biozoo.train.plan import embed_members, fit_ensemble, predict_members
 
 __all__ = [
     "ExperimentResult",
@@ -135,7 +136,7 @@ def train_split_ensemble(
     train_data: FoldData,
     train_target: np.ndarray,
     *,
-    in_dims: dict[str, Any],
+    inputs: Mapping[str, InputSpec],
     stratify: np.ndarray | None,
     head: torch.nn.Module,
     split_index: int,
@@ -159,7 +160,7 @@ def train_split_ensemble(
     val_data = train_data.take(torch.from_numpy(val_pos))
     spec = cfg.models[mname]
     seeds = member_seeds(tr.seed, si, mi, tr.ensemble)
-    ensemble = make_ensemble(lambda: build_model(spec, in_dims, head.n_outputs), seeds)
+    ensemble = make_ensemble(lambda: build_model(spec, inputs, head.n_outputs), seeds)
     info = fit_ensemble(
         ensemble,
         head,
@@ -177,7 +178,8 @@ def train_split_ensemble(
         schedule=None if tr.schedule is None else tr.schedule.model_dump(),
         gradient_noise=tr.gradient_noise,
     )
-    return ensemble, {"in_dims": in_dims, "seeds": seeds, **info}, fit_pos, val_pos
+    saved_inputs = {m: d.to_meta() for m, d in inputs.items()}
+    return ensemble, {"in_dims": saved_inputs, "seeds": seeds, **info}, fit_pos, val_pos
 
 
 def _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result) -> None:
@@ -188,7 +190,7 @@ def _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result)
         mname,
         train_data,
         cohort.target[split.train],
-        in_dims=transforms.in_dims,
+        inputs=transforms.inputs,
         stratify=cohort.task.stratify_labels(cohort.target[split.train]),
         head=head,
         split_index=si,

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 
-from biozoo.config import DataConfig
+from biozoo.data.batch import FoldData
 from biozoo.data.cohort import Cohort
-from biozoo.data.parts import part_for
+from biozoo.data.protocol import Part, part_for
+from biozoo.data.spec import DataConfig
+from biozoo.inputs import InputSpec
 from biozoo.tasks import TargetTransform
-from biozoo.train.plan import FoldData
 
 __all__ = ["FittedTransforms", "fit_transforms"]
 
@@ -22,18 +22,18 @@ class FittedTransforms:
     """Per-modality fitted parts and the target transform of one fold.
 
     Attributes:
-        parts: modality -> fitted part (see :mod:`biozoo.data.parts` for the contract).
+        parts: modality -> fitted part (see :mod:`biozoo.data.table.matrix` for the contract).
         target: the task's target transform (standardisation for regression), fitted on the
             training part.
     """
 
-    parts: dict[str, Any]
+    parts: dict[str, Part]
     target: TargetTransform
 
     @property
-    def in_dims(self) -> dict[str, int | dict[str, Any]]:
-        """What each modality's encoder is built with (``in_dim``)."""
-        return {name: p.input_info for name, p in self.parts.items()}
+    def inputs(self) -> dict[str, InputSpec]:
+        """What each modality's encoder is built from."""
+        return {name: p.input for name, p in self.parts.items()}
 
     def fold_data(self, cohort: Cohort) -> FoldData:
         """The encoders' inputs, with the (scaled) target when the cohort has one."""

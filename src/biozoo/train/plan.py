@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
@@ -19,67 +18,16 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, IterableDataset
 
+from biozoo.data.batch import FoldData
 from biozoo.train.ensemble import Ensemble, StackedEnsemble
 from biozoo.train.optim import build_optimizer, needs_create_graph
 from biozoo.train.schedules import build_scheduler
 from biozoo.train.stability import GradientNoise, check_finite
 
-__all__ = ["FoldData", "EnsemblePlan", "MemberEarlyStopping", "fit_ensemble", "predict_members"]
+__all__ = ["EnsemblePlan", "MemberEarlyStopping", "fit_ensemble", "predict_members"]
 
 for _name in ("lightning.pytorch", "lightning.fabric", "lightning"):
     logging.getLogger(_name).setLevel(logging.ERROR)
-
-
-@dataclass
-class FoldData:
-    """Inputs of one part of a fold, modalities already transformed.
-
-    Attributes:
-        inputs: modality -> the encoder's input for every row: a float32 ``[n, p]`` table
-            (zeros where the modality is absent), a dict of tensors (tokens and mask...), or
-            a graph source (anything with ``take(index)`` and ``repeat(m)``).
-        present: modality -> bool ``[n]``.
-        y: ``[n]`` int64 class codes or float32 standardized targets; None when scoring.
-    """
-
-    inputs: dict[str, Any]
-    present: dict[str, Tensor]
-    y: Tensor | None = None
-
-    def __len__(self) -> int:
-        return len(next(iter(self.present.values())))
-
-    def take(self, index: Tensor) -> FoldData:
-        """Rows ``index``; an index ``[M, b]`` gives member-stacked inputs ``[M, b, ...]``."""
-        return FoldData(
-            {k: _take(v, index) for k, v in self.inputs.items()},
-            {k: v[index] for k, v in self.present.items()},
-            None if self.y is None else self.y[index],
-        )
-
-    def repeat(self, n_members: int) -> FoldData:
-        """The same rows for every member: ``[M, n, ...]`` views, no copy."""
-        return FoldData(
-            {k: _repeat(v, n_members) for k, v in self.inputs.items()},
-            {k: _repeat(v, n_members) for k, v in self.present.items()},
-            None if self.y is None else _repeat(self.y, n_members),
-        )
-
-
-def _take(value: Any, index: Tensor) -> Any:
-    if isinstance(value, Tensor):
-        return value[index]
-    if isinstance(value, dict):
-        return {k: _take(v, index) for k, v in value.items()}
-    return value.take(index)
-
-
-def _repeat(value: Any, m: int) -> Any:
-    if isinstance(value, Tensor):
-        return value.unsqueeze(0).expand(m, *value.shape)
-    if isinstance(value, dict):
-        return {k: _repeat(v, m) for k, v in value.items()}
-    return value.repeat(m)
 
 
 class MemberBatches(IterableDataset):

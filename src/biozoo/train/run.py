@@ -1,12 +1,12 @@
-"""A whole run: read the cohort, run the experiment, write the run folder."""
+"""Training a run: read the cohort, run the experiment, write the run folder."""
 
 from __future__ import annotations
 
 import json
-import logging
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -15,16 +15,14 @@ import pandas as pd
 import yaml
 
 from biozoo.config import RunConfig
+from biozoo.data.align import load_cohort
 from biozoo.data.cohort import Cohort
-from biozoo.data.load import load_cohort
 from biozoo.evaluate import leaderboard, summarize
 from biozoo.train.experiment import ExperimentResult, Progress, run_experiment
 from biozoo.train.runfolder import RunFolder
 from biozoo.train.saving import save_ensemble, save_transforms
 
 __all__ = ["RunResult", "train"]
-
-log = logging.getLogger(__name__)
 
 PACKAGES = ["biozoo", "torch", "lightning", "numpy", "pandas", "scikit-learn", "anndata"]
 
@@ -45,14 +43,18 @@ def train(
     cohort: Cohort | None = None,
     out_dir: Path | None = None,
     progress: Progress | None = None,
+    finish: Callable[[Path, Cohort], None] | None = None,
 ) -> RunResult:
-    """Run ``cfg`` end to end and write its run folder.
+    """Train and evaluate ``cfg``'s models and baselines and write its run folder.
 
     Args:
         cfg: a validated run configuration.
         cohort: the data, if already loaded (else read from ``cfg.data``).
         out_dir: where the run folder goes (default ``cfg.output.dir``).
         progress: called with a short label before each fit.
+        finish: called with the complete but still temporary folder and the cohort, before
+            the folder gets its final name (:func:`biozoo.api.run` adds explanations and the
+            report there, so they are part of the finished run).
 
     Returns:
         The finished run's folder, leaderboard and metrics.
@@ -67,14 +69,8 @@ def train(
         seconds = time.perf_counter() - t0
         metrics["seconds"] = {"total": seconds, **result.seconds}
         _write(folder, cfg, cohort, result, board, metrics)
-        if cfg.output.attributions and cfg.output.save_models:
-            from biozoo.explain.explain_run import explain_run
-
-            if progress:
-                progress("attributions")
-            explain_run(folder.tmp, cohort=cohort)
-        if cfg.output.report:
-            _report(folder.tmp)
+        if finish is not None:
+            finish(folder.layout.root, cohort)
         path = folder.commit()
     return RunResult(path, board, metrics, seconds)
 
@@ -99,15 +95,16 @@ def _metrics(cfg: RunConfig, cohort: Cohort, result: ExperimentResult) -> dict[s
 
 
 def _write(folder, cfg, cohort, result, board, metrics) -> None:
+    layout = folder.layout
     folder.write_text(
-        "config.yaml", yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False)
+        layout.config, yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False)
     )
-    folder.write_json("versions.json", versions(cfg))
-    folder.write_json("metrics.json", metrics)
-    folder.write_csv("leaderboard.csv", board)
-    folder.write_csv("predictions.csv", pd.concat(result.predictions, ignore_index=True))
+    folder.write_json(layout.versions, versions(cfg))
+    folder.write_json(layout.metrics, metrics)
+    folder.write_csv(layout.leaderboard, board)
+    folder.write_csv(layout.predictions, pd.concat(result.predictions, ignore_index=True))
     folder.write_csv(
-        "splits.csv",
+        layout.splits_csv,
         pd.concat(
             [
                 pd.DataFrame({"sample_id": cohort.ids[idx], "split": s.name, "part": part})
@@ -118,10 +115,10 @@ def _write(folder, cfg, cohort, result, board, metrics) -> None:
         ),
     )
     for (model, name), frames in result.latents.items():
-        folder.write_csv(f"latents/{model}/{name}.csv", pd.concat(frames, ignore_index=True))
+        folder.write_csv(layout.latent(model, name), pd.concat(frames, ignore_index=True))
     if cfg.output.save_models:
         for split, ft in result.transforms.items():
-            save_transforms(folder.path(f"models/transforms/{split}.safetensors"), ft)
+            save_transforms(folder.path(layout.transforms(split)), ft)
         for fm in result.models:
             meta = {
                 "model": fm.model,
@@ -132,19 +129,10 @@ def _write(folder, cfg, cohort, result, board, metrics) -> None:
                 **fm.meta,
             }
             save_ensemble(
-                folder.path(f"models/{fm.model}/{fm.split}.safetensors"),
+                folder.path(layout.ensemble(fm.model, fm.split)),
                 fm.ensemble.stacked_state(),
                 meta,
             )
-
-
-def _report(run_dir: Path) -> None:
-    from biozoo.report import write_report
-
-    try:
-        write_report(run_dir)
-    except Exception:  # the run itself is complete; a report failure must not lose it
-        log.exception("could not write report.html in %s", run_dir)
 
 
 def versions(cfg: RunConfig) -> dict[str, object]:

@@ -1,28 +1,143 @@
-"""The run folder, written atomically: a hidden temporary folder renamed when complete.
+"""The run folder: where each file lives (:class:`RunLayout`) and its atomic writer.
 
-An interrupted or failed run leaves no folder under its final name (the partial one is
+The folder is written under a hidden temporary name and renamed when complete. An
+interrupted or failed run leaves no folder under its final name (the partial one is
 removed), so a folder that exists is a finished run.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
 import pandas as pd
 
-__all__ = ["RunFolder"]
+from biozoo._atomic import atomic_dir, json_default
+
+__all__ = ["RunFolder", "RunLayout"]
+
+SAVED = ".safetensors"
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Every path of a run folder (or of an export of one), stated once.
+
+    Attributes:
+        root: the run folder.
+    """
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        """The resolved config (YAML)."""
+        return self.root / "config.yaml"
+
+    @property
+    def versions(self) -> Path:
+        """Python, platform and package versions."""
+        return self.root / "versions.json"
+
+    @property
+    def metrics(self) -> Path:
+        """Per-split and summary metrics."""
+        return self.root / "metrics.json"
+
+    @property
+    def leaderboard(self) -> Path:
+        """The leaderboard (best first)."""
+        return self.root / "leaderboard.csv"
+
+    @property
+    def predictions(self) -> Path:
+        """Out-of-fold predictions."""
+        return self.root / "predictions.csv"
+
+    @property
+    def splits_csv(self) -> Path:
+        """Which samples were train / test in each split."""
+        return self.root / "splits.csv"
+
+    @property
+    def report(self) -> Path:
+        """The self-contained report page."""
+        return self.root / "report.html"
+
+    @property
+    def models(self) -> Path:
+        """Saved weights and transforms."""
+        return self.root / "models"
+
+    @property
+    def transforms_dir(self) -> Path:
+        """Each split's fitted transforms."""
+        return self.root / "models" / "transforms"
+
+    @property
+    def latents(self) -> Path:
+        """Per-model embeddings."""
+        return self.root / "latents"
+
+    @property
+    def attributions(self) -> Path:
+        """Feature attributions (biozoo explain)."""
+        return self.root / "attributions"
+
+    @property
+    def attention(self) -> Path:
+        """Received attention per token."""
+        return self.root / "attention"
+
+    @property
+    def attention_maps(self) -> Path:
+        """Full attention maps of a few samples."""
+        return self.root / "attention_maps"
+
+    @property
+    def explanations(self) -> Path:
+        """Graph explanations."""
+        return self.root / "explanations"
+
+    @property
+    def int8_info(self) -> Path:
+        """What an int8 export holds (only in an export)."""
+        return self.root / "int8.json"
+
+    def transforms(self, split: str) -> Path:
+        """The fitted transforms of ``split``."""
+        return self.transforms_dir / f"{split}{SAVED}"
+
+    def ensemble(self, model: str, split: str) -> Path:
+        """The ensemble weights of ``model`` trained on ``split``."""
+        return self.models / model / f"{split}{SAVED}"
+
+    def latent(self, model: str, name: str) -> Path:
+        """One latent table of ``model`` (a modality's embedding or ``fused``)."""
+        return self.latents / model / f"{name}.csv"
+
+    def split_names(self) -> list[str]:
+        """The splits whose transforms were saved (sorted)."""
+        return sorted(p.stem for p in self.transforms_dir.glob(f"*{SAVED}"))
+
+    def model_splits(self, model: str) -> list[str]:
+        """The splits ``model`` saved an ensemble for (sorted)."""
+        return sorted(p.stem for p in (self.models / model).glob(f"*{SAVED}"))
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the run folder, as written with :class:`RunFolder`."""
+        return str(Path(path).relative_to(self.root))
 
 
 class RunFolder:
     """Collects a run's files in ``<out>/.<name>-*.partial`` and renames it on success.
 
-    Use as a context manager: on an exception the partial folder is deleted.
+    Use as a context manager: on an exception the partial folder is deleted. The folder is
+    renamed to ``<out>/<name>-<timestamp>`` when :meth:`commit` is called.
     """
 
     def __init__(self, out_dir: Path, name: str) -> None:
@@ -30,12 +145,10 @@ class RunFolder:
         self.name = name
         self.tmp: Path | None = None
         self.final: Path | None = None
+        self._stack = ExitStack()
 
     def __enter__(self) -> RunFolder:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(
-            tempfile.mkdtemp(prefix=f".{self.name}-", suffix=".partial", dir=self.out_dir)
-        )
+        self.tmp = self._stack.enter_context(atomic_dir(self._final_name))
         return self
 
     def __exit__(
@@ -44,42 +157,48 @@ class RunFolder:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is not None and self.tmp is not None and self.tmp.exists():
-            shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.tmp is not None:  # not committed: an exception, or commit() was never called
+            self._stack.__exit__(exc_type or RuntimeError, exc or RuntimeError(), tb)
 
-    def path(self, relative: str) -> Path:
-        """A path inside the (temporary) run folder; parent folders are created."""
+    @property
+    def layout(self) -> RunLayout:
+        """The paths of the (temporary) run folder."""
+        assert self.tmp is not None, "use RunFolder as a context manager"
+        return RunLayout(self.tmp)
+
+    def path(self, relative: str | Path) -> Path:
+        """A path inside the (temporary) run folder; parent folders are created.
+
+        ``relative`` may also be a path of :attr:`layout`.
+        """
         assert self.tmp is not None, "use RunFolder as a context manager"
         p = self.tmp / relative
         p.parent.mkdir(parents=True, exist_ok=True)
         return p
 
-    def write_json(self, relative: str, obj: object) -> None:
-        self.path(relative).write_text(json.dumps(obj, indent=2, default=_jsonable) + "\n")
+    def write_json(self, relative: str | Path, obj: object) -> None:
+        self.path(relative).write_text(json.dumps(obj, indent=2, default=json_default) + "\n")
 
-    def write_csv(self, relative: str, frame: pd.DataFrame) -> None:
+    def write_csv(self, relative: str | Path, frame: pd.DataFrame) -> None:
         frame.to_csv(self.path(relative), index=False)
 
-    def write_text(self, relative: str, text: str) -> None:
+    def write_text(self, relative: str | Path, text: str) -> None:
         self.path(relative).write_text(text)
 
     def commit(self) -> Path:
         """Rename the finished folder to ``<out>/<name>-<timestamp>`` and return that path."""
         assert self.tmp is not None
+        self._stack.close()
+        self.tmp = None
+        assert self.final is not None
+        return self.final
+
+    def _final_name(self) -> Path:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         final = self.out_dir / f"{self.name}-{stamp}"
         k = 1
         while final.exists():
             k += 1
             final = self.out_dir / f"{self.name}-{stamp}-{k}"
-        os.rename(self.tmp, final)
-        self.final, self.tmp = final, None
+        self.final = final
         return final
-
-
-def _jsonable(obj: object) -> object:
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

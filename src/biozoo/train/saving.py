@@ -9,13 +9,14 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file as load_numpy
 from safetensors.numpy import save_file as save_numpy
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from biozoo.data.parts import part_class
+from biozoo._atomic import json_default
+from biozoo.data.protocol import part_class
 from biozoo.tasks import Task
 from biozoo.train.fold import FittedTransforms
 
-__all__ = ["load_ensemble_state", "load_transforms", "save_ensemble", "save_transforms"]
+__all__ = ["load_transforms", "read_meta", "save_ensemble", "save_transforms"]
 
 
 def save_transforms(path: Path, transforms: FittedTransforms) -> None:
@@ -29,25 +30,20 @@ def save_transforms(path: Path, transforms: FittedTransforms) -> None:
     a, m = transforms.target.state()
     arrays.update({f"__target__/{k}": np.ascontiguousarray(v) for k, v in a.items()})
     meta["target"] = m
-    save_numpy(arrays, str(path), metadata={"biozoo": json.dumps(meta, default=_plain)})
+    save_numpy(arrays, str(path), metadata={"biozoo": json.dumps(meta, default=json_default)})
 
 
 def load_transforms(path: Path, task: Task) -> FittedTransforms:
     """One split's fitted parts and target transform (restored by ``task``)."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="numpy") as f:
-        meta = json.loads(f.metadata()["biozoo"])
+    meta = read_meta(path)
     arrays = load_numpy(str(path))
 
     def part(prefix: str) -> dict[str, np.ndarray]:
         return {k[len(prefix) + 1 :]: v for k, v in arrays.items() if k.startswith(prefix + "/")}
 
-    saved = meta.get("parts") or {  # run folders of 0.1 saved tables only
-        name: {"type": "table", "meta": m} for name, m in meta.get("tables", {}).items()
-    }
     parts = {
-        name: part_class(s["type"]).from_state(part(name), s["meta"]) for name, s in saved.items()
+        name: part_class(s["type"]).from_state(part(name), s["meta"])
+        for name, s in meta["parts"].items()
     }
     target = task.load_target(part("__target__"), meta.get("target", {}))
     return FittedTransforms(parts, target)
@@ -56,18 +52,12 @@ def load_transforms(path: Path, task: Task) -> FittedTransforms:
 def save_ensemble(path: Path, state: dict[str, torch.Tensor], meta: dict[str, object]) -> None:
     """A stacked ensemble's weights (member dim first) and what rebuilding it needs."""
     tensors = {k: v.detach().contiguous() for k, v in state.items()}
-    save_file(tensors, str(path), metadata={"biozoo": json.dumps(meta, default=_plain)})
+    save_file(tensors, str(path), metadata={"biozoo": json.dumps(meta, default=json_default)})
 
 
-def load_ensemble_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
+def read_meta(path: Path) -> dict[str, object]:
+    """What was saved beside a file's tensors (``save_ensemble``'s ``meta``)."""
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        meta = json.loads(f.metadata()["biozoo"])
-    return load_file(str(path)), meta
-
-
-def _plain(obj: object) -> object:
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    raise TypeError(type(obj).__name__)
+    with safe_open(str(path), framework="numpy") as f:
+        return json.loads(f.metadata()["biozoo"])

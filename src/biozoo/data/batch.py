@@ -1,4 +1,5 @@
-"""Graph inputs for the training data feed: one PyG ``Data`` per sample.
+"""Model inputs of one part of a fold: :class:`FoldData`, and graph inputs (one PyG ``Data``
+per sample) for the training data feed.
 
 The training loop indexes every modality's input with sample positions. Tables are tensors
 and are indexed directly; a graph modality is a :class:`GraphSource`, which answers the same
@@ -18,15 +19,72 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch_geometric.data import Batch, Data
 
-__all__ = ["GraphSource", "empty_graph"]
+if TYPE_CHECKING:  # PyG is imported when a graph is built: a run of tables never loads it
+    from torch_geometric.data import Batch, Data
+
+__all__ = ["FoldData", "GraphSource", "empty_graph", "repeat_rows", "take_rows"]
 
 _PACKABLE = ({"x", "edge_index"}, {"x", "edge_index", "edge_attr"})
+
+
+@dataclass
+class FoldData:
+    """Inputs of one part of a fold, modalities already transformed.
+
+    Attributes:
+        inputs: modality -> the encoder's input for every row: a float32 ``[n, p]`` table
+            (zeros where the modality is absent), a dict of tensors (tokens and mask...), or
+            a graph source (anything with ``take(index)`` and ``repeat(m)``).
+        present: modality -> bool ``[n]``.
+        y: ``[n]`` int64 class codes or float32 standardized targets; None when scoring.
+    """
+
+    inputs: dict[str, Any]
+    present: dict[str, Tensor]
+    y: Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(next(iter(self.present.values())))
+
+    def take(self, index: Tensor) -> FoldData:
+        """Rows ``index``; an index ``[M, b]`` gives member-stacked inputs ``[M, b, ...]``."""
+        return FoldData(
+            {k: take_rows(v, index) for k, v in self.inputs.items()},
+            {k: v[index] for k, v in self.present.items()},
+            None if self.y is None else self.y[index],
+        )
+
+    def repeat(self, n_members: int) -> FoldData:
+        """The same rows for every member: ``[M, n, ...]`` views, no copy."""
+        return FoldData(
+            {k: repeat_rows(v, n_members) for k, v in self.inputs.items()},
+            {k: repeat_rows(v, n_members) for k, v in self.present.items()},
+            None if self.y is None else repeat_rows(self.y, n_members),
+        )
+
+
+def take_rows(value: Any, index: Tensor) -> Any:
+    """Rows ``index`` of one encoder input: a tensor, a dict of tensors or a graph source."""
+    if isinstance(value, Tensor):
+        return value[index]
+    if isinstance(value, dict):
+        return {k: take_rows(v, index) for k, v in value.items()}
+    return value.take(index)
+
+
+def repeat_rows(value: Any, m: int) -> Any:
+    """One encoder input repeated for ``m`` members, ``[m, n, ...]`` (no copy for tensors)."""
+    if isinstance(value, Tensor):
+        return value.unsqueeze(0).expand(m, *value.shape)
+    if isinstance(value, dict):
+        return {k: repeat_rows(v, m) for k, v in value.items()}
+    return value.repeat(m)
 
 
 def empty_graph(node_dim: int, edge_dim: int = 0) -> Data:
@@ -34,6 +92,8 @@ def empty_graph(node_dim: int, edge_dim: int = 0) -> Data:
 
     It stands for an absent sample; it batches with ordinary graphs of the same widths.
     """
+    from torch_geometric.data import Data
+
     # no explicit num_nodes (x gives 0): Batch.from_data_list wants the same keys everywhere
     data = Data(x=torch.zeros(0, node_dim), edge_index=torch.zeros(2, 0, dtype=torch.long))
     if edge_dim > 0:
@@ -116,6 +176,8 @@ class GraphSource:
     def _collate(self, positions: np.ndarray) -> Batch:
         packed, rows = self._packing()
         if packed is None:
+            from torch_geometric.data import Batch
+
             return Batch.from_data_list([self.graphs[i] for i in positions])
         return packed.gather(rows[positions])
 
@@ -163,6 +225,8 @@ class _Packed:
         edge_idx = _ranges(self.edge_ptr[rows_t], n_edges, edge_ptr)
         graph_of_edge = torch.repeat_interleave(torch.arange(b), n_edges)
         edge_index = self.edge_index[:, edge_idx] + node_ptr[graph_of_edge]
+        from torch_geometric.data import Batch
+
         out = Batch(
             x=self.x[node_idx],
             edge_index=edge_index,

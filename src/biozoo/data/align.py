@@ -1,12 +1,11 @@
-"""Build a :class:`~biozoo.data.cohort.Cohort` from a :class:`~biozoo.config.DataConfig`.
+"""Build a :class:`~biozoo.data.cohort.Cohort` from a :class:`~biozoo.data.spec.DataConfig`.
 
-Each modality is read (a file through :func:`~biozoo.data.readers.read_table`, or a bundled
-table through :func:`~biozoo.data.datasets.dataset_table`), the target is read, and samples are
-aligned by id. The sample order is the order of the target file, so a cohort is the same from
-one run to the next whatever the order of the modality files. Every sample left out is counted
-in a ``logging`` warning: labels that are missing, labelled samples present in no modality,
-samples of the modalities without a label, and (``missing_modality: drop``) samples lacking
-some modality.
+Each modality is read by its kind's reader (:data:`~biozoo.data.protocol.MODALITIES`), the
+target is read, and samples are aligned by id. The sample order is the order of the target
+file, so a cohort is the same from one run to the next whatever the order of the modality
+files. Every sample left out is counted in a ``logging`` warning: labels that are missing,
+labelled samples present in no modality, samples of the modalities without a label, and
+(``missing_modality: drop``) samples lacking some modality.
 """
 
 from __future__ import annotations
@@ -16,10 +15,11 @@ import logging
 import numpy as np
 import pandas as pd
 
-from biozoo.config import DataConfig, ModalityConfig, TargetConfig
-from biozoo.data.cohort import Cohort, RecordModality, TableModality
-from biozoo.data.datasets import dataset_table, dataset_target
-from biozoo.data.readers import read_labels, read_table, resolve_format
+from biozoo.data.cohort import Cohort
+from biozoo.data.protocol import MODALITIES, Read
+from biozoo.data.sources.datasets import dataset_target
+from biozoo.data.spec import DataConfig, TargetConfig
+from biozoo.data.table.read import read_labels
 from biozoo.errors import BiozooError
 
 __all__ = ["load_cohort"]
@@ -47,15 +47,11 @@ def load_cohort(data: DataConfig, *, with_target: bool = True) -> Cohort:
         BiozooError: a file cannot be read, a modality shares no sample id with the labels,
             no sample is left, or the target does not fit the task.
     """
-    tables: dict[str, pd.DataFrame | pd.Series] = {}
-    sources: dict[str, str] = {}
-    record_meta: dict[str, dict[str, object]] = {}
+    reads: dict[str, Read] = {}
     for name, modality in data.modalities.items():
-        if modality.kind == "table":
-            tables[name], sources[name] = _read_modality(name, modality)
-        else:
-            tables[name], record_meta[name] = _read_records(modality)
-            sources[name] = str(modality.path)
+        reads[name] = MODALITIES.get(modality.kind).read(name, modality)
+    tables = {name: r.data for name, r in reads.items()}
+    sources = {name: r.source for name, r in reads.items()}
 
     labels: pd.DataFrame | None = None
     target_source = ""
@@ -72,13 +68,9 @@ def load_cohort(data: DataConfig, *, with_target: bool = True) -> Cohort:
         )
 
     modalities = {
-        name: _align_records(name, data.modalities[name].kind, table, ids, sources[name])
-        if name in record_meta
-        else _align(name, table, ids, sources[name])
-        for name, table in tables.items()
+        name: MODALITIES.get(cfg.kind).align(name, cfg.kind, reads[name], ids)
+        for name, cfg in data.modalities.items()
     }
-    for name, meta in record_meta.items():
-        modalities[name].meta.update(meta)
     task = data.target.build_task()
     target, classes, meta = None, None, {}
     if labels is not None:
@@ -93,84 +85,6 @@ def load_cohort(data: DataConfig, *, with_target: bool = True) -> Cohort:
         classes=classes,
         meta=meta,
     )
-
-
-def _read_modality(name: str, modality: ModalityConfig) -> tuple[pd.DataFrame, str]:
-    if modality.dataset is not None:
-        spec = modality.dataset
-        extra = [
-            key
-            for key, value in (
-                ("transpose", modality.transpose),
-                ("mod", modality.mod),
-                ("layer", modality.layer),
-                ("id_column", modality.id_column),
-                ("format", None if modality.format == "auto" else modality.format),
-            )
-            if value
-        ]
-        if extra:
-            raise BiozooError(
-                f"modality {name!r} reads bundled table {spec!r}, so option {extra[0]!r} does "
-                f"not apply (it is for files given by 'path')."
-            )
-        return dataset_table(spec), spec
-    path = modality.path
-    assert path is not None  # the config allows exactly one of path / dataset
-    mod = modality.mod
-    if mod is None and resolve_format(path, modality.format) == "h5mu":
-        mod = name
-    table = read_table(
-        path,
-        format=modality.format,
-        transpose=modality.transpose,
-        id_column=modality.id_column,
-        mod=mod,
-        layer=modality.layer,
-    )
-    return table, str(path)
-
-
-def _read_records(modality: ModalityConfig) -> tuple[pd.Series, dict[str, object]]:
-    """One object per sample id: a sequence, a series or a SMILES string."""
-    path = modality.path
-    assert path is not None  # record kinds read files only (checked by the config)
-    options = dict(getattr(modality, modality.kind) or {})
-    if modality.kind == "sequence":
-        from biozoo.data.sequences import SequenceOptions, read_sequences
-
-        fmt = {"auto": "auto", "csv": "csv", "tsv": "tsv"}.get(modality.format)
-        if fmt is None:
-            raise BiozooError(
-                f"sequences are read from FASTA, CSV or TSV, not {modality.format} ({path})."
-            )
-        seqs = read_sequences(
-            path, fmt=fmt, id_column=modality.id_column, options=SequenceOptions(**options)
-        )
-        return seqs, {}
-    if modality.kind == "series":
-        from biozoo.data.series import SeriesOptions, read_series
-
-        series, channels = read_series(path, options=SeriesOptions(**options), source=str(path))
-        return series, {"channels": channels}
-    from biozoo.data.molecules import MoleculeOptions, read_smiles
-
-    smiles = read_smiles(
-        path, id_column=modality.id_column, options=MoleculeOptions(**options), source=str(path)
-    )
-    return smiles, {}
-
-
-def _align_records(
-    name: str, kind: str, records: pd.Series, ids: pd.Index, source: str
-) -> RecordModality:
-    """The records in ``ids`` order; None where a sample lacks the modality."""
-    pos = records.index.get_indexer(ids)
-    present = pos >= 0
-    values = records.to_numpy(dtype=object)
-    aligned = np.empty(len(ids), dtype=object)
-    aligned[present] = values[pos[present]]
-    return RecordModality(name=name, kind=kind, records=aligned, present=present, source=source)
 
 
 def _read_target(target: TargetConfig) -> tuple[pd.DataFrame, str]:
@@ -267,19 +181,3 @@ def _unlabelled_ids(tables: dict[str, pd.DataFrame], policy: str) -> pd.Index:
     return ids
 
 
-def _align(name: str, table: pd.DataFrame, ids: pd.Index, source: str) -> TableModality:
-    """The table's rows in ``ids`` order; all-NaN rows where a sample lacks the modality."""
-    pos = table.index.get_indexer(ids)
-    present = pos >= 0
-    values = table.to_numpy(dtype=np.float32, copy=False)
-    if present.all():
-        if not np.array_equal(pos, np.arange(len(table))):
-            values = np.take(values, pos, axis=0)
-    else:
-        aligned = np.full((len(ids), values.shape[1]), np.nan, dtype=np.float32)
-        aligned[present] = values[pos[present]]
-        values = aligned
-    features = [str(c) for c in table.columns]
-    return TableModality(
-        name=name, values=values, features=features, present=present, source=source
-    )

@@ -15,6 +15,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from biozoo.errors import BiozooError
+from biozoo.inputs import TokensInput
 from biozoo.tasks import Task
 
 __all__ = ["ColumnScaler", "GeneRankTokenizer", "top_genes"]
@@ -218,7 +219,7 @@ class GeneRankTokenizer:
         cls_token: bool = True
         min_value: float = 0.0
 
-    type: ClassVar[str] = "gene_rank"
+    type: ClassVar[str] = "table/gene_rank"
 
     def __init__(self, *, top_k: int = 64, cls_token: bool = True, min_value: float = 0.0) -> None:
         self.options = self.Config(top_k=top_k, cls_token=cls_token, min_value=min_value)
@@ -308,14 +309,19 @@ class GeneRankTokenizer:
         return x
 
     @property
-    def input_info(self) -> dict[str, Any]:
-        """The ``in_dim`` of a ``tokens`` encoder."""
-        return {
-            "kind": "tokens",
-            "vocab": self.vocab_size,
-            "max_len": self.length,
-            "specials": dict(SPECIALS),
-        }
+    def input(self) -> TokensInput:
+        """A ``tokens`` input: the vocabulary (specials included) and the length."""
+        return TokensInput(vocab=self.vocab_size, max_len=self.length)
+
+    def feature_names(self) -> list[str] | None:
+        """None: the encoder's input is not a matrix of named features."""
+        return None
+
+    def token_names(self) -> list[str] | None:
+        """Token names by id: the special tokens, then the vocabulary."""
+        if getattr(self, "genes", None) is None:
+            return None
+        return ["[PAD]", "[UNK]", "[CLS]", *map(str, getattr(self, "genes", None))]
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """The scaler's arrays (prefixed ``table.``); vocabulary and options in meta."""

@@ -10,8 +10,8 @@ import sympy as sp
 import torch
 
 from biozoo.errors import BiozooError
+from biozoo.explain.kan_symbolic import LIBRARY, fit_edge, symbolic_formula
 from biozoo.layers.kan import KAN
-from biozoo.layers.kan_symbolic import LIBRARY, fit_edge, symbolic_formula
 
 
 def _target(x: torch.Tensor) -> torch.Tensor:

@@ -288,7 +288,7 @@ def _scanpy_file(name: str) -> Path:
 )
 def _simulated() -> LoadedDataset:
     """The default :func:`~biozoo.data.simulate.simulate_cohort`, seed 0."""
-    from biozoo.data.simulate import simulate_cohort
+    from biozoo.data.sources.simulate import simulate_cohort
 
     sim = simulate_cohort(seed=0)
     return _finish(dict(sim.tables), sim.target.to_frame("label"), "label", "binary")

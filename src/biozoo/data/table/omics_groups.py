@@ -37,9 +37,10 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from biozoo.data.gmt import read_gmt
-from biozoo.data.tokenizers_rank import ColumnScaler
+from biozoo.data.table.gene_rank import ColumnScaler
+from biozoo.data.table.gmt import read_gmt
 from biozoo.errors import BiozooError
+from biozoo.inputs import GroupsInput
 from biozoo.tasks import Task
 
 __all__ = ["OmicsGroupsTokenizer"]
@@ -85,7 +86,7 @@ class OmicsGroupsTokenizer:
                 raise ValueError(f"'gmt' applies to groups: gmt only (this is {groups})")
             return v
 
-    type: ClassVar[str] = "omics_groups"
+    type: ClassVar[str] = "table/omics_groups"
 
     def __init__(
         self,
@@ -213,10 +214,18 @@ class OmicsGroupsTokenizer:
         return self._standardised(mod)
 
     @property
-    def input_info(self) -> dict[str, Any]:
-        """The ``in_dim`` of a ``groups`` encoder."""
+    def input(self) -> GroupsInput:
+        """A ``groups`` input: the number of groups and their padded size."""
         G, S = self._fitted().shape
-        return {"kind": "groups", "groups": G, "size": S, "group_names": list(self.group_names)}
+        return GroupsInput(groups=G, size=S)
+
+    def feature_names(self) -> list[str] | None:
+        """None: the encoder's input is not a matrix of named features."""
+        return None
+
+    def token_names(self) -> list[str] | None:
+        """One token per group, named by the group."""
+        return [str(g) for g in self.group_names]
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Array ``index`` and the table transform's (prefixed ``table.``); names in meta."""

@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from biozoo.data.splits import inner_split
 from biozoo.errors import BiozooError
 from biozoo.tasks import BaselineModel, Task
-from biozoo.train.baselines import BASELINES, Baseline
+from biozoo.train.baselines._base import BASELINES, Baseline
 
 __all__ = ["PatientGCN", "PatientGCNBaseline", "similarity_graph", "transductive_gcn"]
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from biozoo.errors import BiozooError
-from biozoo.train.link_prediction import (
+from biozoo.pipelines.link_prediction import (
     heuristic_scores,
     link_prediction,
     split_links,

@@ -32,13 +32,7 @@ import numpy as np
 from biozoo.registry import Registry
 from biozoo.tasks import BaselineModel, Task
 
-__all__ = [
-    "BASELINES",
-    "Baseline",
-    "GradientBoostingBaseline",
-    "LinearBaseline",
-    "RandomForestBaseline",
-]
+__all__ = ["BASELINES", "Baseline"]
 
 BASELINES: Registry[type[Baseline]] = Registry("baseline")
 
@@ -98,27 +92,3 @@ class Baseline:
         return f"{type(self).__name__}(task={self.task!r}, seed={self.seed}, n_jobs={self.n_jobs})"
 
 
-@BASELINES.register("linear")
-class LinearBaseline(Baseline):
-    """A penalised linear model, the penalty chosen by inner cross-validation on the training
-    fold: L2 logistic regression (log loss), ridge regression (leave-one-out), or penalised
-    Cox regression (C-index), as the task says (see :mod:`biozoo.tasks.estimators`)."""
-
-    family = "linear"
-
-
-@BASELINES.register("random_forest")
-class RandomForestBaseline(Baseline):
-    """A random forest: classifier, regressor or survival forest, as the task says."""
-
-    family = "random_forest"
-
-
-@BASELINES.register("gradient_boosting")
-class GradientBoostingBaseline(Baseline):
-    """Gradient boosting without early stopping (a deterministic fit), as the task says."""
-
-    family = "gradient_boosting"
-
-
-from biozoo.train import patient_graph as _patient_graph  # noqa: E402, F401  registers "patient_gcn"

@@ -16,44 +16,33 @@ layers. Loading rebuilds the float model from the run config, quantizes it (whic
 module types) and then overwrites every weight with the stored values, so an export is read
 with the same code and the same safety as a run folder.
 
-The export folder (default ``RUN/int8``) holds ``config.yaml``, ``models/transforms/`` (copied)
-and ``models/<model>/<split>.safetensors`` (int8), and is written atomically.
+The export folder (default ``RUN/int8``) has the run folder's layout: ``config.yaml``,
+``models/transforms/`` (copied) and ``models/<model>/<split>.safetensors`` (int8), plus
+``int8.json``; it is written atomically. :func:`open_int8` reads it as a
+:class:`~biozoo.train.saved_run.SavedRun` whose loader is :func:`load_int8`, so
+:func:`biozoo.train.predict.predict` scores it like the float run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
-import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import torch
-from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from biozoo.config import DataConfig, RunConfig
-from biozoo.data.load import load_cohort
+from biozoo._atomic import atomic_dir, json_default
 from biozoo.errors import BiozooError
-from biozoo.model import build_model
 from biozoo.train.ensemble import LoopEnsemble
-from biozoo.train.plan import predict_members
-from biozoo.train.predict import (
-    SavedSplit,
-    _frame,
-    data_for_prediction,
-    load_run_config,
-    load_split,
-)
-from biozoo.train.saving import load_transforms
+from biozoo.train.runfolder import RunLayout
+from biozoo.train.saved_run import SavedRun, SavedSplit
 
-__all__ = ["export_int8", "is_int8_export", "load_int8", "predict_int8"]
+__all__ = ["export_int8", "is_int8_export", "load_int8", "open_int8"]
 
 FORMAT = "biozoo-int8-dynamic-v1"
 
@@ -128,23 +117,9 @@ def _load_int8_tensors(q: nn.Module, tensors: dict[str, Tensor], where: str) -> 
             t.copy_(tensors[name])
 
 
-def _build(cfg: RunConfig, model: str, meta: dict) -> tuple[nn.Module, nn.Module]:
-    """An untrained member of ``model`` (eval mode) and its head, sized from ``meta``."""
-    classes = meta["classes"]
-    head = cfg.data.target.build_task().head(len(classes) if classes else None)
-    return build_model(cfg.models[model], meta["in_dims"], head.n_outputs).eval(), head
-
-
-def _splits(run: Path) -> list[str]:
-    splits = sorted(p.stem for p in (run / "models" / "transforms").glob("*.safetensors"))
-    if not splits:
-        raise BiozooError(f"run {run} saved no models (output.save_models was off).")
-    return splits
-
-
 def is_int8_export(folder: Path) -> bool:
     """Whether ``folder`` is an int8 export made by :func:`export_int8`."""
-    return (Path(folder) / "int8.json").is_file()
+    return RunLayout(Path(folder)).int8_info.is_file()
 
 
 def export_int8(run_dir: Path, *, out: Path | None = None) -> Path:
@@ -155,138 +130,76 @@ def export_int8(run_dir: Path, *, out: Path | None = None) -> Path:
         out: the export folder to create (default ``run_dir / "int8"``); must not exist.
 
     Returns:
-        The export folder, usable with :func:`predict_int8`.
+        The export folder, readable with :func:`open_int8`.
 
     Raises:
         BiozooError: not a run folder, no saved models, or ``out`` already exists.
     """
-    run_dir = Path(run_dir)
-    cfg = load_run_config(run_dir)
-    splits = _splits(run_dir)
-    out = Path(out) if out is not None else run_dir / "int8"
+    run = SavedRun(run_dir)
+    splits = run.splits()
+    out = Path(out) if out is not None else run.path / "int8"
     if out.exists():
         raise BiozooError(f"{out} already exists; remove it or choose another output folder.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", suffix=".partial", dir=out.parent))
-    try:
-        shutil.copy2(run_dir / "config.yaml", tmp / "config.yaml")
-        shutil.copytree(run_dir / "models" / "transforms", tmp / "models" / "transforms")
+    with atomic_dir(out) as tmp:
+        dest = RunLayout(tmp)
+        shutil.copy2(run.layout.config, dest.config)
+        shutil.copytree(run.layout.transforms_dir, dest.transforms_dir)
         sizes = {"float32_bytes": 0, "int8_bytes": 0}
-        for model in cfg.models:
+        for model in run.cfg.models:
             for split in splits:
-                src = run_dir / "models" / model / f"{split}.safetensors"
-                dst = tmp / "models" / model / f"{split}.safetensors"
+                dst = dest.ensemble(model, split)
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                _export_one(cfg, run_dir, model, split, dst)
-                sizes["float32_bytes"] += src.stat().st_size
+                _export_one(run.split(split, model), dst)
+                sizes["float32_bytes"] += run.layout.ensemble(model, split).stat().st_size
                 sizes["int8_bytes"] += dst.stat().st_size
         info = {
             "format": FORMAT,
-            "source": str(run_dir.resolve()),
+            "source": str(run.path.resolve()),
             "torch": torch.__version__,
-            "models": list(cfg.models),
+            "models": list(run.cfg.models),
             "splits": splits,
             **sizes,
         }
-        (tmp / "int8.json").write_text(json.dumps(info, indent=2) + "\n")
-        os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        dest.int8_info.write_text(json.dumps(info, indent=2) + "\n")
     return out
 
 
-def _export_one(cfg: RunConfig, run_dir: Path, model: str, split: str, dst: Path) -> None:
-    saved = load_split(run_dir, model, split, cfg=cfg)
+def _export_one(saved: SavedSplit, dst: Path) -> None:
     tensors: dict[str, Tensor] = {}
     for i in range(saved.ensemble.n_members):
-        member, _ = _build(cfg, model, saved.meta)
-        member.load_state_dict(saved.ensemble.member_state_dict(i))
-        q = _quantize(member)
+        q = _quantize(saved.member(i))
         tensors.update({f"member{i}.{k}": v for k, v in _int8_tensors(q).items()})
     meta = {**saved.meta, "int8": FORMAT}
-    save_file(tensors, str(dst), metadata={"biozoo": json.dumps(meta, default=_plain)})
+    save_file(tensors, str(dst), metadata={"biozoo": json.dumps(meta, default=json_default)})
 
 
-def _plain(obj: object) -> object:
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    raise TypeError(type(obj).__name__)
-
-
-def load_int8(export: Path, model: str, split: str) -> SavedSplit:
-    """One split's int8 ensemble of ``model``, rebuilt from an int8 export.
+def load_int8(path: Path, meta: dict, build: Callable[[], nn.Module]) -> LoopEnsemble:
+    """The int8 ensemble in one file of an export: a :data:`~biozoo.train.saved_run.EnsembleLoader`.
 
     The members are quantized copies called one after the other (a
     :class:`~biozoo.train.ensemble.LoopEnsemble`; quantized layers cannot run under vmap), so
     :func:`biozoo.train.plan.predict_members` scores them like a float ensemble.
     """
-    export = Path(export)
-    if not is_int8_export(export):
-        raise BiozooError(f"{export} is not an int8 export (no int8.json in it).")
-    cfg = load_run_config(export)
-    path = export / "models" / model / f"{split}.safetensors"
-    if not path.is_file():
-        raise BiozooError(f"{export} has no saved ensemble for model {model!r}, split {split!r}.")
-    with safe_open(str(path), framework="pt") as f:
-        meta = json.loads(f.metadata()["biozoo"])
     tensors = load_file(str(path))
-    members, head = [], None
+    members = []
     for i in range(int(meta["n_members"])):
-        member, head = _build(cfg, model, meta)
         prefix = f"member{i}."
-        q = _quantize(member)
+        q = _quantize(build())
         _load_int8_tensors(
             q, {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}, str(path)
         )
         members.append(q)
     queue = iter(members)
-    ensemble = LoopEnsemble(lambda: next(queue), [0] * len(members)).eval()
-    path = export / "models" / "transforms" / f"{split}.safetensors"
-    transforms = load_transforms(path, cfg.data.target.build_task())
-    return SavedSplit(ensemble, head, transforms, meta)
+    return LoopEnsemble(lambda: next(queue), [0] * len(members)).eval()
 
 
-def predict_int8(
-    export: Path,
-    data: DataConfig | dict[str, Path],
-    *,
-    model: str | None = None,
-    split: str | None = None,
-) -> pd.DataFrame:
-    """Predictions of an int8 export for the samples in ``data``, as :func:`biozoo.predict`.
+def open_int8(export: Path) -> SavedRun:
+    """An int8 export, read like a run folder (its splits score with int8 members).
 
-    Args:
-        export: an int8 export folder (see :func:`export_int8`).
-        data: modality name -> table path, or a full data section.
-        model: one of the run's models (default: every one).
-        split: one split's ensemble (default: the average over every split's ensemble).
-
-    Returns:
-        The same columns as :func:`biozoo.train.predict.predict`.
+    Raises:
+        BiozooError: ``export`` is not an int8 export.
     """
     export = Path(export)
     if not is_int8_export(export):
         raise BiozooError(f"{export} is not an int8 export (no int8.json in it).")
-    cfg = load_run_config(export)
-    if not isinstance(data, DataConfig):
-        data = data_for_prediction(cfg, {k: Path(v) for k, v in data.items()})
-    models = [model] if model else list(cfg.models)
-    for m in models:
-        if m not in cfg.models:
-            raise BiozooError(f"{export} has no model {m!r} (it has {', '.join(cfg.models)}).")
-    splits = _splits(export)
-    if split is not None and split not in splits:
-        raise BiozooError(f"{export} has no split {split!r} (it has {', '.join(splits)}).")
-    cohort = load_cohort(data, with_target=False)
-    frames = []
-    for m in models:
-        preds, meta = [], {}
-        for s in [split] if split else splits:
-            saved = load_int8(export, m, s)
-            meta = saved.meta
-            fold = saved.transforms.fold_data(cohort)
-            p = predict_members(saved.ensemble, saved.head, fold).numpy().mean(axis=0)
-            preds.append(saved.transforms.target.inverse_transform(p))
-        frames.append(_frame(cohort, m, split or "all", np.mean(preds, axis=0), meta))
-    return pd.concat(frames, ignore_index=True)
+    return SavedRun(export, loader=load_int8)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -26,8 +26,9 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from biozoo.data.cohort import TableModality
-from biozoo.data.transforms import TableTransform
+from biozoo.data.table.transform import TableTransform
 from biozoo.errors import BiozooError
+from biozoo.inputs import FeatureGraphInput
 from biozoo.tasks import Task
 
 __all__ = ["FeatureGraphTransform", "coexpression_graph", "match_edges", "read_edge_list"]
@@ -244,7 +245,7 @@ class FeatureGraphTransform:
         table: keyword options of :class:`~biozoo.data.transforms.TableTransform`.
     """
 
-    type = "feature_graph"
+    type: ClassVar[str] = "table/feature_graph"
 
     class Config(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -350,15 +351,22 @@ class FeatureGraphTransform:
         return np.concatenate([p, p[:, ::-1]], axis=0).T.copy()
 
     @property
-    def input_info(self) -> dict[str, Any]:
-        """What ``table_gnn`` is built with: node count, edges and weights (JSON-able)."""
+    def input(self) -> FeatureGraphInput:
+        """What ``table_gnn`` is built from: node count, edges and weights."""
         w = None if self.weight is None else np.concatenate([self.weight, self.weight])
-        return {
-            "kind": "feature_graph",
-            "n_features": self.table.n_out,
-            "edge_index": self.edge_index.tolist(),
-            "edge_weight": None if w is None else [float(v) for v in w],
-        }
+        return FeatureGraphInput(
+            n_features=self.table.n_out,
+            edge_index=tuple(map(tuple, self.edge_index.tolist())),
+            edge_weight=None if w is None else tuple(float(v) for v in w),
+        )
+
+    def feature_names(self) -> list[str] | None:
+        """None: the encoder's input is not a matrix of named features."""
+        return None
+
+    def token_names(self) -> list[str] | None:
+        """None: the nodes are not read as a sequence of tokens."""
+        return None
 
     @property
     def report(self) -> dict[str, Any]:

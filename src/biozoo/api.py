@@ -1,0 +1,221 @@
+"""The library's front door: what the CLI and ``biozoo.*`` call.
+
+- :func:`run` trains a config, then explains (``output.attributions``) and writes the report
+  into the same, still temporary, run folder;
+- :func:`predict`, :func:`explain`, :func:`export` and :func:`report` work on a finished run;
+- :func:`load_config` / :func:`parse_config` read a config and :func:`check_config` checks its
+  part names and options against the registries.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from biozoo import config as schema
+from biozoo.config import DataConfig, PartSpec, RunConfig
+from biozoo.data.spec import describe_error
+from biozoo.errors import BiozooError
+
+if TYPE_CHECKING:  # the heavy floors are imported when a function needs them
+    import pandas as pd
+
+    from biozoo.data.cohort import Cohort
+    from biozoo.train.experiment import Progress
+    from biozoo.train.run import RunResult
+
+__all__ = [
+    "check_config",
+    "explain",
+    "export",
+    "load_config",
+    "parse_config",
+    "predict",
+    "report",
+    "run",
+]
+
+log = logging.getLogger(__name__)
+
+Backend = Literal["float", "int8"]
+
+
+def check_config(cfg: RunConfig, *, source: str = "config") -> RunConfig:
+    """Check every registered name and its options; return ``cfg``.
+
+    Raises:
+        BiozooError: an unknown name or option, naming its location in ``source``.
+    """
+    try:
+        _check_parts(cfg)
+    except ValueError as err:
+        raise BiozooError(f"{source}: {err}.".replace("..", ".")) from None
+    return cfg
+
+
+def parse_config(raw: dict[str, Any], *, source: str = "config") -> RunConfig:
+    """Validate a mapping into a checked :class:`RunConfig` (see :func:`check_config`)."""
+    return check_config(schema.parse_config(raw, source=source), source=source)
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read a run config from YAML and check it (see :func:`biozoo.config.load_config`)."""
+    return check_config(schema.load_config(path), source=str(path))
+
+
+def run(
+    cfg: RunConfig,
+    *,
+    cohort: Cohort | None = None,
+    out_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Run ``cfg`` end to end: train, explain (``output.attributions``), report.
+
+    Args:
+        cfg: a validated run configuration.
+        cohort: the data, if already loaded (else read from ``cfg.data``).
+        out_dir: where the run folder goes (default ``cfg.output.dir``).
+        progress: called with a short label before each fit.
+
+    Returns:
+        A :class:`~biozoo.train.run.RunResult`: the finished run's folder, leaderboard and
+        metrics.
+    """
+    from biozoo.train.run import train
+
+    check_config(cfg)
+
+    def finish(folder: Path, data: Cohort) -> None:
+        if cfg.output.attributions and cfg.output.save_models:
+            if progress:
+                progress("attributions")
+            explain(folder, cohort=data, rewrite_report=False)
+        if cfg.output.report:
+            try:
+                report(folder)
+            except Exception:  # the run itself is complete; a report failure must not lose it
+                log.exception("could not write report.html in %s", folder)
+
+    return train(cfg, cohort=cohort, out_dir=out_dir, progress=progress, finish=finish)
+
+
+def predict(
+    run: Path,
+    data: DataConfig | dict[str, Path],
+    *,
+    model: str | None = None,
+    split: str | None = None,
+    backend: Backend | None = None,
+) -> pd.DataFrame:
+    """Predictions of a run's saved ensembles (see :func:`biozoo.train.predict.predict`).
+
+    Args:
+        run: a run folder, or its int8 export.
+        data: modality name -> table path, or a full data section.
+        model: one of the run's deep models (default: every one).
+        split: one split's ensemble (default: the average over every split's ensemble).
+        backend: ``float`` or ``int8``; default: ``int8`` for an int8 export, else ``float``.
+
+    Returns:
+        A DataFrame: one row per sample and model.
+    """
+    from biozoo.train.export import is_int8_export, open_int8
+    from biozoo.train.predict import predict as predict_run
+    from biozoo.train.saved_run import SavedRun
+
+    if backend is None:
+        backend = "int8" if is_int8_export(run) else "float"
+    if backend not in ("float", "int8"):
+        raise BiozooError(f"unknown backend {backend!r}; use float or int8.")
+    if backend == "float" and is_int8_export(run):
+        raise BiozooError(f"{run} is an int8 export; score it with the int8 backend.")
+    saved = open_int8(run) if backend == "int8" else SavedRun(run)
+    return predict_run(saved, data, model=model, split=split)
+
+
+def explain(
+    run: Path, *, rewrite_report: bool = True, cohort: Cohort | None = None, **options: Any
+) -> dict[str, object]:
+    """Explain a run's saved models (see :func:`biozoo.explain.explain_run.explain_run`).
+
+    Args:
+        run: a finished run folder.
+        rewrite_report: rewrite its report.html afterwards, to show the explanations (the
+            path is returned under ``"report"``).
+        cohort: the run's data, if already loaded.
+        **options: ``method``, ``models``, ``overwrite``... of ``explain_run``.
+    """
+    from biozoo.explain.explain_run import explain_run
+
+    result = explain_run(run, cohort=cohort, **options)
+    if rewrite_report:
+        result["report"] = str(report(run))
+    return result
+
+
+def export(run: Path, *, out: Path | None = None) -> Path:
+    """A dynamic int8 copy of a run's ensembles (see :func:`biozoo.train.export.export_int8`)."""
+    from biozoo.train.export import export_int8
+
+    return export_int8(run, out=out)
+
+
+def report(run: Path) -> Path:
+    """(Re)write ``run/report.html`` from the run folder's files."""
+    from biozoo.report import write_report
+
+    return write_report(run)
+
+
+def _check_parts(cfg: RunConfig) -> None:
+    """Check every registered name and its options; raise ValueError naming the location."""
+    from biozoo.encoders import ENCODERS
+    from biozoo.fusion import FUSIONS
+    from biozoo.train.baselines import BASELINES
+    from biozoo.train.optim import OPTIMIZERS, check_optimizer_options
+    from biozoo.train.schedules import SCHEDULES, check_schedule_options
+
+    _name(OPTIMIZERS, cfg.training.optimizer, "training.optimizer")
+    check_optimizer_options(
+        cfg.training.optimizer, cfg.training.optimizer_options, where="training.optimizer_options"
+    )
+    if cfg.training.schedule is not None:
+        spec = cfg.training.schedule
+        _name(SCHEDULES, spec.name, "training.schedule.name")
+        options = {k: v for k, v in spec.options.items() if k != "warmup_epochs"}
+        check_schedule_options(spec.name, options)
+    for i, b in enumerate(cfg.baselines):
+        _name(BASELINES, b, f"baselines[{i}]")
+    for mname, m in cfg.models.items():
+        where = f"models.{mname}"
+        fusion_cls = _name(FUSIONS, m.fusion.name, f"{where}.fusion.name")
+        validate_options(fusion_cls, m.fusion, f"{where}.fusion")
+        for mod in m.encoders:
+            if mod not in cfg.data.modalities:
+                raise ValueError(
+                    f"{where}.encoders.{mod} names no modality of data.modalities "
+                    f"({', '.join(cfg.data.modalities)})"
+                )
+        for mod, spec in [*m.encoders.items(), ("default_encoder", m.default_encoder)]:
+            loc = f"{where}.encoders.{mod}" if mod != "default_encoder" else f"{where}.{mod}"
+            enc_cls = _name(ENCODERS, spec.name, f"{loc}.name")
+            validate_options(enc_cls, spec, loc)
+
+
+def _name(registry: Any, name: str, where: str) -> Any:
+    if name not in registry:
+        raise ValueError(registry.unknown_message(name, where=where))
+    return registry.get(name)
+
+
+def validate_options(cls: Any, spec: PartSpec, where: str) -> BaseModel:
+    """Validate ``spec.options`` against ``cls.Config``; errors name the key's location."""
+    try:
+        return cls.Config(**spec.options)
+    except ValidationError as err:
+        key, msg = describe_error(err.errors()[0])
+        raise ValueError(f"{where}.{key}: {msg}") from None

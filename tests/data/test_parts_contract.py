@@ -1,0 +1,186 @@
+"""Every view of every registered modality kind honours the part contract.
+
+For each (kind, view): the fitted state depends on the training rows only (the other rows
+replaced by garbage leave it bit-identical, and leave the training rows' transform alone),
+the state round-trips through ``state`` / ``from_state`` and the saved ``type``, and
+``transform``, ``flat`` and ``input`` agree on shapes. A kind registered without an example
+here fails, so a new kind cannot skip the contract.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from biozoo.data import MODALITIES
+from biozoo.data.batch import GraphSource
+from biozoo.data.cohort import RecordModality, TableModality
+from biozoo.data.protocol import Part, part_class
+from biozoo.inputs import (
+    FeatureGraphInput,
+    GraphInput,
+    GroupsInput,
+    SeriesInput,
+    TableInput,
+    TokensInput,
+)
+from biozoo.tasks import TASKS
+
+N = 24
+TRAIN = np.arange(N) % 3 != 0  # a third of the rows are "test" rows
+SMILES = ["CCO", "CCCC", "c1ccccc1", "CC(=O)O", "CCN", "CCCl", "CCCCO", "c1ccncc1"]
+OPTIONS = {("table", "omics_groups"): {"groups": "correlation", "n_groups": 3}}
+
+
+def _table(garbage: bool) -> TableModality:
+    rng = np.random.default_rng(0)
+    values = rng.lognormal(size=(N, 12)).astype(np.float32)
+    values[1, 3] = np.nan
+    present = np.ones(N, dtype=bool)
+    present[4] = False
+    values[4] = np.nan
+    if garbage:
+        values[~TRAIN] = rng.normal(1e3, 1e3, size=((~TRAIN).sum(), 12))
+    return TableModality("t", values, [f"G{i}" for i in range(12)], present, "t.csv")
+
+
+def _records(kind: str, make, garbage_value, meta=None):
+    def build(garbage: bool) -> RecordModality:
+        rng = np.random.default_rng(0)
+        records = np.empty(N, dtype=object)
+        for i in range(N):
+            records[i] = make(rng, i)
+        present = np.ones(N, dtype=bool)
+        present[4], records[4] = False, None
+        if garbage:
+            for i in np.flatnonzero(~TRAIN & present):
+                records[i] = garbage_value(rng)
+        return RecordModality("r", kind, records, present, f"{kind}.csv", dict(meta or {}))
+
+    return build
+
+
+def _series(rng, i):
+    t = np.sort(rng.integers(0, 100, size=int(rng.integers(2, 6)))).astype(float)
+    return np.column_stack([t, rng.normal(size=(len(t), 2))])
+
+
+def _series_garbage(rng):
+    t = np.arange(9, dtype=float)
+    return np.column_stack([t, rng.normal(1e4, 1e4, size=(9, 2))])
+
+
+EXAMPLES = {
+    "table": _table,
+    "sequence": _records(
+        "sequence",
+        lambda rng, i: "".join(rng.choice(list("ACDEFGHIK"), int(rng.integers(4, 9)))),
+        lambda rng: "WWWWYYYYVVVVWWWWYYYY",
+    ),
+    "series": _records("series", _series, _series_garbage, {"channels": ["a", "b"]}),
+    "molecule": _records(
+        "molecule", lambda rng, i: SMILES[i % len(SMILES)], lambda rng: "CCCCCCCCCCCCCCCCCCCCCCO"
+    ),
+}
+
+CASES = [(k, v) for k in MODALITIES.names() for v in MODALITIES.get(k).views.names()]
+
+
+def _part(kind: str, view: str) -> Part:
+    return MODALITIES.get(kind).views.get(view)(**OPTIONS.get((kind, view), {}))
+
+
+def _fit(kind: str, view: str, garbage: bool = False) -> tuple[Part, object]:
+    if kind not in EXAMPLES:
+        pytest.fail(f"modality kind {kind!r} has no example in {__name__}.EXAMPLES")
+    mod = EXAMPLES[kind](garbage)
+    y = (np.arange(N) % 2).astype(np.int64)
+    train = np.flatnonzero(TRAIN)
+    return _part(kind, view).fit(mod.subset(train), y[train], TASKS.get("binary")()), mod
+
+
+def _leaves(x: object) -> list[np.ndarray]:
+    if isinstance(x, torch.Tensor):
+        return [x.numpy()]
+    if isinstance(x, dict):
+        return [a for k in sorted(x) for a in _leaves(x[k])]
+    assert isinstance(x, GraphSource)
+    return [g.x.numpy() for g in (x[i] for i in range(len(x)))]
+
+
+def _rows(x: object, rows: np.ndarray) -> list[np.ndarray]:
+    if isinstance(x, GraphSource):
+        return [x[int(i)].x.numpy() for i in rows]
+    return [a[rows] for a in _leaves(x)]
+
+
+def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    return len(a) == len(b) and all(
+        x.shape == y.shape and np.array_equal(x, y, equal_nan=True)
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+@pytest.mark.parametrize(("kind", "view"), CASES, ids=[f"{k}-{v}" for k, v in CASES])
+def test_the_saved_type_names_the_view(kind, view):
+    cls = MODALITIES.get(kind).views.get(view)
+    assert cls.type == f"{kind}/{view}"
+    assert part_class(cls.type) is cls
+
+
+@pytest.mark.parametrize(("kind", "view"), CASES, ids=[f"{k}-{v}" for k, v in CASES])
+def test_the_fitted_state_sees_the_training_rows_only(kind, view):
+    clean, mod = _fit(kind, view)
+    spied, spoiled = _fit(kind, view, garbage=True)
+    (a_arrays, a_meta), (b_arrays, b_meta) = clean.state(), spied.state()
+    assert a_meta == b_meta and sorted(a_arrays) == sorted(b_arrays)
+    for key in a_arrays:
+        assert np.array_equal(a_arrays[key], b_arrays[key], equal_nan=True), key
+    train = np.flatnonzero(TRAIN)
+    x_clean, x_spoiled = clean.transform(mod), clean.transform(spoiled)
+    if isinstance(x_clean, dict) and "mask" in x_clean:  # padded widths follow the fit
+        assert x_clean["mask"].shape == x_spoiled["mask"].shape
+    assert _same(_rows(x_clean, train), _rows(x_spoiled, train))
+
+
+@pytest.mark.parametrize(("kind", "view"), CASES, ids=[f"{k}-{v}" for k, v in CASES])
+def test_the_state_round_trips(kind, view):
+    part, mod = _fit(kind, view)
+    assert isinstance(part, Part)
+    arrays, meta = part.state()
+    back = part_class(part.type).from_state({k: np.asarray(v) for k, v in arrays.items()}, meta)
+    assert back.input == part.input
+    assert back.feature_names() == part.feature_names()
+    assert back.token_names() == part.token_names()
+    assert _same(_leaves(back.transform(mod)), _leaves(part.transform(mod)))
+    assert np.array_equal(back.flat(mod), part.flat(mod))
+
+
+@pytest.mark.parametrize(("kind", "view"), CASES, ids=[f"{k}-{v}" for k, v in CASES])
+def test_flat_transform_and_input_agree(kind, view):
+    part, mod = _fit(kind, view)
+    flat = part.flat(mod)
+    assert flat.dtype == np.float32 and flat.ndim == 2 and flat.shape[0] == N
+    assert np.isfinite(flat).all()
+    x, spec = part.transform(mod), part.input
+    match spec:
+        case TableInput(n_features=p) | FeatureGraphInput(n_features=p):
+            assert x.shape == (N, p)
+            names = part.feature_names()
+            assert names is None or len(names) == p
+        case TokensInput(vocab=vocab, max_len=max_len):
+            assert x["tokens"].shape[0] == N and x["tokens"].shape[1] <= max_len
+            assert int(x["tokens"].max()) < vocab
+            names = part.token_names()
+            assert names is None or len(names) == vocab
+        case SeriesInput(channels=channels, max_len=max_len):
+            assert x["values"].shape[0] == N and x["values"].shape[1] <= max_len
+            assert x["values"].shape[2] == channels
+        case GroupsInput(groups=groups, size=size):
+            assert x["values"].shape == (N, groups, size) == x["mask"].shape
+            assert len(part.token_names()) == groups
+        case GraphInput(node_dim=node_dim):
+            assert len(x) == N and x[0].x.shape[1] == node_dim
+        case _:
+            pytest.fail(f"unknown input {spec!r}")
