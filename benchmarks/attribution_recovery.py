@@ -51,6 +51,7 @@ from biozoo.data.align import load_cohort  # noqa: E402
 from biozoo.data.sources.simulate import simulate_cohort, write_cohort  # noqa: E402
 from biozoo.explain.attributions import METHODS, precision_at_k  # noqa: E402
 from biozoo.explain.explain_run import explain_run  # noqa: E402
+from biozoo.tasks import TASKS  # noqa: E402
 from biozoo.train.baselines import BASELINES  # noqa: E402
 from biozoo.train.saving import load_transforms  # noqa: E402
 
@@ -75,6 +76,8 @@ MODELS = {
         }
     },
 }
+
+BINARY = TASKS.get("binary")()
 
 
 def make_config(files: dict[str, Path], args: argparse.Namespace) -> dict:
@@ -109,16 +112,16 @@ def classic_importances(run: Path, cohort, splits: pd.DataFrame) -> dict[str, pd
     sums: dict[str, pd.Series] = {}
     names = sorted(splits["split"].unique())
     for si, split in enumerate(names):
-        ft = load_transforms(run / "models" / "transforms" / f"{split}.safetensors")
+        ft = load_transforms(run / "models" / "transforms" / f"{split}.safetensors", BINARY)
         ids = splits.loc[(splits["split"] == split) & (splits["part"] == "train"), "sample_id"]
         train = cohort.subset(np.array([pos[s] for s in ids]))
         X = ft.flat(train)
         features = [f for p in ft.parts.values() for f in p.table.selected_features]
-        rf = BASELINES.get("random_forest")(task="binary", seed=si).fit(X, train.target)
-        lin = BASELINES.get("linear")(task="binary", seed=si).fit(X, train.target)
+        rf = BASELINES.get("random_forest")(task=BINARY, seed=si).fit(X, train.target)
+        lin = BASELINES.get("linear")(task=BINARY, seed=si).fit(X, train.target)
         scores = {
-            "random forest impurity": rf.estimator_.feature_importances_,
-            "logistic |coef|": np.abs(lin.estimator_.coef_[0]),
+            "random forest impurity": rf.model_.estimator.feature_importances_,
+            "logistic |coef|": np.abs(lin.model_.estimator.coef_[0]),
             "ANOVA F (selection score)": f_classif(X, train.target)[0],
         }
         for name, value in scores.items():
@@ -197,7 +200,7 @@ def _selected(run: Path) -> list[list[str]]:
     """Each fold's selected features, all modalities."""
     out = []
     for path in sorted((run / "models" / "transforms").glob("*.safetensors")):
-        ft = load_transforms(path)
+        ft = load_transforms(path, BINARY)
         out.append([f for p in ft.parts.values() for f in p.table.selected_features])
     return out
 

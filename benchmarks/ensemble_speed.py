@@ -36,10 +36,10 @@ EPOCHS, MEMBERS, REPEATS = 100, 5, 3
 def main() -> None:
     cfg = demo_config()
     cohort = load_cohort(cfg.data)
-    split = make_splits(cohort.target, task="binary", kind="holdout", repeats=5, seed=0)[0]
+    split = make_splits(cohort.target, stratify=cohort.target, kind="holdout", repeats=5, seed=0)[0]
     train = cohort.subset(split.train)
     data = fit_transforms(train, cfg.data).fold_data(train)
-    fit_pos, val_pos = inner_split(train.target, task="binary", val_fraction=0.2, seed=0)
+    fit_pos, val_pos = inner_split(train.target, stratify=train.target, val_fraction=0.2, seed=0)
     fit, val = data.take(torch.from_numpy(fit_pos)), data.take(torch.from_numpy(val_pos))
     head = head_for(cohort)
     inputs = {k: TableInput(v.shape[1]) for k, v in data.inputs.items()}

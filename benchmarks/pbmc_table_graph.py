@@ -42,7 +42,10 @@ from biozoo.data.table.feature_graph import FeatureGraphTransform  # noqa: E402
 from biozoo.encoders.mlp import MLPEncoder  # noqa: E402
 from biozoo.encoders.table_graph import TableGNNEncoder  # noqa: E402
 from biozoo.inputs import TableInput  # noqa: E402
+from biozoo.tasks import TASKS  # noqa: E402
 from biozoo.train.baselines import BASELINES  # noqa: E402
+
+MULTICLASS = TASKS.get("multiclass")()
 
 COMMAND = "OMP_NUM_THREADS=1 python benchmarks/pbmc_table_graph.py"
 EPOCHS, PATIENCE, BATCH, LR = 100, 10, 64, 3e-3
@@ -88,7 +91,7 @@ def fit_predict(
     """Train encoder + linear head with early stopping; class probabilities of ``test``."""
     torch.manual_seed(seed)
     model = nn.Sequential(encoder, nn.Linear(encoder.out_dim, n_classes))
-    fit, val = inner_split(y, task="multiclass", val_fraction=0.2, seed=seed)
+    fit, val = inner_split(y, stratify=y, val_fraction=0.2, seed=seed)
     yt = torch.from_numpy(y.astype(np.int64))
     opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=1e-2)
     loss_fn = nn.CrossEntropyLoss()
@@ -136,7 +139,7 @@ def main() -> None:
     net = tmp / "bioplex.tsv"
     bioplex.to_csv(net, sep="\t", index=False, header=False)
 
-    splits = make_splits(y, task="multiclass", folds=5, seed=0)
+    splits = make_splits(y, stratify=y, folds=5, seed=0)
     gnns = {  # name -> (graph, readout)
         "table_gnn + BioPlex, attention readout": ("bioplex", "attention"),
         "table_gnn + BioPlex, flatten readout": ("bioplex", "flatten"),
@@ -150,7 +153,7 @@ def main() -> None:
         ytr, yte = y[split.train], y[split.test]
         record: dict = {"split": split.name, "methods": {}}
         t0 = time.perf_counter()
-        part = FeatureGraphTransform(edges=net).fit(tr, ytr, "multiclass")
+        part = FeatureGraphTransform(edges=net).fit(tr, ytr, MULTICLASS)
         fit_s = time.perf_counter() - t0  # counted in every method's time
         record["graph"] = part.report
         xtr, xte = part.transform(tr), part.transform(te)  # the same table for every method
@@ -169,7 +172,7 @@ def main() -> None:
         )
         record["methods"]["MLP"] = _scores(yte, proba, fit_s + time.perf_counter() - t0, ep)
         t0 = time.perf_counter()
-        lr = BASELINES.get("linear")(task="multiclass", seed=0)
+        lr = BASELINES.get("linear")(task=MULTICLASS, seed=0)
         proba = lr.fit(xtr.numpy(), ytr, n_classes=len(classes)).predict(xte.numpy())
         record["methods"]["logistic regression"] = _scores(
             yte, proba, fit_s + time.perf_counter() - t0

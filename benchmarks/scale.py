@@ -216,7 +216,6 @@ def run_pipeline(cfg: Any, stages: Stages) -> dict[str, Any]:
 
     from biozoo.data.align import load_cohort
     from biozoo.data.splits import make_splits
-    from biozoo.evaluate import compute_metrics
     from biozoo.train.experiment import head_for, train_split_ensemble
     from biozoo.train.fold import fit_transforms
     from biozoo.train.plan import predict_members
@@ -237,7 +236,7 @@ def run_pipeline(cfg: Any, stages: Stages) -> dict[str, Any]:
         with stages.stage("make_splits + subset train/test", sub=True):
             split = make_splits(
                 cohort.target,
-                task=cohort.task,
+                stratify=cohort.stratify_labels,
                 kind=tr.split.kind,
                 folds=tr.split.folds,
                 repeats=tr.split.repeats,
@@ -265,17 +264,18 @@ def run_pipeline(cfg: Any, stages: Stages) -> dict[str, Any]:
                 train_data,
                 train.target,
                 inputs=transforms.inputs,
-                task=cohort.task,
+                stratify=cohort.task.stratify_labels(train.target),
                 head=head,
                 split_index=si,
                 model_index=mi,
             )
         with stages.stage("predict_members + metrics", sub=True):
             members = predict_members(ensemble, head, test_data).numpy()  # (M, n, C)
-            n_classes = len(cohort.classes) if cohort.classes else None
-            score = {"task": cohort.task, "n_classes": n_classes}
-            metrics = compute_metrics(test.target, members.mean(axis=0), **score)
-            member_auc = [compute_metrics(test.target, p, **score)["roc_auc"] for p in members]
+            score = cohort.task.metrics
+            metrics = score(test.target, members.mean(axis=0), n_classes=cohort.n_classes)
+            member_auc = [
+                score(test.target, p, n_classes=cohort.n_classes)["roc_auc"] for p in members
+            ]
     n_params = sum(p.numel() for p in ensemble.parameters())
     out["training"] = {
         "fit": len(fit_pos),

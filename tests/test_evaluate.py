@@ -9,32 +9,26 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.preprocessing import label_binarize
 
-from biozoo.evaluate import (
-    HIGHER_IS_BETTER,
-    METRICS,
-    PRIMARY,
-    TASKS,
-    compute_metrics,
-    format_mean_sd,
-    leaderboard,
-    summarize,
-)
+from biozoo.evaluate import format_mean_sd, leaderboard, summarize
+from biozoo.tasks import TASKS
 
 
-def test_tables_are_consistent() -> None:
-    assert set(METRICS) == set(PRIMARY) == set(TASKS)
-    for task in TASKS:
-        assert PRIMARY[task] in METRICS[task]
-        assert set(METRICS[task]) <= set(HIGHER_IS_BETTER)
-    assert HIGHER_IS_BETTER["roc_auc"] and not HIGHER_IS_BETTER["rmse"]
-    assert not HIGHER_IS_BETTER["log_loss"] and HIGHER_IS_BETTER["r2"]
+def compute_metrics(y_true, y_pred, *, task: str, n_classes: int | None = None):
+    """The metrics of ``task`` (through its task object)."""
+    return TASKS.get(task)().metrics(y_true, y_pred, n_classes=n_classes)
+
+
+def test_metric_directions() -> None:
+    binary, regression = TASKS.get("binary"), TASKS.get("regression")
+    assert binary.higher_is_better["roc_auc"] and not regression.higher_is_better["rmse"]
+    assert not binary.higher_is_better["log_loss"] and regression.higher_is_better["r2"]
 
 
 def test_binary_metrics_by_hand() -> None:
     y = np.array([0, 0, 1, 1])
     p1 = np.array([0.1, 0.4, 0.35, 0.8])
     out = compute_metrics(y, np.column_stack([1 - p1, p1]), task="binary")
-    assert list(out) == list(METRICS["binary"])
+    assert list(out) == list(TASKS.get("binary").metric_names)
     # 3 of the 4 (positive, negative) pairs are ordered correctly
     assert out["roc_auc"] == pytest.approx(0.75)
     # ranking: pos, neg, pos, neg -> precision 1 at recall 1/2, 2/3 at recall 1
@@ -105,7 +99,6 @@ def test_regression_metrics_by_hand() -> None:
         ([0, 3], [[0.5, 0.5], [0.5, 0.5]], {"task": "binary"}, "outside"),
         ([0, 1], [[np.nan, 0.5], [0.5, 0.5]], {"task": "binary"}, "NaN"),
         ([0.0, 1.0], [0.1, 0.2, 0.3], {"task": "regression"}, "shape"),
-        ([0, 1], [0.1, 0.2], {"task": "survival"}, "unknown task"),
     ],
 )
 def test_bad_inputs_raise(y: list, pred: list, kwargs: dict, match: str) -> None:
@@ -137,11 +130,11 @@ def test_leaderboard_higher_is_better_with_ties_and_nan() -> None:
         "kan": _splits("roc_auc", 0.85, 0.85),
         "broken": _splits("roc_auc", np.nan, np.nan),
     }
-    board = leaderboard(results, task="binary", kinds={"rf": "baseline", "mlp": "deep"})
+    board = leaderboard(results, task=TASKS.get("binary"), kinds={"rf": "baseline", "mlp": "deep"})
     assert list(board["method"]) == ["rf", "kan", "mlp", "broken"]  # kan/mlp tie -> by name
     assert list(board["kind"]) == ["baseline", "", "deep", ""]
     assert list(board.columns[:3]) == ["method", "kind", "n_splits"]
-    expected = [f"{m}_{s}" for m in METRICS["binary"] for s in ("mean", "sd")]
+    expected = [f"{m}_{s}" for m in TASKS.get("binary").metric_names for s in ("mean", "sd")]
     assert list(board.columns[3:]) == expected
     assert list(board.index) == [0, 1, 2, 3]
     assert board.loc[2, "roc_auc_mean"] == pytest.approx(0.85)
@@ -156,7 +149,7 @@ def test_leaderboard_lower_is_better_and_no_kind_column() -> None:
         "mamba": _splits("rmse", 0.5, 0.7),
         "gbm": _splits("rmse", 0.9),
     }
-    board = leaderboard(results, task="regression")
+    board = leaderboard(results, task=TASKS.get("regression"))
     assert list(board["method"]) == ["mamba", "gbm", "ridge"]
     assert "kind" not in board.columns
     assert board["n_splits"].tolist() == [2, 1, 2]
@@ -164,7 +157,7 @@ def test_leaderboard_lower_is_better_and_no_kind_column() -> None:
 
 
 def test_leaderboard_keeps_extra_metrics_after_task_metrics() -> None:
-    board = leaderboard({"m": [{"rmse": 1.0, "c_index": 0.7}]}, task="regression")
+    board = leaderboard({"m": [{"rmse": 1.0, "c_index": 0.7}]}, task=TASKS.get("regression"))
     assert list(board.columns)[-2:] == ["c_index_mean", "c_index_sd"]
 
 

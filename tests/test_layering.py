@@ -16,9 +16,9 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "biozoo"
 
 FLOORS: list[tuple[str, ...]] = [
     ("errors", "registry", "_atomic", "inputs", "compare"),
-    ("evaluate", "layers"),
+    ("evaluate", "layers", "heads"),
     ("tasks", "data"),
-    ("activations", "encoders", "fusion", "heads", "config", "presets"),
+    ("activations", "encoders", "fusion", "config", "presets"),
     ("model",),
     ("train",),
     ("explain", "report", "pipelines"),

@@ -3,9 +3,10 @@ import torch
 
 from biozoo.config import ModelConfig
 from biozoo.data.spec import PartSpec
-from biozoo.heads import HEADS
+from biozoo.heads import BinaryHead
 from biozoo.inputs import TableInput
 from biozoo.model import build_model
+from biozoo.tasks import TASKS
 
 DIMS = {"gex": TableInput(10), "clin": TableInput(3)}
 
@@ -23,7 +24,7 @@ def inputs(b=4, absent=None):
 @pytest.mark.parametrize("fusion", ["concat", "early", "late"])
 @pytest.mark.parametrize("task,n_classes", [("binary", 2), ("multiclass", 3), ("regression", None)])
 def test_every_fusion_and_head(fusion, task, n_classes):
-    head = HEADS.get(task)(n_classes)
+    head = TASKS.get(task)().head(n_classes)
     model = build_model(ModelConfig(fusion=PartSpec(name=fusion)), DIMS, head.n_outputs)
     x, present = inputs()
     out, view_mask = model(x, present)
@@ -58,7 +59,7 @@ def test_embeddings_before_concatenation_are_exposed():
 
 
 def test_late_fusion_averages_only_present_modalities():
-    head = HEADS.get("binary")()
+    head = BinaryHead()
     model = build_model(ModelConfig(fusion=PartSpec(name="late")), DIMS, 1).eval()
     x, present = inputs(absent="clin")
     out, view_mask = model(x, present)

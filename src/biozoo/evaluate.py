@@ -1,15 +1,14 @@
-"""Metrics per task, their summary over splits, and the leaderboard that compares methods.
+"""Metric helpers, their summary over splits, and the leaderboard that compares methods.
 
-Every method in a comparison (deep models and classical baselines alike) is scored by
-:func:`compute_metrics` on each outer split; :func:`summarize` reduces the per-split values to
-mean, spread and count; :func:`leaderboard` puts the methods side by side, best first.
+Every method in a comparison (deep models and classical baselines alike) is scored on each
+outer split by its task's :meth:`~biozoo.tasks.base.Task.metrics` (which uses
+:func:`classification_metrics` and :func:`regression_metrics` here); :func:`summarize`
+reduces the per-split values to mean, spread and count; :func:`leaderboard` puts the methods
+side by side, best first, by the task's primary metric.
 
-Conventions shared with the rest of biozoo:
-
-* ``task`` is one of ``"binary"``, ``"multiclass"``, ``"regression"``.
-* Classification targets are int class codes ``0..C-1``; classification predictions are always
-  probabilities of shape ``[n, C]`` (binary too: ``[n, 2]``).
-* Regression targets and predictions are float arrays of shape ``[n]``.
+Conventions: classification targets are int class codes ``0..C-1`` and predictions are
+probabilities of shape ``[n, C]`` (binary too: ``[n, 2]``); regression targets and predictions
+are float arrays of shape ``[n]``.
 """
 
 from __future__ import annotations
@@ -17,106 +16,82 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
 __all__ = [
-    "HIGHER_IS_BETTER",
-    "METRICS",
-    "PRIMARY",
-    "TASKS",
-    "compute_metrics",
+    "MetricSpec",
+    "classification_metrics",
     "format_mean_sd",
     "leaderboard",
+    "regression_metrics",
     "summarize",
 ]
 
-TASKS: tuple[str, ...] = ("binary", "multiclass", "regression")
 
-_CLASSIFICATION = ("roc_auc", "pr_auc", "balanced_accuracy", "macro_f1", "accuracy", "log_loss")
+class MetricSpec(Protocol):
+    """What a leaderboard needs of a task (every :class:`~biozoo.tasks.base.Task` has it)."""
 
-METRICS: dict[str, tuple[str, ...]] = {
-    "binary": _CLASSIFICATION,
-    "multiclass": _CLASSIFICATION,
-    "regression": ("rmse", "mae", "r2"),
-}
-"""The metrics :func:`compute_metrics` returns for each task, in leaderboard column order."""
-
-PRIMARY: dict[str, str] = {"binary": "roc_auc", "multiclass": "roc_auc", "regression": "rmse"}
-"""The metric a leaderboard is sorted by, per task."""
-
-HIGHER_IS_BETTER: dict[str, bool] = {
-    "roc_auc": True,
-    "pr_auc": True,
-    "balanced_accuracy": True,
-    "macro_f1": True,
-    "accuracy": True,
-    "log_loss": False,
-    "rmse": False,
-    "mae": False,
-    "r2": True,
-}
-"""Which direction is better for each metric."""
+    metric_names: tuple[str, ...]
+    primary: str
+    higher_is_better: dict[str, bool]
 
 
-def _check_task(task: str) -> None:
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
-
-
-def compute_metrics(
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
-    *,
-    task: str,
-    n_classes: int | None = None,
-) -> dict[str, float]:
-    """Scores one split's predictions.
-
-    Classification (``binary`` and ``multiclass``):
-
-    * ``roc_auc`` / ``pr_auc``: binary uses column 1 of ``y_pred`` (ROC AUC and average
-      precision). Multiclass uses one-vs-rest ROC AUC and average precision, macro-averaged
-      over the classes *present in* ``y_true``; a class absent from the split (possible with
-      small folds) is skipped rather than crashing. With fewer than two classes present both
-      are NaN.
-    * ``balanced_accuracy``, ``macro_f1``, ``accuracy``: on labels ``argmax(y_pred)``. Balanced
-      accuracy and macro F1 average over the classes present in ``y_true`` too (F1 of a class
-      with no predictions counts as 0).
-    * ``log_loss``: over all ``C`` classes (``labels=range(C)``).
-
-    Regression: ``rmse``, ``mae``, ``r2`` (``r2`` is NaN for fewer than two samples).
-
-    Args:
-        y_true: targets, int class codes ``0..C-1`` or floats for regression.
-        y_pred: probabilities (classification) or predicted values (regression).
-        task: ``"binary"``, ``"multiclass"`` or ``"regression"``.
-        n_classes: number of classes ``C``; defaults to ``y_pred.shape[1]``. Ignored for
-            regression.
-
-    Returns:
-        ``{metric: value}`` with the keys of ``METRICS[task]``, in that order.
-
-    Shape:
-        - y_true: ``[n]``
-        - y_pred: ``[n, C]`` for classification, ``[n]`` for regression.
-
-    Raises:
-        ValueError: unknown task, mismatched shapes, labels outside ``0..C-1``, or
-            non-finite predictions.
-    """
-    _check_task(task)
+def _checked(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred, dtype=np.float64)
     if y_true.ndim != 1 or len(y_true) == 0:
         raise ValueError(f"y_true must be a non-empty 1-d array, got shape {y_true.shape}")
     if not np.all(np.isfinite(y_pred)):
         raise ValueError("y_pred contains NaN or infinite values")
-    if task == "regression":
-        return _regression_metrics(y_true.astype(np.float64), _as_1d(y_pred, len(y_true)))
-    return _classification_metrics(y_true, y_pred, task=task, n_classes=n_classes)
+    return y_true, y_pred
+
+
+def classification_metrics(
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    *,
+    n_classes: int | None = None,
+    binary: bool = False,
+    name: str = "classification",
+) -> dict[str, float]:
+    """Scores of one split's class probabilities.
+
+    * ``roc_auc`` / ``pr_auc``: binary uses column 1 of ``proba`` (ROC AUC and average
+      precision). Multiclass uses one-vs-rest ROC AUC and average precision, macro-averaged
+      over the classes *present in* ``y_true``; a class absent from the split (possible with
+      small folds) is skipped rather than crashing. With fewer than two classes present both
+      are NaN.
+    * ``balanced_accuracy``, ``macro_f1``, ``accuracy``: on labels ``argmax(proba)``. Balanced
+      accuracy and macro F1 average over the classes present in ``y_true`` too (F1 of a class
+      with no predictions counts as 0).
+    * ``log_loss``: over all ``C`` classes (``labels=range(C)``).
+
+    Args:
+        y_true: int class codes ``0..C-1`` ``[n]``.
+        proba: probabilities ``[n, C]``.
+        n_classes: ``C``; defaults to ``proba.shape[1]``.
+        binary: score ROC AUC and PR AUC on column 1 (the positive class) alone.
+        name: the task's name, for messages.
+
+    Returns:
+        ``roc_auc``, ``pr_auc``, ``balanced_accuracy``, ``macro_f1``, ``accuracy``,
+        ``log_loss``, in that order.
+
+    Raises:
+        ValueError: mismatched shapes, labels outside ``0..C-1``, or non-finite predictions.
+    """
+    y_true, proba = _checked(y_true, proba)
+    return _classification_metrics(y_true, proba, task=name, n_classes=n_classes, binary=binary)
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """``rmse``, ``mae`` and ``r2`` (NaN for fewer than two samples) of predictions ``[n]``."""
+    y_true, y_pred = _checked(y_true, y_pred)
+    return _regression_metrics(y_true.astype(np.float64), _as_1d(y_pred, len(y_true)))
 
 
 def _as_1d(y_pred: np.ndarray, n: int) -> np.ndarray:
@@ -140,7 +115,12 @@ def _regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, flo
 
 
 def _classification_metrics(
-    y_true: np.ndarray, proba: np.ndarray, *, task: str, n_classes: int | None
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    *,
+    task: str,
+    n_classes: int | None,
+    binary: bool,
 ) -> dict[str, float]:
     if proba.ndim != 2 or proba.shape[0] != len(y_true):
         raise ValueError(
@@ -149,8 +129,8 @@ def _classification_metrics(
     n_classes = proba.shape[1] if n_classes is None else n_classes
     if proba.shape[1] != n_classes:
         raise ValueError(f"y_pred has {proba.shape[1]} columns but n_classes is {n_classes}")
-    if task == "binary" and n_classes != 2:
-        raise ValueError(f"binary y_pred must have 2 columns, got {n_classes}")
+    if binary and n_classes != 2:
+        raise ValueError(f"{task} y_pred must have 2 columns, got {n_classes}")
     if not np.all(np.equal(np.mod(y_true, 1), 0)):
         raise ValueError("classification y_true must hold integer class codes")
     y_true = y_true.astype(np.int64)
@@ -159,7 +139,7 @@ def _classification_metrics(
 
     present = np.unique(y_true)
     labels = np.argmax(proba, axis=1)
-    if task == "binary":
+    if binary:
         roc, ap = _binary_scores(y_true == 1, proba[:, 1])
     elif len(present) < 2:
         roc, ap = float("nan"), float("nan")
@@ -204,7 +184,7 @@ def summarize(per_split: Sequence[dict[str, float]]) -> dict[str, dict[str, floa
     """Mean, spread and count of each metric over splits, ignoring NaN values.
 
     Args:
-        per_split: one ``{metric: value}`` dict per split (as from :func:`compute_metrics`).
+        per_split: one ``{metric: value}`` dict per split (as from a task's ``metrics``).
             A metric missing from a split counts as NaN there.
 
     Returns:
@@ -229,31 +209,30 @@ def summarize(per_split: Sequence[dict[str, float]]) -> dict[str, dict[str, floa
 def leaderboard(
     results: dict[str, list[dict[str, float]]],
     *,
-    task: str,
+    task: MetricSpec,
     kinds: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """One row per method with mean and SD of each metric over splits, best first.
 
     Args:
         results: ``{method: [per-split metric dict, ...]}``.
-        task: the task, which picks the metric columns and the primary metric
-            (``PRIMARY[task]``) the rows are sorted by.
+        task: the task, which gives the metric columns (``task.metric_names``) and the
+            primary metric (``task.primary``) the rows are sorted by.
         kinds: optional ``{method: kind}`` (e.g. ``"deep"`` / ``"baseline"``) for a ``kind``
             column; a method missing from it gets ``""``.
 
     Returns:
         Columns ``method``, (``kind``), ``n_splits`` (number of per-split dicts), then
-        ``<metric>_mean`` and ``<metric>_sd`` for each metric of ``METRICS[task]`` followed
+        ``<metric>_mean`` and ``<metric>_sd`` for each metric of ``task.metric_names`` followed
         by any other metric found in ``results``. Rows are sorted by the primary metric's
-        mean, best first (direction from ``HIGHER_IS_BETTER``), NaN last; means equal to 12
+        mean, best first (direction from ``task.higher_is_better``), NaN last; means equal to 12
         decimals are ties, broken by method name. The index is ``0..n-1``.
     """
-    _check_task(task)
     summaries = {method: summarize(splits) for method, splits in results.items()}
     extra: dict[str, None] = {}
     for summary in summaries.values():
-        extra.update(dict.fromkeys(m for m in summary if m not in METRICS[task]))
-    metric_names = [*METRICS[task], *extra]
+        extra.update(dict.fromkeys(m for m in summary if m not in task.metric_names))
+    metric_names = [*task.metric_names, *extra]
 
     rows = []
     for method, summary in summaries.items():
@@ -267,8 +246,8 @@ def leaderboard(
             row[f"{name}_sd"] = stats["sd"]
         rows.append(row)
 
-    primary = PRIMARY[task]
-    sign = -1.0 if HIGHER_IS_BETTER[primary] else 1.0
+    primary = task.primary
+    sign = -1.0 if task.higher_is_better[primary] else 1.0
 
     def sort_key(row: dict[str, object]) -> tuple[bool, float, str]:
         value = float(row[f"{primary}_mean"])  # type: ignore[arg-type]

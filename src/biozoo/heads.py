@@ -1,9 +1,14 @@
-"""Task heads: turn the fusion's outputs into predictions and a loss.
+"""Heads: turn the fusion's outputs into predictions and a loss.
 
 A fusion hands over ``outputs [B, K, n_outputs]``: one output per *view* (one view for
 ``concat`` and ``early``; one per modality for ``late``) and ``view_mask [B, K]`` saying which
 views a sample has. A head averages the views' predictions (probabilities for classification)
-over the views present and averages their losses.
+over the views present and averages their losses. Each task (:mod:`biozoo.tasks`) builds its
+head; a head is parameter-free, so a saved run rebuilds it from its task alone.
+
+Every head also says what attributions explain (:meth:`explained`): a differentiable score
+per sample (``[B]``), or one per class (``[B, C]``, when :attr:`per_class` is True: the
+explainer then picks each sample's class).
 """
 
 from __future__ import annotations
@@ -14,11 +19,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from biozoo.registry import Registry
-
-__all__ = ["HEADS", "BinaryHead", "HeadOutput", "MulticlassHead", "RegressionHead"]
-
-HEADS: Registry[type[nn.Module]] = Registry("head")
+__all__ = [
+    "BinaryHead",
+    "HeadOutput",
+    "MulticlassHead",
+    "RegressionHead",
+    "ValueHead",
+    "view_mean",
+]
 
 
 @dataclass
@@ -29,67 +37,110 @@ class HeadOutput:
     loss: Tensor | None
 
 
-def _view_mean(values: Tensor, view_mask: Tensor) -> Tensor:
+def view_mean(values: Tensor, view_mask: Tensor) -> Tensor:
     """Mean over views (dim 1) of ``values [B, K, ...]`` weighted by ``view_mask [B, K]``."""
-    w = view_mask.to(values.dtype)
-    w = w / w.sum(dim=1, keepdim=True).clamp_min(1.0)
+    return (values * _expand(_view_weights(view_mask, values.dtype), values)).sum(dim=1)
+
+
+def _view_weights(view_mask: Tensor, dtype: torch.dtype) -> Tensor:
+    w = view_mask.to(dtype)
+    return w / w.sum(dim=1, keepdim=True).clamp_min(1.0)
+
+
+def _expand(w: Tensor, values: Tensor) -> Tensor:
     while w.dim() < values.dim():
         w = w.unsqueeze(-1)
-    return (values * w).sum(dim=1)
+    return w
 
 
-@HEADS.register("binary")
+class ValueHead(nn.Module):
+    """Base of heads whose prediction is one value per sample: the view mean of output 0,
+    which is also what attributions explain."""
+
+    per_class = False
+
+    def explained(self, outputs: Tensor, view_mask: Tensor) -> Tensor:
+        """The view mean of the first output ``[B]``."""
+        return view_mean(outputs[..., 0], view_mask)
+
+
 class BinaryHead(nn.Module):
-    """One logit per view; binary cross-entropy; probabilities ``[B, 2]``."""
+    """One logit per view; binary cross-entropy; probabilities ``[B, 2]``.
 
-    def __init__(self, n_classes: int = 2) -> None:
+    Attributions explain the log-odds of class 1 of the view-averaged probability.
+    """
+
+    per_class = False
+
+    def __init__(self) -> None:
         super().__init__()
         self.n_outputs = 1
 
+    def explained(self, outputs: Tensor, view_mask: Tensor) -> Tensor:
+        """``log p1 - log p0`` of the view-averaged probabilities ``[B]``."""
+        log_w = torch.log(_view_weights(view_mask, outputs.dtype))  # -inf for absent views
+        logit = outputs[..., 0]  # (B, K)
+        log_p1 = torch.logsumexp(log_w + F.logsigmoid(logit), dim=1)
+        log_p0 = torch.logsumexp(log_w + F.logsigmoid(-logit), dim=1)
+        return log_p1 - log_p0
+
     def forward(self, outputs: Tensor, view_mask: Tensor, y: Tensor | None = None) -> HeadOutput:
         logit = outputs[..., 0]  # (B, K)
-        p = _view_mean(torch.sigmoid(logit), view_mask)
+        p = view_mean(torch.sigmoid(logit), view_mask)
         prediction = torch.stack([1.0 - p, p], dim=-1)
         loss = None
         if y is not None:
             target = y.to(logit.dtype).unsqueeze(1).expand_as(logit)
             per_view = F.binary_cross_entropy_with_logits(logit, target, reduction="none")
-            loss = _view_mean(per_view, view_mask).mean()
+            loss = view_mean(per_view, view_mask).mean()
         return HeadOutput(prediction, loss)
 
 
-@HEADS.register("multiclass")
 class MulticlassHead(nn.Module):
-    """``n_classes`` logits per view; cross-entropy; probabilities ``[B, C]``."""
+    """``n_classes`` logits per view; cross-entropy; probabilities ``[B, C]``.
+
+    Attributions explain each class's log-odds against the rest (of the view-averaged
+    probabilities), per class.
+    """
+
+    per_class = True
 
     def __init__(self, n_classes: int) -> None:
         super().__init__()
         self.n_outputs = n_classes
 
+    def explained(self, outputs: Tensor, view_mask: Tensor) -> Tensor:
+        """``log p_c - log sum_{k != c} p_k`` for every class ``[B, C]``."""
+        log_w = torch.log(_view_weights(view_mask, outputs.dtype))
+        log_p = torch.logsumexp(log_w.unsqueeze(-1) + F.log_softmax(outputs, dim=-1), dim=1)
+        c = log_p.shape[-1]
+        eye = torch.eye(c, dtype=torch.bool, device=log_p.device)
+        rest = log_p.unsqueeze(1).expand(-1, c, c).masked_fill(eye, float("-inf"))  # (B, C, C)
+        return log_p - torch.logsumexp(rest, dim=-1)
+
     def forward(self, outputs: Tensor, view_mask: Tensor, y: Tensor | None = None) -> HeadOutput:
-        prediction = _view_mean(torch.softmax(outputs, dim=-1), view_mask)
+        prediction = view_mean(torch.softmax(outputs, dim=-1), view_mask)
         loss = None
         if y is not None:
             b, k, c = outputs.shape
             target = y.long().unsqueeze(1).expand(b, k).reshape(-1)
             per_view = F.cross_entropy(outputs.reshape(-1, c), target, reduction="none")
-            loss = _view_mean(per_view.view(b, k), view_mask).mean()
+            loss = view_mean(per_view.view(b, k), view_mask).mean()
         return HeadOutput(prediction, loss)
 
 
-@HEADS.register("regression")
-class RegressionHead(nn.Module):
+class RegressionHead(ValueHead):
     """One value per view (on the standardized target scale); mean squared error."""
 
-    def __init__(self, n_classes: int | None = None) -> None:
+    def __init__(self) -> None:
         super().__init__()
         self.n_outputs = 1
 
     def forward(self, outputs: Tensor, view_mask: Tensor, y: Tensor | None = None) -> HeadOutput:
         value = outputs[..., 0]  # (B, K)
-        prediction = _view_mean(value, view_mask)
+        prediction = view_mean(value, view_mask)
         loss = None
         if y is not None:
             per_view = (value - y.to(value.dtype).unsqueeze(1)) ** 2
-            loss = _view_mean(per_view, view_mask).mean()
+            loss = view_mean(per_view, view_mask).mean()
         return HeadOutput(prediction, loss)

@@ -17,6 +17,9 @@ from biozoo.data.table.feature_graph import (
 )
 from biozoo.errors import BiozooError
 from biozoo.inputs import FeatureGraphInput
+from biozoo.tasks import TASKS
+
+BINARY, REGRESSION = TASKS.get("binary")(), TASKS.get("regression")()
 
 GENES = [f"G{i}" for i in range(8)]
 
@@ -107,17 +110,17 @@ def test_coexpression_graph_uses_training_rows_only():
     X = rng.normal(size=(50, 8)).astype(np.float32)
     X[:, 1] = X[:, 0] + 0.3 * rng.normal(size=50)  # a real co-expressed pair
     train, test = np.arange(35), np.arange(35, 50)
-    part = FeatureGraphTransform(coexpression="knn", k=2).fit(_mod(X[train]), None, "binary")
+    part = FeatureGraphTransform(coexpression="knn", k=2).fit(_mod(X[train]), None, BINARY)
     garbage = X.copy()
     garbage[test] = rng.normal(scale=100.0, size=(15, 8))
     garbage[test, 5] = garbage[test, 6]  # the test rows now tie genes 5 and 6
-    again = FeatureGraphTransform(coexpression="knn", k=2).fit(_mod(garbage[train]), None, "binary")
+    again = FeatureGraphTransform(coexpression="knn", k=2).fit(_mod(garbage[train]), None, BINARY)
     np.testing.assert_array_equal(part.pairs, again.pairs)
     np.testing.assert_array_equal(part.weight, again.weight)
     assert part.input == again.input
     assert set(map(tuple, part.pairs.tolist())) == _dense_knn(X[train], 2)
     fitted_on_all = FeatureGraphTransform(coexpression="knn", k=2).fit(
-        _mod(garbage), None, "binary"
+        _mod(garbage), None, BINARY
     )
     assert not np.array_equal(fitted_on_all.pairs, part.pairs)  # the check can fail
     # training rows come out the same whatever the test rows hold
@@ -133,7 +136,7 @@ def test_edge_file_graph_is_restricted_to_selected_features(tmp_path):
     X[:, [2, 5, 7]] += 3.0 * y[:, None]  # top_k=3 keeps G2, G5, G7
     net = tmp_path / "net.tsv"
     net.write_text("G2\tG5\nG5\tG7\nG0\tG2\nG1\tG3\nG7\tFOO\n")
-    part = FeatureGraphTransform(edges=net, table={"top_k": 3}).fit(_mod(X), y, "binary")
+    part = FeatureGraphTransform(edges=net, table={"top_k": 3}).fit(_mod(X), y, BINARY)
     assert part.table.selected_features == ["G2", "G5", "G7"]
     assert part.pairs.tolist() == [[0, 1], [1, 2]]  # renumbered to output columns
     assert part.input == FeatureGraphInput(
@@ -150,7 +153,7 @@ def test_transform_zeroes_absent_rows_and_state_round_trips(tmp_path):
     X[~present] = np.nan
     net = tmp_path / "net.tsv"
     net.write_text("a\tb\tw\nG0\tG1\t0.7\nG1\tG2\t0.2\n")
-    part = FeatureGraphTransform(edges=net).fit(_mod(X, present), None, "regression")
+    part = FeatureGraphTransform(edges=net).fit(_mod(X, present), None, REGRESSION)
     x = part.transform(_mod(X, present))
     assert x.shape == (20, 8) and x.dtype.is_floating_point
     assert (x[~present] == 0).all() and not x.isnan().any()

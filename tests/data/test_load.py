@@ -66,7 +66,7 @@ def test_drop_keeps_label_order_and_aligns_rows(files, caplog):
     assert rna.features == ["f0", "f1"] and rna.source == str(files / "rna.csv")
     assert list(cohort.modalities) == ["rna", "clin"]
     assert cohort.classes == ["a", "b"] and cohort.target.tolist() == [0, 1, 0, 1]
-    assert cohort.target.dtype == np.int64 and cohort.task == "binary"
+    assert cohort.target.dtype == np.int64 and cohort.task.name == "binary"
     text = warnings_text(caplog)
     assert "1 samples of the modalities have no row in" in text and "'s9'" in text
     assert "1 labelled samples" in text and "'s7'" in text
@@ -144,7 +144,7 @@ def test_multiclass_sorted_classes(files):
     ).to_csv(files / "m.csv", index=False)
     cohort = load_cohort(config(files, labels="m.csv", task="multiclass"))
     assert cohort.classes == ["nash", "none", "steatosis"]
-    assert cohort.target.tolist() == [0, 1, 2, 0] and cohort.task == "multiclass"
+    assert cohort.target.tolist() == [0, 1, 2, 0] and cohort.task.name == "multiclass"
 
 
 def test_class_count_errors(files, error_naming):

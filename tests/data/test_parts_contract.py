@@ -25,6 +25,7 @@ from biozoo.inputs import (
     TableInput,
     TokensInput,
 )
+from biozoo.tasks import TASKS
 
 N = 24
 TRAIN = np.arange(N) % 3 != 0  # a third of the rows are "test" rows
@@ -96,7 +97,7 @@ def _fit(kind: str, view: str, garbage: bool = False) -> tuple[Part, object]:
     mod = EXAMPLES[kind](garbage)
     y = (np.arange(N) % 2).astype(np.int64)
     train = np.flatnonzero(TRAIN)
-    return _part(kind, view).fit(mod.subset(train), y[train], "binary"), mod
+    return _part(kind, view).fit(mod.subset(train), y[train], TASKS.get("binary")()), mod
 
 
 def _leaves(x: object) -> list[np.ndarray]:

@@ -30,14 +30,14 @@ def same(splits: list[Split], reference) -> bool:
 
 
 def test_holdout_equals_stratified_shuffle_split() -> None:
-    splits = make_splits(Y3, task="multiclass", kind="holdout", repeats=5, test_size=0.3)
+    splits = make_splits(Y3, stratify=Y3, kind="holdout", repeats=5, test_size=0.3)
     assert [s.name for s in splits] == ["h0", "h1", "h2", "h3", "h4"]
     ref = StratifiedShuffleSplit(5, test_size=0.3, random_state=0).split(np.zeros(300), Y3)
     assert same(splits, ref)
 
 
 def test_kfold_equals_repeated_stratified_kfold() -> None:
-    splits = make_splits(Y3, task="multiclass", folds=5, repeats=2, seed=3)
+    splits = make_splits(Y3, stratify=Y3, folds=5, repeats=2, seed=3)
     assert [s.name for s in splits[:6]] == ["r0-f0", "r0-f1", "r0-f2", "r0-f3", "r0-f4", "r1-f0"]
     ref = RepeatedStratifiedKFold(n_splits=5, n_repeats=2, random_state=3).split(Y3, Y3)
     assert same(splits, ref)
@@ -51,17 +51,17 @@ def test_kfold_equals_repeated_stratified_kfold() -> None:
 
 def test_regression_uses_plain_splitters() -> None:
     y = np.linspace(0, 1, 23)
-    kf = make_splits(y, task="regression", folds=4, repeats=2, seed=1)
+    kf = make_splits(y, folds=4, repeats=2, seed=1)
     assert same(kf, RepeatedKFold(n_splits=4, n_repeats=2, random_state=1).split(y))
-    ho = make_splits(y, task="regression", kind="holdout", repeats=3, test_size=0.25, seed=1)
+    ho = make_splits(y, kind="holdout", repeats=3, test_size=0.25, seed=1)
     assert same(ho, ShuffleSplit(3, test_size=0.25, random_state=1).split(y))
 
 
 @pytest.mark.parametrize("kind", ["kfold", "holdout"])
 def test_splits_are_stratified_and_deterministic(kind) -> None:
-    a = make_splits(Y3, task="multiclass", kind=kind, repeats=2, seed=7)
-    b = make_splits(Y3, task="multiclass", kind=kind, repeats=2, seed=7)
-    c = make_splits(Y3, task="multiclass", kind=kind, repeats=2, seed=8)
+    a = make_splits(Y3, stratify=Y3, kind=kind, repeats=2, seed=7)
+    b = make_splits(Y3, stratify=Y3, kind=kind, repeats=2, seed=7)
+    c = make_splits(Y3, stratify=Y3, kind=kind, repeats=2, seed=8)
     assert all(np.array_equal(x.test, z.test) for x, z in zip(a, b, strict=True))
     assert any(not np.array_equal(x.test, z.test) for x, z in zip(a, c, strict=True))
     share = np.bincount(Y3) / 300
@@ -71,7 +71,7 @@ def test_splits_are_stratified_and_deterministic(kind) -> None:
 
 
 def test_split_is_frozen() -> None:
-    s = make_splits(Y3, task="multiclass")[0]
+    s = make_splits(Y3, stratify=Y3)[0]
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.name = "x"  # type: ignore[misc]
 
@@ -79,41 +79,40 @@ def test_split_is_frozen() -> None:
 def test_errors_name_the_class_and_its_count() -> None:
     y = np.array([0] * 10 + [1] * 3)
     with pytest.raises(BiozooError, match=r"^class 1 has only 3 samples, fewer than the 5 "):
-        make_splits(y, task="binary", folds=5)
+        make_splits(y, stratify=y, folds=5)
     y1 = np.array([0] * 10 + [1])
     with pytest.raises(BiozooError, match=r"class 1 has only 1 sample, .*hold-out"):
-        make_splits(y1, task="binary", kind="holdout")
+        make_splits(y1, stratify=y1, kind="holdout")
     with pytest.raises(BiozooError, match="too few for 3 classes"):
-        make_splits(np.repeat([0, 1, 2], 4), task="multiclass", kind="holdout", test_size=0.1)
+        y12 = np.repeat([0, 1, 2], 4)
+        make_splits(y12, stratify=y12, kind="holdout", test_size=0.1)
     with pytest.raises(BiozooError, match="5-fold split needs"):
-        make_splits(np.arange(3.0), task="regression", folds=5)
+        make_splits(np.arange(3.0), folds=5)
     with pytest.raises(ValueError, match="kind"):
-        make_splits(Y3, task="multiclass", kind="loo")
-    with pytest.raises(ValueError, match="task"):
-        make_splits(Y3, task="classification")
+        make_splits(Y3, stratify=Y3, kind="loo")
 
 
 def test_inner_split_is_stratified_and_deterministic() -> None:
-    fit, val = inner_split(Y3, task="multiclass", val_fraction=0.2, seed=4)
-    again = inner_split(Y3, task="multiclass", val_fraction=0.2, seed=4)
+    fit, val = inner_split(Y3, stratify=Y3, val_fraction=0.2, seed=4)
+    again = inner_split(Y3, stratify=Y3, val_fraction=0.2, seed=4)
     assert np.array_equal(fit, again[0]) and np.array_equal(val, again[1])
     assert np.array_equal(np.sort(np.r_[fit, val]), np.arange(300)) and len(val) == 60
     got = np.bincount(Y3[val], minlength=3)
     assert np.all(np.abs(got - np.bincount(Y3) * 0.2) <= 1)
-    other = inner_split(Y3, task="multiclass", val_fraction=0.2, seed=5)[1]
+    other = inner_split(Y3, stratify=Y3, val_fraction=0.2, seed=5)[1]
     assert not np.array_equal(val, other)
 
 
 def test_inner_split_falls_back_with_a_warning(caplog) -> None:
     y = np.array([0] * 8 + [1])
     with caplog.at_level(logging.WARNING, logger="biozoo.data.splits"):
-        fit, val = inner_split(y, task="binary", val_fraction=0.25, seed=0)
+        fit, val = inner_split(y, stratify=y, val_fraction=0.25, seed=0)
     assert "not stratified" in caplog.text and "class 1" in caplog.text
     assert len(fit) and len(val) and len(fit) + len(val) == 9
 
 
 def test_inner_split_regression_and_tiny_inputs() -> None:
-    fit, val = inner_split(np.arange(2.0), task="regression", val_fraction=0.2, seed=0)
+    fit, val = inner_split(np.arange(2.0), val_fraction=0.2, seed=0)
     assert len(fit) == 1 and len(val) == 1
     with pytest.raises(BiozooError, match="leaves a part empty"):
-        inner_split(np.arange(1.0), task="regression", val_fraction=0.2, seed=0)
+        inner_split(np.arange(1.0), val_fraction=0.2, seed=0)

@@ -14,8 +14,10 @@ from sklearn.feature_selection import f_classif, r_regression
 from biozoo.data.spec import TransformConfig
 from biozoo.data.splits import make_splits
 from biozoo.data.table import transform as tmod
-from biozoo.data.table.transform import TableTransform, TargetScaler
+from biozoo.data.table.transform import TableTransform
 from biozoo.errors import BiozooError
+from biozoo.tasks import TASKS
+from biozoo.tasks.regression import TargetScaler
 
 
 def names(p: int) -> list[str]:
@@ -23,7 +25,7 @@ def names(p: int) -> list[str]:
 
 
 def fit(X: np.ndarray, y: np.ndarray | None = None, task: str = "binary", **kw) -> TableTransform:
-    return TableTransform(**kw).fit(X, y, task=task, features=names(X.shape[1]))
+    return TableTransform(**kw).fit(X, y, task=TASKS.get(task)(), features=names(X.shape[1]))
 
 
 @pytest.fixture
@@ -130,10 +132,10 @@ def test_top_k_picks_informative_columns(data) -> None:
 def test_scores_match_sklearn(data) -> None:
     X, y = data
     B = np.nan_to_num(X.astype(np.float64)).T.copy()
-    f = tmod._association(B, B.var(axis=1), *tmod._target_design(y, "multiclass"))
+    f = tmod._association(B, B.var(axis=1), TASKS.get("multiclass")().ranking_target(y))
     np.testing.assert_allclose(f, f_classif(B.T, y)[0], rtol=1e-9)
     yr = np.linspace(0, 1, 30) ** 2
-    r = tmod._association(B, B.var(axis=1), *tmod._target_design(yr, "regression"))
+    r = tmod._association(B, B.var(axis=1), TASKS.get("regression")().ranking_target(yr))
     np.testing.assert_allclose(r, np.abs(r_regression(B.T, yr)), rtol=1e-9)
 
 
@@ -219,7 +221,7 @@ def test_redundancy_filter_has_no_p_by_p_allocation() -> None:
 
 def test_leakage_test_rows_never_reach_the_fit(data) -> None:
     X, y = data
-    split = make_splits(y, task="multiclass", folds=3)[0]
+    split = make_splits(y, stratify=y, folds=3)[0]
     garbage, yg = X.copy(), y.copy()
     garbage[split.test[::2]] = 1e30
     garbage[split.test[1::2]] = np.nan

@@ -12,7 +12,7 @@ from biozoo.config import ModelConfig
 from biozoo.data.batch import FoldData
 from biozoo.data.spec import PartSpec
 from biozoo.encoders import ENCODERS
-from biozoo.heads import HEADS
+from biozoo.heads import BinaryHead
 from biozoo.inputs import TableInput
 from biozoo.model import build_model
 from biozoo.train.ensemble import StackedEnsemble
@@ -102,7 +102,7 @@ def test_a_stacked_kan_model_learns_in_the_training_loop():
 
     spec = ModelConfig(encoders={"a": PartSpec(name="kan", hidden=[4], out_dim=3, dropout=0.0)})
     ens = StackedEnsemble(lambda: build_model(spec, {"a": TableInput(IN_DIM)}, 1), seeds=[1, 2])
-    head = HEADS.get("binary")()
+    head = BinaryHead()
     fit, val = data(128), data(64)
     fit_ensemble(
         ens,

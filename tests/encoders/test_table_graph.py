@@ -9,6 +9,7 @@ import torch
 from biozoo.encoders.table_graph import TableGNNEncoder, _Cheb, cheb_laplacian
 from biozoo.errors import BiozooError
 from biozoo.inputs import FeatureGraphInput, TableInput
+from biozoo.tasks import TASKS
 from biozoo.train.ensemble import StackedEnsemble
 
 N, BATCH = 6, 4
@@ -147,7 +148,7 @@ def test_builds_from_a_fitted_feature_graph_transform():
 
     X = np.random.default_rng(0).normal(size=(30, 10)).astype(np.float32)
     mod = TableModality("rna", X, [f"G{i}" for i in range(10)], np.ones(30, bool))
-    part = FeatureGraphTransform(k=3).fit(mod, None, "binary")
+    part = FeatureGraphTransform(k=3).fit(mod, None, TASKS.get("binary")())
     enc = TableGNNEncoder(part.input, out_dim=4)
     z = enc(part.transform(mod))
     assert z.shape == (30, 4) and torch.isfinite(z).all()

@@ -14,15 +14,15 @@ from biozoo.encoders.mlp import MLPEncoder
 from biozoo.errors import BiozooError
 from biozoo.explain.attributions import (
     attribute_tables,
-    explained_output,
     precision_at_k,
     rank_features,
     resolve_method,
 )
 from biozoo.fusion import ConcatFusion
-from biozoo.heads import HEADS
+from biozoo.heads import BinaryHead
 from biozoo.inputs import TableInput
 from biozoo.model import MultiModalModel, _output_layer, build_model
+from biozoo.tasks import TASKS
 
 DIMS = {"a": 6, "b": 4}
 N_CLASSES = {"binary": 2, "multiclass": 3, "regression": None}
@@ -34,7 +34,7 @@ def _model(fusion="concat", task="binary", seed=0, activation="relu"):
     spec = ModelConfig(default_encoder=enc, fusion=PartSpec(name=fusion))
     if fusion == "early":
         spec = ModelConfig(fusion=PartSpec(name="early", encoder={"name": "mlp", "hidden": [8]}))
-    head = HEADS.get(task)(N_CLASSES[task])
+    head = TASKS.get(task)().head(N_CLASSES[task])
     return build_model(spec, DIMS, head.n_outputs).eval(), head
 
 
@@ -47,20 +47,20 @@ def _inputs(n=6, seed=1):
     return x, present
 
 
-def _scalar(model, x, present, task, y=None):
+def _scalar(model, x, present, head, y=None):
     """The explained output computed directly (no Captum)."""
     with torch.no_grad():
-        out = explained_output(*model(x, present), task)
+        out = head.explained(*model(x, present))
     return out if y is None else out.gather(1, y[:, None])[:, 0]
 
 
 @pytest.mark.parametrize("fusion", ["concat", "late", "early"])
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
 def test_shapes_per_modality_and_absent_samples_get_nothing(fusion, task):
-    model, _ = _model(fusion, task)
+    model, head = _model(fusion, task)
     x, present = _inputs()
     y = torch.tensor([0, 1, 2, 0, 1, 2])
-    res = attribute_tables(model, x, present, task=task, target=y, n_steps=8)
+    res = attribute_tables(model, x, present, head=head, target=y, n_steps=8)
     assert {k: tuple(v.shape) for k, v in res.values.items()} == {"a": (6, 6), "b": (6, 4)}
     assert torch.isfinite(res.values["a"]).all()
     assert res.values["b"][0].abs().max() == 0.0
@@ -71,28 +71,29 @@ def test_shapes_per_modality_and_absent_samples_get_nothing(fusion, task):
 @pytest.mark.parametrize("fusion", ["concat", "late"])
 def test_integrated_gradients_are_complete(fusion, task):
     """Summed over every feature: output(x) - output(zero baseline), computed independently."""
-    model, _ = _model(fusion, task, activation="gelu")
+    model, head = _model(fusion, task, activation="gelu")
     x, present = _inputs()
     y = torch.tensor([2, 1, 0, 0, 1, 2])
-    res = attribute_tables(model, x, present, task=task, target=y, n_steps=64)
+    res = attribute_tables(model, x, present, head=head, target=y, n_steps=64)
     total = res.values["a"].sum(1) + res.values["b"].sum(1)
     zeros = {k: torch.zeros_like(v) for k, v in x.items()}
     target = y if task == "multiclass" else None
-    change = _scalar(model, x, present, task, target) - _scalar(model, zeros, present, task, target)
+    change = _scalar(model, x, present, head, target)
+    change = change - _scalar(model, zeros, present, head, target)
     assert change.abs().min() > 1e-3  # the check is not vacuous
     torch.testing.assert_close(total, change, atol=2e-3, rtol=1e-2)
     torch.testing.assert_close(res.delta, total - change, atol=1e-4, rtol=0)
 
 
 def test_deeplift_sums_exactly_and_gradient_shap_runs():
-    model, _ = _model("concat", "binary")
+    model, head = _model("concat", "binary")
     x, present = _inputs()
     zeros = {k: torch.zeros_like(v) for k, v in x.items()}
-    change = _scalar(model, x, present, "binary") - _scalar(model, zeros, present, "binary")
-    dl = attribute_tables(model, x, present, task="binary", method="deeplift")
+    change = _scalar(model, x, present, head) - _scalar(model, zeros, present, head)
+    dl = attribute_tables(model, x, present, head=head, method="deeplift")
     torch.testing.assert_close(dl.values["a"].sum(1) + dl.values["b"].sum(1), change)
-    shap = attribute_tables(model, x, present, task="binary", method="gradient_shap")
-    again = attribute_tables(model, x, present, task="binary", method="gradient_shap")
+    shap = attribute_tables(model, x, present, head=head, method="gradient_shap")
+    again = attribute_tables(model, x, present, head=head, method="gradient_shap")
     assert shap.delta is None and torch.equal(shap.values["a"], again.values["a"])  # seeded
 
 
@@ -103,7 +104,7 @@ def test_explained_output_is_the_heads_log_odds(fusion):
     with torch.no_grad():
         out, view_mask = model(x, present)
         p = head(out, view_mask).prediction
-        logit = explained_output(out, view_mask, "binary")
+        logit = head.explained(out, view_mask)
     torch.testing.assert_close(logit, torch.log(p[:, 1] / p[:, 0]))
     if fusion == "concat":
         torch.testing.assert_close(logit, out[:, 0, 0])  # one view: the raw logit
@@ -111,7 +112,7 @@ def test_explained_output_is_the_heads_log_odds(fusion):
     with torch.no_grad():
         out, view_mask = model(x, present)
         p = head(out, view_mask).prediction
-        odds = explained_output(out, view_mask, "multiclass")
+        odds = head.explained(out, view_mask)
     torch.testing.assert_close(odds, torch.log(p / (1 - p)))
 
 
@@ -131,7 +132,7 @@ def test_an_informative_feature_dominates():
         opt.step()
     model.eval()
     test = {k: v[:64] for k, v in x.items()}
-    res = attribute_tables(model, test, {k: v[:64] for k, v in present.items()}, task="binary")
+    res = attribute_tables(model, test, {k: v[:64] for k, v in present.items()}, head=head)
     mean_abs = torch.cat([res.values["a"], res.values["b"]], dim=1).abs().mean(0)
     order = mean_abs.argsort(descending=True)
     assert order[0] == 2 and mean_abs[2] > 3 * mean_abs[order[1]]
@@ -163,10 +164,11 @@ def test_non_table_modalities_are_held_fixed_and_reported():
         "tok": {"tokens": torch.randint(1, 10, (5, 7)), "mask": torch.ones(5, 7, dtype=bool)},
     }
     present = {k: torch.ones(5, dtype=torch.bool) for k in x}
-    res = attribute_tables(model, x, present, task="binary", n_steps=64, batch_size=2)
+    head = BinaryHead()
+    res = attribute_tables(model, x, present, head=head, n_steps=64, batch_size=2)
     assert list(res.values) == ["a"] and "tok" in res.skipped
-    with_a = _scalar(model, x, present, "binary")
-    without = _scalar(model, {**x, "a": torch.zeros(5, 6)}, present, "binary")
+    with_a = _scalar(model, x, present, head)
+    without = _scalar(model, {**x, "a": torch.zeros(5, 6)}, present, head)
     torch.testing.assert_close(res.values["a"].sum(1), with_a - without, atol=2e-3, rtol=1e-2)
 
 

@@ -13,6 +13,7 @@ from biozoo.explain.graph import GraphModelFunction, explain_graphs
 from biozoo.fusion import ConcatFusion
 from biozoo.layers.mlp import MLP
 from biozoo.model import MultiModalModel
+from biozoo.tasks import TASKS
 
 SMILES = ["CCO", "c1ccccc1O", None]
 
@@ -36,13 +37,14 @@ def test_the_function_view_matches_the_model():
 
 @pytest.mark.parametrize(("task", "n_outputs"), [("regression", 1), ("multiclass", 3)])
 def test_masks_have_one_value_per_node_and_edge(task, n_outputs, tmp_path):
+    mode = TASKS.get(task).graph_explainer_mode
     graphs = [smiles_to_graph(s) for s in SMILES[:2]]
     graphs.append(empty_graph(ATOM_DIM, BOND_DIM))
     out = explain_graphs(
         [tiny_model(n_outputs, 0), tiny_model(n_outputs, 1)],
         graphs,
         modality="mol",
-        task=task,
+        mode=mode,
         sample_ids=["ethanol", "phenol", "absent"],
         smiles=SMILES,
         epochs=5,
@@ -66,5 +68,3 @@ def test_multi_modal_models_are_refused_with_a_clear_message():
     model.modalities = ["mol", "clinical"]
     with pytest.raises(BiozooError, match="one graph modality only"):
         GraphModelFunction(model, "mol")
-    with pytest.raises(BiozooError, match="task must be one of"):
-        explain_graphs(tiny_model(), [], modality="mol", task="survival")

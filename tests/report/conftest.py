@@ -13,6 +13,7 @@ import pytest
 from biozoo.api import run as train
 from biozoo.config import OutputConfig, parse_config
 from biozoo.data.cohort import Cohort, TableModality
+from biozoo.tasks import TASKS
 
 TRAINING = {
     "epochs": 3,
@@ -61,7 +62,7 @@ def tiny_cohort(task: str, n: int = 42, seed: int = 0, classes: list[str] | None
     classes = (classes or [f"c{i}" for i in range(k)]) if k else None
     target = y.astype(np.int64) if k else y.astype(np.float32)
     ids = np.array([f"s{i:02d}" for i in range(n)], dtype=object)
-    return Cohort(ids, mods, target, task, classes)
+    return Cohort(ids, mods, target, TASKS.get(task)(), classes)
 
 
 def tiny_run(

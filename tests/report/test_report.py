@@ -15,7 +15,7 @@ from sklearn import metrics as skm
 
 from biozoo import _atomic
 from biozoo.errors import BiozooError
-from biozoo.evaluate import METRICS, format_mean_sd
+from biozoo.evaluate import format_mean_sd
 from biozoo.report import html as report_html
 from biozoo.report import latent_map_data, write_report
 from biozoo.report.latent_maps import plot_latent_map
@@ -26,6 +26,7 @@ from biozoo.report.plots import (
     calibration_figure,
     confusion_figure,
 )
+from biozoo.tasks import TASKS as REGISTRY
 
 TASKS = ("binary", "multiclass", "regression")
 SECTIONS = (
@@ -65,7 +66,7 @@ def test_every_section_and_every_leaderboard_number_appears(task, reports, run_d
     for _, row in board.iterrows():
         assert escape(row["method"]) in page
         assert f'<span class="tag {row["kind"]}">' in page
-        for m in METRICS[task]:
+        for m in REGISTRY.get(task).metric_names:
             assert format_mean_sd(row[f"{m}_mean"], row[f"{m}_sd"]) in page
     metrics = json.loads((run / "metrics.json").read_text())
     assert f"<dt>samples</dt><dd>{metrics['n_samples']}</dd>" in page
@@ -119,13 +120,13 @@ def test_confusion_counts_and_calibration_counts(run_dirs):
     fig = confusion_figure(preds, classes=classes, methods=[method])
     shown = np.array([int(t.get_text()) for t in fig.axes[0].texts]).reshape(3, 3)
     np.testing.assert_array_equal(shown, expected.to_numpy())
-    fig = calibration_figure(preds, task="multiclass", classes=classes, methods=[method])
+    fig = calibration_figure(preds, binary=False, classes=classes, methods=[method])
     assert sum(p.get_height() for p in fig.axes[1].patches) == len(rows)
 
 
 def test_latent_maps_are_the_pca_of_the_latent_csvs(run_dirs):
     run = run_dirs["binary"]
-    maps = latent_map_data(run, umap=False, task="binary")
+    maps = latent_map_data(run, umap=False)
     files = sorted((run / "latents").rglob("*.csv"))
     assert {(m.model, m.module) for m in maps} == {(f.parent.name, f.stem) for f in files}
     truth = _preds(run).drop_duplicates("sample_id").set_index("sample_id")["y_true"]
@@ -147,8 +148,9 @@ def test_latent_maps_are_the_pca_of_the_latent_csvs(run_dirs):
 
 def test_the_plotted_points_are_the_map_coordinates(run_dirs):
     for task in ("binary", "regression"):
-        m = latent_map_data(run_dirs[task], umap=False, task=task)[0]
-        fig = plot_latent_map(m, task=task, classes=["c0", "c1"] if task == "binary" else None)
+        numeric = task == "regression"
+        m = latent_map_data(run_dirs[task], umap=False, numeric=numeric)[0]
+        fig = plot_latent_map(m, classes=None if numeric else ["c0", "c1"])
         offsets = np.concatenate(
             [c.get_offsets() for c in fig.axes[0].collections if len(c.get_offsets())]
         )

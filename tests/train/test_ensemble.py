@@ -4,7 +4,7 @@ import torch
 from biozoo.config import ModelConfig
 from biozoo.data.batch import FoldData
 from biozoo.data.spec import PartSpec
-from biozoo.heads import HEADS
+from biozoo.heads import BinaryHead
 from biozoo.model import build_model
 from biozoo.train.ensemble import StackedEnsemble
 from biozoo.train.plan import MemberBatches, fit_ensemble, predict_members
@@ -59,7 +59,7 @@ def test_each_member_gets_its_own_batch_order():
 
 
 def test_training_learns_is_deterministic_and_restores_best_members():
-    head = HEADS.get("binary")()
+    head = BinaryHead()
     fit, val = data(96, seed=1), data(48, seed=2)
 
     def run():

@@ -9,6 +9,7 @@ from biozoo.config import parse_config
 from biozoo.data.cohort import Cohort, TableModality
 from biozoo.data.splits import make_splits
 from biozoo.data.table.transform import TableTransform
+from biozoo.tasks import TASKS
 from biozoo.train import baselines as baselines_module
 from biozoo.train.experiment import run_experiment
 
@@ -41,7 +42,7 @@ def cohort(n=45, task="binary", absent=None, seed=0):
         target = np.arange(n) % k
         classes = [str(c) for c in range(k)]
     ids = np.array([f"s{i}" for i in range(n)], dtype=object)
-    return Cohort(ids, mods, target, task, classes)
+    return Cohort(ids, mods, target, TASKS.get(task)(), classes)
 
 
 def config(task="binary", **extra):
@@ -87,7 +88,7 @@ def test_no_test_sample_reaches_a_transform_or_a_baseline(monkeypatch):
 def test_every_method_sees_the_same_splits():
     data = cohort()
     result = run_experiment(config(), data)
-    expected = make_splits(data.target, task="binary", kind="kfold", folds=3, seed=0)
+    expected = make_splits(data.target, stratify=data.target, kind="kfold", folds=3, seed=0)
     assert [s.test.tolist() for s in result.splits] == [s.test.tolist() for s in expected]
     import pandas as pd
 

@@ -8,7 +8,7 @@ from torch import nn
 from biozoo.config import ModelConfig
 from biozoo.data.batch import FoldData
 from biozoo.data.spec import PartSpec
-from biozoo.heads import HEADS
+from biozoo.heads import BinaryHead
 from biozoo.inputs import TableInput
 from biozoo.model import build_model
 from biozoo.train.ensemble import LoopEnsemble, StackedEnsemble, make_ensemble
@@ -33,7 +33,7 @@ def test_loop_and_stacked_agree_on_the_same_weights():
     stacked = StackedEnsemble(_make, [1, 2, 3]).eval()
     loop = LoopEnsemble(_make, [1, 2, 3]).eval()
     loop.load_stacked_state(stacked.stacked_state())
-    head = HEADS.get("binary")(None)
+    head = BinaryHead()
     data = _data()
     torch.testing.assert_close(
         predict_members(stacked, head, data), predict_members(loop, head, data)
@@ -93,7 +93,7 @@ def test_loop_ensemble_trains_and_adds_the_encoders_aux_loss():
 
     ens = make_ensemble(penalised, [0, 1])
     assert isinstance(ens, LoopEnsemble)
-    head = HEADS.get("binary")(None)
+    head = BinaryHead()
     batch = _data(8).repeat(2)
     plan = EnsemblePlan(ens, head)
     losses = plan.member_losses(batch)

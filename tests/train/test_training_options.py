@@ -11,7 +11,7 @@ from biozoo.api import parse_config
 from biozoo.api import run as train
 from biozoo.data.batch import FoldData
 from biozoo.errors import BiozooError
-from biozoo.heads import HEADS
+from biozoo.heads import BinaryHead
 from biozoo.train.ensemble import StackedEnsemble
 from biozoo.train.plan import EnsemblePlan, fit_ensemble
 
@@ -77,7 +77,7 @@ def test_a_nan_loss_stops_training_naming_epoch_and_step():
     with pytest.raises(BiozooError, match=r"epoch 0, step 0"):
         fit_ensemble(
             ens,
-            HEADS.get("binary")(None),
+            BinaryHead(),
             data,
             data,
             epochs=2,
@@ -89,4 +89,4 @@ def test_a_nan_loss_stops_training_naming_epoch_and_step():
             gradient_clip=1.0,
             seed=0,
         )
-    assert EnsemblePlan(ens, HEADS.get("binary")(None), optimizer="adahessian").create_graph
+    assert EnsemblePlan(ens, BinaryHead(), optimizer="adahessian").create_graph

@@ -225,7 +225,6 @@ def _yaml_sources(path: Path) -> dict[str, Path]:
 def _run(cfg, out: Path | None) -> None:
     from biozoo import api
     from biozoo.data.align import load_cohort
-    from biozoo.evaluate import PRIMARY
 
     cohort = load_cohort(cfg.data)
     n_fits = _count_fits(cfg)
@@ -246,8 +245,7 @@ def _run(cfg, out: Path | None) -> None:
             bar.update(task, description=label)
 
         result = api.run(cfg, cohort=cohort, out_dir=out, progress=progress)
-    primary = PRIMARY[cohort.task]
-    _print_leaderboard(result.leaderboard, primary, cohort, cfg)
+    _print_leaderboard(result.leaderboard, cohort.task.primary, cohort, cfg)
     out_console.print(f"run folder: {result.path}  ({result.seconds:.0f} s)")
     report = result.path / "report.html"
     if report.is_file():
@@ -260,14 +258,19 @@ def _count_fits(cfg) -> int:
     return n_splits * (len(cfg.models) + len(cfg.baselines))
 
 
-SHOWN = ("roc_auc", "pr_auc", "balanced_accuracy", "rmse", "mae", "r2")
-HEADERS = {"roc_auc": "ROC AUC", "pr_auc": "PR AUC", "balanced_accuracy": "bal. accuracy"}
+SHOWN = ("roc_auc", "pr_auc", "balanced_accuracy", "rmse", "mae", "r2", "c_index", "ibs")
+HEADERS = {
+    "roc_auc": "ROC AUC",
+    "pr_auc": "PR AUC",
+    "balanced_accuracy": "bal. accuracy",
+    "c_index": "C-index",
+}
 
 
 def _print_leaderboard(board, primary: str, cohort, cfg) -> None:
-    from biozoo.evaluate import METRICS, format_mean_sd
+    from biozoo.evaluate import format_mean_sd
 
-    metrics = [m for m in METRICS[cohort.task] if m in SHOWN]
+    metrics = [m for m in cohort.task.metric_names if m in SHOWN]
     table = Table(
         title=f"{cfg.name}: {len(cohort)} samples, {board['n_splits'].iloc[0]} splits, "
         f"mean ± sd over splits; sorted by {HEADERS.get(primary, primary.upper())}",

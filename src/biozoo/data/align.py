@@ -38,9 +38,10 @@ def load_cohort(data: DataConfig, *, with_target: bool = True) -> Cohort:
             first modality, then of the next ones for ids not seen before.
 
     Returns:
-        The aligned cohort; modalities in config order. Classification targets are int64
-        codes into ``classes`` (sorted labels as str: numbers and bools sort by value, so a
-        0/1 or False/True target has the positive class second); regression targets float32.
+        The aligned cohort; modalities in config order; the target as its task encodes it
+        (:meth:`~biozoo.tasks.base.Task.encode_target`: class codes into ``classes``,
+        values, or survival's time and event). Samples whose every label column is missing
+        are left out (with a warning).
 
     Raises:
         BiozooError: a file cannot be read, a modality shares no sample id with the labels,
@@ -52,7 +53,7 @@ def load_cohort(data: DataConfig, *, with_target: bool = True) -> Cohort:
     tables = {name: r.data for name, r in reads.items()}
     sources = {name: r.source for name, r in reads.items()}
 
-    labels: pd.Series | None = None
+    labels: pd.DataFrame | None = None
     target_source = ""
     if with_target:
         labels, target_source = _read_target(data.target)
@@ -70,46 +71,50 @@ def load_cohort(data: DataConfig, *, with_target: bool = True) -> Cohort:
         name: MODALITIES.get(cfg.kind).align(name, cfg.kind, reads[name], ids)
         for name, cfg in data.modalities.items()
     }
+    task = data.target.build_task()
     target, classes, meta = None, None, {}
     if labels is not None:
-        column = data.target.column
-        target, classes = _encode_target(labels.loc[ids], data.target.task, column, target_source)
-        meta = {"target_column": column, "target_source": target_source}
+        encoded = task.encode_target(labels.loc[ids], data.target.options(), target_source)
+        target, classes = encoded.values, encoded.classes
+        meta = {"target_column": ", ".join(labels.columns), "target_source": target_source}
     return Cohort(
         ids=ids.to_numpy(dtype=object),
         modalities=modalities,
         target=target,
-        task=data.target.task,
+        task=task,
         classes=classes,
         meta=meta,
     )
 
 
-def _read_target(target: TargetConfig) -> tuple[pd.Series, str]:
+def _read_target(target: TargetConfig) -> tuple[pd.DataFrame, str]:
+    """The task's label columns, indexed by sample id, and where they come from."""
     if target.dataset is not None:
         if target.id_column is not None or target.format != "auto":
             raise BiozooError(
                 f"target reads bundled dataset {target.dataset!r}, so 'id_column' and 'format' "
                 f"do not apply (they are for files given by 'path')."
             )
-        return dataset_target(target.dataset, target.column), target.dataset
+        columns = [dataset_target(target.dataset, c) for c in target.columns()]
+        return pd.concat(columns, axis=1), target.dataset
     assert target.path is not None  # the config allows exactly one of path / dataset
-    labels = read_labels(
-        target.path, target.column, format=target.format, id_column=target.id_column
-    )
-    return labels, str(target.path)
+    columns = [
+        read_labels(target.path, c, format=target.format, id_column=target.id_column)
+        for c in target.columns()
+    ]
+    return pd.concat(columns, axis=1), str(target.path)
 
 
 def _labelled_ids(
-    labels: pd.Series,
+    labels: pd.DataFrame,
     tables: dict[str, pd.DataFrame],
     sources: dict[str, str],
     target_source: str,
     policy: str,
 ) -> pd.Index:
     """Ids to keep, in label-file order, logging a warning for every group left out."""
-    column = labels.name
-    missing = labels.isna()
+    column = ", ".join(str(c) for c in labels.columns)
+    missing = labels.isna().all(axis=1)  # a row missing only some columns is the task's call
     if missing.any():
         logger.warning(
             "dropped %d samples of %s whose label %r is missing.",
@@ -176,49 +181,3 @@ def _unlabelled_ids(tables: dict[str, pd.DataFrame], policy: str) -> pd.Index:
     return ids
 
 
-def _encode_target(
-    labels: pd.Series, task: str, column: str, source: str
-) -> tuple[np.ndarray, list[str] | None]:
-    if task == "regression":
-        numbers = pd.to_numeric(labels, errors="coerce")
-        bad = numbers.isna() & labels.notna()
-        if bad.any():
-            raise BiozooError(
-                f"regression target {column!r} of {source} must be numeric, but sample "
-                f"{labels.index[bad.to_numpy()][0]!r} has {labels[bad].iloc[0]!r}."
-            )
-        return numbers.to_numpy(dtype=np.float32), None
-
-    levels = _sorted_levels(labels)
-    names = [_label_str(v) for v in levels]
-    if len(levels) < 2:
-        raise BiozooError(
-            f"target {column!r} of {source} has a single class ({', '.join(names)}); "
-            f"{task} classification needs at least 2."
-        )
-    if task == "binary" and len(levels) != 2:
-        shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
-        raise BiozooError(
-            f"binary target {column!r} of {source} has {len(levels)} classes ({shown}); "
-            f"use task 'multiclass' or recode it to 2 classes."
-        )
-    codes = pd.Index(levels, dtype=object).get_indexer(labels.to_numpy(dtype=object))
-    return codes.astype(np.int64), names
-
-
-def _sorted_levels(labels: pd.Series) -> list[object]:
-    """Distinct labels: by value when all are numbers or bools, else by their text."""
-    values = list(pd.unique(labels.to_numpy(dtype=object)))
-    if all(isinstance(v, bool | np.bool_) for v in values):
-        return sorted(values)
-    if all(isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in values):
-        return sorted(values)
-    return sorted(values, key=str)
-
-
-def _label_str(value: object) -> str:
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    if isinstance(value, np.bool_):
-        return str(bool(value))
-    return str(value)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+from biozoo.tasks import Task
 
 if TYPE_CHECKING:
     from biozoo.data.protocol import Read
@@ -16,12 +18,11 @@ __all__ = [
     "Modality",
     "RecordModality",
     "TableModality",
-    "Task",
     "align_records",
     "align_table",
 ]
 
-Task = Literal["binary", "multiclass", "regression"]
+__all__ = ["Cohort", "Modality", "RecordModality", "TableModality"]
 
 
 @dataclass
@@ -135,10 +136,11 @@ class Cohort:
         ids: sample ids (str), one per row of every modality.
         modalities: name -> :class:`TableModality` or :class:`RecordModality`, in config
             order.
-        target: ``[n_samples]``; int64 class codes for classification, float32 for regression.
-            ``None`` for a cohort read only to be scored (``biozoo predict``).
-        task: ``binary``, ``multiclass`` or ``regression``.
-        classes: class labels (as str) in code order; ``None`` for regression.
+        target: as the task encodes it (:meth:`~biozoo.tasks.base.Task.encode_target`):
+            ``[n_samples]`` int64 class codes or float32 values, ``[n_samples, 2]`` time and
+            event for survival. ``None`` for a cohort read only to be scored.
+        task: the task (:mod:`biozoo.tasks`).
+        classes: class labels (as str) in code order; ``None`` for tasks without classes.
     """
 
     ids: np.ndarray
@@ -168,6 +170,11 @@ class Cohort:
         )
 
     @property
+    def n_classes(self) -> int | None:
+        """Number of classes, or None for tasks without classes."""
+        return len(self.classes) if self.classes else None
+
+    @property
     def stratify_labels(self) -> np.ndarray | None:
-        """Labels to stratify splits on (class codes), or None for regression."""
-        return None if self.task == "regression" else self.target
+        """Labels to stratify splits on (the task's choice), or None."""
+        return None if self.target is None else self.task.stratify_labels(self.target)

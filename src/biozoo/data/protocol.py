@@ -36,6 +36,7 @@ import pandas as pd
 from biozoo.errors import BiozooError
 from biozoo.inputs import InputSpec
 from biozoo.registry import Registry
+from biozoo.tasks import Task
 
 if TYPE_CHECKING:
     from biozoo.data.cohort import Modality
@@ -58,7 +59,7 @@ class Part(Protocol):
 
     type: ClassVar[str]
 
-    def fit(self, mod: Any, y: np.ndarray | None, task: str) -> Self: ...
+    def fit(self, mod: Any, y: np.ndarray | None, task: Task) -> Self: ...
 
     def transform(self, mod: Any) -> Any: ...
 

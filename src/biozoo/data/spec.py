@@ -25,6 +25,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from biozoo.data.protocol import MODALITIES
+from biozoo.errors import BiozooError
+from biozoo.tasks import TASKS, TargetOptions, Task
 
 __all__ = [
     "DataConfig",
@@ -145,10 +147,41 @@ class RecordConfig(ModalityConfig):
 
 
 class TargetConfig(_Source):
-    """The label column: a file with a sample-id column, or a bundled dataset's target."""
+    """The target: label columns of a file with a sample-id column, or of a bundled dataset.
 
-    column: str
-    task: Literal["binary", "multiclass", "regression"]
+    ``task`` names a :data:`~biozoo.tasks.TASKS` entry; the task's own keys follow and are
+    validated by the task (``column`` for binary, multiclass and regression; ``time`` and
+    ``event``, optionally ``ties``, for survival).
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=False)
+    task: str
+
+    @model_validator(mode="after")
+    def _task_keys(self) -> Self:
+        if self.task not in TASKS:
+            raise ValueError(TASKS.unknown_message(self.task, where="task"))
+        self.options()
+        return self
+
+    def options(self) -> TargetOptions:
+        """The task's target options (its keys of this section).
+
+        Raises:
+            ValueError: a key is missing, unknown or wrong, in one sentence.
+        """
+        try:
+            return TASKS.get(self.task).parse_options(self.model_extra or {}, where="target")
+        except BiozooError as err:
+            raise ValueError(str(err).removeprefix("target.").rstrip(".")) from None
+
+    def build_task(self) -> Task:
+        """The task this target is for, with its options."""
+        return TASKS.get(self.task).from_options(self.options())
+
+    def columns(self) -> list[str]:
+        """The label columns the task reads."""
+        return self.options().columns()
 
 
 class DataConfig(Strict):

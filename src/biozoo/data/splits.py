@@ -25,7 +25,6 @@ __all__ = ["Split", "inner_split", "make_splits"]
 
 log = logging.getLogger(__name__)
 
-_TASKS = ("binary", "multiclass", "regression")
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ class Split:
 def make_splits(
     y: np.ndarray,
     *,
-    task: str,
+    stratify: np.ndarray | None = None,
     kind: str = "kfold",
     folds: int = 5,
     repeats: int = 1,
@@ -55,15 +54,17 @@ def make_splits(
 ) -> list[Split]:
     """Outer splits of the samples, the same for every method compared.
 
-    ``kfold`` uses ``RepeatedStratifiedKFold`` (classification) or ``RepeatedKFold``
-    (regression) with ``n_splits=folds, n_repeats=repeats, random_state=seed``; ``holdout``
+    ``kfold`` uses ``RepeatedStratifiedKFold`` (with ``stratify`` labels) or ``RepeatedKFold``
+    (without) with ``n_splits=folds, n_repeats=repeats, random_state=seed``; ``holdout``
     uses ``StratifiedShuffleSplit`` or ``ShuffleSplit`` with ``n_splits=repeats``,
     ``test_size`` and ``random_state=seed``, so ``repeats=5`` gives exactly the splits of
     ``StratifiedShuffleSplit(5, test_size=0.3, random_state=0)`` for the defaults.
 
     Args:
-        y: targets ``[n]``: class codes for classification, values for regression.
-        task: ``binary``, ``multiclass`` or ``regression``.
+        y: targets ``[n]`` or ``[n, t]`` (only their number is used).
+        stratify: labels ``[n]`` to stratify on (the task's
+            :meth:`~biozoo.tasks.base.Task.stratify_labels`: classes, or survival's event),
+            or None for plain shuffled splits.
         kind: ``kfold`` or ``holdout``.
         folds: number of folds (``kfold``).
         repeats: repetitions of the k-fold, or number of hold-out splits.
@@ -76,9 +77,10 @@ def make_splits(
     Raises:
         BiozooError: too few samples, or a class too small to stratify.
     """
-    y = np.asarray(y)
     n = len(y)
-    classify = _is_classification(task)
+    classify = stratify is not None
+    if classify:
+        y = np.asarray(stratify)
     if kind == "kfold":
         if folds < 2 or folds > n:
             raise BiozooError(f"a {folds}-fold split needs at least 2 folds and {folds} samples.")
@@ -102,7 +104,6 @@ def make_splits(
         names = [f"h{i}" for i in range(repeats)]
     else:
         raise ValueError(f"kind must be 'kfold' or 'holdout', got {kind!r}")
-    stratify = y if classify else None
     return [
         Split(name, np.sort(train).astype(np.int64), np.sort(test).astype(np.int64))
         for name, (train, test) in zip(
@@ -112,16 +113,20 @@ def make_splits(
 
 
 def inner_split(
-    y: np.ndarray, *, task: str, val_fraction: float, seed: int
+    y: np.ndarray,
+    *,
+    stratify: np.ndarray | None = None,
+    val_fraction: float,
+    seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split training samples into a fit part and a validation part for early stopping.
 
-    Stratified for classification; when a class is too small to stratify, it logs a warning
-    and falls back to a plain shuffle split. Deterministic given ``seed``.
+    Stratified on ``stratify`` when given; when a label is too rare to stratify, it logs a
+    warning and falls back to a plain shuffle split. Deterministic given ``seed``.
 
     Args:
-        y: targets of the training samples ``[n]``.
-        task: ``binary``, ``multiclass`` or ``regression``.
+        y: targets of the training samples ``[n]`` or ``[n, t]`` (only their number is used).
+        stratify: labels ``[n]`` to stratify on, or None.
         val_fraction: fraction of samples for validation, in ``(0, 1)``.
         seed: random state.
 
@@ -132,32 +137,24 @@ def inner_split(
     Raises:
         BiozooError: fewer than two samples.
     """
-    y = np.asarray(y)
     n = len(y)
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must lie between 0 and 1, got {val_fraction}")
     where = "the inner validation split"
     _check_shuffle(n, val_fraction, where)
     splitter: StratifiedShuffleSplit | ShuffleSplit
-    stratify = None
-    if _is_classification(task):
+    if stratify is not None:
         try:
-            _check_stratified_shuffle(y, val_fraction, where)
+            _check_stratified_shuffle(np.asarray(stratify), val_fraction, where)
             splitter = StratifiedShuffleSplit(n_splits=1, test_size=val_fraction, random_state=seed)
-            stratify = y
         except BiozooError as err:
+            stratify = None
             log.warning("%s is not stratified: %s", where, err)
             splitter = ShuffleSplit(n_splits=1, test_size=val_fraction, random_state=seed)
     else:
         splitter = ShuffleSplit(n_splits=1, test_size=val_fraction, random_state=seed)
     fit, val = next(splitter.split(np.zeros((n, 1)), stratify))
     return np.sort(fit).astype(np.int64), np.sort(val).astype(np.int64)
-
-
-def _is_classification(task: str) -> bool:
-    if task not in _TASKS:
-        raise ValueError(f"task must be one of {_TASKS}, got {task!r}")
-    return task != "regression"
 
 
 def _check_class_sizes(y: np.ndarray, need: int, what: str) -> None:

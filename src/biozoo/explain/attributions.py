@@ -1,7 +1,8 @@
 r"""Feature attributions of table modalities through the whole multi-module model (Captum).
 
 Every table modality's input features are attributed at once (Captum takes a tuple of
-inputs), through encoders, fusion and head, to one scalar per sample:
+inputs), through encoders, fusion and head, to one scalar per sample, the head's
+``explained`` output:
 
 - ``binary``: the log-odds of the positive class (``classes[1]``),
   :math:`\log p_1 - \log p_0`, where :math:`p` is the head's probability (the view-weighted
@@ -11,6 +12,7 @@ inputs), through encoders, fusion and head, to one scalar per sample:
 - ``multiclass``: the log-odds :math:`\log p_c - \log(1 - p_c)` of each sample's *true* class
   ``c`` (test samples have labels): "what made the model support the right answer".
 - ``regression``: the prediction, in the target's units (``output_scale`` = the target sd).
+- ``survival``: the risk score (log-hazard ratio) of the Cox head.
 
 Methods: integrated gradients (`Sundararajan et al. 2017 <https://arxiv.org/abs/1703.01365>`_,
 the default), gradient SHAP (`Lundberg & Lee 2017 <https://arxiv.org/abs/1705.07874>`_) and
@@ -35,7 +37,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from biozoo.errors import BiozooError
@@ -45,7 +46,6 @@ __all__ = [
     "METHODS",
     "TableAttributions",
     "attribute_tables",
-    "explained_output",
     "precision_at_k",
     "rank_features",
     "resolve_method",
@@ -67,35 +67,6 @@ def resolve_method(name: str) -> str:
     return full
 
 
-def explained_output(outputs: Tensor, view_mask: Tensor, task: str) -> Tensor:
-    """The quantity attributed, from a fusion's outputs (see the module docstring).
-
-    Args:
-        outputs: ``[B, K, o]``, one output per view.
-        view_mask: ``[B, K]``, which views each sample has.
-        task: ``binary``, ``multiclass`` or ``regression``.
-
-    Returns:
-        ``[B]`` (binary log-odds of class 1, regression value) or ``[B, C]`` (multiclass:
-        the log-odds of every class; pick the sample's class with Captum's ``target``).
-    """
-    w = view_mask.to(outputs.dtype)
-    w = w / w.sum(dim=1, keepdim=True).clamp_min(1.0)
-    if task == "regression":
-        return (outputs[..., 0] * w).sum(dim=1)
-    log_w = torch.log(w)  # -inf for absent views: they drop out of the logsumexp
-    if task == "binary":
-        logit = outputs[..., 0]  # (B, K)
-        log_p1 = torch.logsumexp(log_w + F.logsigmoid(logit), dim=1)
-        log_p0 = torch.logsumexp(log_w + F.logsigmoid(-logit), dim=1)
-        return log_p1 - log_p0
-    log_p = torch.logsumexp(log_w.unsqueeze(-1) + F.log_softmax(outputs, dim=-1), dim=1)
-    c = log_p.shape[-1]
-    eye = torch.eye(c, dtype=torch.bool, device=log_p.device)
-    rest = log_p.unsqueeze(1).expand(-1, c, c).masked_fill(eye, float("-inf"))  # (B, C, C)
-    return log_p - torch.logsumexp(rest, dim=-1)
-
-
 class _Explained(nn.Module):
     """``model`` as a function of the table inputs alone: Captum's forward function.
 
@@ -105,10 +76,15 @@ class _Explained(nn.Module):
     """
 
     def __init__(
-        self, model: MultiModalModel, task: str, tables: list[str], others: list[str], scale: float
+        self,
+        model: MultiModalModel,
+        head: nn.Module,
+        tables: list[str],
+        others: list[str],
+        scale: float,
     ) -> None:
         super().__init__()
-        self.model, self.task, self.scale = model, task, scale
+        self.model, self.head, self.scale = model, head, scale
         self.tables, self.others = tables, others
 
     def forward(self, *args: Tensor) -> Tensor:
@@ -121,7 +97,7 @@ class _Explained(nn.Module):
             z = {m: self.model.encoders[m](inputs[m], present[m]) for m in self.tables}
             z.update(zip(self.others, args[nt : nt + no], strict=True))
         outputs, view_mask = self.model.fusion(z, self.model.view_presence(present))
-        return explained_output(outputs, view_mask, self.task) * self.scale
+        return self.head.explained(outputs, view_mask) * self.scale
 
 
 @dataclass
@@ -145,7 +121,7 @@ def attribute_tables(
     inputs: dict[str, object],
     present: dict[str, Tensor],
     *,
-    task: str,
+    head: nn.Module,
     target: Tensor | None = None,
     tables: list[str] | None = None,
     method: str = "integrated_gradients",
@@ -162,8 +138,9 @@ def attribute_tables(
         model: one trained model (not an ensemble); put in evaluation mode here.
         inputs: modality -> the encoder's input for ``n`` samples (tables ``Float[n, p]``).
         present: modality -> ``Bool[n]``.
-        task: ``binary``, ``multiclass`` or ``regression``.
-        target: ``Long[n]`` class per sample; required for ``multiclass``.
+        head: the task's head, whose ``explained`` output is attributed.
+        target: ``Long[n]`` class per sample; required when the head explains each class
+            (``head.per_class``, multiclass).
         tables: the modalities to attribute (default: those whose input is a float matrix);
             every other modality is held fixed.
         method: ``integrated_gradients``, ``gradient_shap`` or ``deeplift`` (or ``ig``).
@@ -181,8 +158,8 @@ def attribute_tables(
         - ``values[m]``: ``[n, p_m]``, the shape of ``inputs[m]``.
     """
     method = resolve_method(method)
-    if task == "multiclass" and target is None:
-        raise BiozooError("multiclass attributions need each sample's class (target).")
+    if head.per_class and target is None:
+        raise BiozooError("per-class attributions need each sample's class (target).")
     model.eval()
     if tables is None:
         tables = [m for m in model.modalities if _is_table(inputs[m])]
@@ -196,7 +173,7 @@ def attribute_tables(
     if others and model.early:
         raise BiozooError("attributions need every modality to be a table with early fusion.")
     fixed = _fixed_embeddings(model, inputs, present, others)
-    wrapped = _Explained(model, task, tables, others, output_scale).eval()
+    wrapped = _Explained(model, head, tables, others, output_scale).eval()
     base = baselines or {}
     b = tuple(base.get(m, torch.zeros(1, inputs[m].shape[1])).float() for m in tables)
     masks = [present[m] for m in model.modalities]
@@ -207,7 +184,7 @@ def attribute_tables(
         rows = slice(a, min(a + batch_size, n))
         x = tuple(inputs[m][rows].float() for m in tables)
         extra = (*(fixed[m][rows] for m in others), *(mk[rows] for mk in masks))
-        tgt = None if target is None or task != "multiclass" else target[rows].long()
+        tgt = None if target is None or not head.per_class else target[rows].long()
         attr, delta = _run(wrapped, method, x, b, tgt, extra, n_steps, n_samples, seed + a)
         for m, t in zip(tables, attr, strict=True):
             parts[m].append(t.detach())

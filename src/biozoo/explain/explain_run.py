@@ -220,7 +220,7 @@ def _explain_model(run, model, rows, cohort, method, top):
                 saved.member(i),
                 data.inputs,
                 data.present,
-                task=str(meta["task"]),
+                head=saved.head,
                 target=data.y,
                 method=method,
                 tables=tables,
@@ -254,7 +254,7 @@ def _explain_model(run, model, rows, cohort, method, top):
         "model": model,
         "method": method,
         "task": meta.get("task"),
-        "explained": _explained(meta),
+        "explained": cohort.task.explained(meta.get("classes") or []),
         "baseline": _BASELINE[method],
         "splits": splits,
         "n_members": int(meta.get("n_members", 0)),
@@ -301,10 +301,7 @@ def _tables(saved: SavedSplit) -> list[str]:
 
 
 def _output_scale(saved: SavedSplit) -> float:
-    target = saved.transforms.target
-    if saved.meta["task"] != "regression" or target is None or target.sd is None:
-        return 1.0
-    return float(np.atleast_1d(target.sd)[0])
+    return saved.transforms.target.output_scale
 
 
 def _check_classes(run: Path, cohort: Cohort, meta: dict) -> None:
@@ -313,15 +310,6 @@ def _check_classes(run: Path, cohort: Cohort, meta: dict) -> None:
             f"the classes of the run's data ({cohort.classes}) differ from those the models "
             f"of {run} were trained on ({meta.get('classes')})."
         )
-
-
-def _explained(meta: dict) -> str:
-    task, classes = meta.get("task"), meta.get("classes") or []
-    if task == "binary":
-        return f"log-odds of class {classes[1]!r} (the positive class)"
-    if task == "multiclass":
-        return "log-odds of each sample's true class"
-    return "the prediction, in the target's units"
 
 
 def _completeness(gaps: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float] | None:

@@ -34,13 +34,6 @@ from biozoo.errors import BiozooError
 
 __all__ = ["GraphExplanation", "GraphModelFunction", "explain_graphs"]
 
-_MODES = {
-    "regression": "regression",
-    "binary": "binary_classification",
-    "multiclass": "multiclass_classification",
-}
-
-
 class GraphModelFunction(nn.Module):
     """A single-graph-modality model as ``f(x, edge_index, edge_attr, batch) -> [G, n_out]``.
 
@@ -122,7 +115,7 @@ def explain_graphs(
     graphs: Sequence[Data],
     *,
     modality: str,
-    task: str,
+    mode: str,
     sample_ids: Sequence[str] | None = None,
     smiles: Sequence[str | None] | None = None,
     add_hs: bool = False,
@@ -139,7 +132,9 @@ def explain_graphs(
         graphs: the samples' graphs (e.g. ``[source[i] for i in chosen]`` of a
             :class:`~biozoo.data.batch.GraphSource`); empty graphs (absent samples) are skipped.
         modality: the graph modality's name in the model.
-        task: ``regression``, ``binary`` or ``multiclass``.
+        mode: PyG's explainer mode of the model's raw output (the task's
+            ``graph_explainer_mode``: ``regression``, ``binary_classification`` or
+            ``multiclass_classification``).
         sample_ids: one id per graph (default ``"0", "1", ...``).
         smiles: the molecules' SMILES, to add atom symbols and SVG drawings.
         add_hs: the graphs were built with explicit hydrogens.
@@ -152,9 +147,6 @@ def explain_graphs(
     Returns:
         A :class:`GraphExplanation`.
     """
-    if task not in _MODES:
-        known = ", ".join(_MODES)
-        raise BiozooError(f"task must be one of {known} to explain graphs, not {task!r}.")
     members = [models] if isinstance(models, nn.Module) else list(models)
     ids = [str(i) for i in range(len(graphs))] if sample_ids is None else list(map(str, sample_ids))
     if len(ids) != len(graphs) or (smiles is not None and len(smiles) != len(graphs)):
@@ -166,7 +158,7 @@ def explain_graphs(
             explanation_type="model",
             node_mask_type="object",
             edge_mask_type="object",
-            model_config={"mode": _MODES[task], "task_level": "graph", "return_type": "raw"},
+            model_config={"mode": mode, "task_level": "graph", "return_type": "raw"},
         )
         for m in members
     ]

@@ -59,7 +59,7 @@ def run_graph_explanations(
         members,
         [source[i] for i in range(len(chosen))],
         modality=modality,
-        task=str(saved.meta["task"]),
+        mode=cohort.task.graph_explainer_mode,
         sample_ids=[str(s) for s in cohort.ids[chosen]],
         smiles=list(cohort.modalities[modality].records[chosen]),
         add_hs=bool(getattr(part, "add_hs", False)),

@@ -20,6 +20,10 @@ LABELS = {
     "rmse": "RMSE",
     "mae": "MAE",
     "r2": "R²",
+    "c_index": "C-index",
+    "uno_c_index": "Uno's C",
+    "ibs": "IBS",
+    "td_auc": "td-AUC",
 }
 """How each metric is named on the page."""
 

@@ -157,7 +157,7 @@ def attention_section(run: RunFiles) -> str | None:
 
 
 def _sample_classes(run: RunFiles) -> dict[str, str]:
-    if run.preds is None or "y_true" not in run.preds or run.task == "regression":
+    if run.preds is None or "y_true" not in run.preds or run.task_name == "regression":
         return {}
     first = run.preds.drop_duplicates("sample_id")
     return dict(zip(first["sample_id"].astype(str), first["y_true"].astype(str), strict=True))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from html import escape
@@ -21,12 +22,15 @@ import yaml
 import biozoo.report.plots as plots
 from biozoo._atomic import atomic_file
 from biozoo.errors import BiozooError
-from biozoo.evaluate import HIGHER_IS_BETTER, PRIMARY, format_mean_sd
+from biozoo.evaluate import format_mean_sd
+from biozoo.registry import Registry
 from biozoo.report.blocks import LABELS, figure, note, swatch, table
 from biozoo.report.comparison import bold_cells, comparison_section, split_sizes, summarize_run
 from biozoo.report.explained import attention_section, attributions_section, explanations_section
 from biozoo.report.latent_maps import latent_map_data, plot_latent_map
+from biozoo.report.survival import km_figure
 from biozoo.report.template import PAGE, section
+from biozoo.tasks import TASKS, Task
 from biozoo.train.runfolder import RunLayout
 
 __all__ = ["render_report", "write_report"]
@@ -47,8 +51,13 @@ class RunFiles:
     preds: pd.DataFrame | None
 
     @property
-    def task(self) -> str:
+    def task_name(self) -> str:
         return str(self.metrics.get("task", "binary"))
+
+    @property
+    def task(self) -> type[Task]:
+        """The run's task class (its metric directions and primary metric)."""
+        return TASKS.get(self.task_name)
 
     @property
     def classes(self) -> list[str]:
@@ -73,7 +82,7 @@ class RunFiles:
 
     @property
     def primary(self) -> str:
-        return PRIMARY.get(self.task, "")
+        return self.task.primary
 
     @cached_property
     def sizes(self) -> list[tuple[int, int]]:
@@ -91,7 +100,7 @@ class RunFiles:
             self.kinds,
             self.sizes,
             metric=metric,
-            higher_is_better=HIGHER_IS_BETTER.get(metric, True),
+            higher_is_better=self.task.higher_is_better.get(metric, True),
             label=LABELS.get(metric, metric),
         )
 
@@ -152,7 +161,7 @@ def render_report(run_dir: Path, *, umap: bool = True) -> str:
 def _subtitle(run: RunFiles) -> str:
     version = (run.versions.get("packages") or {}).get("biozoo")
     written = f"biozoo {version}" if version else "biozoo"
-    return f"{run.task} · {run.metrics.get('n_samples', '?')} samples · trained with {written}"
+    return f"{run.task_name} · {run.metrics.get('n_samples', '?')} samples · trained with {written}"
 
 
 def _read(path: Path) -> RunFiles:
@@ -185,7 +194,7 @@ def _text(path: Path) -> str:
 
 def _summary(run: RunFiles) -> str:
     m, cfg = run.metrics, run.config
-    facts = [("samples", str(m.get("n_samples", "?"))), ("task", run.task)]
+    facts = [("samples", str(m.get("n_samples", "?"))), ("task", run.task_name)]
     if run.classes:
         facts.append(("classes", ", ".join(escape(c) for c in run.classes) + _class_counts(run)))
     target = (cfg.get("data") or {}).get("target") or {}
@@ -245,12 +254,13 @@ def _leaderboard(run: RunFiles) -> str:
         return note("No leaderboard.csv in this run folder.")
     names = [c[: -len("_mean")] for c in board.columns if c.endswith("_mean")]
     per_split, sizes = run.metrics.get("per_split") or {}, run.sizes
+    higher = run.task.higher_is_better
     best = {
-        n: bold_cells(per_split, sizes, n, higher_is_better=HIGHER_IS_BETTER.get(n, True))
+        n: bold_cells(per_split, sizes, n, higher_is_better=higher.get(n, True))
         for n in names
     }
     header = ["#", "method", "kind", "splits"] + [
-        f"{escape(LABELS.get(n, n))} {'↑' if HIGHER_IS_BETTER.get(n, True) else '↓'}" for n in names
+        f"{escape(LABELS.get(n, n))} {'↑' if higher.get(n, True) else '↓'}" for n in names
     ]
     rows = []
     for i, row in board.iterrows():
@@ -307,17 +317,33 @@ def _predictions(run: RunFiles) -> str:
         f"the pooled predictions and can differ from the leaderboard's per-split means.</p>"
     )
     chosen = [m for m in _highlights(run) if m in set(preds["method"])]
-    if run.task == "regression":
-        target = str(((run.config.get("data") or {}).get("target") or {}).get("column") or "target")
-        fig = plots.regression_figure(preds, methods=chosen, target=target)
-        cap = "Best deep model and best baseline: predicted vs observed values, and residuals."
-        return intro + f'<div class="grid">{figure(fig, "regression", cap, wide=True)}</div>'
+    if run.task_name not in PREDICTION_FIGURES:
+        return intro + note(f"No prediction plots for task {run.task_name!r}.")
+    figs = PREDICTION_FIGURES.get(run.task_name)(run, preds, chosen)
+    return intro + f'<div class="grid">{"".join(figs)}</div>'
+
+
+PredictionFigures = Callable[["RunFiles", pd.DataFrame, list[str]], list[str]]
+PREDICTION_FIGURES: Registry[PredictionFigures] = Registry("prediction figures")
+"""Task name -> the figures of the report's predictions section (as ``<figure>`` HTML)."""
+
+
+@PREDICTION_FIGURES.register("regression")
+def _regression_figures(run: RunFiles, preds: pd.DataFrame, chosen: list[str]) -> list[str]:
+    target = str(((run.config.get("data") or {}).get("target") or {}).get("column") or "target")
+    fig = plots.regression_figure(preds, methods=chosen, target=target)
+    cap = "Best deep model and best baseline: predicted vs observed values, and residuals."
+    return [figure(fig, "regression", cap, wide=True)]
+
+
+def _classification_figures(run: RunFiles, preds: pd.DataFrame, chosen: list[str]) -> list[str]:
     methods = _method_kinds(run, preds)
     many = len(run.classes)
-    figs = [
+    binary = many == 2
+    return [
         figure(
             plots.roc_pr_figure(
-                preds, task=run.task, classes=run.classes, methods=methods, colours=run.colours
+                preds, binary=binary, classes=run.classes, methods=methods, colours=run.colours
             ),
             "roc-pr",
             "ROC and precision-recall curves of every method (solid: deep models, "
@@ -336,13 +362,27 @@ def _predictions(run: RunFiles) -> str:
         ),
         figure(
             plots.calibration_figure(
-                preds, task=run.task, classes=run.classes, methods=chosen, colours=run.colours
+                preds, binary=binary, classes=run.classes, methods=chosen, colours=run.colours
             ),
             "calibration",
             "Reliability diagram (10 equal-width bins) with the number of predictions per bin.",
         ),
     ]
-    return intro + f'<div class="grid">{"".join(figs)}</div>'
+
+
+PREDICTION_FIGURES.register("binary")(_classification_figures)
+PREDICTION_FIGURES.register("multiclass")(_classification_figures)
+
+
+@PREDICTION_FIGURES.register("survival")
+def _survival_figures(run: RunFiles, preds: pd.DataFrame, chosen: list[str]) -> list[str]:
+    methods = [m for m, _ in _method_kinds(run, preds)]
+    fig = km_figure(preds, methods)
+    cap = (
+        "Kaplan–Meier curves of the held-out samples in the low- and high-risk halves of "
+        "each split's predicted risk (pooled over splits), with the log-rank p-value."
+    )
+    return [figure(fig, "km", cap, wide=True)]
 
 
 def _method_kinds(run: RunFiles, preds: pd.DataFrame) -> list[tuple[str, str]]:
@@ -354,7 +394,7 @@ def _method_kinds(run: RunFiles, preds: pd.DataFrame) -> list[tuple[str, str]]:
 
 def _latents(run: RunFiles, *, umap: bool) -> str:
     seed = int((run.config.get("training") or {}).get("seed") or 0)
-    maps = latent_map_data(run.path, umap=umap, seed=seed, task=run.task)
+    maps = latent_map_data(run.path, umap=umap, seed=seed, numeric=not run.classes)
     if not maps:
         return note("No latents/ in this run folder (output.latents was off).")
     intro = (
@@ -369,7 +409,7 @@ def _latents(run: RunFiles, *, umap: bool) -> str:
     )
     figs = []
     for i, m in enumerate(maps):
-        fig = plot_latent_map(m, task=run.task, classes=run.classes or None)
+        fig = plot_latent_map(m, classes=run.classes or None)
         caption = escape(m.note)
         figs.append(figure(fig, f"latent-{i}", caption, wide=m.umap is not None))
     return intro + f'<div class="grid">{"".join(figs)}</div>'

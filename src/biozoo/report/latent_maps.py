@@ -29,7 +29,7 @@ from matplotlib.lines import Line2D
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
-from biozoo.report.plots import _COLOURS
+from biozoo.report.plots import COLOURS
 from biozoo.train.runfolder import RunLayout
 
 __all__ = ["LatentMap", "latent_map_data", "plot_latent_map"]
@@ -65,7 +65,7 @@ class LatentMap:
 
 
 def latent_map_data(
-    run_dir: Path, *, umap: bool = True, seed: int = 0, task: str | None = None
+    run_dir: Path, *, umap: bool = True, seed: int = 0, numeric: bool = False
 ) -> list[LatentMap]:
     """Read every latent CSV of a run folder and compute its PCA (and UMAP) coordinates.
 
@@ -74,14 +74,14 @@ def latent_map_data(
         umap: also compute UMAP coordinates (umap-learn; its first call in a process spends
             about 5-10 s compiling with numba).
         seed: UMAP's random state.
-        task: ``"regression"`` reads targets as numbers; otherwise they are class labels.
+        numeric: read targets as numbers (a regression run); otherwise as class labels.
 
     Returns:
         One :class:`LatentMap` per latent file, models in name order, ``fused`` last; empty
         when the run saved no latents.
     """
     run_dir = Path(run_dir)
-    targets = _targets(run_dir, task)
+    targets = _targets(run_dir, numeric)
     maps: list[LatentMap] = []
     for model_dir in sorted(p for p in RunLayout(run_dir).latents.glob("*") if p.is_dir()):
         files = sorted(model_dir.glob("*.csv"), key=lambda p: (p.stem == "fused", p.stem))
@@ -125,7 +125,7 @@ def _z(frame: pd.DataFrame) -> np.ndarray:
     return frame[cols].to_numpy(dtype=np.float64)
 
 
-def _targets(run_dir: Path, task: str | None) -> pd.Series:
+def _targets(run_dir: Path, numeric: bool) -> pd.Series:
     """sample_id -> target, from the held-out predictions (first row of each sample)."""
     path = RunLayout(run_dir).predictions
     if not path.is_file():
@@ -134,7 +134,7 @@ def _targets(run_dir: Path, task: str | None) -> pd.Series:
     if "y_true" not in frame:
         return pd.Series(dtype=object)
     first = frame.drop_duplicates("sample_id").set_index("sample_id")["y_true"]
-    return pd.to_numeric(first, errors="coerce") if task == "regression" else first
+    return pd.to_numeric(first, errors="coerce") if numeric else first
 
 
 def _map(model, module, frame, targets, *, umap: bool, seed: int) -> LatentMap:
@@ -211,13 +211,13 @@ def _umap(z: np.ndarray, seed: int) -> tuple[np.ndarray | None, str]:
     return np.asarray(coords, dtype=np.float64), ""
 
 
-def plot_latent_map(m: LatentMap, *, task: str, classes: list[str] | None) -> Figure:
+def plot_latent_map(m: LatentMap, *, classes: list[str] | None) -> Figure:
     """PCA (and UMAP) scatter of one latent map, coloured by the target, marker by part.
 
     Args:
         m: the map, from :func:`latent_map_data`.
-        task: the run's task (regression gets a colour bar, classes a legend).
-        classes: class labels in order (classification).
+        classes: class labels in order (classes get a legend); None for a numeric target
+            (a colour bar).
 
     Returns:
         A figure with one axis per projection, the points exactly ``m.pca`` / ``m.umap``.
@@ -225,12 +225,13 @@ def plot_latent_map(m: LatentMap, *, task: str, classes: list[str] | None) -> Fi
     panels = [("PCA", m.pca)] + ([("UMAP", m.umap)] if m.umap is not None else [])
     fig = Figure(figsize=(4.0 * len(panels) + 1.2, 3.9), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    colours, handles = _colours(m.target, task, classes)
+    numeric = not classes
+    colours, handles = _colours(m.target, numeric, classes)
     artist = None
     for ax, (name, xy) in zip(axes, panels, strict=True):
         for part in sorted(dict.fromkeys(m.part), key=_part_order):
             sel = m.part == part
-            artist = ax.scatter(xy[sel, 0], xy[sel, 1], **_style(m, sel, part, task, colours))
+            artist = ax.scatter(xy[sel, 0], xy[sel, 1], **_style(m, sel, part, numeric, colours))
         if name == "PCA":
             ax.set_xlabel(f"PC1 ({100 * m.explained[0]:.0f}% of variance)")
             ax.set_ylabel(f"PC2 ({100 * m.explained[1]:.0f}% of variance)")
@@ -238,7 +239,7 @@ def plot_latent_map(m: LatentMap, *, task: str, classes: list[str] | None) -> Fi
             ax.set_xlabel("UMAP 1 (arbitrary units)")
             ax.set_ylabel("UMAP 2 (arbitrary units)")
         ax.set_title(name, fontsize=10)
-    if task == "regression" and artist is not None:  # every panel shares one colour scale
+    if numeric and artist is not None:  # every panel shares one colour scale
         fig.colorbar(artist, ax=list(axes), label="target", shrink=0.8)
     for part in sorted(dict.fromkeys(m.part), key=_part_order):
         handles.append(
@@ -266,26 +267,26 @@ def _part_order(part: str) -> int:
     return list(_MARKERS).index(part) if part in _MARKERS else len(_MARKERS)
 
 
-def _colours(target: np.ndarray, task: str, classes: list[str] | None):
+def _colours(target: np.ndarray, numeric: bool, classes: list[str] | None):
     """Per-point colours and legend handles for classification targets."""
     colours = np.full(len(target), "#bbbbbb", dtype=object)
     handles: list = []
-    if task == "regression":
+    if numeric:
         return colours, handles
     labels = list(classes or sorted({str(t) for t in target if isinstance(t, str)}))
     for i, label in enumerate(labels):
-        colours[np.array([str(t) == label for t in target], dtype=bool)] = _COLOURS[
-            i % len(_COLOURS)
+        colours[np.array([str(t) == label for t in target], dtype=bool)] = COLOURS[
+            i % len(COLOURS)
         ]
         handles.append(
-            Line2D([], [], ls="", marker="o", color=_COLOURS[i % len(_COLOURS)], label=label)
+            Line2D([], [], ls="", marker="o", color=COLOURS[i % len(COLOURS)], label=label)
         )
     if any(not isinstance(t, str) for t in target):
         handles.append(Line2D([], [], ls="", marker="o", color="#bbbbbb", label="never held out"))
     return colours, handles
 
 
-def _style(m: LatentMap, sel: np.ndarray, part: str, task: str, colours: np.ndarray) -> dict:
+def _style(m: LatentMap, sel: np.ndarray, part: str, numeric: bool, colours: np.ndarray) -> dict:
     """Scatter keywords: colour by target, test points outlined triangles."""
     style = {
         "s": 18 if part == "test" else 14,
@@ -294,7 +295,7 @@ def _style(m: LatentMap, sel: np.ndarray, part: str, task: str, colours: np.ndar
         "linewidths": 0.4,
         "alpha": 0.85,
     }
-    if task != "regression":
+    if not numeric:
         return {**style, "c": list(colours[sel])}
     every = np.asarray(m.target, dtype=np.float64)
     finite = every[np.isfinite(every)]

@@ -20,6 +20,7 @@ from matplotlib.patches import Rectangle
 from sklearn import metrics as skm
 
 __all__ = [
+    "COLOURS",
     "attention_figure",
     "attention_map_figure",
     "attribution_figure",
@@ -30,7 +31,7 @@ __all__ = [
     "to_svg",
 ]
 
-_COLOURS = (
+COLOURS = (
     "#1f77b4",
     "#d62728",
     "#2ca02c",
@@ -116,7 +117,7 @@ def _methods(preds: pd.DataFrame, methods: list[tuple[str, str]], colours: dict[
 def roc_pr_figure(
     preds: pd.DataFrame,
     *,
-    task: str,
+    binary: bool,
     classes: list[str],
     methods: list[tuple[str, str]],
     colours: dict[str, str] | None = None,
@@ -129,7 +130,7 @@ def roc_pr_figure(
 
     Args:
         preds: ``predictions.csv`` (``method``, ``y_true``, ``p_<class>``).
-        task: ``"binary"`` or ``"multiclass"``.
+        binary: score the positive class (``classes[1]``) alone, else one-vs-rest.
         classes: class labels in column order.
         methods: ``(method, kind)`` pairs in leaderboard order.
         colours: ``method -> colour`` (default: :func:`method_colours` of ``methods``).
@@ -145,7 +146,7 @@ def roc_pr_figure(
         y, p = _codes(rows, classes), _proba(rows, classes)
         keep = y >= 0
         y, p = y[keep], p[keep]
-        ks = [1] if task == "binary" else range(len(classes))
+        ks = [1] if binary else range(len(classes))
         ks = [k for k in ks if 0 < (y == k).sum() < len(y)]  # one-sided classes have no curve
         if not ks:
             continue
@@ -166,7 +167,7 @@ def roc_pr_figure(
     roc_ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":", label="chance")
     if prevalence:
         pr_ax.axhline(float(np.mean(prevalence)), color="grey", lw=0.8, ls=":", label="chance")
-    which = f"positive class '{classes[1]}'" if task == "binary" else "one-vs-rest, macro average"
+    which = f"positive class '{classes[1]}'" if binary else "one-vs-rest, macro average"
     roc_ax.set(
         xlabel="false positive rate",
         ylabel="true positive rate",
@@ -265,7 +266,7 @@ def confusion_figure(
 def calibration_figure(
     preds: pd.DataFrame,
     *,
-    task: str,
+    binary: bool,
     classes: list[str],
     methods: list[str],
     bins: int = 10,
@@ -279,7 +280,7 @@ def calibration_figure(
 
     Args:
         preds: ``predictions.csv``.
-        task: ``"binary"`` or ``"multiclass"``.
+        binary: score the positive class (``classes[1]``) alone, else one-vs-rest.
         classes: class labels in column order.
         methods: the methods to draw.
         bins: number of bins.
@@ -297,7 +298,7 @@ def calibration_figure(
         y, p = _codes(rows, classes), _proba(rows, classes)
         keep = y >= 0
         y, p = y[keep], p[keep]
-        if task == "binary":
+        if binary:
             score, hit = p[:, 1], (y == 1).astype(float)
         else:
             score, hit = p.max(axis=1), (p.argmax(axis=1) == y).astype(float)
@@ -306,7 +307,7 @@ def calibration_figure(
         mean_p = np.bincount(which, weights=score, minlength=bins) / np.maximum(count, 1)
         observed = np.bincount(which, weights=hit, minlength=bins) / np.maximum(count, 1)
         used = count > 0
-        colour = (colours or {}).get(method, _COLOURS[i % len(_COLOURS)])
+        colour = (colours or {}).get(method, COLOURS[i % len(COLOURS)])
         top.plot(
             mean_p[used],
             observed[used],
@@ -317,7 +318,7 @@ def calibration_figure(
         )
         bottom.bar(edges[:-1] + (i + 0.5) * width, count, width=width, color=colour, align="edge")
     top.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":", label="perfectly calibrated")
-    if task == "binary":
+    if binary:
         x_label, y_label = f"predicted probability of '{classes[1]}'", f"fraction '{classes[1]}'"
     else:
         x_label, y_label = "confidence (top-label probability)", "accuracy"
@@ -347,7 +348,7 @@ def regression_figure(preds: pd.DataFrame, *, methods: list[str], target: str) -
         pred = pd.to_numeric(rows["prediction"], errors="coerce").to_numpy(dtype=np.float64)
         keep = np.isfinite(obs) & np.isfinite(pred)
         obs, pred = obs[keep], pred[keep]
-        left.scatter(obs, pred, s=12, alpha=0.7, color=_COLOURS[0], edgecolors="none")
+        left.scatter(obs, pred, s=12, alpha=0.7, color=COLOURS[0], edgecolors="none")
         both = np.concatenate([obs, pred]) if len(obs) else np.array([0.0, 1.0])
         lo, hi = float(both.min()), float(both.max())
         left.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls=":", label="predicted = observed")
@@ -355,7 +356,7 @@ def regression_figure(preds: pd.DataFrame, *, methods: list[str], target: str) -
         left.set(xlabel=f"observed {target}", ylabel=f"predicted {target}")
         left.set_title(f"{method}: predicted vs observed (n={len(obs)}, R² {r2:.3f})", fontsize=10)
         left.legend(fontsize=7, loc="upper left")
-        right.scatter(pred, pred - obs, s=12, alpha=0.7, color=_COLOURS[1], edgecolors="none")
+        right.scatter(pred, pred - obs, s=12, alpha=0.7, color=COLOURS[1], edgecolors="none")
         right.axhline(0.0, color="grey", lw=0.8, ls=":")
         right.set(xlabel=f"predicted {target}", ylabel=f"residual (predicted − observed {target})")
         rmse = float(np.sqrt(np.mean((pred - obs) ** 2))) if len(obs) else float("nan")
@@ -425,7 +426,7 @@ def attribution_figure(
         names,
         x,
         xerr=err,
-        color=_COLOURS[0],
+        color=COLOURS[0],
         error_kw={"lw": 0.8, "ecolor": "grey"},
     )
     axes[0].tick_params(axis="y", labelsize=7)

@@ -21,10 +21,9 @@ from biozoo.config import RunConfig
 from biozoo.data.batch import FoldData
 from biozoo.data.cohort import Cohort
 from biozoo.data.splits import Split, inner_split, make_splits
-from biozoo.evaluate import compute_metrics
-from biozoo.heads import HEADS
 from biozoo.inputs import InputSpec
 from biozoo.model import build_model
+from biozoo.tasks import Reference
 from biozoo.train.baselines import BASELINES
 from biozoo.train.ensemble import Ensemble, make_ensemble
 from biozoo.train.fold import FittedTransforms, fit_transforms
@@ -74,8 +73,8 @@ def member_seeds(seed: int, split_index: int, model_index: int, n: int) -> list[
 
 
 def head_for(cohort: Cohort) -> torch.nn.Module:
-    n_classes = len(cohort.classes) if cohort.classes else None
-    return HEADS.get(cohort.task)(n_classes)
+    """The head of the cohort's task."""
+    return cohort.task.head(cohort.n_classes)
 
 
 def run_experiment(
@@ -85,7 +84,7 @@ def run_experiment(
     tr = cfg.training
     splits = make_splits(
         cohort.target,
-        task=cohort.task,
+        stratify=cohort.stratify_labels,
         kind=tr.split.kind,
         folds=tr.split.folds,
         repeats=tr.split.repeats,
@@ -96,7 +95,7 @@ def run_experiment(
     for name in cfg.models:
         result.kinds[name] = "deep"
     for name in cfg.baselines:
-        result.kinds[BASELINES.get(name).label] = "baseline"
+        result.kinds[BASELINES.get(name).label_for(cohort.task)] = "baseline"
     for si, split in enumerate(splits):
         train, test = cohort.subset(split.train), cohort.subset(split.test)
         transforms = fit_transforms(train, cfg.data)
@@ -114,18 +113,21 @@ def run_experiment(
 
 def _run_baselines(cfg, cohort, split, si, train, test, transforms, result, progress) -> None:
     x_train, x_test = transforms.flat(train), transforms.flat(test)
-    n_classes = len(cohort.classes) if cohort.classes else None
     for name in cfg.baselines:
         cls = BASELINES.get(name)
+        label = cls.label_for(cohort.task)
         if progress:
-            progress(f"{split.name}: {cls.label}")
+            progress(f"{split.name}: {label}")
         t0 = time.perf_counter()
         model = cls(task=cohort.task, seed=cfg.training.seed + si).fit(
-            x_train, train.target, n_classes=n_classes
+            x_train, train.target, n_classes=cohort.n_classes
         )
         pred = model.predict(x_test)
-        result.seconds[cls.label] = result.seconds.get(cls.label, 0.0) + time.perf_counter() - t0
-        _record(result, cls.label, split, test, pred, cohort)
+        reference = None
+        if cohort.task.needs_reference:
+            reference = Reference(train.target, model.predict(x_train))
+        result.seconds[label] = result.seconds.get(label, 0.0) + time.perf_counter() - t0
+        _record(result, label, split, test, pred, cohort, reference)
 
 
 def train_split_ensemble(
@@ -135,7 +137,7 @@ def train_split_ensemble(
     train_target: np.ndarray,
     *,
     inputs: Mapping[str, InputSpec],
-    task: str,
+    stratify: np.ndarray | None,
     head: torch.nn.Module,
     split_index: int,
     model_index: int,
@@ -152,7 +154,7 @@ def train_split_ensemble(
     tr = cfg.training
     si, mi = split_index, model_index
     fit_pos, val_pos = inner_split(
-        train_target, task=task, val_fraction=tr.val_fraction, seed=tr.seed + si
+        train_target, stratify=stratify, val_fraction=tr.val_fraction, seed=tr.seed + si
     )
     fit_data = train_data.take(torch.from_numpy(fit_pos))
     val_data = train_data.take(torch.from_numpy(val_pos))
@@ -189,7 +191,7 @@ def _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result)
         train_data,
         cohort.target[split.train],
         inputs=transforms.inputs,
-        task=cohort.task,
+        stratify=cohort.task.stratify_labels(cohort.target[split.train]),
         head=head,
         split_index=si,
         model_index=mi,
@@ -197,34 +199,37 @@ def _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result)
     summary = {k: v for k, v in info.items() if k not in ("in_dims", "seeds")}
     result.training.setdefault(mname, []).append({"split": split.name, **summary})
     members = predict_members(ensemble, head, test_data).numpy()  # (M, n, C) or (M, n)
-    if cohort.task == "regression":
-        members = transforms.target.inverse_transform(members)
-    _record(result, mname, split, test, members.mean(axis=0), cohort)
+    members = transforms.target.inverse_transform(members)
+    references: list[Reference | None] = [None] * len(members)
+    reference = None
+    if cohort.task.needs_reference:
+        fitted = transforms.target.inverse_transform(
+            predict_members(ensemble, head, train_data).numpy()
+        )
+        train_target = cohort.target[split.train]
+        references = [Reference(train_target, p) for p in fitted]
+        reference = Reference(train_target, fitted.mean(axis=0))
+    _record(result, mname, split, test, members.mean(axis=0), cohort, reference)
     result.member_metrics.setdefault(mname, []).append(
-        [compute_metrics(test.target, p, task=cohort.task, n_classes=_n(cohort)) for p in members]
+        [
+            cohort.task.metrics(test.target, p, n_classes=cohort.n_classes, reference=r)
+            for p, r in zip(members, references, strict=True)
+        ]
     )
     result.models.append(FoldModel(mname, split.name, ensemble, info))
     if cfg.output.latents:
         _record_latents(result, mname, split, cohort, transforms, ensemble, fit_pos, val_pos)
 
 
-def _n(cohort: Cohort) -> int | None:
-    return len(cohort.classes) if cohort.classes else None
-
-
-def _record(result, method, split, test, pred, cohort) -> None:
+def _record(result, method, split, test, pred, cohort, reference=None) -> None:
+    task = cohort.task
     result.metrics.setdefault(method, []).append(
-        compute_metrics(test.target, pred, task=cohort.task, n_classes=_n(cohort))
+        task.metrics(test.target, pred, n_classes=cohort.n_classes, reference=reference)
     )
     frame = {"sample_id": test.ids, "split": split.name, "method": method}
-    if cohort.task == "regression":
-        frame["y_true"] = test.target
-        frame["prediction"] = pred
-    else:
-        frame["y_true"] = np.asarray(cohort.classes, dtype=object)[test.target]
-        frame["y_pred"] = np.asarray(cohort.classes, dtype=object)[pred.argmax(axis=1)]
-        for c, label in enumerate(cohort.classes):
-            frame[f"p_{label}"] = pred[:, c]
+    frame |= task.prediction_columns(
+        test.target, pred, classes=cohort.classes, reference=reference
+    )
     result.predictions.append(pd.DataFrame(frame))
 
 

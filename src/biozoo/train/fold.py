@@ -11,23 +11,24 @@ from biozoo.data.batch import FoldData
 from biozoo.data.cohort import Cohort
 from biozoo.data.protocol import Part, part_for
 from biozoo.data.spec import DataConfig
-from biozoo.data.table.transform import TargetScaler
 from biozoo.inputs import InputSpec
+from biozoo.tasks import TargetTransform
 
 __all__ = ["FittedTransforms", "fit_transforms"]
 
 
 @dataclass
 class FittedTransforms:
-    """Per-modality fitted parts (and a target scaler for regression) of one fold.
+    """Per-modality fitted parts and the target transform of one fold.
 
     Attributes:
         parts: modality -> fitted part (see :mod:`biozoo.data.table.matrix` for the contract).
-        target: the regression target's scaler, fitted on the training part.
+        target: the task's target transform (standardisation for regression), fitted on the
+            training part.
     """
 
     parts: dict[str, Part]
-    target: TargetScaler | None = None
+    target: TargetTransform
 
     @property
     def inputs(self) -> dict[str, InputSpec]:
@@ -40,11 +41,7 @@ class FittedTransforms:
         present = {k: torch.from_numpy(m.present.copy()) for k, m in cohort.modalities.items()}
         y = None
         if cohort.target is not None:
-            if cohort.task == "regression":
-                assert self.target is not None
-                y = torch.from_numpy(self.target.transform(cohort.target).astype(np.float32))
-            else:
-                y = torch.from_numpy(cohort.target.astype(np.int64))
+            y = torch.from_numpy(self.target.transform(cohort.target))
         return FoldData(inputs, present, y)
 
     def flat(self, cohort: Cohort) -> np.ndarray:
@@ -66,7 +63,4 @@ def fit_transforms(train: Cohort, data: DataConfig) -> FittedTransforms:
     parts = {}
     for name, mod in train.modalities.items():
         parts[name] = part_for(data.modalities[name]).fit(mod, train.target, train.task)
-    target = None
-    if train.task == "regression":
-        target = TargetScaler().fit(train.target)
-    return FittedTransforms(parts, target)
+    return FittedTransforms(parts, train.task.fit_target(train.target))

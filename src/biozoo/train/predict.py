@@ -60,8 +60,9 @@ def predict(
             split's test samples; default: the average over every split's ensemble.
 
     Returns:
-        One row per sample and model: ``sample_id``, ``model``, ``split`` and the class
-        probabilities ``p_<class>`` with ``y_pred``, or ``prediction`` for regression.
+        One row per sample and model: ``sample_id``, ``model``, ``split`` and the task's
+        prediction columns (class probabilities ``p_<class>`` with ``y_pred``; ``prediction``
+        for regression; ``risk`` for survival).
     """
     run = run if isinstance(run, SavedRun) else SavedRun(run)
     cfg = run.cfg
@@ -81,28 +82,15 @@ def predict(
         for s in chosen:
             saved = run.split(s, m)
             meta = saved.meta
-            fold = saved.transforms.fold_data(_with_task(cohort, meta))
+            fold = saved.transforms.fold_data(cohort)
             p = predict_members(saved.ensemble, saved.head, fold).numpy().mean(axis=0)
-            if meta["task"] == "regression":
-                p = saved.transforms.target.inverse_transform(p)
-            preds.append(p)
-        frames.append(_frame(cohort.ids, m, split or "all", np.mean(preds, axis=0), meta))
+            preds.append(saved.transforms.target.inverse_transform(p))
+        frames.append(_frame(cohort, m, split or "all", np.mean(preds, axis=0), meta))
     return pd.concat(frames, ignore_index=True)
 
 
-def _with_task(cohort, meta):
-    cohort.task = meta["task"]
-    cohort.classes = meta["classes"]
-    return cohort
-
-
-def _frame(ids, model, split, pred, meta) -> pd.DataFrame:
-    frame: dict[str, object] = {"sample_id": ids, "model": model, "split": split}
-    if meta["task"] == "regression":
-        frame["prediction"] = pred
-    else:
-        classes = meta["classes"]
-        frame["y_pred"] = np.asarray(classes, dtype=object)[pred.argmax(axis=1)]
-        for c, label in enumerate(classes):
-            frame[f"p_{label}"] = pred[:, c]
+def _frame(cohort, model, split, pred, meta) -> pd.DataFrame:
+    """``sample_id``, ``model``, ``split`` and the task's prediction columns (no target)."""
+    frame: dict[str, object] = {"sample_id": cohort.ids, "model": model, "split": split}
+    frame |= cohort.task.prediction_columns(None, pred, classes=meta["classes"])
     return pd.DataFrame(frame)

@@ -18,7 +18,7 @@ from biozoo.compare import paired_summary
 from biozoo.config import RunConfig
 from biozoo.data.align import load_cohort
 from biozoo.data.cohort import Cohort
-from biozoo.evaluate import HIGHER_IS_BETTER, PRIMARY, leaderboard, summarize
+from biozoo.evaluate import leaderboard, summarize
 from biozoo.train.experiment import ExperimentResult, Progress, run_experiment
 from biozoo.train.runfolder import RunFolder
 from biozoo.train.saving import save_ensemble, save_transforms
@@ -78,7 +78,7 @@ def train(
 
 def _metrics(cfg: RunConfig, cohort: Cohort, result: ExperimentResult) -> dict[str, object]:
     return {
-        "task": cohort.task,
+        "task": cohort.task.name,
         "classes": cohort.classes,
         "n_samples": len(cohort),
         "modalities": {k: m.n_features for k, m in cohort.modalities.items()},
@@ -91,8 +91,8 @@ def _metrics(cfg: RunConfig, cohort: Cohort, result: ExperimentResult) -> dict[s
             result.metrics,
             result.kinds,
             [(len(s.train), len(s.test)) for s in result.splits],
-            metric=PRIMARY[cohort.task],
-            higher_is_better=HIGHER_IS_BETTER[PRIMARY[cohort.task]],
+            metric=cohort.task.primary,
+            higher_is_better=cohort.task.higher_is_better[cohort.task.primary],
         ),
         "training": result.training,
         "transforms": {
@@ -131,7 +131,7 @@ def _write(folder, cfg, cohort, result, board, metrics) -> None:
             meta = {
                 "model": fm.model,
                 "split": fm.split,
-                "task": cohort.task,
+                "task": cohort.task.name,
                 "classes": cohort.classes,
                 "n_members": fm.ensemble.n_members,
                 **fm.meta,

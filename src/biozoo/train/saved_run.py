@@ -21,7 +21,6 @@ from biozoo.config import ModelConfig, RunConfig, parse_config
 from biozoo.data.batch import FoldData
 from biozoo.data.cohort import Cohort
 from biozoo.errors import BiozooError
-from biozoo.heads import HEADS
 from biozoo.model import MultiModalModel, build_model
 from biozoo.train.ensemble import Ensemble, make_ensemble
 from biozoo.train.fold import FittedTransforms
@@ -155,10 +154,11 @@ class SavedRun:
         path = self.layout.ensemble(model, name)
         if not path.is_file():
             raise BiozooError(f"run {self.path} has no saved model {model!r} for split {name!r}.")
-        transforms = load_transforms(self.layout.transforms(name))
+        task = self.cfg.data.target.build_task()
+        transforms = load_transforms(self.layout.transforms(name), task)
         meta = read_meta(path)
         classes = meta["classes"]
-        head = HEADS.get(meta["task"])(len(classes) if classes else None)
+        head = task.head(len(classes) if classes else None)
         spec = self.cfg.models[model]
 
         def build() -> nn.Module:

@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 
 from biozoo._atomic import json_default
 from biozoo.data.protocol import part_class
-from biozoo.data.table.transform import TargetScaler
+from biozoo.tasks import Task
 from biozoo.train.fold import FittedTransforms
 
 __all__ = ["load_transforms", "read_meta", "save_ensemble", "save_transforms"]
@@ -27,14 +27,14 @@ def save_transforms(path: Path, transforms: FittedTransforms) -> None:
         a, m = part.state()
         arrays.update({f"{name}/{k}": np.ascontiguousarray(v) for k, v in a.items()})
         meta["parts"][name] = {"type": part.type, "meta": m}
-    if transforms.target is not None:
-        a, m = transforms.target.state()
-        arrays.update({f"__target__/{k}": np.ascontiguousarray(v) for k, v in a.items()})
-        meta["target"] = m
+    a, m = transforms.target.state()
+    arrays.update({f"__target__/{k}": np.ascontiguousarray(v) for k, v in a.items()})
+    meta["target"] = m
     save_numpy(arrays, str(path), metadata={"biozoo": json.dumps(meta, default=json_default)})
 
 
-def load_transforms(path: Path) -> FittedTransforms:
+def load_transforms(path: Path, task: Task) -> FittedTransforms:
+    """One split's fitted parts and target transform (restored by ``task``)."""
     meta = read_meta(path)
     arrays = load_numpy(str(path))
 
@@ -45,9 +45,7 @@ def load_transforms(path: Path) -> FittedTransforms:
         name: part_class(s["type"]).from_state(part(name), s["meta"])
         for name, s in meta["parts"].items()
     }
-    target = None
-    if "target" in meta:
-        target = TargetScaler.from_state(part("__target__"), meta["target"])
+    target = task.load_target(part("__target__"), meta.get("target", {}))
     return FittedTransforms(parts, target)
 
 

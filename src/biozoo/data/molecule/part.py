@@ -26,6 +26,7 @@ from biozoo.data.molecule.featurize import (
 from biozoo.data.molecule.read import MoleculeOptions
 from biozoo.errors import BiozooError
 from biozoo.inputs import GraphInput, TableInput
+from biozoo.tasks import Task
 
 __all__ = ["MoleculeDescriptors", "MoleculeTransform"]
 
@@ -103,7 +104,7 @@ class MoleculeTransform:
         """Nothing to count: every molecule becomes a graph."""
         return {}
 
-    def fit(self, mod: Any, y: np.ndarray | None = None, task: str = "regression") -> Self:
+    def fit(self, mod: Any, y: np.ndarray | None = None, task: Task | None = None) -> Self:
         """Learn the descriptor scaling from the training samples ``mod`` (``y`` unused)."""
         if not self.descriptors:
             self._fill = np.zeros(0)

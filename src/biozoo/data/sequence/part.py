@@ -32,6 +32,7 @@ from pydantic import BaseModel
 from biozoo.data.sequence.read import SequenceOptions, alphabet_letters
 from biozoo.errors import BiozooError
 from biozoo.inputs import TokensInput
+from biozoo.tasks import Task
 
 SPECIALS = {"pad": 0, "unk": 1, "cls": 2}
 _FIRST = 3  # id of the first vocabulary token
@@ -207,7 +208,9 @@ class SequenceTransform:
         """What fit learned, for the run's summary."""
         return {"vocab": self.vocab_size, "length": self.length} if self.vocab is not None else {}
 
-    def fit(self, mod: Any, y: np.ndarray | None = None, task: str = "binary") -> SequenceTransform:
+    def fit(
+        self, mod: Any, y: np.ndarray | None = None, task: Task | None = None
+    ) -> SequenceTransform:
         """Learn the vocabulary and the width ``L`` from the present training records."""
         records, _ = _records(mod)
         if not records:

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from biozoo.data.series.read import SeriesOptions
 from biozoo.errors import BiozooError
 from biozoo.inputs import SeriesInput
+from biozoo.tasks import Task
 
 _NA = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "#N/A", "-nan"]
 _CHUNK = 4096  # samples transformed at a time
@@ -167,7 +168,9 @@ class SeriesTransform:
             names += [f"{c}_observed" for c in self.channels or []]
         return names + (["time_since_first"] if self.options.time_channel else [])
 
-    def fit(self, mod: Any, y: np.ndarray | None = None, task: str = "binary") -> SeriesTransform:
+    def fit(
+        self, mod: Any, y: np.ndarray | None = None, task: Task | None = None
+    ) -> SeriesTransform:
         """Learn channel statistics, time scale and flat statistics from the training visits."""
         records, _ = _present(mod)
         if not records:

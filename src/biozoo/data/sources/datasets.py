@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from biozoo.data.cohort import Task
 from biozoo.errors import BiozooError
 from biozoo.registry import Registry
 
@@ -43,7 +42,7 @@ class DatasetInfo:
     description: str
     tables: tuple[str, ...]
     target_column: str
-    task: Task
+    task: str
     n_samples: int
     source: str
 
@@ -61,7 +60,7 @@ class LoadedDataset:
         tables: table name -> float32 DataFrame, samples as rows (index ``sample_id``).
         target: the default target, indexed by the same sample ids.
         target_column: the target's name.
-        task: the task the target is for.
+        task: the name of the task the target is for (a :data:`~biozoo.tasks.TASKS` entry).
         labels: every label column offered by the dataset (``target`` is one of them), for
             :func:`dataset_target`.
     """
@@ -69,7 +68,7 @@ class LoadedDataset:
     tables: dict[str, pd.DataFrame]
     target: pd.Series
     target_column: str
-    task: Task
+    task: str
     labels: pd.DataFrame
 
 
@@ -160,7 +159,7 @@ def dataset_target(name: str, column: str) -> pd.Series:
 
 
 def _finish(
-    tables: dict[str, pd.DataFrame], labels: pd.DataFrame, target_column: str, task: Task
+    tables: dict[str, pd.DataFrame], labels: pd.DataFrame, target_column: str, task: str
 ) -> LoadedDataset:
     for table in tables.values():
         table.index.name = "sample_id"

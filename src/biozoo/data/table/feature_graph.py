@@ -10,7 +10,7 @@ with ``|r| >= threshold``. Correlations are computed a block of features at a ti
 
 Example:
     >>> part = FeatureGraphTransform(coexpression="knn", k=5, table={"log1p": True})
-    >>> x = part.fit(train_mod, y_train, "binary").transform(mod)  # doctest: +SKIP
+    >>> x = part.fit(train_mod, y_train, TASKS.get("binary")()).transform(mod)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from biozoo.data.table.matrix import table_matrix
 from biozoo.data.table.transform import TableTransform
 from biozoo.errors import BiozooError
 from biozoo.inputs import FeatureGraphInput
+from biozoo.tasks import Task
 
 __all__ = ["FeatureGraphTransform", "coexpression_graph", "match_edges", "read_edge_list"]
 
@@ -285,13 +286,13 @@ class FeatureGraphTransform:
         fitted = f", {self.table.n_out} nodes, {len(self.pairs)} edges" if self.table.fitted else ""
         return f"FeatureGraphTransform({graph}{fitted})"
 
-    def fit(self, mod: TableModality, y: np.ndarray | None, task: str) -> FeatureGraphTransform:
+    def fit(self, mod: TableModality, y: np.ndarray | None, task: Task) -> FeatureGraphTransform:
         """Fit the table transform and build the graph from the training rows ``mod``.
 
         Args:
             mod: the training samples' table (rows of absent samples are skipped).
             y: their targets (needed by ``top_k`` selection), one per row of ``mod``.
-            task: ``binary``, ``multiclass`` or ``regression``.
+            task: the task of ``y`` (what ``top_k`` ranks features by).
 
         Returns:
             ``self``.

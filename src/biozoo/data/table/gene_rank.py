@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from biozoo.data.table.transform import feature_positions
 from biozoo.errors import BiozooError
 from biozoo.inputs import TokensInput
+from biozoo.tasks import Task
 
 __all__ = ["ColumnScaler", "GeneRankTokenizer", "top_genes"]
 
@@ -236,7 +237,9 @@ class GeneRankTokenizer:
     def length(self) -> int:
         return self.options.top_k + int(self.options.cls_token)
 
-    def fit(self, mod: Any, y: np.ndarray | None = None, task: str = "binary") -> GeneRankTokenizer:
+    def fit(
+        self, mod: Any, y: np.ndarray | None = None, task: Task | None = None
+    ) -> GeneRankTokenizer:
         """Vocabulary = genes in the top-k of at least one present training sample."""
         rows = _present_rows(mod)
         values = np.asarray(mod.values)[rows]

@@ -10,6 +10,7 @@ import torch
 from biozoo.data.cohort import TableModality
 from biozoo.data.table.transform import TableTransform
 from biozoo.inputs import TableInput
+from biozoo.tasks import Task
 
 __all__ = ["TablePart", "table_matrix"]
 
@@ -33,7 +34,7 @@ class TablePart:
     def __init__(self, **options: Any) -> None:
         self.table = TableTransform(**options)
 
-    def fit(self, mod: TableModality, y: np.ndarray | None, task: str) -> TablePart:
+    def fit(self, mod: TableModality, y: np.ndarray | None, task: Task) -> TablePart:
         # a boolean mask copies the whole table; skip it when every sample has the modality
         rows = slice(None) if mod.present.all() else mod.present
         yy = None if y is None else y[rows]

@@ -41,6 +41,7 @@ from biozoo.data.table.gene_rank import ColumnScaler
 from biozoo.data.table.gmt import read_gmt
 from biozoo.errors import BiozooError
 from biozoo.inputs import GroupsInput
+from biozoo.tasks import Task
 
 __all__ = ["OmicsGroupsTokenizer"]
 
@@ -113,7 +114,7 @@ class OmicsGroupsTokenizer:
         return self.index is not None
 
     def fit(
-        self, mod: Any, y: np.ndarray | None = None, task: str = "binary"
+        self, mod: Any, y: np.ndarray | None = None, task: Task | None = None
     ) -> OmicsGroupsTokenizer:
         """Standardisation and groups from the present training samples."""
         present = np.asarray(mod.present, dtype=bool)

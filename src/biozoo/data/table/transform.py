@@ -16,15 +16,15 @@ from typing import Any
 import numpy as np
 
 from biozoo.errors import BiozooError
+from biozoo.tasks import RankingTarget, Task
 
-__all__ = ["TableTransform", "TargetScaler", "feature_positions"]
+__all__ = ["TableTransform", "feature_positions"]
 
 log = logging.getLogger(__name__)
 
 _CHUNK = 4096  # columns per chunk for per-feature statistics
 _SCAN_CHUNK = 1024  # candidates per chunk in the redundancy scan
 _KEPT_BLOCK = 8192  # kept features per block when comparing a chunk with the kept set
-_TASKS = ("binary", "multiclass", "regression")
 _IMPUTE = ("median", "mean", "zero")
 _STATE_ARRAYS = ("index", "fill", "mean", "sd")
 
@@ -113,14 +113,14 @@ class TableTransform:
         return [self.input_features[i] for i in self._fitted_index()]
 
     def fit(
-        self, X: np.ndarray, y: np.ndarray | None, *, task: str, features: list[str]
+        self, X: np.ndarray, y: np.ndarray | None, *, task: Task, features: list[str]
     ) -> TableTransform:
         """Learn the transform from the training rows of one fold.
 
         Args:
             X: training rows, float ``[n, p]``; NaN marks a missing value.
             y: targets of these rows (int class codes or floats); needed only with ``top_k``.
-            task: ``binary``, ``multiclass`` or ``regression``.
+            task: the task of ``y``, which says what ``top_k`` ranks features by.
             features: the ``p`` column names.
 
         Returns:
@@ -133,15 +133,13 @@ class TableTransform:
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != len(features):
             raise ValueError(f"X has shape {X.shape} but {len(features)} feature names")
-        if task not in _TASKS:
-            raise ValueError(f"task must be one of {_TASKS}, got {task!r}")
         if self.top_k is not None and (y is None or len(y) != len(X)):
             raise ValueError("top_k ranks features by the target: give y, one value per row")
         names = [str(f) for f in features]
         _check_unique(names, "the feature names given to the transform")
         self._index = None
-        self.input_features, self.task = names, task
-        target = None if self.top_k is None else _target_design(np.asarray(y), task)
+        self.input_features, self.task = names, task.name
+        target = None if self.top_k is None else task.ranking_target(np.asarray(y))
 
         p = X.shape[1]
         fill, score = np.zeros(p), np.zeros(p)
@@ -280,7 +278,7 @@ class TableTransform:
             self._mean[sl], self._sd[sl] = V.mean(axis=1), np.where(sd > 0, sd, 1.0)
 
     def _column_stats(
-        self, X: np.ndarray, cols: slice, target: tuple[np.ndarray, str] | None
+        self, X: np.ndarray, cols: slice, target: RankingTarget | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Status code, fill value and target association of one chunk of columns."""
         B = np.ascontiguousarray(X[:, cols].T, dtype=np.float64)  # (c, n)
@@ -302,7 +300,7 @@ class TableTransform:
         code[ok & (var <= self.min_variance)] = 2
         score = np.zeros(len(B))
         if target is not None:
-            score = _association(B, var, *target)
+            score = _association(B, var, target)
         return code, fill, score
 
     def _check_values(self, B: np.ndarray, nan: np.ndarray, ok: np.ndarray, offset: int) -> None:
@@ -399,25 +397,8 @@ def _check_unique(names: list[str], where: str) -> None:
         seen.add(name)
 
 
-def _target_design(y: np.ndarray, task: str) -> tuple[np.ndarray, str]:
-    """Class codes ``0..g-1`` for classification, the centered target for regression."""
-    if task == "regression":
-        yf = y.astype(np.float64)
-        if not np.isfinite(yf).all():
-            raise BiozooError("the regression target has missing or infinite values.")
-        return yf - yf.mean(), task
-    _, codes = np.unique(y, return_inverse=True)
-    g = int(codes.max()) + 1 if len(codes) else 0
-    if g < 2:
-        raise BiozooError(
-            f"ranking features for top_k needs at least two classes in the training rows, "
-            f"found {g}."
-        )
-    return codes, task
-
-
-def _association(B: np.ndarray, var: np.ndarray, t: np.ndarray, task: str) -> np.ndarray:
-    """ANOVA F (classification) or |Pearson r| (regression) of each row of ``B`` ``(c, n)``.
+def _association(B: np.ndarray, var: np.ndarray, target: RankingTarget) -> np.ndarray:
+    """ANOVA F (group codes) or |Pearson r| (numbers) of each row of ``B`` ``(c, n)``.
 
     Row reductions rather than BLAS products, so identical columns get bit-identical scores
     and ties really fall back to column order.
@@ -425,7 +406,8 @@ def _association(B: np.ndarray, var: np.ndarray, t: np.ndarray, task: str) -> np
     n = B.shape[1]
     sst = var * n
     with np.errstate(divide="ignore", invalid="ignore"):
-        if task == "regression":
+        t = target.values
+        if not target.grouped:
             r = (B * t).sum(axis=1) / np.sqrt(sst * float(t @ t))
             return np.nan_to_num(np.abs(r), nan=0.0)
         g = int(t.max()) + 1
@@ -471,56 +453,3 @@ def _greedy_in_order(A: np.ndarray) -> np.ndarray:
         keep |= new
         undecided &= ~new
     return keep
-
-
-class TargetScaler:
-    """Standardizes a regression target with the mean and sd of the training part of a fold."""
-
-    def __init__(self) -> None:
-        self.mean: np.ndarray | None = None
-        self.sd: np.ndarray | None = None
-
-    def __repr__(self) -> str:
-        return f"TargetScaler(mean={self.mean}, sd={self.sd})"
-
-    def fit(self, y: np.ndarray) -> TargetScaler:
-        """Learn mean and sd (over axis 0) from the training targets ``y`` ``[n]`` or ``[n, t]``."""
-        y = np.asarray(y, dtype=np.float64)
-        if len(y) == 0 or not np.isfinite(y).all():
-            raise BiozooError("the regression target is empty or has missing or infinite values.")
-        sd = y.std(axis=0)
-        self.mean, self.sd = np.asarray(y.mean(axis=0)), np.asarray(np.where(sd > 0, sd, 1.0))
-        return self
-
-    def transform(self, y: np.ndarray) -> np.ndarray:
-        """``(y - mean) / sd`` as float32."""
-        mean, sd = self._fitted()
-        return ((np.asarray(y, dtype=np.float64) - mean) / sd).astype(np.float32)
-
-    def inverse_transform(self, z: np.ndarray) -> np.ndarray:
-        """``z * sd + mean`` as float32: predictions back on the target's scale."""
-        mean, sd = self._fitted()
-        return (np.asarray(z, dtype=np.float64) * sd + mean).astype(np.float32)
-
-    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Arrays ``mean`` and ``sd`` (shape ``[1]`` for a 1-D target) and a small meta dict."""
-        mean, sd = self._fitted()
-        arrays = {"mean": np.atleast_1d(mean).copy(), "sd": np.atleast_1d(sd).copy()}
-        return arrays, {"kind": "TargetScaler", "ndim": int(mean.ndim)}
-
-    @classmethod
-    def from_state(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> TargetScaler:
-        """Rebuild from :meth:`state`'s output."""
-        if meta.get("kind") != "TargetScaler":
-            raise ValueError("not the saved state of a TargetScaler")
-        ts = cls()
-        mean, sd = np.asarray(arrays["mean"]), np.asarray(arrays["sd"])
-        if meta["ndim"] == 0:
-            mean, sd = mean.reshape(()), sd.reshape(())
-        ts.mean, ts.sd = mean, sd
-        return ts
-
-    def _fitted(self) -> tuple[np.ndarray, np.ndarray]:
-        if self.mean is None or self.sd is None:
-            raise RuntimeError("TargetScaler is not fitted; call fit() first")
-        return self.mean, self.sd

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from biozoo.data.splits import inner_split
 from biozoo.errors import BiozooError
+from biozoo.tasks import BaselineModel, Task
 from biozoo.train.baselines._base import BASELINES, Baseline
 
 __all__ = ["PatientGCN", "PatientGCNBaseline", "similarity_graph", "transductive_gcn"]
@@ -104,7 +105,7 @@ def transductive_gcn(
     y: np.ndarray,
     labelled: np.ndarray,
     *,
-    task: str,
+    task: Task,
     n_classes: int | None = None,
     graph: Literal["knn", "threshold"] = "knn",
     k: int = 10,
@@ -120,15 +121,16 @@ def transductive_gcn(
     """Train a GCN on the labelled nodes of a similarity graph over all rows; predict all rows.
 
     Only ``y[labelled]`` is read (copied once, at the start); the other entries of ``y`` may
-    hold anything. The labelled samples are split (stratified, seeded) into a part whose labels
-    enter the loss and a validation part for early stopping.
+    hold anything. The labelled samples are split (stratified as the task says, seeded) into a
+    part whose labels enter the loss and a validation part for early stopping. The task's head
+    gives the loss and the predictions, on the target transform fitted on the loss part.
 
     Args:
         X: float ``[n, q]`` features of every sample (training and test).
-        y: ``[n]`` class codes ``0..C-1`` or floats; only the labelled entries are used.
+        y: the target of every row (as the cohort holds it); only the labelled rows are used.
         labelled: bool ``[n]``, True for training samples.
-        task: ``binary``, ``multiclass`` or ``regression``.
-        n_classes: number of classes (default ``max(y[labelled]) + 1``).
+        task: the task of ``y``.
+        n_classes: number of classes of a classification task.
         graph, k: see :func:`similarity_graph`.
         hidden: widths of the hidden GCN layers.
         dropout: dropout before each layer.
@@ -139,126 +141,113 @@ def transductive_gcn(
         seed: seed of the validation split, initialisation and dropout.
 
     Returns:
-        float64 ``[n, C]`` probabilities, or ``[n]`` predictions for regression.
+        The task's float64 predictions of every row (``[n, C]`` probabilities, ``[n]``
+        values or risk scores).
     """
     labelled = np.asarray(labelled, dtype=bool)
     y_lab = np.array(np.asarray(y)[labelled])  # the only read of y
     idx = np.flatnonzero(labelled)
     if len(idx) < 2:
         raise BiozooError("patient_gcn needs at least two labelled samples.")
-    classify = task != "regression"
-    fit, val = inner_split(y_lab, task=task, val_fraction=val_fraction, seed=seed)
-    if classify:
-        y_t = torch.as_tensor(y_lab.astype(np.int64))
-        n_out = int(n_classes or (y_t.max().item() + 1))
-        loss_fn: nn.Module = nn.CrossEntropyLoss()
-    else:
-        mu, sd = float(y_lab[fit].mean()), float(y_lab[fit].std() or 1.0)
-        y_t = torch.as_tensor((y_lab - mu) / sd, dtype=torch.float32)
-        n_out, loss_fn = 1, nn.MSELoss()
+    fit, val = inner_split(
+        y_lab, stratify=task.stratify_labels(y_lab), val_fraction=val_fraction, seed=seed
+    )
+    transform = task.fit_target(y_lab[fit])
+    y_t = torch.from_numpy(transform.transform(y_lab))
+    head = task.head(n_classes)
     ei, w = similarity_graph(X, method=graph, k=k)
     x = torch.as_tensor(np.asarray(X), dtype=torch.float32)
     ei_t, w_t = torch.from_numpy(ei), torch.from_numpy(w)
     node_fit, node_val = torch.from_numpy(idx[fit]), torch.from_numpy(idx[val])
+    one_view = torch.ones(len(x), 1, dtype=torch.bool)
+
+    def loss(out: Tensor, nodes: Tensor, rows: np.ndarray) -> Tensor:
+        return head(out[nodes].unsqueeze(1), one_view[nodes], y_t[rows]).loss
+
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        net = _GCN(x.shape[1], list(hidden), n_out, dropout)
+        net = _GCN(x.shape[1], list(hidden), head.n_outputs, dropout)
         opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
         best, best_state, best_epoch = np.inf, None, 0
         for epoch in range(1, epochs + 1):
             net.train()
-            out = _squeeze(net(x, ei_t, w_t), classify)
-            loss = loss_fn(out[node_fit], y_t[fit])
+            fit_loss = loss(net(x, ei_t, w_t), node_fit, fit)
             opt.zero_grad()
-            loss.backward()
+            fit_loss.backward()
             opt.step()
             net.eval()
             with torch.no_grad():
-                val_loss = loss_fn(_squeeze(net(x, ei_t, w_t), classify)[node_val], y_t[val])
-            if val_loss.item() < best:
-                best, best_epoch, best_state = (
-                    val_loss.item(),
-                    epoch,
-                    copy.deepcopy(net.state_dict()),
-                )
+                val_loss = loss(net(x, ei_t, w_t), node_val, val).item()
+            if val_loss < best:
+                best, best_epoch, best_state = val_loss, epoch, copy.deepcopy(net.state_dict())
             elif epoch - best_epoch >= patience:
                 break
     assert best_state is not None
     net.load_state_dict(best_state)
     net.eval()
     with torch.no_grad():
-        out = _squeeze(net(x, ei_t, w_t), classify)
-    if classify:
-        return torch.softmax(out.double(), dim=-1).numpy()  # rows sum to 1 in float64
-    return out.double().numpy() * sd + mu
-
-
-def _squeeze(out: Tensor, classify: bool) -> Tensor:
-    return out if classify else out.squeeze(-1)
+        # float64 through the head, so that probabilities sum to 1 to machine precision
+        pred = head(net(x, ei_t, w_t).double().unsqueeze(1), one_view).prediction
+    return np.asarray(transform.inverse_transform(pred.double().numpy()), dtype=np.float64)
 
 
 class PatientGCN:
-    """scikit-learn-style wrapper: ``fit`` keeps the training rows, ``predict_proba`` trains.
+    """scikit-learn-style wrapper: ``fit`` keeps the training rows, ``predict`` trains.
 
     Args:
-        task: ``binary``, ``multiclass`` or ``regression``.
+        task: the task of the targets.
+        n_classes: number of classes of a classification task.
         seed: seed of the training.
         **options: keyword options of :func:`transductive_gcn`.
     """
 
-    def __init__(self, *, task: str, seed: int = 0, **options: Any) -> None:
-        self.task, self.seed, self.options = task, seed, options
-        self.classes_: np.ndarray | None = None
+    def __init__(
+        self, *, task: Task, n_classes: int | None = None, seed: int = 0, **options: Any
+    ) -> None:
+        self.task, self.n_classes, self.seed, self.options = task, n_classes, seed, options
         self._X: np.ndarray | None = None
         self._y: np.ndarray | None = None
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> PatientGCN:
         self._X, self._y = np.asarray(X, dtype=np.float32), np.asarray(y)
-        if self.task != "regression":
-            self.classes_, self._y = np.unique(self._y, return_inverse=True)
         return self
 
-    def _run(self, X: np.ndarray) -> np.ndarray:
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """The task's predictions of the test rows ``X``."""
         if self._X is None or self._y is None:
             raise RuntimeError("PatientGCN must be fitted before predict")
         X = np.asarray(X, dtype=np.float32)
         n_train = len(self._X)
         labelled = np.r_[np.ones(n_train, bool), np.zeros(len(X), bool)]
-        y = np.r_[self._y, np.zeros(len(X), dtype=self._y.dtype)]  # test rows: placeholders
-        n_classes = None if self.classes_ is None else len(self.classes_)
+        placeholders = np.zeros((len(X), *self._y.shape[1:]), dtype=self._y.dtype)
         out = transductive_gcn(
             np.concatenate([self._X, X]),
-            y,
+            np.concatenate([self._y, placeholders]),  # test rows: never read
             labelled,
             task=self.task,
-            n_classes=n_classes,
+            n_classes=self.n_classes,
             seed=self.seed,
             **self.options,
         )
         return out[n_train:]
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Probabilities ``[m, len(classes_)]`` of the test rows ``X``."""
-        return self._run(X)
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """Regression predictions ``[m]``, or class codes for classification."""
-        out = self._run(X)
-        if self.task == "regression":
-            return out
-        assert self.classes_ is not None
-        return self.classes_[out.argmax(axis=1)]
-
 
 @BASELINES.register("patient_gcn")
 class PatientGCNBaseline(Baseline):
-    """MOGONET-style GCN on a cosine k-nearest-neighbour patient graph over train + test rows.
+    """MOGONET-style GCN on a cosine k-nearest-neighbour patient graph over train + test rows,
+    trained with the task's head.
 
     Trained inside ``predict``: the graph needs the test rows' features (never their labels).
     """
 
-    label = "patient GCN (MOGONET-style)"
+    family = "patient_gcn"
+    LABEL: ClassVar[str] = "patient GCN (MOGONET-style)"
     OPTIONS: ClassVar[dict[str, Any]] = {"graph": "knn", "k": 10}
 
-    def _build(self, X: np.ndarray, y: np.ndarray) -> Any:
-        return PatientGCN(task=self.task, seed=self.seed, **self.OPTIONS)
+    @classmethod
+    def label_for(cls, task: Task) -> str:
+        return cls.LABEL
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, n_classes: int | None) -> BaselineModel:
+        model = PatientGCN(task=self.task, n_classes=n_classes, seed=self.seed, **self.OPTIONS)
+        return model.fit(X, y)
