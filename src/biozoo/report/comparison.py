@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from biozoo.compare import corrected_t, paired_summary, split_scores
 from biozoo.report.blocks import LABELS, figure, note, signed, swatch, table
+from biozoo.train.runfolder import RunLayout
 
 if TYPE_CHECKING:
     from biozoo.report.html import RunFiles
@@ -45,11 +46,12 @@ def split_sizes(run_dir: Path, splits: Sequence[str], n_samples: int) -> list[tu
     Returns:
         One pair per split.
     """
-    path = run_dir / "splits.csv"
+    layout = RunLayout(run_dir)
+    path = layout.splits_csv
     if path.is_file():
         parts = pd.read_csv(path, dtype=str).groupby(["split", "part"]).size()
         return [(int(parts.get((s, "train"), 0)), int(parts.get((s, "test"), 0))) for s in splits]
-    preds = run_dir / "predictions.csv"
+    preds = layout.predictions
     tested = pd.Series(dtype=int)
     if preds.is_file():
         rows = pd.read_csv(preds, usecols=["sample_id", "split"], dtype=str)

@@ -33,32 +33,33 @@ _MAX_IMAGE_BYTES = 3_000_000
 _MAX_IMAGES = 24
 
 
-def _files(run: RunFiles, folder: str, draw, *, wide: bool = False) -> str:
-    files = sorted((run.path / folder).rglob("*.csv"), key=lambda p: _model_rank(run, p, folder))
+def _files(run: RunFiles, root: Path, draw, *, wide: bool = False) -> str:
+    folder = root.name
+    files = sorted(root.rglob("*.csv"), key=lambda p: _model_rank(run, p, root))
     if not files:
         return note(f"No {folder}/ in this run folder (biozoo explain writes them).")
     figs = []
     for i, path in enumerate(files):
-        label = " · ".join(path.relative_to(run.path / folder).with_suffix("").parts)
+        label = " · ".join(path.relative_to(root).with_suffix("").parts)
         try:
             fig = draw(pd.read_csv(path), label)
         except _UNREADABLE as err:
             log.warning("report: skipped %s: %s", path, err)
-            figs.append(note(f"{folder}/{path.relative_to(run.path / folder)} skipped: {err}"))
+            figs.append(note(f"{folder}/{path.relative_to(root)} skipped: {err}"))
             continue
         figs.append(figure(fig, f"{folder}-{i}", "", wide=wide))
     return f'<div class="grid">{"".join(figs)}</div>'
 
 
-def _model_rank(run: RunFiles, path: Path, folder: str) -> tuple[int, str]:
+def _model_rank(run: RunFiles, path: Path, root: Path) -> tuple[int, str]:
     """Files of better-ranked models first (leaderboard order), then by path."""
     order = list(run.board["method"].astype(str)) if run.board is not None else []
-    model = path.relative_to(run.path / folder).parts[0]
+    model = path.relative_to(root).parts[0]
     return (order.index(model) if model in order else len(order), str(path))
 
 
 def attributions_section(run: RunFiles) -> str:
-    root = run.path / "attributions"
+    root = run.layout.attributions
     if not root.is_dir():
         return note(
             "No attributions/ in this run folder: biozoo explain writes them (and, for "
@@ -113,7 +114,7 @@ def attributions_section(run: RunFiles) -> str:
     def draw(frame: pd.DataFrame, label: str):
         return plots.attribution_figure(frame, title=label, n_splits=n_splits)
 
-    return intro + _files(run, "attributions", draw)
+    return intro + _files(run, run.layout.attributions, draw)
 
 
 def _attribution_summaries(root: Path) -> dict[str, dict]:
@@ -132,7 +133,8 @@ def attention_section(run: RunFiles) -> str | None:
 
     None (no section) when the run folder has neither: only transformer encoders have them.
     """
-    if not (run.path / "attention").is_dir() and not (run.path / "attention_maps").is_dir():
+    layout = run.layout
+    if not layout.attention.is_dir() and not layout.attention_maps.is_dir():
         return None
     labels = _sample_classes(run)
 
@@ -149,10 +151,10 @@ def attention_section(run: RunFiles) -> str | None:
         "from a [CLS] token of the input.</p>"
     )
     html = intro
-    if (run.path / "attention").is_dir():
-        html += _files(run, "attention", strip, wide=True)
-    if (run.path / "attention_maps").is_dir():
-        html += _files(run, "attention_maps", _attention_map)
+    if layout.attention.is_dir():
+        html += _files(run, layout.attention, strip, wide=True)
+    if layout.attention_maps.is_dir():
+        html += _files(run, layout.attention_maps, _attention_map)
     return html
 
 
@@ -169,7 +171,7 @@ def _attention_map(frame: pd.DataFrame, label: str):
 
 def explanations_section(run: RunFiles) -> str | None:
     """Graph-explanation images; None (no section) when the run folder has none."""
-    root = run.path / "explanations"
+    root = run.layout.explanations
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in _IMAGES)
     if not root.is_dir():
         return None

@@ -51,6 +51,10 @@ class RunFiles:
     preds: pd.DataFrame | None
 
     @property
+    def layout(self) -> RunLayout:
+        return RunLayout(self.path)
+
+    @property
     def task_name(self) -> str:
         return str(self.metrics.get("task", "binary"))
 
