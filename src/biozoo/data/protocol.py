@@ -128,10 +128,14 @@ def register_modality(kind: ModalityKind) -> ModalityKind:
     return MODALITIES.register(kind.name)(kind)
 
 
+def view_class(cfg: ModalityConfig) -> type[Part]:
+    """The part class (the kind's view) a modality's config asks for."""
+    return MODALITIES.get(cfg.kind).views.get(cfg.view_spec()[0])
+
+
 def part_for(cfg: ModalityConfig) -> Part:
     """A fresh (unfitted) part for a modality's config: its kind's view, with its options."""
-    name, options = cfg.view_spec()
-    return MODALITIES.get(cfg.kind).views.get(name)(**options)
+    return view_class(cfg)(**cfg.view_spec()[1])
 
 
 def part_class(saved_type: str) -> type[Part]:

@@ -31,6 +31,7 @@ from biozoo.data.cohort import Cohort
 from biozoo.encoders import ENCODERS
 from biozoo.encoders.protocols import AttentionEncoder
 from biozoo.explain.attention import attention_map_frame, token_attention
+from biozoo.fusion import FUSIONS
 from biozoo.train.saved_run import SavedRun
 
 __all__ = ["attention_models", "run_attention"]
@@ -49,7 +50,7 @@ def attention_models(cfg: RunConfig, names: Sequence[str]) -> dict[str, list[str
             if issubclass(
                 ENCODERS.get(spec.encoders.get(m, spec.default_encoder).name), AttentionEncoder
             )
-            and spec.fusion.name != "early"
+            and not FUSIONS.get(spec.fusion.name).early
         ]
         if mods:
             out[name] = mods

@@ -16,7 +16,9 @@ import numpy as np
 
 from biozoo.config import RunConfig
 from biozoo.data.cohort import Cohort
+from biozoo.data.protocol import view_class
 from biozoo.explain.graph import GraphExplanation, explain_graphs
+from biozoo.fusion import FUSIONS
 from biozoo.train.saved_run import SavedRun
 
 __all__ = ["graph_models", "run_graph_explanations"]
@@ -27,11 +29,12 @@ def graph_models(cfg: RunConfig, names: Sequence[str]) -> dict[str, str]:
     molecules = [
         m
         for m, c in cfg.data.modalities.items()
-        if c.kind == "molecule" and c.view_spec()[0] == "graph"  # not the descriptors table
+        if getattr(view_class(c), "molecule_graphs", False)  # not the descriptors table
     ]
     if len(cfg.data.modalities) != 1 or not molecules:
         return {}
-    return {name: molecules[0] for name in names if cfg.models[name].fusion.name != "early"}
+    early = {name for name in names if FUSIONS.get(cfg.models[name].fusion.name).early}
+    return {name: molecules[0] for name in names if name not in early}
 
 
 def run_graph_explanations(

@@ -159,7 +159,7 @@ def attention_section(run: RunFiles) -> str | None:
 
 
 def _sample_classes(run: RunFiles) -> dict[str, str]:
-    if run.preds is None or "y_true" not in run.preds or run.task_name == "regression":
+    if run.preds is None or "y_true" not in run.preds or not run.classes:
         return {}
     first = run.preds.drop_duplicates("sample_id")
     return dict(zip(first["sample_id"].astype(str), first["y_true"].astype(str), strict=True))

@@ -54,6 +54,8 @@ class MoleculeTransform:
 
     Config: ClassVar[type[BaseModel]] = MoleculeOptions
     type: ClassVar[str] = "molecule/graph"
+    molecule_graphs: ClassVar[bool] = True
+    """Its inputs are molecule graphs (what GNNExplainer explains and RDKit draws)."""
 
     def __init__(
         self,
@@ -230,6 +232,7 @@ class MoleculeDescriptors(MoleculeTransform):
     """
 
     type: ClassVar[str] = "molecule/descriptors"
+    molecule_graphs: ClassVar[bool] = False
 
     def transform(self, mod: Any) -> torch.Tensor:
         """float32 ``[n, q]``; zero rows where the molecule is absent."""
