@@ -1,12 +1,16 @@
 """KAN training-step speed: ours against pykan 0.2.8 (as it comes and after ``speed()``) and
 an MLP of the same widths, side by side in one run, on one thread.
 
-One step = forward + MSE loss + backward, batch 256, widths [64, 64, 1], grid 5, order 3.
-The models take turns in rounds (so drifting machine load hits them alike); each figure is the
-median over rounds of the mean step time within a round, wall clock and thread CPU time.
-Writes ``benchmarks/results/kan_speed.{md,json,png}``.
+One step = forward + MSE loss + backward, batch 256, widths [64, 64, 1], grid 5, order 3
+(``--batch``, ``--widths`` change the shape). The models take turns in rounds (so drifting
+machine load hits them alike); each figure is the median over rounds of the mean step time
+within a round, wall clock and thread CPU time. Peak memory: one step under
+``torch.profiler.profile(profile_memory=True)``, the maximum of the running sum of every op's
+own CPU allocations minus frees in start order (tensors alive before the step not counted).
+``--sweep`` adds KAN / MLP ratios over batch {32, 256, 1024} x width {16, 64, 256}
+(widths ``[w, w, 1]``, no pykan). Writes ``benchmarks/results/kan_speed.{md,json,png}``.
 
-    OMP_NUM_THREADS=1 python benchmarks/kan_speed.py
+    OMP_NUM_THREADS=1 python benchmarks/kan_speed.py --sweep
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -31,9 +36,29 @@ from _common import machine, machine_lines, markdown_table  # noqa: E402
 
 from biozoo.layers.kan import KAN  # noqa: E402
 
-COMMAND = "OMP_NUM_THREADS=1 python benchmarks/kan_speed.py"
 WIDTHS, BATCH, GRID, ORDER = [64, 64, 1], 256, 5, 3
-HEADER = ["model", "ms/step (median)", "ms/step (min)", "CPU ms/step", "vs ours", "rounds x inner"]
+SWEEP_BATCHES, SWEEP_WIDTHS = (32, 256, 1024), (16, 64, 256)
+HEADER = [
+    "model",
+    "ms/step (median)",
+    "ms/step (min)",
+    "CPU ms/step",
+    "vs ours",
+    "peak MB/step",
+    "rounds x inner",
+]
+SWEEP_HEADER = [
+    "batch",
+    "widths",
+    "MLP ms",
+    "KAN ms",
+    "KAN adapted ms",
+    "KAN / MLP",
+    "adapted / MLP",
+    "KAN / MLP CPU",
+    "adapted / MLP CPU",
+    "peak MB MLP / KAN / adapted",
+]
 
 REFERENCE = """\
 Quoted, not re-measured here (same shape, one thread, a 2-core machine): pykan 0.2.8 about
@@ -50,16 +75,16 @@ def _pykan(tmp: str, speed: bool) -> nn.Module:
         return model.speed() if speed else model
 
 
-def _models(tmp: str, with_pykan: bool) -> dict[str, nn.Module]:
+def _models(tmp: str, with_pykan: bool, batch: int, widths: list[int]) -> dict[str, nn.Module]:
     torch.manual_seed(0)
-    x = torch.randn(BATCH, WIDTHS[0])
-    adapted = KAN(WIDTHS, grid=GRID, order=ORDER)
+    x = torch.randn(batch, widths[0])
+    adapted = KAN(widths, grid=GRID, order=ORDER)
     adapted.update_grid(x)  # quantile grid: the general (non-uniform) code path
     models: dict[str, nn.Module] = {
-        "biozoo KAN": KAN(WIDTHS, grid=GRID, order=ORDER),
+        "biozoo KAN": KAN(widths, grid=GRID, order=ORDER),
         "biozoo KAN, adapted grid": adapted,
         "MLP (SiLU)": nn.Sequential(
-            nn.Linear(WIDTHS[0], WIDTHS[1]), nn.SiLU(), nn.Linear(WIDTHS[1], WIDTHS[2])
+            nn.Linear(widths[0], widths[1]), nn.SiLU(), nn.Linear(widths[1], widths[2])
         ),
     }
     if with_pykan:
@@ -75,6 +100,67 @@ def _step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], No
         model.zero_grad(set_to_none=True)
 
     return run
+
+
+def _peak_mb(run: Callable[[], None]) -> float:
+    """Peak of one step's own CPU allocations (MB), from the profiler's memory records."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        run()
+    current = peak = 0
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+        current += event.self_cpu_memory_usage
+        peak = max(peak, current)
+    return peak / 1e6
+
+
+def _inner(run: Callable[[], None], budget_s: float = 0.05) -> int:
+    """Steps per round so that a round takes about ``budget_s``."""
+    w = time.perf_counter()
+    run()
+    return max(1, min(50, round(budget_s / max(time.perf_counter() - w, 1e-6))))
+
+
+def _sweep(rounds: int) -> list[dict]:
+    out = []
+    for batch in SWEEP_BATCHES:
+        for width in SWEEP_WIDTHS:
+            widths = [width, width, 1]
+            x, y = torch.randn(batch, width), torch.randn(batch, 1)
+            models = _models("", False, batch, widths)
+            steps = {name: _step(m, x, y) for name, m in models.items()}
+            inner = {name: _inner(run) for name, run in steps.items()}
+            times = _time(steps, rounds, inner)
+            med = {n: statistics.median(t["wall_ms"]) for n, t in times.items()}
+            cpu = {n: statistics.median(t["cpu_ms"]) for n, t in times.items()}
+            peak = {n: _peak_mb(run) for n, run in steps.items()}
+            out.append(
+                {"batch": batch, "widths": widths, "wall_ms": med, "cpu_ms": cpu, "peak_mb": peak}
+            )
+    return out
+
+
+def _sweep_rows(sweep: list[dict]) -> list[list[str]]:
+    k, a, m = "biozoo KAN", "biozoo KAN, adapted grid", "MLP (SiLU)"
+    rows = []
+    for r in sweep:
+        w, c, p = r["wall_ms"], r["cpu_ms"], r["peak_mb"]
+        rows.append(
+            [
+                str(r["batch"]),
+                str(r["widths"]),
+                f"{w[m]:.3f}",
+                f"{w[k]:.3f}",
+                f"{w[a]:.3f}",
+                f"{w[k] / w[m]:.1f}x",
+                f"{w[a] / w[m]:.1f}x",
+                f"{c[k] / c[m]:.1f}x",
+                f"{c[a] / c[m]:.1f}x",
+                f"{p[m]:.2f} / {p[k]:.2f} / {p[a]:.2f}",
+            ]
+        )
+    return rows
 
 
 def _time(
@@ -94,7 +180,7 @@ def _time(
     return out
 
 
-def _plot(path: Path, medians: dict[str, float]) -> None:
+def _plot(path: Path, medians: dict[str, float], batch: int, widths: list[int]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -105,7 +191,7 @@ def _plot(path: Path, medians: dict[str, float]) -> None:
     ax.barh(names, [medians[n] for n in names], color="#4c72b0")
     ax.set_xscale("log")
     ax.set_xlabel("ms per training step (median, log scale)")
-    ax.set_title(f"forward + backward, batch {BATCH}, widths {WIDTHS}, 1 thread", fontsize=10)
+    ax.set_title(f"forward + backward, batch {batch}, widths {widths}, 1 thread", fontsize=10)
     for i, n in enumerate(names):
         ax.text(medians[n] * 1.1, i, f"{medians[n]:.2f}", va="center", fontsize=8)
     ax.invert_yaxis()
@@ -119,16 +205,21 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--no-pykan", action="store_true")
+    parser.add_argument("--batch", type=int, default=BATCH)
+    parser.add_argument("--widths", type=int, nargs="+", default=WIDTHS)
+    parser.add_argument("--sweep", action="store_true", help="add the batch x width sweep")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    x, y = torch.randn(BATCH, WIDTHS[0]), torch.randn(BATCH, WIDTHS[-1])
+    batch, widths = args.batch, list(args.widths)
+    x, y = torch.randn(batch, widths[0]), torch.randn(batch, widths[-1])
     with tempfile.TemporaryDirectory() as tmp:
-        models = _models(tmp, not args.no_pykan)
+        models = _models(tmp, not args.no_pykan, batch, widths)
         steps = {name: _step(m, x, y) for name, m in models.items()}
         inner = {name: 1 if "as it comes" in name else 20 for name in steps}
         inner["pykan 0.2.8, speed()"] = 3
         rounds = {n: args.rounds for n in steps}
         times = _time(steps, args.rounds, inner)
+        peak = {n: _peak_mb(run) for n, run in steps.items() if "as it comes" not in n}
     med = {n: statistics.median(t["wall_ms"]) for n, t in times.items()}
     cpu = {n: statistics.median(t["cpu_ms"]) for n, t in times.items()}
     ours, mlp = "biozoo KAN", "MLP (SiLU)"
@@ -139,22 +230,39 @@ def main() -> None:
             f"{min(times[n]['wall_ms']):.3f}",
             f"{cpu[n]:.3f}",
             f"{med[n] / med[ours]:.2f}x",
+            f"{peak[n]:.2f}" if n in peak else "",
             f"{rounds[n]} x {inner[n]}",
         ]
         for n in sorted(med, key=med.get)
     ]
+    adapted = "biozoo KAN, adapted grid"
     ratios = [["ours / MLP", f"{med[ours] / med[mlp]:.1f}x", f"{cpu[ours] / cpu[mlp]:.1f}x"]]
+    ratios.append(
+        [f"{adapted} / MLP", f"{med[adapted] / med[mlp]:.1f}x", f"{cpu[adapted] / cpu[mlp]:.1f}x"]
+    )
     for n in ("pykan 0.2.8, as it comes", "pykan 0.2.8, speed()"):
         if n in med:
             ratios.append(
                 [f"{n} / ours", f"{med[n] / med[ours]:.0f}x", f"{cpu[n] / cpu[ours]:.0f}x"]
             )
-    adapted = "biozoo KAN, adapted grid"
     ratios.append([f"{adapted} / ours", f"{med[adapted] / med[ours]:.1f}x", ""])
     versions = {p: _version(p) for p in ("torch", "pykan")}
+    sweep = _sweep(args.rounds) if args.sweep else []
+    sweep_text = (
+        f"""## Sweep: KAN / MLP over batch x width
+
+Widths `[w, w, 1]`, grid {GRID}, order {ORDER}, no pykan; {args.rounds} rounds, about 50 ms of
+steps per round. Target: KAN at most 10x the MLP per step, uniform and adapted grid.
+
+{markdown_table(SWEEP_HEADER, _sweep_rows(sweep))}
+"""
+        if sweep
+        else ""
+    )
+    command = " ".join(["OMP_NUM_THREADS=1 python benchmarks/kan_speed.py", *sys.argv[1:]])
     text = f"""# KAN speed: one training step
 
-Command: `{COMMAND}`. Forward + MSE loss + backward, batch {BATCH}, widths {WIDTHS},
+Command: `{command}`. Forward + MSE loss + backward, batch {batch}, widths {widths},
 grid {GRID}, order {ORDER}, float32, `torch.set_num_threads(1)`. The models take turns in
 {args.rounds} rounds; a round times `inner` consecutive steps of one model. Figures are medians
 over rounds (wall clock; thread CPU time beside it, which discounts time the shared machine
@@ -163,7 +271,8 @@ gave to other processes).
 - **biozoo KAN**: `biozoo.layers.kan.KAN` on its initial uniform grid (closed-form local
   B-spline bases, one scatter, one matmul; analytic backward of the bases).
 - **biozoo KAN, adapted grid**: the same after `update_grid` (quantile knots): the general
-  Cox-de Boor path over all bases at once.
+  general path (each input's interval by counting knots, de Boor's triangle on its k + 1
+  non-zero bases, the same scatter and matmul).
 - **pykan 0.2.8, as it comes**: `kan.KAN(width=..., grid=5, k=3)` with its defaults
   (symbolic branch on, activations saved); **speed()**: after `model.speed()` (symbolic branch
   and activation saving off).
@@ -175,27 +284,32 @@ gave to other processes).
 
 {REFERENCE}
 
+{sweep_text}
 Versions: torch {versions["torch"]}, pykan {versions["pykan"]} (installed with `--no-deps`: it
 declares no dependencies and uses the torch already here).
 
 ## Machine
 
 {machine_lines(machine())}
+Load average at the end: {" ".join(f"{v:.2f}" for v in os.getloadavg())}
 """
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "kan_speed.md").write_text(text)
     record = {
-        "command": COMMAND,
-        "shape": {"batch": BATCH, "widths": WIDTHS, "grid": GRID, "order": ORDER},
+        "command": command,
+        "shape": {"batch": batch, "widths": widths, "grid": GRID, "order": ORDER},
         "median_wall_ms": med,
         "median_cpu_ms": cpu,
         "inner_steps": inner,
+        "peak_mb": peak,
+        "sweep": sweep,
+        "loadavg": os.getloadavg(),
         "times": times,
         "versions": versions,
         "machine": machine(),
     }
     (args.out / "kan_speed.json").write_text(json.dumps(record, indent=2))
-    _plot(args.out / "kan_speed.png", dict(sorted(med.items(), key=lambda t: t[1])))
+    _plot(args.out / "kan_speed.png", dict(sorted(med.items(), key=lambda t: t[1])), batch, widths)
     print(text)
 
 

@@ -75,6 +75,35 @@ def test_layer_passes_gradcheck(adapted):
     assert torch.autograd.gradcheck(layer, (x,))
 
 
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_adapted_bases_and_gradients_match_the_reference_on_odd_knots(order):
+    # quantile knots with a coincident pair, inputs inside, on knots and far outside the grid
+    torch.manual_seed(8)
+    layer = KANLinear(3, 2, grid=5, order=order).double()
+    layer.update_grid(torch.randn(60, 3, dtype=torch.float64) ** 3)
+    knots = layer.knots.clone()
+    knots[1, order + 2] = knots[1, order + 3]  # two interior knots coincide
+    layer._set_knots(knots)
+    assert not layer._uniform
+    x = torch.cat([torch.randn(40, 3, dtype=torch.float64) * 2, knots[:, order::2].t()])
+    x = torch.cat([x, torch.tensor([[-50.0, 50.0, 0.0]], dtype=torch.float64)])
+    x = x.requires_grad_()
+    x_ref = x.detach().clone().requires_grad_()
+    got, want = layer.bases(x), bspline_basis(x_ref, knots, order)
+    assert torch.allclose(got, want, atol=1e-12)
+    w = torch.randn_like(want)
+    (got * w).sum().backward()
+    (want * w).sum().backward()
+    # the reference's torch.where gives NaN gradients where knots coincide (input 1)
+    assert x_ref.grad[:, 1].isnan().any() and x.grad.isfinite().all()
+    assert torch.allclose(x.grad[:, [0, 2]], x_ref.grad[:, [0, 2]], atol=1e-10)
+    inside = (x > knots[:, 0] + 1e-3) & (x < knots[:, -1] - 1e-3)
+    assert inside.any() and not inside.all()
+    tiny = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(layer, (tiny,))
+
+
 def test_layer_output_is_base_branch_plus_splines():
     torch.manual_seed(2)
     layer = KANLinear(3, 2, grid=4)

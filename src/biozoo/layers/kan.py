@@ -13,8 +13,9 @@ Speed: the ``G + k`` bases of every input are built for the whole batch at once,
 matmul with the flattened coefficients gives all edges' splines summed per node (no per-edge
 loop). On a uniform grid (the initial one) each input's ``k + 1`` non-zero bases are fixed
 polynomials of its position in its interval, scattered into place; on any other grid (after
-:meth:`KANLinear.update_grid`) the Cox-de Boor recursion runs over batch x in_features x bases.
-Both have an analytic backward, and both match :func:`bspline_basis`, the plain reference.
+:meth:`KANLinear.update_grid`) a count of knots finds each input's interval and de Boor's
+triangle computes just its ``k + 1`` non-zero bases, scattered the same way. Both have an
+analytic backward, and both match :func:`bspline_basis`, the plain reference.
 """
 
 from __future__ import annotations
@@ -77,57 +78,8 @@ def bspline_basis(x: Tensor, knots: Tensor, order: int) -> Tensor:
     return b
 
 
-def _inverse_spans(kt: Tensor, j: int) -> Tensor:
-    """``1 / (t[i+j] - t[i])`` along dim 0, 0 where knots coincide (the 0/0 = 0 convention)."""
-    d = kt[j:] - kt[:-j]
-    return torch.where(d > 0, 1.0 / d.clamp_min(1e-30), 0.0)
-
-
 # Internally the bases are laid out (N, G + k, in): the input dim innermost keeps every
 # elementwise op contiguous, and the flattened (N, (G+k)*in) matrix is a view.
-
-
-class _DenseBasis(torch.autograd.Function):
-    """Bases on arbitrary knots, all ``G + k`` per input at once; analytic ``d/dx``.
-
-    Level ``j`` uses ``B^j_i = w_i B^{j-1}_i + (1 - w_{i+1}) B^{j-1}_{i+1}`` with
-    ``w_i = (x - t_i) / (t_{i+j} - t_i)``: one fused multiply-add and three elementwise ops.
-    The backward uses ``B'^k_i = k (B^{k-1}_i / (t_{i+k} - t_i) - B^{k-1}_{i+1} / (...))``.
-    """
-
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(x: Tensor, knots: Tensor, order: int) -> tuple[Tensor, Tensor]:
-        kt = knots.t()  # (n, in)
-        xe = x.unsqueeze(1)  # (N, 1, in)
-        step = (xe >= kt).to(x.dtype)  # (N, n, in) Heaviside at each knot
-        b = step[:, :-1] - step[:, 1:]  # (N, n-1, in) order 0
-        q = x.new_zeros(())
-        for j in range(1, order + 1):
-            inv = _inverse_spans(kt, j)  # (n-j, in)
-            w = torch.addcmul(-kt[:-j] * inv, xe, inv)  # (N, n-j, in)
-            if j == order:
-                q = b * inv  # B^{k-1}_i / (t_{i+k} - t_i), kept for the derivative
-            p = w * b
-            b = p[:, :-1] - p[:, 1:] + b[:, 1:]  # (N, n-j-1, in)
-        return b, q
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:
-        ctx.order = inputs[2]
-        ctx.mark_non_differentiable(output[1])
-        ctx.set_materialize_grads(False)
-        ctx.save_for_backward(output[1])
-
-    @staticmethod
-    def backward(ctx, grad: Tensor | None, _q: None) -> tuple[Tensor | None, None, None]:
-        (q,) = ctx.saved_tensors
-        if grad is None:
-            return None, None, None
-        if ctx.order == 0:  # piecewise-constant bases
-            return torch.zeros_like(grad[:, 0]), None, None
-        return ctx.order * (grad * (q[:, :-1] - q[:, 1:])).sum(1), None, None
 
 
 def _cardinal_polynomials(order: int) -> list[list[float]]:
@@ -176,6 +128,32 @@ def _cached_row_index(n_rows: int, n_in: int, width: int, device: torch.device) 
     return rows + torch.arange(n_in, device=device)
 
 
+def _scatter_local(local: Tensor, mu: Tensor, n_bases: int) -> tuple[Tensor, Tensor]:
+    """Place each input's ``k + 1`` local bases ``(k+1, N*in)`` of interval ``mu`` ``(N, in)``
+    into the dense ``(N, G + k, in)`` layout; also returns the flat slots for the backward.
+
+    Basis ``mu-k+r`` goes to slot ``mu-k+r+1`` of ``(N, G+k+2, in)``: slots ``1 .. G+k`` are
+    the real bases; the partial bases beyond either end (near the ends of the extended grid,
+    or for inputs outside it) pile up in the two discarded slots ``0`` and ``G+k+1``. A flat
+    1-D scatter is far faster than one along dim 1, and ``scatter_add_`` has a vmap batching
+    rule (``scatter_`` has none).
+    """
+    k = local.shape[0] - 1
+    n_rows, n_in = mu.shape
+    shift = torch.arange(1 - k, 2, device=mu.device).view(-1, 1, 1)  # (k+1, 1, 1)
+    slot = (mu + shift).clamp(0, n_bases + 1)  # (k+1, N, in)
+    flat = (slot * n_in + _row_index(n_rows, n_in, n_bases + 2, mu.device)).flatten()
+    dense = local.new_zeros(n_rows * (n_bases + 2) * n_in)
+    dense.scatter_add_(0, flat, local.flatten())
+    return dense.view(n_rows, n_bases + 2, n_in)[:, 1:-1], flat
+
+
+def _gather_local(grad: Tensor, flat: Tensor, order: int) -> Tensor:
+    """The gradient ``(N, G+k, in)`` at each input's ``k + 1`` local slots: ``(k+1, N*in)``."""
+    padded = F.pad(grad, (0, 0, 1, 1))  # (N, G+k+2, in), zero at the discarded slots
+    return padded.flatten().index_select(0, flat).view(order + 1, -1)
+
+
 class _UniformBasis(torch.autograd.Function):
     """Bases on uniform knots: each input's ``k + 1`` non-zero bases are fixed polynomials of
     its position ``s`` in its interval, scattered into the ``G + k`` slots."""
@@ -185,7 +163,7 @@ class _UniformBasis(torch.autograd.Function):
     @staticmethod
     def forward(x: Tensor, knots: Tensor, order: int) -> tuple[Tensor, Tensor, Tensor]:
         k, n = order, knots.shape[-1]
-        n_rows, n_in, n_bases = x.shape[0], x.shape[1], n - k - 1
+        n_bases = n - k - 1
         inv_h = 1.0 / (knots[:, 1] - knots[:, 0])  # (in,)
         # clamped: far-outside inputs land in the discarded padding, with finite values
         u = torch.addcmul(-knots[:, 0] * inv_h, x, inv_h).clamp(-1.0, float(n))  # (N, in)
@@ -196,16 +174,8 @@ class _UniformBasis(torch.autograd.Function):
             pows.append(pows[-1] * s)
         powers = torch.stack(pows)  # (k+1, N, in): s^0 .. s^k
         local = _poly_tables(k, x.dtype, x.device)[0] @ powers.flatten(1)  # (k+1, N*in)
-        # Basis mu-k+r goes to slot mu-k+r+1 of (N, G+k+2, in): slots 1 .. G+k are the real
-        # bases; the partial bases beyond either end (near the ends of the extended grid)
-        # pile up in the two discarded slots 0 and G+k+1. A flat 1-D scatter is far faster
-        # than one along dim 1, and scatter_add_ has a vmap batching rule (scatter_ has none).
-        shift = torch.arange(1 - k, 2, device=x.device).view(-1, 1, 1)  # (k+1, 1, 1)
-        slot = (mu.long() + shift).clamp(0, n_bases + 1)  # (k+1, N, in)
-        flat = (slot * n_in + _row_index(n_rows, n_in, n_bases + 2, x.device)).flatten()
-        dense = x.new_zeros(n_rows * (n_bases + 2) * n_in)
-        dense.scatter_add_(0, flat, local.flatten())
-        return dense.view(n_rows, n_bases + 2, n_in)[:, 1:-1], flat, powers
+        dense, flat = _scatter_local(local, mu.long(), n_bases)
+        return dense, flat, powers
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
@@ -223,10 +193,68 @@ class _UniformBasis(torch.autograd.Function):
             return None, None, None
         if k == 0:
             return torch.zeros_like(grad[:, 0]), None, None
-        padded = F.pad(grad, (0, 0, 1, 1))  # (N, G+k+2, in), zero at the discarded slots
-        g = padded.flatten().index_select(0, flat).view(k + 1, -1)  # (k+1, N*in)
+        g = _gather_local(grad, flat, k)  # (k+1, N*in)
         deriv = _poly_tables(k, grad.dtype, grad.device)[1] @ powers[:k].flatten(1)
         return (g * deriv).sum(0).view_as(powers[0]) * inv_h, None, None
+
+
+class _LocalBasis(torch.autograd.Function):
+    """Bases on arbitrary non-decreasing knots, only the ``k + 1`` non-zero ones per input.
+
+    Each input's interval ``mu`` (``t_mu <= x < t_mu+1``) comes from counting its knots
+    ``<= x``; de Boor's triangle on the ``2k`` knots around it gives ``B_{mu-k} .. B_mu``
+    (every divisor there spans ``[t_mu, t_mu+1]``, so none is zero, even where knots
+    coincide), scattered into place as on the uniform grid. The knots are padded by ``k + 1``
+    unit steps at each end, so inputs outside the extended grid get finite values, discarded.
+    The backward uses ``B'_i = k (B^{k-1}_i / (t_{i+k} - t_i) - B^{k-1}_{i+1} / (...))``, whose
+    terms the last level of the triangle already holds.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: Tensor, knots: Tensor, order: int) -> tuple[Tensor, Tensor, Tensor]:
+        k, n = order, knots.shape[-1]
+        n_in, n_bases = x.shape[1], n - k - 1
+        pad = torch.arange(1, k + 2, dtype=knots.dtype, device=knots.device)
+        padded = torch.cat([knots[:, :1] - pad.flip(0), knots, knots[:, -1:] + pad], dim=1)
+        # interval of each input in the original knots, -1 .. n-1 (-1, n-1: outside)
+        # (a count of knots <= x: faster than searchsorted for the few knots of a KAN grid)
+        mu = (x.unsqueeze(1) >= knots.t()).sum(1) - 1  # (N, in)
+        # window a = 0 .. 2k-1 holds t_{mu-k+1+a}, i.e. padded[mu + 2 + a]: one flat gather
+        base = ((mu + 2) * n_in + torch.arange(n_in, device=x.device)).flatten()
+        offs = torch.arange(0, 2 * k * n_in, n_in, device=x.device).unsqueeze(-1)  # (2k, 1)
+        win = padded.t().flatten().index_select(0, (base + offs).flatten()).view(-1, *x.shape)
+        d = x - win  # d[a] = x - t_{mu-k+1+a}
+        b = x.new_ones((1, *x.shape))
+        temp = b
+        for j in range(1, k + 1):
+            # divisors t_{mu+1+r} - t_{mu+1-j+r}, r = 0 .. j-1
+            temp = b / (win[k : k + j] - win[k - j : k])
+            up = -d[k : k + j] * temp  # (t_{mu+1+r} - x) B^{j-1}_r / span
+            down = d[k - j : k] * temp  # (x - t_{mu+1-j+r}) B^{j-1}_r / span
+            b = torch.cat([up[:1], up[1:] + down[:-1], down[-1:]])  # (j+1, N, in)
+        deriv = k * torch.cat([-temp[:1], temp[:-1] - temp[1:], temp[-1:]]) if k else temp * 0
+        dense, flat = _scatter_local(b.flatten(1), mu, n_bases)
+        return dense, flat, deriv
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.order = inputs[2]
+        _, flat, deriv = output
+        ctx.mark_non_differentiable(flat, deriv)
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(flat, deriv)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor | None, *_: None) -> tuple[Tensor | None, None, None]:
+        flat, deriv = ctx.saved_tensors
+        if grad is None:
+            return None, None, None
+        if ctx.order == 0:
+            return torch.zeros_like(grad[:, 0]), None, None
+        g = _gather_local(grad, flat, ctx.order)  # (k+1, N*in)
+        return (g * deriv.flatten(1)).sum(0).view_as(deriv[0]), None, None
 
 
 class KANLinear(nn.Module):
@@ -310,15 +338,15 @@ class KANLinear(nn.Module):
         """:meth:`bases` laid out ``[N, G + k, in_features]`` (the fast internal layout)."""
         if self._uniform:
             return _UniformBasis.apply(x, self.knots, self.order)[0]
-        return _DenseBasis.apply(x, self.knots, self.order)[0]
+        return _LocalBasis.apply(x, self.knots, self.order)[0]
 
     def bases(self, x: Tensor) -> Tensor:
         """The ``G + k`` B-spline basis values of each input.
 
         Uniform knots (the initial grid) take a closed form: each input's ``k + 1`` non-zero
         bases are fixed polynomials of its position in its interval. Other knots (after
-        :meth:`update_grid`) take the Cox-de Boor recursion over all bases at once. Both have
-        an analytic backward and match :func:`bspline_basis`.
+        :meth:`update_grid`) take de Boor's triangle on each input's own interval, found by
+        counting knots. Both have an analytic backward and match :func:`bspline_basis`.
 
         Shape:
             - x: ``[N, in_features]``; output ``[N, in_features, G + k]``.
