@@ -27,6 +27,7 @@ from biozoo.report.comparison import bold_cells, comparison_section, split_sizes
 from biozoo.report.explained import attention_section, attributions_section, explanations_section
 from biozoo.report.latent_maps import latent_map_data, plot_latent_map
 from biozoo.report.template import PAGE, section
+from biozoo.report.training import training_section
 from biozoo.train.runfolder import RunLayout
 
 __all__ = ["render_report", "write_report"]
@@ -126,6 +127,7 @@ def render_report(run_dir: Path, *, umap: bool = True) -> str:
         ("leaderboard", "Leaderboard", _leaderboard(run)),
         ("comparison", "Paired comparison", comparison_section(run, paired)),
         ("predictions", "Held-out predictions", _predictions(run)),
+        ("training", "Training", training_section(run)),
         ("latents", "Latent maps", _latents(run, umap=umap)),
         ("attributions", "Feature attributions", attributions_section(run)),
         ("attention", "Attention maps", attention_section(run)),
