@@ -19,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from biozoo.report import latent_map_data, write_report
@@ -220,6 +221,7 @@ def test_report_renders_in_headless_chromium(explained_run, tmp_path):
     report = write_report(explained_run)
     expected = (
         4  # paired comparison, ROC/PR, confusion matrices, calibration
+        + len(list((explained_run / "history").iterdir()))  # training curves per deep model
         + len(latent_map_data(explained_run, umap=False))
         + len(list((explained_run / "attributions").rglob("*.csv")))
         + len(list((explained_run / "attention").rglob("*.csv")))
@@ -241,9 +243,31 @@ def test_report_renders_in_headless_chromium(explained_run, tmp_path):
         assert f["w"] > 50 and f["h"] > 50, f
         assert f["gw"] > 50 and f["gh"] > 50 and f["decoded"], f
         assert f["marks"] > 0 or f["plot"].startswith("explanation"), f
+    training = [f for f in figures if f["plot"].startswith("training-")]
+    assert len(training) == 2  # one figure per deep model, a whole row wide
+    assert all(f["w"] > 1000 and f["gh"] > 200 for f in training), training
     (tmp_path / "report.png").write_bytes(png)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(png) > 50_000
+
+
+CURVES_JS = """JSON.stringify([...document.querySelectorAll('figure.plot[data-plot^="training-"]')]
+  .map(f => [...f.querySelectorAll('g[id^="line2d_"] path')]
+    .filter(p => p.getBoundingClientRect().width > 40).length))"""
+
+
+def test_the_training_curves_render(run_dirs, tmp_path):
+    """Every member's training loss, validation loss and validation ROC AUC is a drawn line."""
+    run = run_dirs["binary"]
+    report = write_report(run, umap=False)
+    curves, png, events = _render(report, tmp_path / "profile", CURVES_JS)
+    (tmp_path / "report.png").write_bytes(png)
+    assert _errors(events) == []
+    expected = [
+        sum(len(pd.read_csv(f)) // (pd.read_csv(f)["epoch"].max() + 1) * 3 for f in files)
+        for files in (sorted(d.glob("*.csv")) for d in sorted((run / "history").iterdir()))
+    ]
+    assert sorted(curves) == sorted(expected) and min(expected) > 0, (curves, expected)
 
 
 def _overlap(a: dict, b: dict) -> float:

@@ -34,6 +34,7 @@ SECTIONS = (
     "leaderboard",
     "comparison",
     "predictions",
+    "training",
     "latents",
     "attributions",
     "configuration",
@@ -78,7 +79,9 @@ def test_the_plots_match_the_task(task, reports, run_dirs):
     plots = _plots(reports[task])
     n_latent = len(list((run_dirs[task] / "latents").rglob("*.csv")))
     expected = ["regression"] if task == "regression" else ["roc-pr", "confusion", "calibration"]
-    assert plots == ["paired", *expected] + [f"latent-{i}" for i in range(n_latent)]
+    n_deep = len(list((run_dirs[task] / "history").iterdir()))
+    training = [f"training-{i}" for i in range(n_deep)]
+    assert plots == ["paired", *expected, *training] + [f"latent-{i}" for i in range(n_latent)]
     # every figure is an inline SVG with content
     assert reports[task].count("<svg") == len(plots)
 
@@ -186,6 +189,7 @@ def test_an_old_run_folder_without_extras_still_gets_a_report(run_dirs, tmp_path
     run = tmp_path / "old"
     shutil.copytree(run_dirs["binary"], run)
     shutil.rmtree(run / "latents")
+    shutil.rmtree(run / "history")
     (run / "versions.json").unlink()
     board = pd.read_csv(run / "leaderboard.csv").drop(columns=["kind"])
     board.to_csv(run / "leaderboard.csv", index=False)
@@ -199,6 +203,7 @@ def test_an_old_run_folder_without_extras_still_gets_a_report(run_dirs, tmp_path
     assert _plots(page) == ["paired", "roc-pr", "confusion", "calibration"]
     assert "n<sub>test</sub>/n<sub>train</sub> = 0.500" in page  # 14 of 42 held out per fold
     assert "No latents/" in page and "No attributions/" in page and "n/a" in page
+    assert "No history/" in page  # the training section says why it has no curves
 
 
 def test_per_split_scores_that_do_not_match_the_splits_are_not_paired(run_dirs, tmp_path):

@@ -317,11 +317,12 @@ def comparison_section(run: RunFiles, paired: dict) -> str:
     members = members_rows(run.metrics, metric, higher_is_better=bool(paired["higher_is_better"]))
     if members:
         html += (
-            "<h3>Ensemble and single members</h3><p>Each deep model is an ensemble of "
-            "members trained with different seeds on the same split. A member's score is "
-            "its own held-out score; the ensemble averages the members' predictions. Both "
-            "are means over splits (member: ± the mean within-split sd); the gain is what "
-            "averaging adds.</p>"
+            '<h3 id="members">Ensemble and single members</h3><p>Each deep model is an '
+            "ensemble of members trained with different seeds on the same split. A member's "
+            "score is its own held-out score; the ensemble averages the members' predictions. "
+            "Both are means over splits (member: ± the mean within-split sd); the gain is what "
+            "averaging adds. Each member's training curves are in "
+            '<a href="#training">Training</a>.</p>'
         )
         header = [
             "deep model",

@@ -30,6 +30,7 @@ from biozoo.report.explained import attention_section, attributions_section, exp
 from biozoo.report.latent_maps import latent_map_data, plot_latent_map
 from biozoo.report.survival import km_figure
 from biozoo.report.template import PAGE, section
+from biozoo.report.training import training_section
 from biozoo.tasks import TASKS, Task
 from biozoo.train.runfolder import RunLayout
 
@@ -139,6 +140,7 @@ def render_report(run_dir: Path, *, umap: bool = True) -> str:
         ("leaderboard", "Leaderboard", _leaderboard(run)),
         ("comparison", "Paired comparison", comparison_section(run, paired)),
         ("predictions", "Held-out predictions", _predictions(run)),
+        ("training", "Training", training_section(run)),
         ("latents", "Latent maps", _latents(run, umap=umap)),
         ("attributions", "Feature attributions", attributions_section(run)),
         ("attention", "Attention maps", attention_section(run)),

@@ -44,12 +44,16 @@ Progress = Callable[[str], None]
 
 @dataclass
 class FoldModel:
-    """A trained ensemble of one split, with what ``predict`` needs to rebuild it."""
+    """A trained ensemble of one split, with what ``predict`` needs to rebuild it.
+
+    ``history`` is every member's loss per epoch (:mod:`biozoo.train.history`).
+    """
 
     model: str
     split: str
     ensemble: Ensemble
     meta: dict[str, object]
+    history: pd.DataFrame | None = None
 
 
 @dataclass
@@ -148,8 +152,8 @@ def train_split_ensemble(
     the split / model positions.
 
     Returns:
-        The trained ensemble, the training summary, and the positions (into the training
-        part) of the fit and validation samples.
+        The trained ensemble, the training summary (with its per-epoch ``history`` frame),
+        and the positions (into the training part) of the fit and validation samples.
     """
     tr = cfg.training
     si, mi = split_index, model_index
@@ -196,6 +200,7 @@ def _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result)
         split_index=si,
         model_index=mi,
     )
+    history = info.pop("history")
     summary = {k: v for k, v in info.items() if k not in ("in_dims", "seeds")}
     result.training.setdefault(mname, []).append({"split": split.name, **summary})
     members = predict_members(ensemble, head, test_data).numpy()  # (M, n, C) or (M, n)
@@ -216,7 +221,7 @@ def _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result)
             for p, r in zip(members, references, strict=True)
         ]
     )
-    result.models.append(FoldModel(mname, split.name, ensemble, info))
+    result.models.append(FoldModel(mname, split.name, ensemble, info, history))
     if cfg.output.latents:
         _record_latents(result, mname, split, cohort, transforms, ensemble, fit_pos, val_pos)
 

@@ -1,8 +1,8 @@
 """The Lightning training plan for a stacked ensemble, its data feed and early stopping.
 
 ``fit_ensemble`` is the one entry point: it trains the members of one fold together on the
-fit part, stops each member on its own validation loss, and restores each member's best
-weights.
+fit part, stops each member on its own validation loss, restores each member's best weights,
+and records every member's training curves (:class:`biozoo.train.history.LossHistory`).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import lightning as L
@@ -20,14 +21,28 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from biozoo.data.batch import FoldData
 from biozoo.train.ensemble import Ensemble, StackedEnsemble
+from biozoo.train.history import LossHistory
 from biozoo.train.optim import build_optimizer, needs_create_graph
 from biozoo.train.schedules import build_scheduler
 from biozoo.train.stability import GradientNoise, check_finite
 
 __all__ = ["EnsemblePlan", "MemberEarlyStopping", "fit_ensemble", "predict_members"]
 
-for _name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-    logging.getLogger(_name).setLevel(logging.ERROR)
+_LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning")
+
+
+@contextmanager
+def _quiet_lightning() -> Iterator[None]:
+    """Lightning's INFO lines (accelerator found, and so on) muted for one fit, then restored."""
+    loggers = [logging.getLogger(name) for name in _LIGHTNING_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 class MemberBatches(IterableDataset):
@@ -89,26 +104,32 @@ class EnsemblePlan(L.LightningModule):
 
     def member_losses(self, batch: FoldData) -> Tensor:
         """Each member's loss on its batch, plus its model's regularisation terms."""
+        task, aux = self._task_and_aux(batch)
+        return task + aux
+
+    def _task_and_aux(self, batch: FoldData) -> tuple[Tensor, Tensor]:
         outputs, view_mask, aux = self.ensemble(batch.inputs, batch.present, with_aux=True)
         task = torch.stack(
             [self.head(outputs[m], view_mask[m], batch.y[m]).loss for m in range(outputs.shape[0])]
         )
-        return task + aux
+        return task, aux
 
-    def training_step(self, batch: FoldData, batch_idx: int) -> Tensor:
-        losses = self.member_losses(batch)
+    def training_step(self, batch: FoldData, batch_idx: int) -> dict[str, Tensor]:
+        task, aux = self._task_and_aux(batch)
+        losses = task + aux
         check_finite(losses, epoch=self.current_epoch, step=self.global_step)
-        return losses.sum()
+        return {"loss": losses.sum(), "member_losses": task.detach()}
 
     def backward(self, loss: Tensor, *args: Any, **kwargs: Any) -> None:
         # second-order optimizers (AdaHessian, Sophia-H) differentiate the gradient again
         loss.backward(create_graph=self.create_graph)
 
-    def validation_step(self, batch: FoldData, batch_idx: int) -> None:
+    def validation_step(self, batch: FoldData, batch_idx: int) -> Tensor:
+        """Sets each member's validation loss; returns the members' predictions ``[M, n, ...]``."""
         outputs, view_mask = self.ensemble(batch.inputs, batch.present)
-        self.val_losses = torch.stack(
-            [self.head(outputs[m], view_mask[m], batch.y[m]).loss for m in range(outputs.shape[0])]
-        ).detach()
+        heads = [self.head(outputs[m], view_mask[m], batch.y[m]) for m in range(outputs.shape[0])]
+        self.val_losses = torch.stack([h.loss for h in heads]).detach()
+        return torch.stack([h.prediction for h in heads]).detach()
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         if self.gradient_clip is not None:
@@ -204,6 +225,11 @@ def fit_ensemble(
 
     ``schedule`` is ``{"name": ..., "warmup_epochs": ..., **options}``; its steps count the
     whole ``epochs`` budget (early stopping may end training before the schedule does).
+
+    Returns:
+        ``epochs_run``, each member's ``best_epoch`` (0-based; the weights kept) and
+        ``best_val_loss``, and ``history``: every member's loss per epoch, a frame of
+        :meth:`biozoo.train.history.LossHistory.frame`.
     """
     torch.manual_seed(seed)
     batches = MemberBatches(fit, ensemble.n_members, batch_size, seed)
@@ -221,20 +247,20 @@ def fit_ensemble(
         steps_per_epoch=len(batches),
         seed=seed,
     )
-    stopper = MemberEarlyStopping(patience)
-    trainer = L.Trainer(
-        max_epochs=epochs,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        callbacks=[stopper],
-    )
+    stopper, history = MemberEarlyStopping(patience), LossHistory()
     m = ensemble.n_members
-    with warnings.catch_warnings():
+    with _quiet_lightning(), warnings.catch_warnings():
+        trainer = L.Trainer(
+            max_epochs=epochs,
+            accelerator="cpu",
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            callbacks=[stopper, history],
+        )
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*IterableDataset.*__len__.*")
         warnings.filterwarnings("ignore", ".*LeafSpec.*")
@@ -249,6 +275,7 @@ def fit_ensemble(
         "epochs_run": trainer.current_epoch,
         "best_epoch": [] if stopper.best_epoch is None else stopper.best_epoch.tolist(),
         "best_val_loss": [] if stopper.best_loss is None else stopper.best_loss.tolist(),
+        "history": history.frame(),
     }
 
 

@@ -122,6 +122,9 @@ def _write(folder, cfg, cohort, result, board, metrics) -> None:
             ignore_index=True,
         ),
     )
+    for fm in result.models:
+        if fm.history is not None:
+            folder.write_csv(layout.history(fm.model, fm.split), fm.history)
     for (model, name), frames in result.latents.items():
         folder.write_csv(layout.latent(model, name), pd.concat(frames, ignore_index=True))
     if cfg.output.save_models:

@@ -79,6 +79,11 @@ class RunLayout:
         return self.root / "models" / "transforms"
 
     @property
+    def history_dir(self) -> Path:
+        """Per-epoch training curves of every deep model."""
+        return self.root / "history"
+
+    @property
     def latents(self) -> Path:
         """Per-model embeddings."""
         return self.root / "latents"
@@ -115,6 +120,10 @@ class RunLayout:
     def ensemble(self, model: str, split: str) -> Path:
         """The ensemble weights of ``model`` trained on ``split``."""
         return self.models / model / f"{split}{SAVED}"
+
+    def history(self, model: str, split: str) -> Path:
+        """Every member's loss per epoch, of ``model`` trained on ``split``."""
+        return self.history_dir / model / f"{split}.csv"
 
     def latent(self, model: str, name: str) -> Path:
         """One latent table of ``model`` (a modality's embedding or ``fused``)."""
