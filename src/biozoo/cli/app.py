@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-import yaml
 from rich import box
 from rich.console import Console
 from rich.logging import RichHandler
@@ -19,6 +18,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from biozoo._atomic import atomic_file
+from biozoo._yaml import read_yaml
 from biozoo.errors import BiozooError
 
 __all__ = ["app", "main"]
@@ -207,9 +207,7 @@ def _sources(data: list[str]) -> dict[str, Path]:
 
 
 def _yaml_sources(path: Path) -> dict[str, Path]:
-    if not path.is_file():
-        raise BiozooError(f"file {path} does not exist.")
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = read_yaml(path, "prediction data file") or {}
     mods = (raw.get("data") or raw).get("modalities") if isinstance(raw, dict) else None
     if not isinstance(mods, dict):
         raise BiozooError(f"{path} has no data.modalities section.")

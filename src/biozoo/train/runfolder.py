@@ -8,6 +8,7 @@ removed), so a folder that exists is a finished run.
 from __future__ import annotations
 
 import json
+import re
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,8 @@ from types import TracebackType
 import pandas as pd
 
 from biozoo._atomic import atomic_dir, json_default
+from biozoo.data.spec import SAFE_NAME
+from biozoo.errors import BiozooError
 
 __all__ = ["RunFolder", "RunLayout"]
 
@@ -110,15 +113,15 @@ class RunLayout:
 
     def transforms(self, split: str) -> Path:
         """The fitted transforms of ``split``."""
-        return self.transforms_dir / f"{split}{SAVED}"
+        return self.transforms_dir / f"{_safe(split, 'split')}{SAVED}"
 
     def ensemble(self, model: str, split: str) -> Path:
         """The ensemble weights of ``model`` trained on ``split``."""
-        return self.models / model / f"{split}{SAVED}"
+        return self.models / _safe(model, "model") / f"{_safe(split, 'split')}{SAVED}"
 
     def latent(self, model: str, name: str) -> Path:
         """One latent table of ``model`` (a modality's embedding or ``fused``)."""
-        return self.latents / model / f"{name}.csv"
+        return self.latents / _safe(model, "model") / f"{_safe(name, 'modality')}.csv"
 
     def split_names(self) -> list[str]:
         """The splits whose transforms were saved (sorted)."""
@@ -131,6 +134,15 @@ class RunLayout:
     def relative(self, path: Path) -> str:
         """``path`` relative to the run folder, as written with :class:`RunFolder`."""
         return str(Path(path).relative_to(self.root))
+
+
+def _safe(name: str, what: str) -> str:
+    """``name`` if it is a :data:`~biozoo.data.spec.SAFE_NAME`: no path leaves the run folder."""
+    if not re.match(SAFE_NAME, str(name)):
+        raise BiozooError(
+            f"{what} name {name!r} is not allowed: use letters, digits, '_' and '-'."
+        )
+    return name
 
 
 class RunFolder:
