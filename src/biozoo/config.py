@@ -146,7 +146,6 @@ class RunConfig(Strict):
         return self
 
 
-
 def parse_config(raw: dict[str, Any], *, source: str = "config") -> RunConfig:
     """Validate a mapping into a :class:`RunConfig`; errors become one-sentence BiozooErrors."""
     if not isinstance(raw, dict):

@@ -8,7 +8,9 @@ removed), so a folder that exists is a finished run.
 from __future__ import annotations
 
 import json
+import logging
 import re
+import shutil
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,11 +19,13 @@ from types import TracebackType
 
 import pandas as pd
 
-from biozoo._atomic import atomic_dir, json_default
+from biozoo._atomic import atomic_dir, json_default, stale_partials
 from biozoo.data.spec import SAFE_NAME
 from biozoo.errors import BiozooError
 
-__all__ = ["RunFolder", "RunLayout"]
+__all__ = ["RunFolder", "RunLayout", "clean_stale"]
+
+log = logging.getLogger(__name__)
 
 SAVED = ".safetensors"
 
@@ -139,10 +143,17 @@ class RunLayout:
 def _safe(name: str, what: str) -> str:
     """``name`` if it is a :data:`~biozoo.data.spec.SAFE_NAME`: no path leaves the run folder."""
     if not re.match(SAFE_NAME, str(name)):
-        raise BiozooError(
-            f"{what} name {name!r} is not allowed: use letters, digits, '_' and '-'."
-        )
+        raise BiozooError(f"{what} name {name!r} is not allowed: use letters, digits, '_' and '-'.")
     return name
+
+
+def clean_stale(out_dir: Path) -> list[Path]:
+    """Remove (and report) hidden partial folders left in ``out_dir`` by killed runs."""
+    stale = stale_partials(out_dir)
+    for p in stale:
+        log.warning("removing %s, left half-written by a run that was killed", p)
+        shutil.rmtree(p, ignore_errors=True)
+    return stale
 
 
 class RunFolder:
@@ -160,6 +171,7 @@ class RunFolder:
         self._stack = ExitStack()
 
     def __enter__(self) -> RunFolder:
+        clean_stale(self.out_dir)
         self.tmp = self._stack.enter_context(atomic_dir(self._final_name))
         return self
 
