@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 
-SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_+-]{0,63}$"
 """Names that become file names or module keys (models, modalities, splits): letters,
 digits, ``_`` and ``-``, starting with a letter or digit, at most 64 characters. No ``/``, no
 ``..`` (a path outside the run folder) and no ``.`` (torch module keys cannot hold one)."""
@@ -51,7 +51,7 @@ def check_names(names: Any, what: str) -> None:
     for name in names:
         if not isinstance(name, str) or not re.match(SAFE_NAME, name):
             raise ValueError(
-                f"{what} name {name!r} is not allowed: use letters, digits, '_' and '-' "
+                f"{what} name {name!r} is not allowed: use letters, digits, '_', '+' and '-' "
                 "(at most 64, starting with a letter or digit)"
             )
 

@@ -143,7 +143,9 @@ class RunLayout:
 def _safe(name: str, what: str) -> str:
     """``name`` if it is a :data:`~biozoo.data.spec.SAFE_NAME`: no path leaves the run folder."""
     if not re.match(SAFE_NAME, str(name)):
-        raise BiozooError(f"{what} name {name!r} is not allowed: use letters, digits, '_' and '-'.")
+        raise BiozooError(
+            f"{what} name {name!r} is not allowed: use letters, digits, '_', '+' and '-'."
+        )
     return name
 
 
