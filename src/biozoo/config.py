@@ -154,9 +154,10 @@ def parse_config(raw: dict[str, Any], *, source: str = "config") -> RunConfig:
         return RunConfig(**raw)
     except ValidationError as err:
         loc, msg = describe_error(err.errors()[0])
+        msg = msg.rstrip(".")
         if loc:
-            raise BiozooError(f"{source}: {loc}: {msg}.".replace("..", ".")) from None
-        raise BiozooError(f"{source}: {msg}.".replace("..", ".")) from None
+            raise BiozooError(f"{source}: {loc}: {msg}.") from None
+        raise BiozooError(f"{source}: {msg}.") from None
 
 
 def load_config(path: str | Path) -> RunConfig:
