@@ -62,7 +62,7 @@ def atomic_dir(final: Path | Callable[[], Path], *, replace: bool = False) -> It
     )
     try:
         yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())
+        _follow_umask(tmp)
         target = final() if callable(final) else first
         old = None
         if replace and target.exists():
@@ -100,6 +100,18 @@ def _rename(tmp: Path, target: Path, again: Callable[[], Path] | None) -> None:
             raise
         return
     raise FileExistsError(errno.EEXIST, "no free name", str(target))
+
+
+def _follow_umask(folder: Path) -> None:
+    """Give ``folder`` and everything in it the umask's modes (some writers, such as
+    safetensors, create private files whatever the umask)."""
+    mask = _umask()
+    for root, dirs, files in os.walk(folder):
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o777 & ~mask)
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o666 & ~mask)
+    os.chmod(folder, 0o777 & ~mask)
 
 
 def _owner() -> str:
