@@ -174,3 +174,17 @@ def test_a_read_only_out_folder_gets_one_sentence(tiny_files, tmp_path):
         assert "read-only" in result.output and str(ro / "runs") in result.output.replace("\n", "")
     finally:
         subprocess.run(["umount", str(ro)], check=True)
+
+
+def test_a_run_writes_nothing_outside_its_folder(tiny_files, tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    cfg = _config(tiny_files, tmp_path, epochs=1, ensemble=1)
+    before = set(tmp_path.rglob("*"))
+    result = runner.invoke(app, ["train", str(cfg), "--out", str(work / "runs")])
+    assert result.exit_code == 0, result.output
+    (run,) = (work / "runs").iterdir()
+    new = set(tmp_path.rglob("*")) - before
+    outside = [p for p in new if p not in (work / "runs", run) and run not in p.parents]
+    assert outside == []

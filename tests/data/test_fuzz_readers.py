@@ -133,3 +133,20 @@ def test_any_config_file_loads_or_is_refused_in_one_sentence(text):
 def test_a_config_that_is_not_utf8_is_refused(content):
     with pytest.raises(BiozooError, match="not UTF-8"):
         load_config(_write(".yaml", content))
+
+
+def test_an_excel_byte_order_mark_is_accepted_with_ids_intact():
+    path = _write(".csv", "\ufeffid,a,b\ns1,1,2\ns2,3,4\n".encode())
+    table = read_table(path)
+    assert list(table.index) == ["s1", "s2"] and list(table.columns) == ["a", "b"]
+    tsv = _write(".tsv", "\ufeffid\ta\ns1\t1\n".encode())
+    assert list(read_table(tsv).index) == ["s1"]
+
+
+@pytest.mark.parametrize(
+    ("content", "culprit"),
+    [("id,a,b\ns1,1,2\ns2,3\n", "line 3"), ("id,a,b\ns1,1,inf\ns2,3,4\n", "column 'b'")],
+)
+def test_short_rows_and_infinite_values_are_refused(content, culprit):
+    with pytest.raises(BiozooError, match=culprit):
+        read_table(_write(".csv", content))
