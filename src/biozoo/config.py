@@ -12,17 +12,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     Field,
     NonNegativeFloat,
     PositiveFloat,
     PositiveInt,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
-from biozoo.data.spec import DataConfig, PartSpec, Strict, describe_error
+from biozoo._yaml import read_yaml
+from biozoo.data.spec import DataConfig, PartSpec, Strict, check_names, describe_error
 from biozoo.errors import BiozooError
 
 __all__ = [
@@ -52,6 +53,12 @@ class ModelConfig(Strict):
     default_encoder: PartSpec = Field(default_factory=lambda: PartSpec(name="mlp"))
     fusion: PartSpec = Field(default_factory=lambda: PartSpec(name="concat"))
     head: HeadConfig = Field(default_factory=HeadConfig)
+
+    @field_validator("encoders")
+    @classmethod
+    def _safe_encoder_names(cls, value: dict[str, PartSpec]) -> dict[str, PartSpec]:
+        check_names(value, "modality")
+        return value
 
 
 class SplitConfig(Strict):
@@ -120,12 +127,23 @@ class RunConfig(Strict):
     )
     output: OutputConfig = Field(default_factory=OutputConfig)
 
+    @field_validator("models")
+    @classmethod
+    def _safe_model_names(cls, value: dict[str, ModelConfig]) -> dict[str, ModelConfig]:
+        check_names(value, "model")
+        return value
+
+    @model_validator(mode="after")
+    def _something_to_train(self) -> RunConfig:
+        if not self.models and not self.baselines:
+            raise ValueError("the run has no models and no baselines: nothing to train")
+        return self
+
     @model_validator(mode="after")
     def _check_outputs(self) -> RunConfig:
         if self.output.attributions and not self.output.save_models:
             raise ValueError("output.attributions needs output.save_models: true")
         return self
-
 
 
 def parse_config(raw: dict[str, Any], *, source: str = "config") -> RunConfig:
@@ -136,9 +154,10 @@ def parse_config(raw: dict[str, Any], *, source: str = "config") -> RunConfig:
         return RunConfig(**raw)
     except ValidationError as err:
         loc, msg = describe_error(err.errors()[0])
+        msg = msg.rstrip(".")
         if loc:
-            raise BiozooError(f"{source}: {loc}: {msg}.".replace("..", ".")) from None
-        raise BiozooError(f"{source}: {msg}.".replace("..", ".")) from None
+            raise BiozooError(f"{source}: {loc}: {msg}.") from None
+        raise BiozooError(f"{source}: {msg}.") from None
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -147,17 +166,11 @@ def load_config(path: str | Path) -> RunConfig:
     Relative data paths are resolved against the YAML file's folder.
 
     Raises:
-        BiozooError: the file is missing, is not YAML, or does not validate.
+        BiozooError: the file is missing, is not UTF-8 YAML, has a key twice, or
+            does not validate.
     """
     path = Path(path)
-    if not path.is_file():
-        raise BiozooError(f"config file {path} does not exist.")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise BiozooError(f"config file {path} is not valid YAML{where}.") from None
+    raw = read_yaml(path, "config file")
     cfg = parse_config(raw, source=str(path))
     return resolve_paths(cfg, path.parent)
 

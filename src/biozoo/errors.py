@@ -7,10 +7,17 @@ that sentence and exits with status 2; every other exception is a bug and keeps 
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["BiozooError"]
 
 
 class BiozooError(Exception):
-    """A problem with the user's input, described in one sentence."""
+    """A problem with the user's input, described in one sentence (on one line: a library's
+    multi-line reason quoted in it is joined)."""
 
     exit_code = 2
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        text = re.sub(r"\s*\n\s*(?=[.;:,])", "", str(message))
+        super().__init__(re.sub(r"\s*\n\s*", " ", text).strip(), *args)

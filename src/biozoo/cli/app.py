@@ -3,15 +3,16 @@ prints for people."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-import yaml
 from rich import box
 from rich.console import Console
 from rich.logging import RichHandler
@@ -19,6 +20,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from biozoo._atomic import atomic_file
+from biozoo._yaml import read_yaml
 from biozoo.errors import BiozooError
 
 __all__ = ["app", "main"]
@@ -35,17 +37,54 @@ F = TypeVar("F", bound=Callable[..., object])
 
 
 def _friendly(fn: F) -> F:
-    """Turn a BiozooError into one line on stderr and exit status 2."""
+    """Turn a BiozooError, or a file system refusal, into one line on stderr and its status."""
 
     @functools.wraps(fn)
     def wrapper(*args: object, **kwargs: object) -> object:
         try:
             return fn(*args, **kwargs)
         except BiozooError as err:
-            err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
-            raise typer.Exit(err.exit_code) from None
+            _fail(str(err), err.exit_code)
+        except OSError as err:
+            _fail(*_os_error(err))
 
     return wrapper  # type: ignore[return-value]
+
+
+def _fail(message: str, code: int) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code) from None
+
+
+# a full disk or a failing device is not the user's input: status 1, still one sentence
+_FAULTS = {errno.ENOSPC, errno.EDQUOT, errno.EIO}
+
+
+def _os_error(err: OSError) -> tuple[str, int]:
+    """One sentence naming the path the file system refused, and the exit status."""
+    where = f" {err.filename}" if err.filename else ""
+    why = err.strerror or type(err).__name__
+    if err.errno in _FAULTS:
+        return f"could not write{where}: {why.lower()}; nothing was left half-written.", 1
+    return f"cannot use{where}: {why.lower()}.", 2
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived: unwinds like KeyboardInterrupt, so partial outputs go."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
+
+
+def _catch_signals() -> None:
+    """SIGINT (Ctrl+C) and SIGTERM (``timeout``, SLURM) unwind the run instead of killing it."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _raise_interrupted)
 
 
 @app.callback()
@@ -104,6 +143,8 @@ def predict(
     """Score new samples with a run's saved ensembles (or with its int8 export)."""
     from biozoo import api
 
+    if out is not None:
+        _check_out_file(out)
     frame = api.predict(run, _sources(data), model=model, split=split, backend=backend)
     if out is None:
         frame.to_csv(sys.stdout, index=False)
@@ -193,6 +234,14 @@ def datasets() -> None:
     out_console.print(table)
 
 
+def _check_out_file(out: Path) -> None:
+    """Refuse ``--out`` before any work when it names a folder or its folder is not one."""
+    if out.is_dir():
+        raise BiozooError(f"--out {out} is a folder; give the name of a CSV file to write.")
+    if not out.parent.is_dir():
+        raise BiozooError(f"--out {out}: the folder {out.parent} does not exist.")
+
+
 def _sources(data: list[str]) -> dict[str, Path]:
     sources: dict[str, Path] = {}
     for item in data:
@@ -207,9 +256,7 @@ def _sources(data: list[str]) -> dict[str, Path]:
 
 
 def _yaml_sources(path: Path) -> dict[str, Path]:
-    if not path.is_file():
-        raise BiozooError(f"file {path} does not exist.")
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = read_yaml(path, "prediction data file") or {}
     mods = (raw.get("data") or raw).get("modalities") if isinstance(raw, dict) else None
     if not isinstance(mods, dict):
         raise BiozooError(f"{path} has no data.modalities section.")
@@ -227,6 +274,7 @@ def _run(cfg, out: Path | None) -> None:
     from biozoo.data.align import load_cohort
 
     cohort = load_cohort(cfg.data)
+    _check_out_dir(out if out is not None else cfg.output.dir)
     n_fits = _count_fits(cfg)
     with Progress(
         SpinnerColumn(),
@@ -250,6 +298,12 @@ def _run(cfg, out: Path | None) -> None:
     report = result.path / "report.html"
     if report.is_file():
         out_console.print(f"report: {report}")
+
+
+def _check_out_dir(out: Path) -> None:
+    """Refuse an output folder that is a file before any training."""
+    if out.exists() and not out.is_dir():
+        raise BiozooError(f"--out {out} is a file, not a folder for run folders.")
 
 
 def _count_fits(cfg) -> int:
@@ -291,5 +345,14 @@ def _print_leaderboard(board, primary: str, cohort, cfg) -> None:
 
 
 def main() -> None:
-    """Console entry point."""
-    app()
+    """Console entry point; an interrupted command exits with 128 + the signal's number."""
+    _catch_signals()
+    try:
+        app()
+    except Interrupted as sig:
+        name = signal.Signals(sig.signum).name
+        err_console.print(
+            f"[bold red]interrupted:[/] {name} arrived; nothing was left half-written.",
+            highlight=False,
+        )
+        sys.exit(128 + sig.signum)

@@ -8,6 +8,7 @@ own config class (a subclass of :class:`ModalityConfig`), so an error keeps its 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -29,6 +30,7 @@ from biozoo.errors import BiozooError
 from biozoo.tasks import TASKS, TargetOptions, Task
 
 __all__ = [
+    "SAFE_NAME",
     "DataConfig",
     "ModalityConfig",
     "PartSpec",
@@ -38,6 +40,22 @@ __all__ = [
     "describe_error",
     "nested_error",
 ]
+
+
+SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_+-]{0,63}$"
+"""Names that become file names or module keys (models, modalities, splits): letters,
+digits, ``_`` and ``-``, starting with a letter or digit, at most 64 characters. No ``/``, no
+``..`` (a path outside the run folder) and no ``.`` (torch module keys cannot hold one)."""
+
+
+def check_names(names: Any, what: str) -> None:
+    """Raise ``ValueError`` naming the first of ``names`` that is not a :data:`SAFE_NAME`."""
+    for name in names:
+        if not isinstance(name, str) or not re.match(SAFE_NAME, name):
+            raise ValueError(
+                f"{what} name {name!r} is not allowed: use letters, digits, '_', '+' and '-' "
+                "(at most 64, starting with a letter or digit)"
+            )
 
 
 class Strict(BaseModel):
@@ -196,6 +214,7 @@ class DataConfig(Strict):
     def _by_kind(cls, raw: Any) -> Any:
         if not isinstance(raw, dict):
             return raw
+        check_names(raw, "modality")
         return {name: _modality(name, value) for name, value in raw.items()}
 
     def resolved(self, base: Path) -> DataConfig:

@@ -155,6 +155,33 @@ def check_optimizer_options(name: str, options: Mapping[str, object], *, where: 
                 f"; did you mean {close[0]!r}?" if close else f" (it takes: {', '.join(allowed)})."
             )
             raise BiozooError(f"unknown option {key!r}{place} for optimizer {name!r}{hint}")
+    _check_option_types(name, options, place)
+
+
+def _check_option_types(name: str, options: Mapping[str, object], place: str) -> None:
+    """Each option's value has the kind of its default (a number, a flag, a pair...)."""
+    params = inspect.signature(OPTIMIZERS.get(name).load().__init__).parameters
+    for key, value in options.items():
+        default = params[key].default if key in params else inspect.Parameter.empty
+        if not _same_kind(default, value):
+            raise BiozooError(
+                f"option {key!r}{place} of optimizer {name!r} must be like {default!r}, "
+                f"got {value!r}."
+            )
+
+
+def _same_kind(default: object, value: object) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int | float) and default is not None:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(default, tuple | list):
+        return (
+            isinstance(value, tuple | list)
+            and len(value) == len(default)
+            and all(_same_kind(d, v) for d, v in zip(default, value, strict=True))
+        )
+    return True  # no default, None or another kind: the optimizer itself checks
 
 
 def build_optimizer(

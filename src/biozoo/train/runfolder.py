@@ -8,6 +8,9 @@ removed), so a folder that exists is a finished run.
 from __future__ import annotations
 
 import json
+import logging
+import re
+import shutil
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,9 +19,13 @@ from types import TracebackType
 
 import pandas as pd
 
-from biozoo._atomic import atomic_dir, json_default
+from biozoo._atomic import atomic_dir, json_default, stale_partials
+from biozoo.data.spec import SAFE_NAME
+from biozoo.errors import BiozooError
 
-__all__ = ["RunFolder", "RunLayout"]
+__all__ = ["RunFolder", "RunLayout", "clean_stale"]
+
+log = logging.getLogger(__name__)
 
 SAVED = ".safetensors"
 
@@ -115,11 +122,11 @@ class RunLayout:
 
     def transforms(self, split: str) -> Path:
         """The fitted transforms of ``split``."""
-        return self.transforms_dir / f"{split}{SAVED}"
+        return self.transforms_dir / f"{_safe(split, 'split')}{SAVED}"
 
     def ensemble(self, model: str, split: str) -> Path:
         """The ensemble weights of ``model`` trained on ``split``."""
-        return self.models / model / f"{split}{SAVED}"
+        return self.models / _safe(model, "model") / f"{_safe(split, 'split')}{SAVED}"
 
     def history(self, model: str, split: str) -> Path:
         """Every member's loss per epoch, of ``model`` trained on ``split``."""
@@ -127,7 +134,7 @@ class RunLayout:
 
     def latent(self, model: str, name: str) -> Path:
         """One latent table of ``model`` (a modality's embedding or ``fused``)."""
-        return self.latents / model / f"{name}.csv"
+        return self.latents / _safe(model, "model") / f"{_safe(name, 'modality')}.csv"
 
     def split_names(self) -> list[str]:
         """The splits whose transforms were saved (sorted)."""
@@ -140,6 +147,24 @@ class RunLayout:
     def relative(self, path: Path) -> str:
         """``path`` relative to the run folder, as written with :class:`RunFolder`."""
         return str(Path(path).relative_to(self.root))
+
+
+def _safe(name: str, what: str) -> str:
+    """``name`` if it is a :data:`~biozoo.data.spec.SAFE_NAME`: no path leaves the run folder."""
+    if not re.match(SAFE_NAME, str(name)):
+        raise BiozooError(
+            f"{what} name {name!r} is not allowed: use letters, digits, '_', '+' and '-'."
+        )
+    return name
+
+
+def clean_stale(out_dir: Path) -> list[Path]:
+    """Remove (and report) hidden partial folders left in ``out_dir`` by killed runs."""
+    stale = stale_partials(out_dir)
+    for p in stale:
+        log.warning("removing %s, left half-written by a run that was killed", p)
+        shutil.rmtree(p, ignore_errors=True)
+    return stale
 
 
 class RunFolder:
@@ -157,6 +182,7 @@ class RunFolder:
         self._stack = ExitStack()
 
     def __enter__(self) -> RunFolder:
+        clean_stale(self.out_dir)
         self.tmp = self._stack.enter_context(atomic_dir(self._final_name))
         return self
 

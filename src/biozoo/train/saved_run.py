@@ -8,15 +8,16 @@ folder (:func:`load_float`) and its int8 export (:func:`biozoo.train.export.load
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from torch import nn
 
+from biozoo._yaml import read_yaml
 from biozoo.config import ModelConfig, RunConfig, parse_config
 from biozoo.data.batch import FoldData
 from biozoo.data.cohort import Cohort
@@ -45,8 +46,50 @@ def load_float(path: Path, meta: dict, build: Callable[[], nn.Module]) -> Ensemb
     from safetensors.torch import load_file
 
     ensemble = make_ensemble(build, [0] * int(meta["n_members"]))
-    ensemble.load_stacked_state(load_file(str(path)))
+    state = load_file(str(path))
+    check_tensors(path, state, ensemble.stacked_state())
+    ensemble.load_stacked_state(state)
     return ensemble.eval()
+
+
+def check_tensors(path: Path, saved: dict, expected: dict) -> None:
+    """The tensors of ``path`` are exactly those the run's config builds, shape for shape.
+
+    Raises:
+        BiozooError: a tensor is missing, extra, or of another shape (the file, or the
+            run's config.yaml, was changed after the run).
+    """
+    missing = sorted(set(expected) - set(saved))
+    extra = sorted(set(saved) - set(expected))
+    wrong = [
+        n for n in expected if n in saved and tuple(saved[n].shape) != tuple(expected[n].shape)
+    ]
+    if missing or extra or wrong:
+        what = (
+            f"lacks {missing[0]!r}"
+            if missing
+            else f"has an unexpected {extra[0]!r}"
+            if extra
+            else f"holds {wrong[0]!r} of shape {tuple(saved[wrong[0]].shape)}, not "
+            f"{tuple(expected[wrong[0]].shape)}"
+        )
+        raise BiozooError(
+            f"{path} {what}: it does not match the run's config.yaml (edited after the run?)."
+        )
+
+
+@contextmanager
+def reading(path: Path) -> Iterator[None]:
+    """Turn a damaged file's exception into one sentence naming the file."""
+    try:
+        yield
+    except BiozooError:
+        raise
+    except Exception as err:  # safetensors, json and torch each have their own errors
+        why = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        raise BiozooError(
+            f"{path} is damaged ({why}); it cannot be read, so train the run again."
+        ) from None
 
 
 def load_run_config(run: Path) -> RunConfig:
@@ -54,7 +97,7 @@ def load_run_config(run: Path) -> RunConfig:
     path = RunLayout(Path(run)).config
     if not path.is_file():
         raise BiozooError(f"{run} is not a biozoo run folder (no config.yaml in it).")
-    return parse_config(yaml.safe_load(path.read_text()), source=str(path))
+    return parse_config(read_yaml(path, "run config"), source=str(path))
 
 
 @dataclass
@@ -155,16 +198,20 @@ class SavedRun:
         if not path.is_file():
             raise BiozooError(f"run {self.path} has no saved model {model!r} for split {name!r}.")
         task = self.cfg.data.target.build_task()
-        transforms = load_transforms(self.layout.transforms(name), task)
-        meta = read_meta(path)
-        classes = meta["classes"]
+        with reading(self.layout.transforms(name)):
+            transforms = load_transforms(self.layout.transforms(name), task)
+        with reading(path):
+            meta = read_meta(path)
+            classes = meta["classes"]
         head = task.head(len(classes) if classes else None)
         spec = self.cfg.models[model]
 
         def build() -> nn.Module:
             return build_model(spec, meta["in_dims"], head.n_outputs).eval()
 
-        return SavedSplit(self.loader(path, meta, build), head, transforms, meta, spec)
+        with reading(path):
+            ensemble = self.loader(path, meta, build)
+        return SavedSplit(ensemble, head, transforms, meta, spec)
 
     def split_rows(self, cohort: Cohort) -> dict[str, dict[str, np.ndarray]]:
         """split -> {"train": positions, "test": positions} in ``cohort``, from splits.csv."""

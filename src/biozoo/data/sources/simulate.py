@@ -235,7 +235,7 @@ def _punch_holes(rng: np.random.Generator, values: np.ndarray, fraction: float) 
 
 
 def write_cohort(sim: SimulatedCohort, folder: Path) -> dict[str, Path]:
-    """Write a simulated cohort as files :func:`~biozoo.data.load.load_cohort` can read.
+    """Write a simulated cohort as files :func:`~biozoo.data.align.load_cohort` can read.
 
     Tables with at most 10,000 features go to ``<name>.csv`` (samples as rows, first column
     ``sample_id``); wider ones to ``<name>.parquet`` with features as rows (first column

@@ -132,7 +132,8 @@ def read_table(
 
 def _open_text(path: Path) -> IO[str]:
     opener = gzip.open if path.suffix.lower() == ".gz" else open
-    return opener(path, "rt", newline="")
+    # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark, which is not part of an id
+    return opener(path, "rt", newline="", encoding="utf-8-sig")
 
 
 def _raw_header(path: Path, sep: str) -> list[str]:
@@ -167,16 +168,33 @@ def _read_by_columns(
     """pandas' parser, float32 straight from the text: for tables of up to ``_WIDE`` columns."""
     key = header[key_pos] or f"Unnamed: {key_pos}"  # pandas' name for a blank header
     dtypes = defaultdict(lambda: np.float32, {key: str})
+    _check_row_lengths(path, sep, len(header))
     try:
-        frame = pd.read_csv(path, sep=sep, index_col=key, dtype=dtypes)
+        frame = pd.read_csv(path, sep=sep, index_col=key, dtype=dtypes, encoding="utf-8-sig")
     except pd.errors.ParserError:
         raise
     except ValueError:  # a value that is not a number: re-read untyped to name it
-        loose = pd.read_csv(path, sep=sep, index_col=key, dtype={key: str}, low_memory=False)
+        loose = pd.read_csv(
+            path, sep=sep, index_col=key, dtype={key: str}, low_memory=False, encoding="utf-8-sig"
+        )
         loose.columns = pd.Index(header[:key_pos] + header[key_pos + 1 :])
         _raise_non_numeric(path, loose, transpose)
         frame = loose.astype(np.float32)
     return pd.Index(frame.index), frame.to_numpy(dtype=np.float32, copy=False)
+
+
+def _check_row_lengths(path: Path, sep: str, width: int) -> None:
+    """Every non-blank line has as many fields as the header (pandas pads short ones)."""
+    try:
+        with _open_text(path) as f:
+            for lineno, row in enumerate(csv.reader(f, delimiter=sep), start=1):
+                if row and len(row) != width:
+                    raise BiozooError(
+                        f"line {lineno} of {path} has {len(row)} fields but its header has "
+                        f"{width}."
+                    )
+    except (OSError, UnicodeDecodeError, EOFError, csv.Error) as err:
+        raise BiozooError(f"table file {path} could not be read as text: {_why(err)}.") from None
 
 
 def _read_by_rows(
@@ -388,8 +406,21 @@ def _finish(path: Path, ids: pd.Index, features: pd.Index, values: np.ndarray) -
         raise BiozooError(
             f"feature {first!r} of {path} has no values{also}; remove such features from the table."
         )
+    _check_finite(path, features, values)
     ids.name = _INDEX_NAME
     return pd.DataFrame(values, index=ids, columns=features, copy=False)
+
+
+def _check_finite(path: Path, features: pd.Index, values: np.ndarray, rows: int = 256) -> None:
+    """No infinite values (NaN is a missing value; inf is not a number one can train on)."""
+    for start in range(0, values.shape[0], rows):
+        inf = np.isinf(values[start : start + rows]).any(axis=0)
+        if inf.any():
+            col = features[int(np.flatnonzero(inf)[0])]
+            raise BiozooError(
+                f"column {col!r} of {path} holds an infinite value; use a number, or leave "
+                "the cell empty for a missing value."
+            )
 
 
 def _all_nan_columns(values: np.ndarray, rows: int = 256) -> np.ndarray:
