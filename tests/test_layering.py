@@ -15,7 +15,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "biozoo"
 
 FLOORS: list[tuple[str, ...]] = [
-    ("errors", "registry", "_atomic", "inputs", "compare"),
+    ("errors", "registry", "_atomic", "_yaml", "inputs", "compare"),
     ("evaluate", "layers", "heads"),
     ("tasks", "data"),
     ("activations", "encoders", "fusion", "config", "presets"),
