@@ -14,6 +14,7 @@ Batch formats, per spec (``B`` samples):
 - :class:`GraphInput`: a graph source (one PyG graph per sample).
 - :class:`FeatureGraphInput`: a float tensor ``[B, n_features]`` of node values on one shared
   feature graph.
+- :class:`ImageInput`: a float tensor ``[B, channels, height, width]`` (channels first).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "FeatureGraphInput",
     "GraphInput",
     "GroupsInput",
+    "ImageInput",
     "InputSpec",
     "SeriesInput",
     "TableInput",
@@ -115,11 +117,37 @@ class FeatureGraphInput(_Spec):
             object.__setattr__(self, "edge_weight", tuple(float(w) for w in self.edge_weight))
 
 
-InputSpec = TableInput | TokensInput | SeriesInput | GroupsInput | GraphInput | FeatureGraphInput
+@dataclass(frozen=True)
+class ImageInput(_Spec):
+    """Images of ``channels`` planes, each ``height`` by ``width`` pixels after resizing."""
+
+    kind: ClassVar[str] = "image"
+    channels: int
+    height: int
+    width: int
+
+
+InputSpec = (
+    TableInput
+    | TokensInput
+    | SeriesInput
+    | GroupsInput
+    | GraphInput
+    | FeatureGraphInput
+    | ImageInput
+)
 
 _SPECS: dict[str, type[_Spec]] = {
     cls.kind: cls
-    for cls in (TableInput, TokensInput, SeriesInput, GroupsInput, GraphInput, FeatureGraphInput)
+    for cls in (
+        TableInput,
+        TokensInput,
+        SeriesInput,
+        GroupsInput,
+        GraphInput,
+        FeatureGraphInput,
+        ImageInput,
+    )
 }
 
 
