@@ -19,6 +19,7 @@ from biozoo.config import RunConfig
 from biozoo.data.align import load_cohort
 from biozoo.data.cohort import Cohort
 from biozoo.evaluate import HIGHER_IS_BETTER, PRIMARY, leaderboard, summarize
+from biozoo.resolved import resolved_config
 from biozoo.train.experiment import ExperimentResult, Progress, run_experiment
 from biozoo.train.runfolder import RunFolder
 from biozoo.train.saving import save_ensemble, save_transforms
@@ -105,7 +106,8 @@ def _metrics(cfg: RunConfig, cohort: Cohort, result: ExperimentResult) -> dict[s
 def _write(folder, cfg, cohort, result, board, metrics) -> None:
     layout = folder.layout
     folder.write_text(
-        layout.config, yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False)
+        layout.config,
+        yaml.safe_dump(json.loads(resolved_config(cfg).model_dump_json()), sort_keys=False),
     )
     folder.write_json(layout.versions, versions(cfg))
     folder.write_json(layout.metrics, metrics)
