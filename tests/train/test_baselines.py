@@ -93,6 +93,9 @@ def test_single_class_training_fold_predicts_that_class(name: str) -> None:
 def test_registry_names_and_labels() -> None:
     assert BASELINES.names() == ["gradient_boosting", "linear", "patient_gcn", "random_forest"]
     assert LinearBaseline.label == "logistic/ridge (CV)"
+    assert LinearBaseline.label_for("binary") == "logistic/ridge (CV)"
+    assert LinearBaseline.label_for("regression") == "ridge (CV)"
+    assert RandomForestBaseline.label_for("regression") == "random forest"
     assert RandomForestBaseline.label == "random forest"
     assert GradientBoostingBaseline.label == "gradient boosting"
     with pytest.raises(BiozooError, match="did you mean 'linear'"):

@@ -96,7 +96,7 @@ def run_experiment(
     for name in cfg.models:
         result.kinds[name] = "deep"
     for name in cfg.baselines:
-        result.kinds[BASELINES.get(name).label] = "baseline"
+        result.kinds[BASELINES.get(name).label_for(cohort.task)] = "baseline"
     for si, split in enumerate(splits):
         train, test = cohort.subset(split.train), cohort.subset(split.test)
         transforms = fit_transforms(train, cfg.data)
@@ -117,15 +117,16 @@ def _run_baselines(cfg, cohort, split, si, train, test, transforms, result, prog
     n_classes = len(cohort.classes) if cohort.classes else None
     for name in cfg.baselines:
         cls = BASELINES.get(name)
+        label = cls.label_for(cohort.task)
         if progress:
-            progress(f"{split.name}: {cls.label}")
+            progress(f"{split.name}: {label}")
         t0 = time.perf_counter()
         model = cls(task=cohort.task, seed=cfg.training.seed + si).fit(
             x_train, train.target, n_classes=n_classes
         )
         pred = model.predict(x_test)
-        result.seconds[cls.label] = result.seconds.get(cls.label, 0.0) + time.perf_counter() - t0
-        _record(result, cls.label, split, test, pred, cohort)
+        result.seconds[label] = result.seconds.get(label, 0.0) + time.perf_counter() - t0
+        _record(result, label, split, test, pred, cohort)
 
 
 def train_split_ensemble(

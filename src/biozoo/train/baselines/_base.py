@@ -50,6 +50,11 @@ class Baseline:
 
     label: ClassVar[str] = "baseline"
 
+    @classmethod
+    def label_for(cls, task: str) -> str:
+        """The method's name in leaderboards for ``task`` (default: :attr:`label`)."""
+        return cls.label
+
     def __init__(self, *, task: str, seed: int = 0, n_jobs: int = 1) -> None:
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")

@@ -38,6 +38,12 @@ class LinearBaseline(Baseline):
     label = "logistic/ridge (CV)"
     ALPHAS: ClassVar[np.ndarray] = np.logspace(-3, 5, 17)
     MAX_ITER: ClassVar[int] = 5000
+    TASK_LABELS: ClassVar[dict[str, str]] = {"regression": "ridge (CV)"}
+
+    @classmethod
+    def label_for(cls, task: str) -> str:
+        """``ridge (CV)`` for regression, where no logistic model is fitted."""
+        return cls.TASK_LABELS.get(task, cls.label)
 
     def _build(self, X: np.ndarray, y: np.ndarray) -> Any:
         if not self.is_classifier:
