@@ -31,7 +31,11 @@ PACKAGES = ["biozoo", "torch", "lightning", "numpy", "pandas", "scikit-learn", "
 
 @dataclass
 class RunResult:
-    """What a finished run hands back: its folder, leaderboard and per-split metrics."""
+    """What a finished run hands back: its folder, leaderboard and per-split metrics.
+
+    ``seconds`` is the whole run's wall time, explanations and report included
+    (``metrics["seconds"]["total"]`` is the training and evaluation time alone).
+    """
 
     path: Path
     leaderboard: pd.DataFrame
@@ -74,7 +78,7 @@ def train(
         if finish is not None:
             finish(folder.layout.root, cohort)
         path = folder.commit()
-    return RunResult(path, board, metrics, seconds)
+    return RunResult(path, board, metrics, time.perf_counter() - t0)
 
 
 def _metrics(cfg: RunConfig, cohort: Cohort, result: ExperimentResult) -> dict[str, object]:
