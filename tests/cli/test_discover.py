@@ -62,3 +62,22 @@ def test_datasets_keeps_descriptions_and_config_syntax_at_80_columns():
     assert res.exit_code == 0
     assert all(len(line) <= 80 for line in res.stdout.splitlines())
     assert "gse7390/gex" in res.stdout and "distant" in res.stdout
+
+
+def test_the_terminal_leaderboard_shows_each_tasks_main_metrics(capsys, monkeypatch):
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from biozoo.cli.app import _print_leaderboard, out_console
+    from biozoo.evaluate import METRICS
+
+    for task, expected in (("multiclass", "macro-F1"), ("binary", "PR AUC"), ("regression", "R2")):
+        board = pd.DataFrame(
+            {"method": ["m"], "kind": ["deep"], "n_splits": [5]}
+            | {f"{m}_{s}": [0.5] for m in METRICS[task] for s in ("mean", "sd")}
+        )
+        cohort = type("Cohort", (), {"task": task, "__len__": lambda self: 10})()
+        monkeypatch.setattr(out_console, "width", 200)
+        _print_leaderboard(board, "roc_auc", cohort, SimpleNamespace(name="x"))
+        assert expected in capsys.readouterr().out

@@ -284,14 +284,24 @@ def _count_fits(cfg) -> int:
     return n_splits * (len(cfg.models) + len(cfg.baselines))
 
 
-SHOWN = ("roc_auc", "pr_auc", "balanced_accuracy", "rmse", "mae", "r2")
-HEADERS = {"roc_auc": "ROC AUC", "pr_auc": "PR AUC", "balanced_accuracy": "bal. accuracy"}
+SHOWN = {
+    "binary": ("roc_auc", "pr_auc", "balanced_accuracy"),
+    "multiclass": ("roc_auc", "macro_f1", "balanced_accuracy"),
+    "regression": ("rmse", "mae", "r2"),
+}
+HEADERS = {
+    "roc_auc": "ROC AUC",
+    "pr_auc": "PR AUC",
+    "balanced_accuracy": "bal. accuracy",
+    "macro_f1": "macro-F1",
+}
 
 
-def _print_leaderboard(board, primary: str, cohort, cfg) -> None:
-    from biozoo.evaluate import METRICS, format_mean_sd
+def _print_leaderboard(board, primary: str, cohort, cfg, shown=SHOWN) -> None:
+    """The terminal leaderboard; ``shown`` maps each task to the metric columns it shows."""
+    from biozoo.evaluate import format_mean_sd
 
-    metrics = [m for m in METRICS[cohort.task] if m in SHOWN]
+    metrics = [m for m in shown[cohort.task] if f"{m}_mean" in board.columns]
     table = Table(
         title=f"{cfg.name}: {len(cohort)} samples, {board['n_splits'].iloc[0]} splits, "
         f"mean ± sd over splits; sorted by {HEADERS.get(primary, primary.upper())}",
