@@ -20,7 +20,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("tasks", "data"),
     ("activations", "encoders", "fusion", "config", "presets"),
     ("model",),
-    ("train",),
+    ("train", "resolved"),
     ("explain", "report", "pipelines"),
     ("api",),
     ("cli",),
