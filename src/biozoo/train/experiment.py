@@ -29,6 +29,7 @@ from biozoo.train.baselines import BASELINES
 from biozoo.train.ensemble import Ensemble, make_ensemble
 from biozoo.train.fold import FittedTransforms, fit_transforms
 from biozoo.train.plan import embed_members, fit_ensemble, predict_members
+from biozoo.train.threads import torch_threads
 
 __all__ = [
     "ExperimentResult",
@@ -107,7 +108,8 @@ def run_experiment(
             if progress:
                 progress(f"{split.name}: {mname}")
             t0 = time.perf_counter()
-            _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result)
+            with torch_threads(tr.threads):
+                _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result)
             result.seconds[mname] = result.seconds.get(mname, 0.0) + time.perf_counter() - t0
     return result
 
@@ -143,13 +145,14 @@ def train_split_ensemble(
     """Train model ``mname``'s ensemble on one split's (transformed) training part.
 
     The inner validation split for early stopping and every seed come from the run seed and
-    the split / model positions.
+    the split / model positions; the fit options are the model's own
+    (:meth:`~biozoo.config.RunConfig.training_for`).
 
     Returns:
         The trained ensemble, the training summary, and the positions (into the training
         part) of the fit and validation samples.
     """
-    tr = cfg.training
+    tr = cfg.training_for(mname)
     si, mi = split_index, model_index
     fit_pos, val_pos = inner_split(
         train_target, task=task, val_fraction=tr.val_fraction, seed=tr.seed + si
