@@ -33,7 +33,10 @@ from biozoo.train.threads import torch_threads
 
 __all__ = [
     "ExperimentResult",
+    "FittedModel",
     "FoldModel",
+    "fit_model",
+    "member_predictions",
     "member_seeds",
     "run_experiment",
     "train_split_ensemble",
@@ -183,6 +186,74 @@ def train_split_ensemble(
     return ensemble, {"in_dims": saved_inputs, "seeds": seeds, **info}, fit_pos, val_pos
 
 
+def member_predictions(
+    ensemble: Ensemble,
+    head: torch.nn.Module,
+    transforms: FittedTransforms,
+    data: FoldData,
+    task: str,
+) -> np.ndarray:
+    """Every member's predictions, on the target's scale: ``[M, n, C]`` or ``[M, n]``."""
+    members = predict_members(ensemble, head, data).numpy()
+    if task == "regression":
+        assert transforms.target is not None
+        members = transforms.target.inverse_transform(members)
+    return members
+
+
+@dataclass
+class FittedModel:
+    """One model of a config trained on a whole cohort (see :func:`fit_model`).
+
+    Attributes:
+        transforms: the modalities' parts (and target scaler), fitted on the cohort.
+        head: the task head.
+        ensemble: the trained ensemble.
+        task: the cohort's task.
+        info: the training summary (epochs run, best epochs and validation losses, seeds).
+    """
+
+    transforms: FittedTransforms
+    head: torch.nn.Module
+    ensemble: Ensemble
+    task: str
+    info: dict[str, object]
+
+    def predict(self, cohort: Cohort) -> np.ndarray:
+        """The members' mean prediction: probabilities ``[n, C]`` or values ``[n]``."""
+        data = self.transforms.fold_data(cohort)
+        return member_predictions(self.ensemble, self.head, self.transforms, data, self.task).mean(
+            axis=0
+        )
+
+
+def fit_model(cfg: RunConfig, model: str, cohort: Cohort) -> FittedModel:
+    """Fit the transforms on all of ``cohort`` and train model ``model`` of ``cfg`` on it.
+
+    The same training as one split of :func:`run_experiment` (split position 0, under
+    ``training.threads``): the inner validation part for early stopping is drawn from
+    ``cohort``.
+
+    Raises:
+        ValueError: ``model`` is not one of ``cfg.models``.
+    """
+    transforms = fit_transforms(cohort, cfg.data)
+    head = head_for(cohort)
+    with torch_threads(cfg.training.threads):
+        ensemble, info, _, _ = train_split_ensemble(
+            cfg,
+            model,
+            transforms.fold_data(cohort),
+            cohort.target,
+            inputs=transforms.inputs,
+            task=cohort.task,
+            head=head,
+            split_index=0,
+            model_index=list(cfg.models).index(model),
+        )
+    return FittedModel(transforms, head, ensemble, cohort.task, info)
+
+
 def _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result) -> None:
     train_data, test_data = fold
     head = head_for(cohort)
@@ -199,9 +270,7 @@ def _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result)
     )
     summary = {k: v for k, v in info.items() if k not in ("in_dims", "seeds")}
     result.training.setdefault(mname, []).append({"split": split.name, **summary})
-    members = predict_members(ensemble, head, test_data).numpy()  # (M, n, C) or (M, n)
-    if cohort.task == "regression":
-        members = transforms.target.inverse_transform(members)
+    members = member_predictions(ensemble, head, transforms, test_data, cohort.task)
     _record(result, mname, split, test, members.mean(axis=0), cohort)
     result.member_metrics.setdefault(mname, []).append(
         [compute_metrics(test.target, p, task=cohort.task, n_classes=_n(cohort)) for p in members]
