@@ -22,7 +22,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("model",),
     ("train", "resolved"),
     ("explain", "report", "pipelines"),
-    ("api",),
+    ("api", "sklearn"),
     ("cli",),
 ]
 """Top-level names under ``biozoo`` (packages or modules) on each floor, ground floor first.

@@ -2,17 +2,20 @@
 
 ``config.yaml`` in a run folder records what ran: ``{name: mlp}`` alone would change meaning the
 day the MLP encoder's default width changes, so each :class:`~biozoo.config.PartSpec` (encoders,
-fusions, the learning-rate schedule) is written with its options completed from its ``Config``.
+fusions, the learning-rate schedules of the run and of each model) is written with its options
+completed from its ``Config``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from biozoo.config import RunConfig
+from biozoo.config import FitOptions, RunConfig
 from biozoo.data.spec import PartSpec
 
 __all__ = ["resolved_config"]
+
+F = TypeVar("F", bound=FitOptions | None)
 
 _SCHEDULE_OWN = ("warmup_epochs",)  # read by the training loop, not by the schedule's Config
 
@@ -49,7 +52,6 @@ def resolved_config(cfg: RunConfig) -> RunConfig:
     """
     from biozoo.encoders import ENCODERS
     from biozoo.fusion import FUSIONS
-    from biozoo.train.schedules import SCHEDULES
 
     models = {
         name: m.model_copy(
@@ -57,12 +59,20 @@ def resolved_config(cfg: RunConfig) -> RunConfig:
                 "encoders": {mod: _complete(ENCODERS, s) for mod, s in m.encoders.items()},
                 "default_encoder": _complete(ENCODERS, m.default_encoder),
                 "fusion": _complete_nested(FUSIONS, m.fusion),
+                "training": _complete_schedule(m.training),
             }
         )
         for name, m in cfg.models.items()
     }
-    training = cfg.training
-    if training.schedule is not None:
-        schedule = _complete(SCHEDULES, training.schedule, keep=_SCHEDULE_OWN)
-        training = training.model_copy(update={"schedule": schedule})
+    training = _complete_schedule(cfg.training)
     return cfg.model_copy(update={"models": models, "training": training})
+
+
+def _complete_schedule(training: F) -> F:
+    """``training`` with its schedule's options completed (a model's own keys stay its own)."""
+    from biozoo.train.schedules import SCHEDULES
+
+    if training is None or training.schedule is None:
+        return training
+    schedule = _complete(SCHEDULES, training.schedule, keep=_SCHEDULE_OWN)
+    return training.model_copy(update={"schedule": schedule})
