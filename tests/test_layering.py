@@ -20,9 +20,9 @@ FLOORS: list[tuple[str, ...]] = [
     ("tasks", "data"),
     ("activations", "encoders", "fusion", "config", "presets"),
     ("model",),
-    ("train",),
+    ("train", "resolved"),
     ("explain", "report", "pipelines"),
-    ("api",),
+    ("api", "sklearn"),
     ("cli",),
 ]
 """Top-level names under ``biozoo`` (packages or modules) on each floor, ground floor first.

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from biozoo import config as schema
-from biozoo.config import DataConfig, PartSpec, RunConfig
+from biozoo.config import DataConfig, FitOptions, PartSpec, RunConfig
 from biozoo.data.spec import describe_error
 from biozoo.errors import BiozooError
 
@@ -176,22 +176,14 @@ def _check_parts(cfg: RunConfig) -> None:
     from biozoo.encoders import ENCODERS
     from biozoo.fusion import FUSIONS
     from biozoo.train.baselines import BASELINES
-    from biozoo.train.optim import OPTIMIZERS, check_optimizer_options
-    from biozoo.train.schedules import SCHEDULES, check_schedule_options
 
-    _name(OPTIMIZERS, cfg.training.optimizer, "training.optimizer")
-    check_optimizer_options(
-        cfg.training.optimizer, cfg.training.optimizer_options, where="training.optimizer_options"
-    )
-    if cfg.training.schedule is not None:
-        spec = cfg.training.schedule
-        _name(SCHEDULES, spec.name, "training.schedule.name")
-        options = {k: v for k, v in spec.options.items() if k != "warmup_epochs"}
-        check_schedule_options(spec.name, options)
+    _check_training(cfg.training, "training")
     for i, b in enumerate(cfg.baselines):
         _name(BASELINES, b, f"baselines[{i}]")
     for mname, m in cfg.models.items():
         where = f"models.{mname}"
+        if m.training is not None:
+            _check_training(cfg.training_for(mname), f"{where}.training")
         fusion_cls = _name(FUSIONS, m.fusion.name, f"{where}.fusion.name")
         validate_options(fusion_cls, m.fusion, f"{where}.fusion")
         for mod in m.encoders:
@@ -204,6 +196,22 @@ def _check_parts(cfg: RunConfig) -> None:
             loc = f"{where}.encoders.{mod}" if mod != "default_encoder" else f"{where}.{mod}"
             enc_cls = _name(ENCODERS, spec.name, f"{loc}.name")
             validate_options(enc_cls, spec, loc)
+
+
+def _check_training(training: FitOptions, where: str) -> None:
+    """Check the optimizer and schedule names and options of one set of fit options."""
+    from biozoo.train.optim import OPTIMIZERS, check_optimizer_options
+    from biozoo.train.schedules import SCHEDULES, check_schedule_options
+
+    _name(OPTIMIZERS, training.optimizer, f"{where}.optimizer")
+    check_optimizer_options(
+        training.optimizer, training.optimizer_options, where=f"{where}.optimizer_options"
+    )
+    if training.schedule is not None:
+        spec = training.schedule
+        _name(SCHEDULES, spec.name, f"{where}.schedule.name")
+        options = {k: v for k, v in spec.options.items() if k != "warmup_epochs"}
+        check_schedule_options(spec.name, options, where=f"{where}.schedule")
 
 
 def _name(registry: Any, name: str, where: str) -> Any:

@@ -18,6 +18,7 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -27,6 +28,7 @@ from biozoo.data.spec import DataConfig, PartSpec, Strict, check_names, describe
 from biozoo.errors import BiozooError
 
 __all__ = [
+    "FitOptions",
     "ModelConfig",
     "OutputConfig",
     "RunConfig",
@@ -42,43 +44,18 @@ class HeadConfig(Strict):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
 
 
-class ModelConfig(Strict):
-    """Encoders per modality, a fusion and a head.
-
-    ``encoders`` maps modality names to encoder specs; a modality not listed gets
-    ``default_encoder``. The ``early`` fusion names its single encoder in its own options.
-    """
-
-    encoders: dict[str, PartSpec] = Field(default_factory=dict)
-    default_encoder: PartSpec = Field(default_factory=lambda: PartSpec(name="mlp"))
-    fusion: PartSpec = Field(default_factory=lambda: PartSpec(name="concat"))
-    head: HeadConfig = Field(default_factory=HeadConfig)
-
-    @field_validator("encoders")
-    @classmethod
-    def _safe_encoder_names(cls, value: dict[str, PartSpec]) -> dict[str, PartSpec]:
-        check_names(value, "modality")
-        return value
-
-
-class SplitConfig(Strict):
-    """Outer evaluation splits: stratified k-fold (repeatable) or repeated hold-out."""
-
-    kind: Literal["kfold", "holdout"] = "kfold"
-    folds: int = Field(5, ge=2)
-    repeats: PositiveInt = 1
-    test_size: float = Field(0.3, gt=0.0, lt=1.0)
-
-
-class TrainingConfig(Strict):
-    """How each ensemble is trained.
+class FitOptions(Strict):
+    """How one model's ensemble is fitted: the training keys a model may set for itself.
 
     ``optimizer`` names a registered optimizer (torch's and pytorch-optimizer's: ``adamw``,
     ``lion``, ``soap``, ``adahessian``...), ``optimizer_options`` its other keyword
     arguments (e.g. ``betas``). ``schedule`` names a learning-rate schedule
     (``warmup_cosine``, ``one_cycle``, ``constant``) with ``warmup_epochs`` and the
     schedule's own options. ``gradient_noise`` adds annealed Gaussian noise of initial
-    variance ``eta`` to the gradients.
+    variance ``eta`` to the gradients. ``ensemble`` is the number of members.
+
+    Under ``models.<name>.training`` only the keys given override the run's ``training``
+    (see :meth:`RunConfig.training_for`).
     """
 
     optimizer: str = "adamw"
@@ -90,11 +67,59 @@ class TrainingConfig(Strict):
     epochs: PositiveInt = 200
     batch_size: PositiveInt = 32
     patience: PositiveInt = 20
-    val_fraction: float = Field(0.2, gt=0.0, lt=0.5)
     gradient_clip: PositiveFloat | None = 1.0
     ensemble: PositiveInt = 5
+
+
+class ModelConfig(Strict):
+    """Encoders per modality, a fusion and a head; optionally its own training keys.
+
+    ``encoders`` maps modality names to encoder specs; a modality not listed gets
+    ``default_encoder``. The ``early`` fusion names its single encoder in its own options.
+    ``training`` overrides the run's fit options (optimizer, lr, epochs, schedule...) for
+    this model alone.
+    """
+
+    encoders: dict[str, PartSpec] = Field(default_factory=dict)
+    default_encoder: PartSpec = Field(default_factory=lambda: PartSpec(name="mlp"))
+    fusion: PartSpec = Field(default_factory=lambda: PartSpec(name="concat"))
+    head: HeadConfig = Field(default_factory=HeadConfig)
+    training: FitOptions | None = None
+
+    @field_validator("encoders")
+    @classmethod
+    def _safe_encoder_names(cls, value: dict[str, PartSpec]) -> dict[str, PartSpec]:
+        check_names(value, "modality")
+        return value
+
+    @field_serializer("training")
+    def _given_keys(self, training: FitOptions | None) -> dict[str, Any] | None:
+        # only the keys given override the run's: a dump must not turn defaults into keys
+        return None if training is None else training.model_dump(mode="json", exclude_unset=True)
+
+
+class SplitConfig(Strict):
+    """Outer evaluation splits: stratified k-fold (repeatable) or repeated hold-out."""
+
+    kind: Literal["kfold", "holdout"] = "kfold"
+    folds: int = Field(5, ge=2)
+    repeats: PositiveInt = 1
+    test_size: float = Field(0.3, gt=0.0, lt=1.0)
+
+
+class TrainingConfig(FitOptions):
+    """How each ensemble is trained: the fit options, plus what every model shares.
+
+    The outer ``split``, the ``seed`` and the inner validation fraction (``val_fraction``)
+    are the run's, so every model sees the same samples. ``threads`` caps torch's CPU threads
+    while a model trains and predicts (``null``, the default: leave torch's setting alone), so
+    that several trainings side by side do not oversubscribe the cores.
+    """
+
+    val_fraction: float = Field(0.2, gt=0.0, lt=0.5)
     seed: int = 0
     split: SplitConfig = Field(default_factory=SplitConfig)
+    threads: PositiveInt | None = None
 
 
 class OutputConfig(Strict):
@@ -145,6 +170,14 @@ class RunConfig(Strict):
             raise ValueError("output.attributions needs output.save_models: true")
         return self
 
+    def training_for(self, model: str) -> TrainingConfig:
+        """The run's ``training`` with the keys ``models.<model>.training`` gives replaced."""
+        own = self.models[model].training
+        if own is None or not own.model_fields_set:
+            return self.training
+        return self.training.model_copy(
+            update={key: getattr(own, key) for key in own.model_fields_set}
+        )
 
 def parse_config(raw: dict[str, Any], *, source: str = "config") -> RunConfig:
     """Validate a mapping into a :class:`RunConfig`; errors become one-sentence BiozooErrors."""

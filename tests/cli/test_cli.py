@@ -99,6 +99,15 @@ def test_predict_reproduces_the_runs_own_numbers(tiny_config, tiny_files, tmp_pa
         pd.testing.assert_series_equal(
             new.loc[old.index, col], old[col], atol=1e-6, check_names=False
         )
+    # a split by its index gives the same numbers as by its name
+    res = runner.invoke(app, [*args[:-4], "--split", "1"])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines()[1:] == preds.read_text().splitlines()[1:]
+    res = runner.invoke(app, [*args[:-4], "--split", "99"])
+    assert res.exit_code == 2 and "no split number 99" in res.output
+    # config.yaml records the encoders' resolved defaults
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert "out_dim" in saved["models"]["multimodule"]["default_encoder"]
     # the default: every split's ensemble averaged, for every sample
     res = runner.invoke(app, ["predict", str(run), str(tiny_config)])
     assert res.exit_code == 0, res.output

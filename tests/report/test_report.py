@@ -330,7 +330,8 @@ def test_the_paired_comparison_is_that_of_metrics_json(task, reports, run_dirs):
     written = metrics["paired"]
     shown = report_html._read(run).paired()
     assert shown["comparisons"] == written["comparisons"]  # the same numbers
-    assert shown["reference"] == written["reference"] == "logistic/ridge (CV)"
+    linear = REGISTRY.get(task)().baseline_label("linear")  # ridge (CV) for regression
+    assert shown["reference"] == written["reference"] == linear
     assert f'<p class="verdict">{escape(shown["verdict"])}</p>' in page
     assert shown["verdict"].startswith("best deep vs best baseline")
     for model, c in written["comparisons"].items():

@@ -101,7 +101,8 @@ def test_single_class_training_fold_predicts_that_class(name: str) -> None:
 def test_registry_names_and_labels() -> None:
     assert BASELINES.names() == ["gradient_boosting", "linear", "patient_gcn", "random_forest"]
     for task in TASKS:
-        assert LinearBaseline.label_for(T(task)) == "logistic/ridge (CV)"
+        linear = "ridge (CV)" if task == "regression" else "logistic/ridge (CV)"
+        assert LinearBaseline.label_for(T(task)) == linear
         assert RandomForestBaseline.label_for(T(task)) == "random forest"
         assert GradientBoostingBaseline.label_for(T(task)) == "gradient boosting"
     assert "cox" in LinearBaseline.label_for(T("survival"))

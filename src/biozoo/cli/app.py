@@ -26,7 +26,6 @@ from biozoo.errors import BiozooError
 __all__ = ["app", "main"]
 
 app = typer.Typer(
-    add_completion=False,
     no_args_is_help=True,
     help="Train, compare, ensemble and explain deep models on biomedical data.",
 )
@@ -87,16 +86,33 @@ def _catch_signals() -> None:
         signal.signal(sig, _raise_interrupted)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out_console.print(f"biozoo {version('biozoo')}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def _setup(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logs.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show biozoo's debug logs.")
+    ] = False,
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
 ) -> None:
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
+        level=logging.WARNING,
         format="%(message)s",
         handlers=[RichHandler(console=err_console, show_time=False, show_path=False)],
         force=True,
     )
+    logging.getLogger("biozoo").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 @app.command()
@@ -132,7 +148,10 @@ def predict(
     ],
     model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
     split: Annotated[
-        str | None, typer.Option(help="Only this split's ensemble (default: all, averaged).")
+        str | None,
+        typer.Option(
+            help="Only this split's ensemble, by name or index (h0 or 0; default: all, averaged)."
+        ),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Write CSV here (default: stdout).")] = None,
     backend: Annotated[
@@ -220,18 +239,23 @@ def report(run: Annotated[Path, typer.Argument(help="A finished run folder.")]) 
 @app.command()
 @_friendly
 def datasets() -> None:
-    """List the bundled data sets."""
+    """List the bundled data sets (use one in a config as ``dataset: NAME/TABLE``)."""
     from biozoo.data.sources.datasets import list_datasets
 
-    table = Table(title="bundled data sets")
-    for col in ("name", "tables", "target", "task", "samples"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("description")
+    out_console.print(
+        "[bold]bundled data sets[/] (in a config: dataset: NAME/TABLE per modality, "
+        "dataset: NAME for the target)",
+        highlight=False,
+    )
     for d in list_datasets():
-        table.add_row(
-            d.name, ", ".join(d.tables), d.target, d.task, str(d.n_samples), d.description
+        out_console.print(
+            f"\n[bold]{d.name}[/]: {d.n_samples} samples; target {d.target} ({d.task})",
+            highlight=False,
         )
-    out_console.print(table)
+        out_console.print(
+            f"  tables: {', '.join(f'{d.name}/{t}' for t in d.tables)}", highlight=False
+        )
+        out_console.print(d.description, highlight=False)
 
 
 def _check_out_file(out: Path) -> None:
@@ -312,19 +336,21 @@ def _count_fits(cfg) -> int:
     return n_splits * (len(cfg.models) + len(cfg.baselines))
 
 
-SHOWN = ("roc_auc", "pr_auc", "balanced_accuracy", "rmse", "mae", "r2", "c_index", "ibs")
 HEADERS = {
     "roc_auc": "ROC AUC",
     "pr_auc": "PR AUC",
     "balanced_accuracy": "bal. accuracy",
+    "macro_f1": "macro-F1",
     "c_index": "C-index",
 }
 
 
 def _print_leaderboard(board, primary: str, cohort, cfg) -> None:
+    """The terminal leaderboard: the task's :attr:`~biozoo.tasks.base.Task.shown_metrics`."""
     from biozoo.evaluate import format_mean_sd
 
-    metrics = [m for m in cohort.task.metric_names if m in SHOWN]
+    shown = cohort.task.shown_metrics or cohort.task.metric_names
+    metrics = [m for m in shown if f"{m}_mean" in board.columns]
     table = Table(
         title=f"{cfg.name}: {len(cohort)} samples, {board['n_splits'].iloc[0]} splits, "
         f"mean ± sd over splits; sorted by {HEADERS.get(primary, primary.upper())}",

@@ -10,8 +10,9 @@ A task (binary, multiclass, regression, survival, ...) says, in one place:
   saved transform is restored (:meth:`Task.load_target`);
 * which labels the outer splits are stratified on (:meth:`Task.stratify_labels`) and what a
   table transform's ``top_k`` ranks features by (:meth:`Task.ranking_target`);
-* its metrics, their direction and the leaderboard's primary metric (:meth:`Task.metrics`,
-  :attr:`Task.metric_names`, :attr:`Task.higher_is_better`, :attr:`Task.primary`);
+* its metrics, their direction, the leaderboard's primary metric and the few the terminal
+  shows (:meth:`Task.metrics`, :attr:`Task.metric_names`, :attr:`Task.higher_is_better`,
+  :attr:`Task.primary`, :attr:`Task.shown_metrics`);
 * the classical baselines' estimators (:meth:`Task.baseline`, :meth:`Task.baseline_label`);
 * the columns of ``predictions.csv`` (:meth:`Task.prediction_columns`);
 * what attributions explain, in words (:meth:`Task.explained`; the head computes it), and
@@ -175,6 +176,8 @@ class Task(ABC):
         Options: the pydantic model of the task's target keys.
         metric_names: the metrics :meth:`metrics` returns, in leaderboard column order.
         primary: the metric the leaderboard is sorted by.
+        shown_metrics: the few metrics of ``metric_names`` the terminal leaderboard shows
+            (empty: every one; the leaderboard files always hold every one).
         higher_is_better: direction of each metric in ``metric_names``.
         needs_reference: whether :meth:`metrics` and :meth:`prediction_columns` use the
             training part's predictions (a :class:`Reference`); when False, callers may pass
@@ -190,6 +193,7 @@ class Task(ABC):
     Options: ClassVar[type[TargetOptions]] = ColumnOptions
     metric_names: ClassVar[tuple[str, ...]] = ()
     primary: ClassVar[str] = ""
+    shown_metrics: ClassVar[tuple[str, ...]] = ()
     higher_is_better: ClassVar[dict[str, bool]] = {}
     needs_reference: ClassVar[bool] = False
     baseline_labels: ClassVar[dict[str, str]] = {}

@@ -146,6 +146,7 @@ class BinaryTask(ClassificationTask):
 
     name = "binary"
     binary = True
+    shown_metrics = ("roc_auc", "pr_auc", "balanced_accuracy")
     graph_explainer_mode = "binary_classification"
 
     def _check_levels(self, names: list[str], column: str, source: str) -> None:
@@ -177,6 +178,7 @@ class MulticlassTask(ClassificationTask):
     """``C >= 2`` classes; ``C`` logits per view; cross-entropy."""
 
     name = "multiclass"
+    shown_metrics = ("roc_auc", "macro_f1", "balanced_accuracy")
     graph_explainer_mode = "multiclass_classification"
 
     def n_outputs(self, n_classes: int | None) -> int:

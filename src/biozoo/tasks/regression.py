@@ -32,9 +32,10 @@ class RegressionTask(Task):
     name = "regression"
     metric_names = ("rmse", "mae", "r2")
     primary = "rmse"
+    shown_metrics = ("rmse", "mae", "r2")
     higher_is_better = {"rmse": False, "mae": False, "r2": True}
     baseline_labels = {
-        "linear": "logistic/ridge (CV)",
+        "linear": "ridge (CV)",
         "random_forest": "random forest",
         "gradient_boosting": "gradient boosting",
     }

@@ -71,6 +71,7 @@ class SurvivalTask(Task):
     Options = SurvivalOptions
     metric_names = ("c_index", "uno_c_index", "ibs", "td_auc")
     primary = "c_index"
+    shown_metrics = ("c_index", "ibs")
     higher_is_better = {"c_index": True, "uno_c_index": True, "ibs": False, "td_auc": True}
     needs_reference = True
     baseline_labels: ClassVar[dict[str, str]] = {

@@ -23,15 +23,19 @@ from biozoo.data.cohort import Cohort
 from biozoo.data.splits import Split, inner_split, make_splits
 from biozoo.inputs import InputSpec
 from biozoo.model import build_model
-from biozoo.tasks import Reference
+from biozoo.tasks import Reference, Task
 from biozoo.train.baselines import BASELINES
 from biozoo.train.ensemble import Ensemble, make_ensemble
 from biozoo.train.fold import FittedTransforms, fit_transforms
 from biozoo.train.plan import embed_members, fit_ensemble, predict_members
+from biozoo.train.threads import torch_threads
 
 __all__ = [
     "ExperimentResult",
+    "FittedModel",
     "FoldModel",
+    "fit_model",
+    "member_predictions",
     "member_seeds",
     "run_experiment",
     "train_split_ensemble",
@@ -110,7 +114,8 @@ def run_experiment(
             if progress:
                 progress(f"{split.name}: {mname}")
             t0 = time.perf_counter()
-            _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result)
+            with torch_threads(tr.threads):
+                _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result)
             result.seconds[mname] = result.seconds.get(mname, 0.0) + time.perf_counter() - t0
     return result
 
@@ -149,13 +154,14 @@ def train_split_ensemble(
     """Train model ``mname``'s ensemble on one split's (transformed) training part.
 
     The inner validation split for early stopping and every seed come from the run seed and
-    the split / model positions.
+    the split / model positions; the fit options are the model's own
+    (:meth:`~biozoo.config.RunConfig.training_for`).
 
     Returns:
         The trained ensemble, the training summary (with its per-epoch ``history`` frame),
         and the positions (into the training part) of the fit and validation samples.
     """
-    tr = cfg.training
+    tr = cfg.training_for(mname)
     si, mi = split_index, model_index
     fit_pos, val_pos = inner_split(
         train_target, stratify=stratify, val_fraction=tr.val_fraction, seed=tr.seed + si
@@ -186,6 +192,67 @@ def train_split_ensemble(
     return ensemble, {"in_dims": saved_inputs, "seeds": seeds, **info}, fit_pos, val_pos
 
 
+def member_predictions(
+    ensemble: Ensemble, head: torch.nn.Module, transforms: FittedTransforms, data: FoldData
+) -> np.ndarray:
+    """Every member's predictions, on the target's scale (the fold's target transform
+    undone): ``[M, n, C]`` or ``[M, n]``."""
+    members = predict_members(ensemble, head, data).numpy()
+    return transforms.target.inverse_transform(members)
+
+
+@dataclass
+class FittedModel:
+    """One model of a config trained on a whole cohort (see :func:`fit_model`).
+
+    Attributes:
+        transforms: the modalities' parts (and target scaler), fitted on the cohort.
+        head: the task head.
+        ensemble: the trained ensemble.
+        task: the cohort's task.
+        info: the training summary (epochs run, best epochs and validation losses, seeds,
+            the per-epoch ``history`` frame).
+    """
+
+    transforms: FittedTransforms
+    head: torch.nn.Module
+    ensemble: Ensemble
+    task: Task
+    info: dict[str, object]
+
+    def predict(self, cohort: Cohort) -> np.ndarray:
+        """The members' mean prediction: probabilities ``[n, C]`` or values ``[n]``."""
+        data = self.transforms.fold_data(cohort)
+        return member_predictions(self.ensemble, self.head, self.transforms, data).mean(axis=0)
+
+
+def fit_model(cfg: RunConfig, model: str, cohort: Cohort) -> FittedModel:
+    """Fit the transforms on all of ``cohort`` and train model ``model`` of ``cfg`` on it.
+
+    The same training as one split of :func:`run_experiment` (split position 0, under
+    ``training.threads``): the inner validation part for early stopping is drawn from
+    ``cohort``.
+
+    Raises:
+        ValueError: ``model`` is not one of ``cfg.models``.
+    """
+    transforms = fit_transforms(cohort, cfg.data)
+    head = head_for(cohort)
+    with torch_threads(cfg.training.threads):
+        ensemble, info, _, _ = train_split_ensemble(
+            cfg,
+            model,
+            transforms.fold_data(cohort),
+            cohort.target,
+            inputs=transforms.inputs,
+            stratify=cohort.stratify_labels,
+            head=head,
+            split_index=0,
+            model_index=list(cfg.models).index(model),
+        )
+    return FittedModel(transforms, head, ensemble, cohort.task, info)
+
+
 def _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result) -> None:
     train_data, test_data = fold
     head = head_for(cohort)
@@ -203,14 +270,11 @@ def _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result)
     history = info.pop("history")
     summary = {k: v for k, v in info.items() if k not in ("in_dims", "seeds")}
     result.training.setdefault(mname, []).append({"split": split.name, **summary})
-    members = predict_members(ensemble, head, test_data).numpy()  # (M, n, C) or (M, n)
-    members = transforms.target.inverse_transform(members)
+    members = member_predictions(ensemble, head, transforms, test_data)
     references: list[Reference | None] = [None] * len(members)
     reference = None
     if cohort.task.needs_reference:
-        fitted = transforms.target.inverse_transform(
-            predict_members(ensemble, head, train_data).numpy()
-        )
+        fitted = member_predictions(ensemble, head, transforms, train_data)
         train_target = cohort.target[split.train]
         references = [Reference(train_target, p) for p in fitted]
         reference = Reference(train_target, fitted.mean(axis=0))

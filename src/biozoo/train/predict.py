@@ -56,8 +56,9 @@ def predict(
         data: where the new samples are: modality name -> table path (read with the run's
             own reader options), or a full data section (see :func:`data_for_prediction`).
         model: one of the run's deep models (default: every one).
-        split: one split's ensemble, which reproduces the run's own predictions for that
-            split's test samples; default: the average over every split's ensemble.
+        split: one split's ensemble, by name (``h0``) or index (``0``); it reproduces the
+            run's own predictions for that split's test samples; default: the average over
+            every split's ensemble.
 
     Returns:
         One row per sample and model: ``sample_id``, ``model``, ``split`` and the task's
@@ -72,6 +73,13 @@ def predict(
     for m in models:
         run.check_model(m)
     splits = run.splits()
+    if split is not None and split.isdigit() and split not in splits:
+        if int(split) >= len(splits):
+            raise BiozooError(
+                f"run {run.path} has no split number {split} (it has {len(splits)}: "
+                f"{', '.join(splits)})."
+            )
+        split = splits[int(split)]
     if split is not None and split not in splits:
         raise BiozooError(f"run {run.path} has no split {split!r} (it has {', '.join(splits)}).")
     chosen = [split] if split else splits

@@ -19,6 +19,7 @@ from biozoo.config import RunConfig
 from biozoo.data.align import load_cohort
 from biozoo.data.cohort import Cohort
 from biozoo.evaluate import leaderboard, summarize
+from biozoo.resolved import resolved_config
 from biozoo.train.experiment import ExperimentResult, Progress, run_experiment
 from biozoo.train.runfolder import RunFolder
 from biozoo.train.saving import save_ensemble, save_transforms
@@ -30,7 +31,11 @@ PACKAGES = ["biozoo", "torch", "lightning", "numpy", "pandas", "scikit-learn", "
 
 @dataclass
 class RunResult:
-    """What a finished run hands back: its folder, leaderboard and per-split metrics."""
+    """What a finished run hands back: its folder, leaderboard and per-split metrics.
+
+    ``seconds`` is the whole run's wall time, explanations and report included
+    (``metrics["seconds"]["total"]`` is the training and evaluation time alone).
+    """
 
     path: Path
     leaderboard: pd.DataFrame
@@ -73,7 +78,7 @@ def train(
         if finish is not None:
             finish(folder.layout.root, cohort)
         path = folder.commit()
-    return RunResult(path, board, metrics, seconds)
+    return RunResult(path, board, metrics, time.perf_counter() - t0)
 
 
 def _metrics(cfg: RunConfig, cohort: Cohort, result: ExperimentResult) -> dict[str, object]:
@@ -105,7 +110,8 @@ def _metrics(cfg: RunConfig, cohort: Cohort, result: ExperimentResult) -> dict[s
 def _write(folder, cfg, cohort, result, board, metrics) -> None:
     layout = folder.layout
     folder.write_text(
-        layout.config, yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False)
+        layout.config,
+        yaml.safe_dump(json.loads(resolved_config(cfg).model_dump_json()), sort_keys=False),
     )
     folder.write_json(layout.versions, versions(cfg))
     folder.write_json(layout.metrics, metrics)
