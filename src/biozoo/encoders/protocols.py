@@ -54,6 +54,10 @@ class PatchAttention(Protocol):
         """``(rows, cols)`` of the patch grid, patches in row-major order after ``[CLS]``."""
         ...
 
+    def patch_pixels(self) -> int:
+        """Side of a patch in input pixels (the grid covers ``rows * side`` from the top)."""
+        ...
+
 
 @runtime_checkable
 class ConvFeatureMap(Protocol):

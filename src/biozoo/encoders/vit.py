@@ -152,6 +152,10 @@ class ViTEncoder(nn.Module):
         """``(rows, cols)`` of patches; token ``1 + r * cols + c`` is patch ``(r, c)``."""
         return self.grid
 
+    def patch_pixels(self) -> int:
+        """Side of a patch in input pixels: ``patch`` times the stem's downsampling."""
+        return self.patch * (self.stem.downsampling if self.stem is not None else 1)
+
     def cam_layer(self) -> nn.Module | None:
         """The stem's last residual block (Grad-CAM's feature map), or None without a stem."""
         return self.stem.last if self.stem is not None else None
