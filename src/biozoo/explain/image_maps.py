@@ -15,7 +15,8 @@ convolutions, both as ``[B, H, W]`` maps on the input image.
   of the whole model (the other modalities held at their values), as the attributions use.
 
 Upsampling is bilinear; pixels an encoder never read (past a ViT's last whole patch) get 0.
-:func:`mass_inside` measures how much of a map falls inside a known region.
+:func:`biozoo.data.sources.image_patterns.mass_inside` scores a map against a planted
+pattern.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from biozoo.errors import BiozooError
 from biozoo.explain.attention import received_attention
 from biozoo.model import MultiModalModel
 
-__all__ = ["grad_cam", "mass_inside", "model_output", "rollout_map", "upsample"]
+__all__ = ["grad_cam", "model_output", "rollout_map", "upsample"]
 
 
 def upsample(grid: Tensor, height: int, width: int, covered: tuple[int, int] | None = None):
@@ -132,22 +133,3 @@ def grad_cam(
             images, target=None if target is None else target.long(), relu_attributions=True
         )  # (B, 1, h, w)
     return upsample(cam[:, 0].detach().float(), *images.shape[-2:])
-
-
-def mass_inside(maps: Tensor, regions: Tensor) -> Tensor:
-    """The fraction of each map's mass that lies inside its region, ``[B]``.
-
-    Args:
-        maps: ``[B, H, W]`` non-negative explanation maps.
-        regions: ``[B, H, W]`` bool, True inside the region (e.g. a planted pattern).
-
-    Returns:
-        ``sum(map * region) / sum(map)``; a map with no mass counts as uniform (its value is
-        the region's share of the image, what a map that points nowhere would score).
-    """
-    maps = maps.clamp(min=0).double()
-    regions = regions.to(maps.dtype)
-    total = maps.sum(dim=(1, 2))
-    inside = (maps * regions).sum(dim=(1, 2))
-    chance = regions.mean(dim=(1, 2))
-    return torch.where(total > 0, inside / total.clamp(min=1e-300), chance)
