@@ -92,16 +92,28 @@ def model_output(
     modality: str,
     inputs: dict[str, object],
     present: dict[str, Tensor],
+    *,
+    sign: Tensor | None = None,
 ) -> Callable[[Tensor], Tensor]:
     """``images -> head.explained(...)`` of ``model``, the other modalities at ``inputs``.
 
     The returned function reads the samples of ``inputs`` in order: call it on a batch of
     the same samples (``[B]``, or ``[B, C]`` for a per-class head).
+
+    Args:
+        model: the model (in evaluation mode).
+        head: the task's head.
+        modality: the image modality whose input the function takes.
+        inputs: every modality's input for the samples.
+        present: every modality's presence for the samples.
+        sign: ``[B]`` of +1 / -1 multiplying the output: with a binary head's log-odds of
+            class 1, ``2 y - 1`` turns it into the log-odds of each sample's true class.
     """
 
     def forward(images: Tensor) -> Tensor:
         outputs, view_mask = model({**inputs, modality: images}, present)
-        return head.explained(outputs, view_mask)
+        out = head.explained(outputs, view_mask)
+        return out if sign is None else out * sign.to(out.dtype)
 
     return forward
 

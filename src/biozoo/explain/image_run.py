@@ -9,8 +9,10 @@ maps averaged. Which maps an encoder gets follows its capabilities
   (:func:`~biozoo.explain.image_maps.rollout_map`);
 - :class:`~biozoo.encoders.protocols.ConvFeatureMap` with a layer (``cnn2d``, the hybrid
   ``vit``'s stem): Grad-CAM (:func:`~biozoo.explain.image_maps.grad_cam`) of the head's
-  explained output (binary: the log-odds of the positive class; multiclass: of each
-  image's true class), the other modalities held at their values.
+  explained output for each image's true class where there are classes (the log-odds of
+  that class: with two classes, the positive class's log-odds times ``2 y - 1``; Grad-CAM
+  keeps only what speaks FOR the output, so explaining class 1 on a class-0 image would show
+  nothing useful), the prediction otherwise; the other modalities held at their values.
 
 Written to ``image_maps/<model>/<modality>.npz``: ``sample_id`` and ``split`` per map, one
 ``[n, H, W]`` float32 array per method (``rollout``, ``grad_cam``), and ``images``: the first
@@ -113,7 +115,7 @@ def run_image_maps(
             ids = [str(s) for s in cohort.ids[tested.test][present]]
             for start in range(0, len(present), _BATCH):
                 idx = torch.as_tensor(present[start : start + _BATCH], dtype=torch.long)
-                maps = _member_mean(members, saved.head, data, mod, idx)
+                maps = _member_mean(members, saved.head, data, mod, idx, cohort.n_classes)
                 out.add(mod, tested.name, ids[start : start + _BATCH], maps)
             if mod not in out.images and len(present):
                 few = torch.as_tensor(present[:max_images], dtype=torch.long)
@@ -122,13 +124,20 @@ def run_image_maps(
 
 
 def _member_mean(
-    members: list[MultiModalModel], head: nn.Module, data: FoldData, mod: str, idx: Tensor
+    members: list[MultiModalModel],
+    head: nn.Module,
+    data: FoldData,
+    mod: str,
+    idx: Tensor,
+    n_classes: int | None,
 ) -> dict[str, Tensor]:
     """``method -> [b, H, W]``: each member's maps of the rows ``idx``, averaged."""
     inputs = {m: take_rows(v, idx) for m, v in data.inputs.items()}
     present = {m: v[idx] for m, v in data.present.items()}
     images = inputs[mod].float()
     target = data.y[idx] if head.per_class else None
+    two = n_classes == 2 and not head.per_class  # one log-odds: turn it to the true class
+    sign = 2.0 * data.y[idx].float() - 1.0 if two else None
     sums: dict[str, Tensor] = {}
     for member in members:
         member.eval()
@@ -138,7 +147,7 @@ def _member_mean(
             found["rollout"] = rollout_map(encoder, images)
         layer = encoder.cam_layer() if isinstance(encoder, ConvFeatureMap) else None
         if layer is not None:
-            forward = model_output(member, head, mod, inputs, present)
+            forward = model_output(member, head, mod, inputs, present, sign=sign)
             found["grad_cam"] = grad_cam(forward, layer, images, target=target)
         for method, values in found.items():
             sums[method] = sums.get(method, 0) + values
