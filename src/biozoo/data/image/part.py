@@ -231,6 +231,6 @@ def _check_channels(images: list[np.ndarray], C: int, where: str) -> None:
     odd = next((im for im in images if im.ndim != 3 or im.shape[0] != C), None)
     if odd is not None:
         raise BiozooError(
-            f"an image of {where} has shape {odd.shape}, expected {C} channels first "
-            f"[{C}, H, W]; every image of a modality must have the same channels."
+            f"an image of {where} has shape {odd.shape}, where {C} channels first were "
+            f"expected; every image of a modality must have the same channels."
         )
