@@ -269,6 +269,8 @@ CASES: list[tuple[str, Callable[[Ctx], list[str]], int, str]] = [
     ("image-npz-no-ids", lambda c: train(c, c.config(lambda r: r["data"]["modalities"].update(extra={"kind": "image", "path": c.file("i.npz", npz(values=np.zeros((2, 1, 4, 4))))}))), 2, "i.npz"),  # noqa: E501
     ("image-npz-3d-values", lambda c: train(c, c.config(lambda r: r["data"]["modalities"].update(extra={"kind": "image", "path": c.file("i.npz", npz(values=np.zeros((2, 1, 4, 4, 1)), ids=np.array(["s0", "s1"])))}))), 2, "i.npz"),  # noqa: E501
     ("image-crops-no-mask-file", lambda c: train(c, c.config(lambda r: r["data"]["modalities"].update(extra={"kind": "image", "path": c.file("big.png", png()), "image": {"mask": str(c.tmp / "mask.png")}}))), 2, "mask.png"),  # noqa: E501
+    ("image-table-format", lambda c: train(c, c.with_modality({"kind": "image", "format": "csv"}, "images.csv", "id,file\n")), 2, "image.format"),  # noqa: E501
+    ("image-dataset-with-mask", lambda c: train(c, c.config(lambda r: r["data"]["modalities"].update(extra={"kind": "image", "dataset": "nuclei/images", "image": {"mask": "m.tif"}}))), 2, "image.mask"),  # noqa: E501
     ("image-unknown-resize", lambda c: train(c, c.with_modality({"kind": "image", "image": {"resize": "stretch"}}, "images.csv", "id,file\n")), 2, "image.resize"),  # noqa: E501
     # ---- output locations of train
     ("train-out-is-file", lambda c: train(c, c.config(), c.file("runs", "x")), 2, "runs"),
