@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from biozoo.data.cohort import align_records
 from biozoo.data.image.part import ImagePart
@@ -34,6 +34,14 @@ class ImageConfig(ModalityConfig):
     kind: Literal["image"] = "image"
     image: ImageOptions = Field(default_factory=ImageOptions)
 
+    @model_validator(mode="after")
+    def _format_under_image(self) -> Self:
+        if self.format != "auto":
+            raise ValueError(
+                "an image modality gives its format under 'image.format' (folder, npy or crops)"
+            )
+        return self
+
     def view_spec(self) -> tuple[str, dict[str, Any]]:
         return super().view_spec()[0], self.image.model_dump()
 
@@ -50,10 +58,19 @@ class ImageConfig(ModalityConfig):
 def read_modality(name: str, modality: ImageConfig) -> Read:
     """One float32 ``[C, H, W]`` image per sample id; the channel names in the meta."""
     if modality.dataset is not None:
-        if modality.format != "auto" or modality.image.mask is not None:
+        extra = [
+            key
+            for key, value in (
+                ("id_column", modality.id_column),
+                ("image.format", None if modality.image.format == "auto" else "set"),
+                ("image.mask", modality.image.mask),
+            )
+            if value
+        ]
+        if extra:
             raise BiozooError(
-                f"modality {name!r} reads bundled images {modality.dataset!r}, so 'format' and "
-                f"'image.mask' do not apply (they are for files given by 'path')."
+                f"modality {name!r} reads bundled images {modality.dataset!r}, so option "
+                f"{extra[0]!r} does not apply (it is for files given by 'path')."
             )
         images, channels = dataset_records(modality.dataset)
         return Read(images, modality.dataset, {"channels": channels})

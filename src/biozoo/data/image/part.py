@@ -47,12 +47,10 @@ def to_size(image: Tensor, size: tuple[int, int], policy: str) -> Tensor:
         scale = min(H / h, W / w)
         h, w = max(1, round(h * scale)), max(1, round(w * scale))
         image = F.interpolate(image, size=(h, w), mode="bilinear", align_corners=False)
-    top, left = (h - H) // 2, (w - W) // 2  # > 0: cut, < 0: pad
-    image = image[
-        ..., max(top, 0) : max(top, 0) + min(h, H), max(left, 0) : max(left, 0) + min(w, W)
-    ]
+    top, left = max(h - H, 0) // 2, max(w - W, 0) // 2  # centre cut where larger
+    image = image[..., top : top + min(h, H), left : left + min(w, W)]
     out = image.new_zeros((*image.shape[:-2], H, W))
-    r, c = max(-top, 0), max(-left, 0)
+    r, c = max(H - h, 0) // 2, max(W - w, 0) // 2  # centred where smaller
     out[..., r : r + image.shape[-2], c : c + image.shape[-1]] = image
     return out
 
@@ -231,6 +229,6 @@ def _check_channels(images: list[np.ndarray], C: int, where: str) -> None:
     odd = next((im for im in images if im.ndim != 3 or im.shape[0] != C), None)
     if odd is not None:
         raise BiozooError(
-            f"an image of {where} has shape {odd.shape}, expected {C} channels first "
-            f"[{C}, H, W]; every image of a modality must have the same channels."
+            f"an image of {where} has shape {odd.shape}, where {C} channels first were "
+            f"expected; every image of a modality must have the same channels."
         )

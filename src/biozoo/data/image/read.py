@@ -251,8 +251,8 @@ def _read_array(path: Path) -> tuple[list[np.ndarray], list[str], list[str] | No
         values = values[:, None]
     if values.ndim != 4 or len(ids) != len(values) or values.dtype.kind not in "biuf":
         raise BiozooError(
-            f"image array {path} must be numbers [n, C, H, W] (or [n, H, W]) with one id per "
-            f"image, but values have shape {values.shape} ({values.dtype}) and there are "
+            f"image array {path} must be numbers of shape (n, C, H, W) or (n, H, W) with one id "
+            f"per image, but values have shape {values.shape} ({values.dtype}) and there are "
             f"{len(ids)} ids."
         )
     values = _finite(values.astype(np.float32), str(path))
@@ -265,6 +265,8 @@ def _read_crops(
 ) -> tuple[list[np.ndarray], list[str], list[str] | None]:
     assert options.mask is not None  # checked by the options
     image = load_image(path)
+    if not options.mask.is_file():
+        raise BiozooError(f"instance mask {options.mask} (of image {path}) does not exist.")
     mask = load_image(options.mask)
     if mask.shape[0] != 1 or mask.shape[1:] != image.shape[1:]:
         raise BiozooError(

@@ -5,7 +5,7 @@ Caicedo et al. 2019, https://doi.org/10.1038/s41592-019-0612-7) and its instance
 cut into one 40 x 40 crop per nucleus (125 nuclei) centred on it; rebuilt by
 ``benchmarks/_sources/nuclei.py`` and shipped in ``files/nuclei.npz`` (no download).
 
-Label ``touching`` (47 of 125): another nucleus lies within 1 pixel of this one's mask
+Label ``touching`` (42 of 125): another nucleus lies within 1 pixel of this one's mask
 (8-neighbourhood). It asks about the arrangement around the nucleus, which no statistic of the
 nucleus's own pixels answers: logistic regressions, 5-fold stratified CV repeated 5 times
 (:func:`label_baselines`), reach ROC AUC 0.41 on the nucleus's area and 0.64 on its mean
