@@ -20,10 +20,9 @@ fraction of each map's mass inside the planted 5 x 5 box is measured (a uniform 
 Speed, measured apart from the runs on the same image sizes: one training epoch of 160
 images, batch 16 (AdamW, forward + backward + step, the encoder and a linear head, no
 Lightning), its peak allocations (the profiler), the forward FLOPs per image
-(``torch.utils.flop_counter``, the training-mode forward; a training step counted as 3x
-the forward), hence the achieved
-GFLOP/s, against the peak of a timed 1024 x 1024 float32 ``torch.matmul`` on this machine, all
-on one thread.
+(``torch.utils.flop_counter``, the training-mode forward; a training step counted as 3x the
+forward), hence the achieved GFLOP/s, against the peak of a timed 1024 x 1024 float32
+``torch.matmul`` on this machine, all on one thread.
 
     OMP_NUM_THREADS=1 python benchmarks/images.py [--epochs 15]
 
@@ -210,7 +209,14 @@ def write(res: dict) -> None:
         "",
     ]
     for name, ds in res["datasets"].items():
-        lines += [f"## {name}: ROC AUC on the same 3 folds", ""]
+        lines += [
+            f"## {name}: ROC AUC on the same 3 folds",
+            "",
+            "Epochs: trained per fold (mean; early stopping). Seconds: the method's whole time "
+            "in the run (3 folds, training with its validation, prediction); s/epoch: seconds / "
+            "(3 x epochs).",
+            "",
+        ]
         rows = [
             [
                 m,
@@ -219,10 +225,12 @@ def write(res: dict) -> None:
                 f"{r['accuracy_mean']:.3f}",
                 "" if r["epochs"] is None else f"{r['epochs']:.1f}",
                 f"{r['seconds']:.0f}",
+                "" if r["epochs"] is None else f"{r['seconds'] / (3 * r['epochs']):.2f}",
             ]
             for m, r in ds["rows"].items()
         ]
-        header = ["method", "kind", "ROC AUC (sd over folds)", "accuracy", "epochs", "seconds"]
+        header = ["method", "kind", "ROC AUC (sd over folds)", "accuracy", "epochs", "seconds",
+                  "s/epoch"]  # fmt: skip
         lines += [markdown_table(header, rows), ""]
         if "mass_inside" in ds:
             mass = dict(ds["mass_inside"])
