@@ -131,9 +131,11 @@ def npz(**arrays: object) -> bytes:
     return buffer.getvalue()
 
 
-def with_images(c: Ctx, files: dict[str, bytes], listed: str | None = None) -> str:
+def with_images(
+    c: Ctx, files: dict[str, bytes], listed: str | None = None, models: dict | None = None
+) -> str:
     """The tiny config plus an image modality listing ``files`` (ids ``S0001``... of the tiny
-    cohort, whose other samples lack an image) in a CSV."""
+    cohort, whose other samples lack an image) in a CSV; ``models`` replace the config's."""
     for name, content in files.items():
         c.file(name, content)
     rows = listed or "".join(f"S{i + 1:04d},{name}\n" for i, name in enumerate(files))
@@ -142,6 +144,7 @@ def with_images(c: Ctx, files: dict[str, bytes], listed: str | None = None) -> s
         lambda r: (
             r["data"]["modalities"].update(extra={"kind": "image", "path": listing}),
             r["data"].update(missing_modality="keep"),
+            models is not None and r.update(models=models),
         )
     )
 
@@ -271,6 +274,7 @@ CASES: list[tuple[str, Callable[[Ctx], list[str]], int, str]] = [
     ("image-crops-no-mask-file", lambda c: train(c, c.config(lambda r: r["data"]["modalities"].update(extra={"kind": "image", "path": c.file("big.png", png()), "image": {"mask": str(c.tmp / "mask.png")}}))), 2, "mask.png"),  # noqa: E501
     ("image-table-format", lambda c: train(c, c.with_modality({"kind": "image", "format": "csv"}, "images.csv", "id,file\n")), 2, "image.format"),  # noqa: E501
     ("image-dataset-with-mask", lambda c: train(c, c.config(lambda r: r["data"]["modalities"].update(extra={"kind": "image", "dataset": "nuclei/images", "image": {"mask": "m.tif"}}))), 2, "image.mask"),  # noqa: E501
+    ("image-smaller-than-a-patch", lambda c: train(c, with_images(c, {f"{i}.png": png(size=8) for i in range(6)}, models={"m": {"encoders": {"extra": {"name": "vit", "patch": 16}}}})), 2, "modality 'extra'"),  # noqa: E501
     ("image-unknown-resize", lambda c: train(c, c.with_modality({"kind": "image", "image": {"resize": "stretch"}}, "images.csv", "id,file\n")), 2, "image.resize"),  # noqa: E501
     # ---- output locations of train
     ("train-out-is-file", lambda c: train(c, c.config(), c.file("runs", "x")), 2, "runs"),
