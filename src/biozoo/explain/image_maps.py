@@ -36,7 +36,9 @@ from biozoo.model import MultiModalModel
 __all__ = ["grad_cam", "model_output", "rollout_map", "upsample"]
 
 
-def upsample(grid: Tensor, height: int, width: int, covered: tuple[int, int] | None = None):
+def upsample(
+    grid: Tensor, height: int, width: int, covered: tuple[int, int] | None = None
+) -> Tensor:
     """``[B, h, w]`` cell values -> ``[B, height, width]`` pixels (bilinear).
 
     Args:
