@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from collections.abc import Callable
 from datetime import date
 
 import torch
@@ -40,3 +41,17 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
 
 def machine_lines(info: dict[str, object]) -> str:
     return "\n".join(f"- {k}: {v}" for k, v in info.items())
+
+
+def peak_mb(run: Callable[[], None]) -> float:
+    """Peak of one call's own CPU allocations (MB), from the profiler's memory records: the
+    maximum of the running sum of every op's allocations minus frees, in time order."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        run()
+    current = peak = 0
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+        current += event.self_cpu_memory_usage
+        peak = max(peak, current)
+    return peak / 1e6

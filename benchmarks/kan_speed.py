@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, machine_lines, markdown_table  # noqa: E402
+from _common import machine, machine_lines, markdown_table, peak_mb  # noqa: E402
 
 from biozoo.layers.kan import KAN  # noqa: E402
 
@@ -102,19 +102,6 @@ def _step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], No
     return run
 
 
-def _peak_mb(run: Callable[[], None]) -> float:
-    """Peak of one step's own CPU allocations (MB), from the profiler's memory records."""
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        run()
-    current = peak = 0
-    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
-        current += event.self_cpu_memory_usage
-        peak = max(peak, current)
-    return peak / 1e6
-
-
 def _inner(run: Callable[[], None], budget_s: float = 0.05) -> int:
     """Steps per round so that a round takes about ``budget_s``."""
     w = time.perf_counter()
@@ -134,7 +121,7 @@ def _sweep(rounds: int) -> list[dict]:
             times = _time(steps, rounds, inner)
             med = {n: statistics.median(t["wall_ms"]) for n, t in times.items()}
             cpu = {n: statistics.median(t["cpu_ms"]) for n, t in times.items()}
-            peak = {n: _peak_mb(run) for n, run in steps.items()}
+            peak = {n: peak_mb(run) for n, run in steps.items()}
             out.append(
                 {"batch": batch, "widths": widths, "wall_ms": med, "cpu_ms": cpu, "peak_mb": peak}
             )
@@ -219,7 +206,7 @@ def main() -> None:
         inner["pykan 0.2.8, speed()"] = 3
         rounds = {n: args.rounds for n in steps}
         times = _time(steps, args.rounds, inner)
-        peak = {n: _peak_mb(run) for n, run in steps.items() if "as it comes" not in n}
+        peak = {n: peak_mb(run) for n, run in steps.items() if "as it comes" not in n}
     med = {n: statistics.median(t["wall_ms"]) for n, t in times.items()}
     cpu = {n: statistics.median(t["cpu_ms"]) for n, t in times.items()}
     ours, mlp = "biozoo KAN", "MLP (SiLU)"

@@ -46,6 +46,19 @@ def test_atomic_dir_new_replaced_and_failed(tmp_path):
     assert _hidden(final.parent) == []
 
 
+def test_a_failed_atomic_dir_removes_the_parents_it_made(tmp_path):
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(RuntimeError), atomic_dir(tmp_path / "kept" / "a" / "b" / "run") as tmp:
+        (tmp / "x.csv").write_text("1")
+        raise RuntimeError("interrupted")
+    assert list((tmp_path / "kept").iterdir()) == []  # a and b made by the call: gone
+    (tmp_path / "kept" / "a").mkdir()
+    with pytest.raises(RuntimeError), atomic_dir(tmp_path / "kept" / "a" / "b" / "run"):
+        (tmp_path / "kept" / "a" / "other.csv").write_text("someone else's")
+        raise RuntimeError("interrupted")
+    assert sorted(p.name for p in (tmp_path / "kept" / "a").iterdir()) == ["other.csv"]
+
+
 def test_atomic_dir_names_the_folder_when_done(tmp_path):
     names = iter(["first", "second"])
     with atomic_dir(lambda: tmp_path / next(names)):

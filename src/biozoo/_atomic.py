@@ -54,8 +54,12 @@ def atomic_dir(final: Path | Callable[[], Path], *, replace: bool = False) -> It
             e.g. to stamp the time the folder was finished).
         replace: swap out an existing ``final`` (removed once the new one is in place);
             without it an existing ``final`` is an error of :func:`os.rename`.
+
+    On failure nothing is left: the temporary folder goes, and so do the parent folders
+    this call made, while they are empty.
     """
     first = final() if callable(final) else Path(final)
+    made = [p for p in (first.parent, *first.parent.parents) if not p.exists()]  # deepest first
     first.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(
         tempfile.mkdtemp(prefix=f".{first.name}-{_owner()}-", suffix=PARTIAL, dir=first.parent)
@@ -75,6 +79,11 @@ def atomic_dir(final: Path | Callable[[], Path], *, replace: bool = False) -> It
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        for parent in made:
+            try:
+                parent.rmdir()  # only while empty: another writer may have put something there
+            except OSError:
+                break
         raise
 
 

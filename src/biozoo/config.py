@@ -128,7 +128,8 @@ class OutputConfig(Strict):
     ``report`` writes ``report.html`` (self-contained: leaderboard, curves, latent maps,
     attributions, attention, graph explanations); ``attributions`` explains the run at its
     end as ``biozoo explain`` does later for an existing run: feature attributions of every
-    table modality, attention of transformer encoders, GNNExplainer masks of molecule models.
+    table modality, attention of transformer encoders, GNNExplainer masks of molecule models,
+    attention rollout and Grad-CAM maps of image encoders.
     """
 
     dir: Path = Path("runs")

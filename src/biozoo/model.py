@@ -119,7 +119,11 @@ def build_model(
         encoders = {}
         for m, d in specs.items():
             enc = spec.encoders.get(m, spec.default_encoder)
-            encoders[m] = _encoder_for(enc.name, d, m)(**enc.options)
+            make = _encoder_for(enc.name, d, m)
+            try:
+                encoders[m] = make(**enc.options)
+            except BiozooError as err:  # the encoder knows its input, not the modality's name
+                raise BiozooError(f"modality {m!r}: {err}") from err
     emb_dims = {name: enc.out_dim for name, enc in encoders.items()}
     fusion = fusion_cls(emb_dims, _output_layer(spec.head, n_outputs))
     return MultiModalModel(encoders, fusion, list(specs), early=early)

@@ -9,13 +9,16 @@ training; those that need a finished run copy one tiny run trained once per sess
 from __future__ import annotations
 
 import copy
+import io
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from PIL import Image
 from tests.conftest import tiny_raw
 from typer.testing import CliRunner
 
@@ -111,6 +114,39 @@ def set_(path: str, value: object) -> Callable[[dict], None]:
         node[last] = value
 
     return edit
+
+
+def png(mode: str = "L", size: int = 16) -> bytes:
+    """A small PNG file's bytes (noise, so that it does not compress to nothing)."""
+    shape = (size, size, 3) if mode == "RGB" else (size, size)
+    pixels = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def npz(**arrays: object) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def with_images(
+    c: Ctx, files: dict[str, bytes], listed: str | None = None, models: dict | None = None
+) -> str:
+    """The tiny config plus an image modality listing ``files`` (ids ``S0001``... of the tiny
+    cohort, whose other samples lack an image) in a CSV; ``models`` replace the config's."""
+    for name, content in files.items():
+        c.file(name, content)
+    rows = listed or "".join(f"S{i + 1:04d},{name}\n" for i, name in enumerate(files))
+    listing = c.file("images.csv", "id,file\n" + rows)
+    return c.config(
+        lambda r: (
+            r["data"]["modalities"].update(extra={"kind": "image", "path": listing}),
+            r["data"].update(missing_modality="keep"),
+            models is not None and r.update(models=models),
+        )
+    )
 
 
 TABLE = "id,a,b\ns1,1,2\ns2,3,4\n"
@@ -226,6 +262,20 @@ CASES: list[tuple[str, Callable[[Ctx], list[str]], int, str]] = [
     ("molecule-empty", lambda c: train(c, c.with_modality({"kind": "molecule"}, "m.csv", "")), 2, "m.csv"),  # noqa: E501
     ("molecule-no-column", lambda c: train(c, c.with_modality({"kind": "molecule", "molecule": {"column": "smi"}}, "m.csv", "id,smiles\ns1,CCO\n")), 2, "smi"),  # noqa: E501
     ("molecule-dataset", lambda c: train(c, c.config(lambda r: r["data"]["modalities"].update(extra={"kind": "molecule", "dataset": "gse7390"}))), 2, "path"),  # noqa: E501
+    ("image-truncated-png", lambda c: train(c, with_images(c, {"a.png": png(), "b.png": png()[:200]})), 2, "b.png"),  # noqa: E501
+    ("image-not-an-image", lambda c: train(c, with_images(c, {"a.png": b"no pixels here"})), 2, "a.png"),  # noqa: E501
+    ("image-truncated-tiff", lambda c: train(c, with_images(c, {"a.tif": b"II*\x00\x08\x00\x00\x00\x0e"})), 2, "a.tif"),  # noqa: E501
+    ("image-mixed-channels", lambda c: train(c, with_images(c, {"a.png": png(), "b.png": png("RGB")})), 2, "b.png"),  # noqa: E501
+    ("image-missing-file", lambda c: train(c, with_images(c, {"a.png": png()}, "s0,a.png\ns1,gone.png\n")), 2, "gone.png"),  # noqa: E501
+    ("image-sizes-differ", lambda c: train(c, with_images(c, {f"{i}.png": png(size=8 + i % 2) for i in range(12)})), 2, "several sizes"),  # noqa: E501
+    ("image-list-no-file-column", lambda c: train(c, c.with_modality({"kind": "image", "image": {"file_column": "img"}}, "images.csv", "id,file\ns0,a.png\n")), 2, "images.csv"),  # noqa: E501
+    ("image-npz-no-ids", lambda c: train(c, c.config(lambda r: r["data"]["modalities"].update(extra={"kind": "image", "path": c.file("i.npz", npz(values=np.zeros((2, 1, 4, 4))))}))), 2, "i.npz"),  # noqa: E501
+    ("image-npz-3d-values", lambda c: train(c, c.config(lambda r: r["data"]["modalities"].update(extra={"kind": "image", "path": c.file("i.npz", npz(values=np.zeros((2, 1, 4, 4, 1)), ids=np.array(["s0", "s1"])))}))), 2, "i.npz"),  # noqa: E501
+    ("image-crops-no-mask-file", lambda c: train(c, c.config(lambda r: r["data"]["modalities"].update(extra={"kind": "image", "path": c.file("big.png", png()), "image": {"mask": str(c.tmp / "mask.png")}}))), 2, "mask.png"),  # noqa: E501
+    ("image-table-format", lambda c: train(c, c.with_modality({"kind": "image", "format": "csv"}, "images.csv", "id,file\n")), 2, "image.format"),  # noqa: E501
+    ("image-dataset-with-mask", lambda c: train(c, c.config(lambda r: r["data"]["modalities"].update(extra={"kind": "image", "dataset": "nuclei/images", "image": {"mask": "m.tif"}}))), 2, "image.mask"),  # noqa: E501
+    ("image-smaller-than-a-patch", lambda c: train(c, with_images(c, {f"{i}.png": png(size=8) for i in range(6)}, models={"m": {"encoders": {"extra": {"name": "vit", "patch": 16}}}})), 2, "modality 'extra'"),  # noqa: E501
+    ("image-unknown-resize", lambda c: train(c, c.with_modality({"kind": "image", "image": {"resize": "stretch"}}, "images.csv", "id,file\n")), 2, "image.resize"),  # noqa: E501
     # ---- output locations of train
     ("train-out-is-file", lambda c: train(c, c.config(), c.file("runs", "x")), 2, "runs"),
     ("train-out-under-file", lambda c: train(c, c.config(), str(Path(c.file("f", "x")) / "runs")), 2, "f/runs"),  # noqa: E501
@@ -313,5 +363,5 @@ def test_the_corpus_covers_every_command_and_kind():
     assert len(commands) == len(CASES)
     ids = " ".join(c[0] for c in CASES)
     for word in ("train", "predict", "explain", "export", "report", "fasta", "series",
-                 "molecule", "table", "config"):  # fmt: skip
+                 "molecule", "image", "table", "config"):  # fmt: skip
         assert word in ids, word

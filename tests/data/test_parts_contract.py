@@ -21,6 +21,7 @@ from biozoo.inputs import (
     FeatureGraphInput,
     GraphInput,
     GroupsInput,
+    ImageInput,
     SeriesInput,
     TableInput,
     TokensInput,
@@ -30,7 +31,10 @@ from biozoo.tasks import TASKS
 N = 24
 TRAIN = np.arange(N) % 3 != 0  # a third of the rows are "test" rows
 SMILES = ["CCO", "CCCC", "c1ccccc1", "CC(=O)O", "CCN", "CCCl", "CCCCO", "c1ccncc1"]
-OPTIONS = {("table", "omics_groups"): {"groups": "correlation", "n_groups": 3}}
+OPTIONS = {
+    ("table", "omics_groups"): {"groups": "correlation", "n_groups": 3},
+    ("image", "pixels"): {"size": (8, 8), "resize": "pad", "bins": 4},
+}
 
 
 def _table(garbage: bool) -> TableModality:
@@ -71,6 +75,15 @@ def _series_garbage(rng):
     return np.column_stack([t, rng.normal(1e4, 1e4, size=(9, 2))])
 
 
+def _image(rng, i):
+    h, w = (int(v) for v in rng.integers(5, 12, 2))  # sizes differ: the view pads or shrinks
+    return rng.gamma(2.0, size=(2, h, w)).astype(np.float32)
+
+
+def _image_garbage(rng):
+    return rng.normal(1e4, 1e4, size=(2, 16, 6)).astype(np.float32)
+
+
 EXAMPLES = {
     "table": _table,
     "sequence": _records(
@@ -82,6 +95,7 @@ EXAMPLES = {
     "molecule": _records(
         "molecule", lambda rng, i: SMILES[i % len(SMILES)], lambda rng: "CCCCCCCCCCCCCCCCCCCCCCO"
     ),
+    "image": _records("image", _image, _image_garbage, {"channels": ["dna", "actin"]}),
 }
 
 CASES = [(k, v) for k in MODALITIES.names() for v in MODALITIES.get(k).views.names()]
@@ -182,5 +196,7 @@ def test_flat_transform_and_input_agree(kind, view):
             assert len(part.token_names()) == groups
         case GraphInput(node_dim=node_dim):
             assert len(x) == N and x[0].x.shape[1] == node_dim
+        case ImageInput(channels=channels, height=height, width=width):
+            assert x.shape == (N, channels, height, width) and x.dtype == torch.float32
         case _:
             pytest.fail(f"unknown input {spec!r}")

@@ -8,6 +8,7 @@ from biozoo.inputs import (
     FeatureGraphInput,
     GraphInput,
     GroupsInput,
+    ImageInput,
     SeriesInput,
     TableInput,
     TokensInput,
@@ -62,6 +63,10 @@ def example(kind: type):
             torch.randn(BATCH, 6, generator=g),
         ),
         GraphInput: lambda: (GraphInput(node_dim=5, edge_dim=2), _graph_batch(BATCH)),
+        ImageInput: lambda: (
+            ImageInput(channels=2, height=12, width=12),
+            torch.randn(BATCH, 2, 12, 12, generator=g),
+        ),
     }
     return examples[kind]()
 

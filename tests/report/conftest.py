@@ -122,7 +122,8 @@ def explain_files():
 
 
 def add_explanations(run: Path) -> None:
-    """Attribution and attention CSVs and a graph-explanation SVG, in the agreed layout."""
+    """Attribution and attention CSVs, a graph-explanation SVG and image maps, in the agreed
+    layout."""
     rng = np.random.default_rng(0)
     for model, modality, p in (("multimodule", "a", 5), ("late", "b", 4)):
         path = run / "attributions" / model / f"{modality}.csv"
@@ -188,6 +189,18 @@ def add_explanations(run: Path) -> None:
     path = run / "attention_maps" / "multimodule" / "seq.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(maps).to_csv(path, index=False)
+    maps = run / "image_maps" / "multimodule" / "cells.npz"  # as biozoo.explain.image_run
+    maps.parent.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[:12, :12]
+    blob = np.exp(-((yy - 4.0) ** 2 + (xx - 7.0) ** 2) / 8.0).astype(np.float32)
+    np.savez_compressed(
+        maps,
+        sample_id=np.array(["s00", "s01", "s02"]),
+        split=np.array(["r0-f0"] * 3),
+        images=rng.normal(size=(2, 1, 12, 12)).astype(np.float32) + 3 * blob,
+        rollout=np.stack([blob, blob.T, blob]),
+        grad_cam=np.stack([blob.T, blob, blob]),
+    )
     svg = run / "explanations" / "multimodule" / "s00.svg"
     svg.parent.mkdir(parents=True, exist_ok=True)
     svg.write_text(

@@ -227,6 +227,7 @@ def test_report_renders_in_headless_chromium(explained_run, tmp_path):
         + len(list((explained_run / "attention").rglob("*.csv")))
         + len(list((explained_run / "attention_maps").rglob("*.csv")))
         + len(list((explained_run / "explanations").rglob("*.svg")))
+        + len(list((explained_run / "image_maps").rglob("*.npz")))  # overlays per model
     )
     figures, png, events = _render(report, tmp_path / "profile", FIGURES_JS)
 
@@ -246,6 +247,8 @@ def test_report_renders_in_headless_chromium(explained_run, tmp_path):
     training = [f for f in figures if f["plot"].startswith("training-")]
     assert len(training) == 2  # one figure per deep model, a whole row wide
     assert all(f["w"] > 1000 and f["gh"] > 200 for f in training), training
+    (overlays,) = [f for f in figures if f["plot"].startswith("image-maps-")]
+    assert overlays["gh"] > 2 * 100  # two images, each beside its rollout and Grad-CAM
     (tmp_path / "report.png").write_bytes(png)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(png) > 50_000

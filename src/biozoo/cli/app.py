@@ -187,8 +187,9 @@ def explain(
         bool, typer.Option(help="Recompute explanations that are already there.")
     ] = False,
 ) -> None:
-    """Feature attributions, transformer attention and graph explanations of a run's saved
-    models, each on its own test samples; then rewrite the run's report.html to show them."""
+    """Feature attributions, transformer attention, graph explanations and image maps of a
+    run's saved models, each on its own test samples; then rewrite the run's report.html to
+    show them."""
     from biozoo import api
 
     with err_console.status("computing attributions"):
@@ -204,8 +205,8 @@ def explain(
     computed = ", ".join(result["computed"]) or "nothing new (use --overwrite to recompute)"
     out_console.print(f"computed: {computed}")
     out_console.print(f"attributions: {result['path']}")
-    for key in ("attention", "explanations"):
-        if result[key]:
+    for key in ("attention", "explanations", "image_maps"):
+        if result.get(key):
             out_console.print(f"{key}: {run / key} ({', '.join(result[key])})")
     out_console.print(f"report: {result['report']}")
 

@@ -18,7 +18,7 @@ attributes go through ``Batch.from_data_list``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,11 +43,15 @@ class FoldData:
             a graph source (anything with ``take(index)`` and ``repeat(m)``).
         present: modality -> bool ``[n]``.
         y: ``[n]`` int64 class codes or float32 standardized targets; None when scoring.
+        augment: modality -> its part, where the part can augment training batches
+            (:class:`~biozoo.data.protocol.Augments`); only the training feed uses it
+            (:meth:`augmented`).
     """
 
     inputs: dict[str, Any]
     present: dict[str, Tensor]
     y: Tensor | None = None
+    augment: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(next(iter(self.present.values())))
@@ -58,6 +62,7 @@ class FoldData:
             {k: take_rows(v, index) for k, v in self.inputs.items()},
             {k: v[index] for k, v in self.present.items()},
             None if self.y is None else self.y[index],
+            self.augment,
         )
 
     def repeat(self, n_members: int) -> FoldData:
@@ -66,7 +71,19 @@ class FoldData:
             {k: repeat_rows(v, n_members) for k, v in self.inputs.items()},
             {k: repeat_rows(v, n_members) for k, v in self.present.items()},
             None if self.y is None else repeat_rows(self.y, n_members),
+            self.augment,
         )
+
+    def augmented(self, generators: Sequence[torch.Generator]) -> FoldData:
+        """Member-stacked rows (``[M, b, ...]``, from a 2-D :meth:`take`) with each
+        augmentable input changed at random, member ``m`` drawing from ``generators[m]``."""
+        if not self.augment:
+            return self
+        inputs = dict(self.inputs)
+        for name, part in self.augment.items():
+            x = inputs[name]
+            inputs[name] = torch.stack([part.augment(x[m], g) for m, g in enumerate(generators)])
+        return FoldData(inputs, self.present, self.y, self.augment)
 
 
 def take_rows(value: Any, index: Tensor) -> Any:

@@ -58,12 +58,13 @@ class TableModality:
 
 @dataclass
 class RecordModality:
-    """A modality with one Python object per sample: a sequence, a series, a molecule.
+    """A modality with one Python object per sample: a sequence, a series, a molecule, an image.
 
     Attributes:
         name: the modality's name in the config.
         kind: ``sequence`` (a str), ``series`` (a float array ``[T_i, 1 + C]`` whose column 0
-            is the time) or ``molecule`` (a SMILES str).
+            is the time), ``molecule`` (a SMILES str) or ``image`` (a float32 array
+            ``[C, H, W]``).
         records: object array ``[n_samples]``; None where the sample lacks the modality.
         present: bool array ``[n_samples]``.
         source: where the records came from, for messages.

@@ -20,6 +20,11 @@ A part is fitted on the training samples of each split and applied to every samp
 - ``type`` -> ``"<kind>/<view>"``, the name the saved state is reloaded by
   (:func:`part_class`).
 
+A part that can also change a *training* batch at random (image flips, rotations...) follows
+:class:`Augments` as well; the training feed finds it with ``isinstance`` and calls it on each
+member's training batches with that member's own generator. Evaluation and prediction batches
+are never augmented.
+
 Adding a kind is one subpackage that registers a :class:`ModalityKind` with
 :func:`register_modality`, plus its import line in ``biozoo/data/__init__.py``.
 """
@@ -32,6 +37,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkab
 
 import numpy as np
 import pandas as pd
+import torch
 
 from biozoo.errors import BiozooError
 from biozoo.inputs import InputSpec
@@ -44,6 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MODALITIES",
+    "Augments",
     "ModalityKind",
     "Part",
     "Read",
@@ -79,6 +86,18 @@ class Part(Protocol):
 
     @property
     def report(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class Augments(Protocol):
+    """A part whose encoder input can be augmented at random during training.
+
+    ``augment(x, generator)`` takes one member's training batch of the part's input (e.g.
+    ``[B, C, H, W]`` images) and returns a new batch of the same shape, every random draw
+    taken from ``generator`` (one per member and epoch, so runs stay deterministic).
+    """
+
+    def augment(self, x: Any, generator: torch.Generator) -> Any: ...
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,9 @@
 
 - :class:`AttentionEncoder`: hands back its token states and attention weights (explain's
   attention maps read them).
+- :class:`PatchAttention`: an attention encoder whose tokens are an image's patches on a grid
+  (explain's attention rollout reads them back onto the image).
+- :class:`ConvFeatureMap`: names the convolution layer whose feature map Grad-CAM weighs.
 - :class:`AuxLoss`: adds a regularisation term to the training loss after each forward.
 - :class:`Stackable`: a module that says whether ensemble members holding it can be trained
   together under ``torch.func.vmap`` (a module without the attribute is stackable).
@@ -12,9 +15,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
-from torch import Tensor
+from torch import Tensor, nn
 
-__all__ = ["AttentionEncoder", "AuxLoss", "Stackable"]
+__all__ = [
+    "AttentionEncoder",
+    "AuxLoss",
+    "ConvFeatureMap",
+    "PatchAttention",
+    "Stackable",
+]
 
 
 @runtime_checkable
@@ -29,6 +38,33 @@ class AttentionEncoder(Protocol):
 
     def attention_maps(self, x: Tensor | Mapping[str, Tensor]) -> Tensor:
         """Attention weights of every block, ``[B, layers, heads, L', L']``."""
+        ...
+
+
+@runtime_checkable
+class PatchAttention(Protocol):
+    """An encoder attending over an image's patches laid on a ``rows x cols`` grid, after a
+    ``[CLS]`` token (position 0) that it pools on."""
+
+    def attention_maps(self, x: Tensor | Mapping[str, Tensor]) -> Tensor:
+        """Attention weights of every block, ``[B, layers, heads, 1 + rows*cols, ...]``."""
+        ...
+
+    def patch_grid(self) -> tuple[int, int]:
+        """``(rows, cols)`` of the patch grid, patches in row-major order after ``[CLS]``."""
+        ...
+
+    def patch_pixels(self) -> int:
+        """Side of a patch in input pixels (the grid covers ``rows * side`` from the top)."""
+        ...
+
+
+@runtime_checkable
+class ConvFeatureMap(Protocol):
+    """An encoder with a convolution layer whose ``[B, C, h, w]`` output Grad-CAM weighs."""
+
+    def cam_layer(self) -> nn.Module:
+        """The layer (a module inside the encoder) whose output is the feature map."""
         ...
 
 

@@ -29,7 +29,7 @@ from biozoo.config import RunConfig
 from biozoo.data.batch import FoldData, take_rows
 from biozoo.data.cohort import Cohort
 from biozoo.encoders import ENCODERS
-from biozoo.encoders.protocols import AttentionEncoder
+from biozoo.encoders.protocols import AttentionEncoder, PatchAttention
 from biozoo.explain.attention import attention_map_frame, token_attention
 from biozoo.fusion import FUSIONS
 from biozoo.train.saved_run import SavedRun
@@ -44,14 +44,15 @@ def attention_models(cfg: RunConfig, names: Sequence[str]) -> dict[str, list[str
     out = {}
     for name in names:
         spec = cfg.models[name]
+        classes = {m: ENCODERS.get(spec.encoders.get(m, spec.default_encoder).name) for m in
+                   cfg.data.modalities}  # fmt: skip
         mods = [
             m
-            for m in cfg.data.modalities
-            if issubclass(
-                ENCODERS.get(spec.encoders.get(m, spec.default_encoder).name), AttentionEncoder
-            )
+            for m, cls in classes.items()
+            # patches are drawn on their image instead (explain.image_run)
+            if issubclass(cls, AttentionEncoder) and not issubclass(cls, PatchAttention)
             and not FUSIONS.get(spec.fusion.name).early
-        ]
+        ]  # fmt: skip
         if mods:
             out[name] = mods
     return out

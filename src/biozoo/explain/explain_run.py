@@ -2,7 +2,9 @@
 
 Feature attributions of every table modality (below); the attention of transformer encoders
 (:mod:`biozoo.explain.attention_run`: ``attention/`` and ``attention_maps/``); GNNExplainer
-masks and drawings of molecules (:mod:`biozoo.explain.graph_run`: ``explanations/``).
+masks and drawings of molecules (:mod:`biozoo.explain.graph_run`: ``explanations/``);
+attention rollout and Grad-CAM of image encoders (:mod:`biozoo.explain.image_run`:
+``image_maps/``).
 
 For every deep model and split, each ensemble member is rebuilt as a plain
 :class:`~biozoo.model.MultiModalModel` and explains the split's *test* samples only (a model
@@ -26,7 +28,8 @@ rebuilt from the run's config and ``splits.csv``, so this works on run folders w
 attributions existed. :func:`biozoo.api.run` calls :func:`explain_run` on a run's
 still-temporary folder (one code path). The run is read through
 :class:`~biozoo.train.saved_run.SavedRun`; this module is the only one here that orchestrates
-(:mod:`.attention_run` and :mod:`.graph_run` are called from it and never call back).
+(:mod:`.attention_run`, :mod:`.graph_run` and :mod:`.image_run` are called from it and
+never call back).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from biozoo.errors import BiozooError
 from biozoo.explain.attention_run import attention_models, run_attention
 from biozoo.explain.attributions import attribute_tables, rank_features, resolve_method
 from biozoo.explain.graph_run import graph_models, run_graph_explanations
+from biozoo.explain.image_run import image_models, run_image_maps
 from biozoo.train.saved_run import SavedRun, SavedSplit
 
 __all__ = ["explain_run"]
@@ -81,13 +85,15 @@ def explain_run(
         overwrite: recompute models whose attributions are already there.
         cohort: the run's data, if already loaded (else read from the run's config).
         top: ``k`` of the top-k stability score.
-        max_maps: test samples whose full attention maps are written (per model, modality).
+        max_maps: test samples whose full attention maps are written, and test images kept
+            beside their maps (per model, modality).
         graph_samples: test molecules explained by GNNExplainer (per model).
 
     Returns:
         ``{"path": <attributions folder>, "computed": [models computed now],
         "models": {model: summary}, "attention": [models whose attention was written now],
-        "explanations": [models whose graph explanations were written now]}`` for the models
+        "explanations": [models whose graph explanations were written now],
+        "image_maps": [models whose image maps were written now]}`` for the models
         asked for (``attributions/summary.json`` lists every model explained so far).
 
     Raises:
@@ -133,7 +139,7 @@ def explain_run(
 
 
 def _attention_and_graphs(run, names, cohort, overwrite, max_maps, graph_samples):
-    """Attention of transformer encoders and GNNExplainer masks, where missing."""
+    """Attention of transformer encoders, GNNExplainer masks and image maps, where missing."""
     layout, cfg = run.layout, run.cfg
     wanted = {
         m: mods
@@ -145,8 +151,13 @@ def _attention_and_graphs(run, names, cohort, overwrite, max_maps, graph_samples
         for m, mod in graph_models(cfg, names).items()
         if overwrite or not (layout.explanations / m).is_dir()
     }
-    if not wanted and not graphs:
-        return {"attention": [], "explanations": []}
+    images = {
+        m: mods
+        for m, mods in image_models(cfg, names).items()
+        if overwrite or not (layout.image_maps / m).is_dir()
+    }
+    if not wanted and not graphs and not images:
+        return {"attention": [], "explanations": [], "image_maps": []}
     cohort = cohort if cohort is not None else run.load_cohort()
     rows = run.split_rows(cohort)
     for m, mods in wanted.items():
@@ -167,7 +178,11 @@ def _attention_and_graphs(run, names, cohort, overwrite, max_maps, graph_samples
         found = run_graph_explanations(run, m, mod, cohort, rows, n_samples=graph_samples)
         _swap_in(layout.explanations / m, found.write)
         log.info("graph explanations of %s written to %s", m, layout.explanations / m)
-    return {"attention": list(wanted), "explanations": list(graphs)}
+    for m, mods in images.items():
+        found = run_image_maps(run, m, mods, cohort, rows, max_images=max_maps)
+        _swap_in(layout.image_maps / m, found.write)
+        log.info("image maps of %s written to %s", m, layout.image_maps / m)
+    return {"attention": list(wanted), "explanations": list(graphs), "image_maps": list(images)}
 
 
 def _check_run(path: Path) -> SavedRun:

@@ -21,6 +21,7 @@ __all__ = [
     "RotaryEmbedding",
     "SinusoidalPositionalEncoding",
     "additive_positional",
+    "sinusoidal_2d",
 ]
 
 
@@ -60,6 +61,26 @@ class SinusoidalPositionalEncoding(nn.Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, base={self.base}"
+
+
+def sinusoidal_2d(rows: int, cols: int, dim: int, *, base: float = 10000.0) -> Tensor:
+    """A ``[rows * cols, dim]`` table for a grid in row-major order: the first half of the
+    channels is the 1-D sinusoidal encoding of the row, the second half that of the column.
+
+    As in the 2-D variant of MAE (He et al. 2022, https://arxiv.org/abs/2111.06377).
+
+    Args:
+        rows: grid rows.
+        cols: grid columns.
+        dim: token width (a multiple of 4).
+        base: wavelength base.
+    """
+    if dim % 4:
+        raise BiozooError(f"2-D sinusoidal positions need a width divisible by 4, got {dim}")
+    half = SinusoidalPositionalEncoding(dim // 2, base=base)
+    row = half.encoding(rows).repeat_interleave(cols, dim=0)  # (rows*cols, dim/2)
+    col = half.encoding(cols).repeat(rows, 1)  # (rows*cols, dim/2)
+    return torch.cat([row, col], dim=1)
 
 
 class LearnedPositionalEncoding(nn.Module):

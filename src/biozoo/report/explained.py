@@ -23,7 +23,12 @@ from biozoo.report.blocks import figure, note, table
 if TYPE_CHECKING:
     from biozoo.report.html import RunFiles
 
-__all__ = ["attention_section", "attributions_section", "explanations_section"]
+__all__ = [
+    "attention_section",
+    "attributions_section",
+    "explanations_section",
+    "sample_classes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +141,7 @@ def attention_section(run: RunFiles) -> str | None:
     layout = run.layout
     if not layout.attention.is_dir() and not layout.attention_maps.is_dir():
         return None
-    labels = _sample_classes(run)
+    labels = sample_classes(run)
 
     def strip(frame: pd.DataFrame, label: str):
         return plots.attention_figure(frame, title=label, sample_labels=labels)
@@ -158,7 +163,8 @@ def attention_section(run: RunFiles) -> str | None:
     return html
 
 
-def _sample_classes(run: RunFiles) -> dict[str, str]:
+def sample_classes(run: RunFiles) -> dict[str, str]:
+    """``sample id -> true class`` from the run's predictions (empty without classes)."""
     if run.preds is None or "y_true" not in run.preds or not run.classes:
         return {}
     first = run.preds.drop_duplicates("sample_id")

@@ -3,7 +3,8 @@
 The page needs nothing at view time: figures are inline SVG, the style sheet is inline, there is
 no script, and no ``src`` / ``href`` points outside the page (explanation images are embedded
 as ``data:`` URIs). Because it reads only the run folder, it can be rebuilt for an old run or
-after ``biozoo explain`` has added ``attributions/``, ``attention/`` or ``explanations/``.
+after ``biozoo explain`` has added ``attributions/``, ``attention/``, ``explanations/`` or
+``image_maps/``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from biozoo.report.blocks import LABELS, figure, note, swatch, table
 from biozoo.report.comparison import bold_cells, comparison_section, split_sizes, summarize_run
 from biozoo.report.explained import attention_section, attributions_section, explanations_section
 from biozoo.report.latent_maps import latent_map_data, plot_latent_map
+from biozoo.report.overlays import image_maps_section
 from biozoo.report.survival import km_figure
 from biozoo.report.template import PAGE, section
 from biozoo.report.training import training_section
@@ -145,6 +147,7 @@ def render_report(run_dir: Path, *, umap: bool = True) -> str:
         ("attributions", "Feature attributions", attributions_section(run)),
         ("attention", "Attention maps", attention_section(run)),
         ("explanations", "Graph explanations", explanations_section(run)),
+        ("image_maps", "Image explanations", image_maps_section(run)),
         ("configuration", "Configuration and versions", _configuration(run)),
     ]
     parts = [p for p in parts if p[2] is not None]  # None: cannot apply to this run

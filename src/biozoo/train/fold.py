@@ -9,7 +9,7 @@ import torch
 
 from biozoo.data.batch import FoldData
 from biozoo.data.cohort import Cohort
-from biozoo.data.protocol import Part, part_for
+from biozoo.data.protocol import Augments, Part, part_for
 from biozoo.data.spec import DataConfig
 from biozoo.inputs import InputSpec
 from biozoo.tasks import TargetTransform
@@ -36,13 +36,18 @@ class FittedTransforms:
         return {name: p.input for name, p in self.parts.items()}
 
     def fold_data(self, cohort: Cohort) -> FoldData:
-        """The encoders' inputs, with the (scaled) target when the cohort has one."""
+        """The encoders' inputs, with the (scaled) target when the cohort has one.
+
+        Parts that can augment (:class:`~biozoo.data.protocol.Augments`) ride along; only
+        the training feed applies them.
+        """
         inputs = {k: p.transform(cohort.modalities[k]) for k, p in self.parts.items()}
         present = {k: torch.from_numpy(m.present.copy()) for k, m in cohort.modalities.items()}
         y = None
         if cohort.target is not None:
             y = torch.from_numpy(self.target.transform(cohort.target))
-        return FoldData(inputs, present, y)
+        augment = {k: p for k, p in self.parts.items() if isinstance(p, Augments)}
+        return FoldData(inputs, present, y, augment)
 
     def flat(self, cohort: Cohort) -> np.ndarray:
         """All modalities side by side as one matrix, for the classical baselines.

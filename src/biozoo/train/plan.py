@@ -46,7 +46,11 @@ def _quiet_lightning() -> Iterator[None]:
 
 
 class MemberBatches(IterableDataset):
-    """Each epoch, every member gets its own shuffled pass over the rows, in equal batches."""
+    """Each epoch, every member gets its own shuffled pass over the rows, in equal batches.
+
+    Inputs whose part can augment (:attr:`FoldData.augment`) are augmented here, member ``m``
+    in epoch ``e`` drawing from a generator seeded with ``(seed, e, m)`` alone.
+    """
 
     def __init__(self, data: FoldData, n_members: int, batch_size: int, seed: int) -> None:
         self.data, self.n_members, self.seed = data, n_members, seed
@@ -61,8 +65,15 @@ class MemberBatches(IterableDataset):
         self.epoch += 1
         n = len(self.data)
         perms = torch.stack([torch.randperm(n, generator=g) for _ in range(self.n_members)])
+        gens = self._generators(self.epoch - 1) if self.data.augment else []
         for chunk in torch.tensor_split(perms, self.n_batches, dim=1):  # (M, b)
-            yield self.data.take(chunk)
+            batch = self.data.take(chunk)
+            yield batch.augmented(gens) if gens else batch
+
+    def _generators(self, epoch: int) -> list[torch.Generator]:
+        """One generator per member for this epoch's augmentations."""
+        seeds = np.random.SeedSequence([self.seed, epoch]).generate_state(self.n_members, np.uint64)
+        return [torch.Generator().manual_seed(int(s) >> 1) for s in seeds]
 
     def __len__(self) -> int:
         return self.n_batches

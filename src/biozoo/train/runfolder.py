@@ -116,6 +116,11 @@ class RunLayout:
         return self.root / "explanations"
 
     @property
+    def image_maps(self) -> Path:
+        """Attention rollout and Grad-CAM maps of image encoders."""
+        return self.root / "image_maps"
+
+    @property
     def int8_info(self) -> Path:
         """What an int8 export holds (only in an export)."""
         return self.root / "int8.json"

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from biozoo.data.arrays import read_id_arrays, reason
 from biozoo.errors import BiozooError
 
 _NA = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "#N/A", "-nan"]
@@ -104,7 +105,7 @@ def _read_long(path: Path, where: str, options: SeriesOptions) -> tuple[pd.Serie
     try:
         header = [str(c) for c in pd.read_csv(path, sep=sep, nrows=0).columns]
     except (ValueError, OSError, UnicodeDecodeError, EOFError) as err:
-        raise BiozooError(f"series file {where} could not be read: {_why(err)}.") from None
+        raise BiozooError(f"series file {where} could not be read: {reason(err)}.") from None
     shown = ", ".join(repr(c) for c in header[:8]) + (", ..." if len(header) > 8 else "")
     if len(header) < 3:
         raise BiozooError(
@@ -123,7 +124,7 @@ def _read_long(path: Path, where: str, options: SeriesOptions) -> tuple[pd.Serie
             path, sep=sep, dtype={sid: str}, keep_default_na=False, na_values=na, low_memory=False
         )
     except (ValueError, OSError, UnicodeDecodeError, EOFError) as err:
-        raise BiozooError(f"series file {where} could not be parsed: {_why(err)}.") from None
+        raise BiozooError(f"series file {where} could not be parsed: {reason(err)}.") from None
     if options.channels is None:
         # a text column (no value reads as a number, e.g. sex) is not a channel; a number
         # column with a stray word is an error, raised by _numbers below
@@ -216,26 +217,7 @@ def _group(ids: np.ndarray, values: np.ndarray, where: str) -> pd.Series:
 
 
 def _read_array(path: Path, where: str, channels: list[str] | None) -> tuple[pd.Series, list[str]]:
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                if "values" not in z or "ids" not in z:
-                    raise BiozooError(
-                        f"series file {where} must hold arrays 'values' and 'ids' "
-                        f"(it has {', '.join(z.files) or 'none'})."
-                    )
-                arrays = {k: z[k] for k in z.files}
-        elif suffix == ".npy":
-            ids_file = path.with_suffix(".ids.txt")
-            if not ids_file.is_file():
-                raise BiozooError(f"series array {where} needs its sample ids in {ids_file}.")
-            lines = [x.strip() for x in ids_file.read_text().splitlines()]
-            arrays = {"values": np.load(path, allow_pickle=False), "ids": [x for x in lines if x]}
-        else:
-            raise BiozooError(f"series format npy reads .npz or .npy files, not {where}.")
-    except (OSError, ValueError) as err:
-        raise BiozooError(f"series file {where} could not be read: {_why(err)}.") from None
+    arrays = read_id_arrays(path, where, "series")
     values = np.asarray(arrays["values"], dtype=np.float64)
     ids = [str(i) for i in np.asarray(arrays["ids"]).ravel()]
     if values.ndim != 3 or len(ids) != len(values):
@@ -264,7 +246,3 @@ def _read_array(path: Path, where: str, channels: list[str] | None) -> tuple[pd.
         raise BiozooError(f"sample id {index[index.duplicated()][0]!r} repeats in {where}.")
     return pd.Series(records, index=index, dtype=object, name="series"), names
 
-
-def _why(err: BaseException) -> str:
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return text.rstrip(".")

@@ -1,12 +1,14 @@
 """Real data bundled in installed packages, so that biozoo runs offline.
 
 Nothing is downloaded: each dataset is read from a file or function that ships inside a
-package (scikit-survival, scanpy) or simulated. Tables come in
+package (scikit-survival, scanpy), shipped with biozoo itself (``files/``) or simulated.
+Tables come in
 :func:`~biozoo.data.readers.read_table`'s format (float32, samples as rows, index
 ``sample_id``). Loads are cached within a process; callers always get copies.
 
 A modality or target of a run config names a bundled table as ``<dataset>/<table>`` (for
-example ``gse7390/gex``) and a target as ``dataset: gse7390`` plus ``column: e.tdm``.
+example ``gse7390/gex``) and a target as ``dataset: gse7390`` plus ``column: e.tdm``. Datasets
+of records (images) name them the same way (``nuclei/images``, :func:`dataset_records`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import functools
 import importlib.util
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,7 @@ from biozoo.registry import Registry
 __all__ = [
     "DatasetInfo",
     "LoadedDataset",
+    "dataset_records",
     "dataset_table",
     "dataset_target",
     "list_datasets",
@@ -63,6 +66,9 @@ class LoadedDataset:
         task: the name of the task the target is for (a :data:`~biozoo.tasks.TASKS` entry).
         labels: every label column offered by the dataset (``target`` is one of them), for
             :func:`dataset_target`.
+        records: record name -> one object per sample id (e.g. ``[C, H, W]`` images), for a
+            record kind's reader (:func:`dataset_records`).
+        record_meta: record name -> what a reader would have learned (e.g. channel names).
     """
 
     tables: dict[str, pd.DataFrame]
@@ -70,6 +76,8 @@ class LoadedDataset:
     target_column: str
     task: str
     labels: pd.DataFrame
+    records: dict[str, pd.Series] = field(default_factory=dict)
+    record_meta: dict[str, dict[str, object]] = field(default_factory=dict)
 
 
 Loader = Callable[[], LoadedDataset]
@@ -112,6 +120,8 @@ def load_dataset(name: str) -> LoadedDataset:
         target_column=cached.target_column,
         task=cached.task,
         labels=cached.labels.copy(),
+        records={k: v.copy() for k, v in cached.records.items()},
+        record_meta={k: dict(v) for k, v in cached.record_meta.items()},
     )
 
 
@@ -143,6 +153,30 @@ def dataset_table(spec: str) -> pd.DataFrame:
     return tables[table].copy()
 
 
+def dataset_records(spec: str) -> tuple[pd.Series, dict[str, object]]:
+    """Records of a bundled dataset, named ``<dataset>/<records>`` (e.g. ``nuclei/images``).
+
+    Returns:
+        The records (a Series indexed by sample id; each record copied) and their meta.
+
+    Raises:
+        BiozooError: the spec is malformed, or the dataset or its records are unknown.
+    """
+    name, sep, what = spec.partition("/")
+    if not sep or not name or not what:
+        raise BiozooError(
+            f"dataset records {spec!r} must be written '<dataset>/<records>', e.g. 'nuclei/images'."
+        )
+    _LOADERS.get(name, where=f"dataset records {spec!r}")
+    loaded = _load_cached(name)
+    if what not in loaded.records:
+        have = ", ".join(loaded.records) or "none: it holds tables"
+        raise BiozooError(f"dataset {name!r} has no records {what!r} (records: {have}).")
+    records = loaded.records[what]
+    copied = pd.Series([np.array(r) for r in records], index=records.index.copy(), dtype=object)
+    return copied.rename(records.name), dict(loaded.record_meta.get(what, {}))
+
+
 def dataset_target(name: str, column: str) -> pd.Series:
     """A label column of a bundled dataset, indexed by sample id.
 
@@ -159,18 +193,27 @@ def dataset_target(name: str, column: str) -> pd.Series:
 
 
 def _finish(
-    tables: dict[str, pd.DataFrame], labels: pd.DataFrame, target_column: str, task: str
+    tables: dict[str, pd.DataFrame],
+    labels: pd.DataFrame,
+    target_column: str,
+    task: str,
+    records: dict[str, tuple[pd.Series, dict[str, object]]] | None = None,
 ) -> LoadedDataset:
     for table in tables.values():
         table.index.name = "sample_id"
         table.columns = pd.Index([str(c) for c in table.columns], dtype=object)
     labels.index.name = "sample_id"
+    records = records or {}
+    for series, _ in records.values():
+        series.index.name = "sample_id"
     return LoadedDataset(
         tables=tables,
         target=labels[target_column].copy(),
         target_column=target_column,
         task=task,
         labels=labels,
+        records={k: r for k, (r, _) in records.items()},
+        record_meta={k: m for k, (_, m) in records.items()},
     )
 
 
@@ -292,3 +335,51 @@ def _simulated() -> LoadedDataset:
 
     sim = simulate_cohort(seed=0)
     return _finish(dict(sim.tables), sim.target.to_frame("label"), "label", "binary")
+
+
+@_dataset(
+    DatasetInfo(
+        name="nuclei",
+        description="125 fluorescent nuclei, one 40 x 40 crop each (1 channel); target: "
+        "touching (another nucleus within 1 pixel, binary); also area.",
+        tables=("images",),
+        target_column="touching",
+        task="binary",
+        n_samples=125,
+        source="stardist's 2-D nuclei test image and mask (2018 Data Science Bowl, "
+        "BSD-3-Clause package), cropped by biozoo (benchmarks/_sources/nuclei.py)",
+    )
+)
+def _nuclei() -> LoadedDataset:
+    """:func:`~biozoo.data.sources.nuclei.load_nuclei`: records ``images`` and ``masks``."""
+    from biozoo.data.sources.nuclei import load_nuclei
+
+    images, labels, masks = load_nuclei()
+    records = {"images": (images, {"channels": ["nuclei"]}), "masks": (masks, {})}
+    return _finish({}, labels, "touching", "binary", records)
+
+
+@_dataset(
+    DatasetInfo(
+        name="image_patterns",
+        description="240 simulated 32 x 32 images with a 5 x 5 pattern planted anywhere: a "
+        "plus (1) or a saltire (0) of the same intensity; target: label (binary).",
+        tables=("images",),
+        target_column="label",
+        task="binary",
+        n_samples=240,
+        source="biozoo.data.sources.image_patterns.simulate_image_patterns(seed=0)",
+    )
+)
+def _image_patterns() -> LoadedDataset:
+    """The default :func:`~biozoo.data.sources.image_patterns.simulate_image_patterns`;
+    records ``images`` and ``masks`` (the pattern's box)."""
+    from biozoo.data.sources.image_patterns import simulate_image_patterns
+
+    sim = simulate_image_patterns(seed=0)
+    index = pd.Index(sim.ids, dtype=object)
+    images = pd.Series(list(sim.images), index=index, dtype=object)
+    masks = pd.Series(list(sim.masks), index=index, dtype=object)
+    labels = pd.DataFrame({"label": sim.labels}, index=index)
+    records = {"images": (images, {"channels": ["intensity"]}), "masks": (masks, {})}
+    return _finish({}, labels, "label", "binary", records)
