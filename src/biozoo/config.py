@@ -10,7 +10,7 @@ against their registries by :func:`biozoo.api.check_config`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import (
     Field,
@@ -24,6 +24,7 @@ from pydantic import (
 
 from biozoo._yaml import read_yaml
 from biozoo.data.spec import DataConfig, PartSpec, Strict, check_names, describe_error
+from biozoo.data.splits import SplitConfig
 from biozoo.errors import BiozooError
 
 __all__ = [
@@ -59,15 +60,6 @@ class ModelConfig(Strict):
     def _safe_encoder_names(cls, value: dict[str, PartSpec]) -> dict[str, PartSpec]:
         check_names(value, "modality")
         return value
-
-
-class SplitConfig(Strict):
-    """Outer evaluation splits: stratified k-fold (repeatable) or repeated hold-out."""
-
-    kind: Literal["kfold", "holdout"] = "kfold"
-    folds: int = Field(5, ge=2)
-    repeats: PositiveInt = 1
-    test_size: float = Field(0.3, gt=0.0, lt=1.0)
 
 
 class TrainingConfig(Strict):

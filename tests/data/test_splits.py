@@ -88,8 +88,10 @@ def test_errors_name_the_class_and_its_count() -> None:
         make_splits(y12, stratify=y12, kind="holdout", test_size=0.1)
     with pytest.raises(BiozooError, match="5-fold split needs"):
         make_splits(np.arange(3.0), folds=5)
-    with pytest.raises(ValueError, match="kind"):
+    with pytest.raises(BiozooError, match="unknown split kind 'loo'"):
         make_splits(Y3, stratify=Y3, kind="loo")
+    with pytest.raises(ValueError, match="needs a cohort"):
+        make_splits(Y3, stratify=Y3, kind="scaffold")
 
 
 def test_inner_split_is_stratified_and_deterministic() -> None:

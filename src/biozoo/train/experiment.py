@@ -20,7 +20,7 @@ import torch
 from biozoo.config import RunConfig
 from biozoo.data.batch import FoldData
 from biozoo.data.cohort import Cohort
-from biozoo.data.splits import Split, inner_split, make_splits
+from biozoo.data.splits import Split, cohort_splits, inner_split
 from biozoo.inputs import InputSpec
 from biozoo.model import build_model
 from biozoo.tasks import Reference
@@ -86,15 +86,7 @@ def run_experiment(
 ) -> ExperimentResult:
     """Train and evaluate every model and baseline of ``cfg`` on every split of ``cohort``."""
     tr = cfg.training
-    splits = make_splits(
-        cohort.target,
-        stratify=cohort.stratify_labels,
-        kind=tr.split.kind,
-        folds=tr.split.folds,
-        repeats=tr.split.repeats,
-        test_size=tr.split.test_size,
-        seed=tr.seed,
-    )
+    splits = cohort_splits(cohort, tr.split, seed=tr.seed, target=cfg.data.target)
     result = ExperimentResult(splits)
     for name in cfg.models:
         result.kinds[name] = "deep"
@@ -145,11 +137,13 @@ def train_split_ensemble(
     head: torch.nn.Module,
     split_index: int,
     model_index: int,
+    validation: np.ndarray | None = None,
 ) -> tuple[Ensemble, dict[str, object], np.ndarray, np.ndarray]:
     """Train model ``mname``'s ensemble on one split's (transformed) training part.
 
-    The inner validation split for early stopping and every seed come from the run seed and
-    the split / model positions.
+    The inner validation split for early stopping is ``validation`` (positions into the
+    training part) when the split prescribes one, else drawn from the run seed and the split
+    position; every seed comes from the run seed and the split / model positions.
 
     Returns:
         The trained ensemble, the training summary (with its per-epoch ``history`` frame),
@@ -157,9 +151,13 @@ def train_split_ensemble(
     """
     tr = cfg.training
     si, mi = split_index, model_index
-    fit_pos, val_pos = inner_split(
-        train_target, stratify=stratify, val_fraction=tr.val_fraction, seed=tr.seed + si
-    )
+    if validation is None:
+        fit_pos, val_pos = inner_split(
+            train_target, stratify=stratify, val_fraction=tr.val_fraction, seed=tr.seed + si
+        )
+    else:
+        fit_pos = np.setdiff1d(np.arange(len(train_target)), validation)
+        val_pos = np.asarray(validation, dtype=np.int64)
     fit_data = train_data.take(torch.from_numpy(fit_pos))
     val_data = train_data.take(torch.from_numpy(val_pos))
     spec = cfg.models[mname]
@@ -199,6 +197,7 @@ def _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result)
         head=head,
         split_index=si,
         model_index=mi,
+        validation=split.val_in_train(),
     )
     history = info.pop("history")
     summary = {k: v for k, v in info.items() if k not in ("in_dims", "seeds")}
