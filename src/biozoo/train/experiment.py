@@ -34,6 +34,7 @@ __all__ = [
     "FoldModel",
     "member_seeds",
     "run_experiment",
+    "run_splits",
     "train_split_ensemble",
 ]
 
@@ -81,12 +82,23 @@ def head_for(cohort: Cohort) -> torch.nn.Module:
     return cohort.task.head(cohort.n_classes)
 
 
+def run_splits(cfg: RunConfig, cohort: Cohort) -> list[Split]:
+    """The outer splits ``cfg`` asks for (``training.split``, the run seed)."""
+    return cohort_splits(cohort, cfg.training.split, seed=cfg.training.seed, target=cfg.data.target)
+
+
 def run_experiment(
-    cfg: RunConfig, cohort: Cohort, *, progress: Progress | None = None
+    cfg: RunConfig,
+    cohort: Cohort,
+    *,
+    progress: Progress | None = None,
+    splits: list[Split] | None = None,
 ) -> ExperimentResult:
-    """Train and evaluate every model and baseline of ``cfg`` on every split of ``cohort``."""
-    tr = cfg.training
-    splits = cohort_splits(cohort, tr.split, seed=tr.seed, target=cfg.data.target)
+    """Train and evaluate every model and baseline of ``cfg`` on every split of ``cohort``.
+
+    ``splits`` are :func:`run_splits`, made here unless the caller made them already.
+    """
+    splits = run_splits(cfg, cohort) if splits is None else splits
     result = ExperimentResult(splits)
     for name in cfg.models:
         result.kinds[name] = "deep"
