@@ -61,9 +61,7 @@ def test_the_column_is_honoured_exactly(tiny_files, tmp_path):
 
 def test_a_run_tests_on_the_test_rows_and_validates_on_the_val_rows(tiny_files, tmp_path):
     raw, labels = labelled(tiny_files, tmp_path, official=sides(60, slice(40, 60), slice(0, 10)))
-    raw["training"].update(
-        epochs=2, ensemble=1, split={"kind": "predefined", "column": "official"}
-    )
+    raw["training"].update(epochs=2, ensemble=1, split={"kind": "predefined", "column": "official"})
     raw["models"] = {"mm": {}}
     cfg = biozoo.parse_config(raw)
     result = run_experiment(cfg, load_cohort(cfg.data))

@@ -44,17 +44,17 @@ class PredefinedSplits:
     def __init__(self, cfg: SplitConfig) -> None:
         check_split(cfg, "predefined", {"column"})
         if not cfg.columns:
-            raise ValueError("split kind 'predefined' needs 'column', the column of the "
-                             "target file that says train, test or val")
+            raise ValueError(
+                "split kind 'predefined' needs 'column', the column of the "
+                "target file that says train, test or val"
+            )
         self.columns = cfg.columns
 
     @property
     def count(self) -> int:
         return len(self.columns)
 
-    def make(
-        self, cohort: Cohort, *, seed: int, target: TargetConfig | None = None
-    ) -> list[Split]:
+    def make(self, cohort: Cohort, *, seed: int, target: TargetConfig | None = None) -> list[Split]:
         """The splits the columns prescribe (``seed`` is not used: nothing is drawn).
 
         Raises:

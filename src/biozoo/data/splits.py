@@ -145,9 +145,7 @@ class SplitKind(Protocol):
         """How many splits :meth:`make` returns."""
         ...
 
-    def make(
-        self, cohort: Cohort, *, seed: int, target: TargetConfig | None = None
-    ) -> list[Split]:
+    def make(self, cohort: Cohort, *, seed: int, target: TargetConfig | None = None) -> list[Split]:
         """The splits of ``cohort`` (``target`` is where its labels were read from)."""
         ...
 
@@ -249,9 +247,7 @@ class _LabelSplits:
     def from_labels(self, n: int, stratify: np.ndarray | None, *, seed: int) -> list[Split]:
         raise NotImplementedError
 
-    def make(
-        self, cohort: Cohort, *, seed: int, target: TargetConfig | None = None
-    ) -> list[Split]:
+    def make(self, cohort: Cohort, *, seed: int, target: TargetConfig | None = None) -> list[Split]:
         return self.from_labels(len(cohort), cohort.stratify_labels, seed=seed)
 
 

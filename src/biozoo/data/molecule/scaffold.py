@@ -47,9 +47,7 @@ class ScaffoldSplits:
     def count(self) -> int:
         return self.folds * self.repeats
 
-    def make(
-        self, cohort: Cohort, *, seed: int, target: TargetConfig | None = None
-    ) -> list[Split]:
+    def make(self, cohort: Cohort, *, seed: int, target: TargetConfig | None = None) -> list[Split]:
         """The scaffold k-fold splits of ``cohort``.
 
         Raises:
