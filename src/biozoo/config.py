@@ -10,7 +10,7 @@ against their registries by :func:`biozoo.api.check_config`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import (
     Field,
@@ -25,6 +25,7 @@ from pydantic import (
 
 from biozoo._yaml import read_yaml
 from biozoo.data.spec import DataConfig, PartSpec, Strict, check_names, describe_error
+from biozoo.data.splits import SplitConfig
 from biozoo.errors import BiozooError
 
 __all__ = [
@@ -96,15 +97,6 @@ class ModelConfig(Strict):
     def _given_keys(self, training: FitOptions | None) -> dict[str, Any] | None:
         # only the keys given override the run's: a dump must not turn defaults into keys
         return None if training is None else training.model_dump(mode="json", exclude_unset=True)
-
-
-class SplitConfig(Strict):
-    """Outer evaluation splits: stratified k-fold (repeatable) or repeated hold-out."""
-
-    kind: Literal["kfold", "holdout"] = "kfold"
-    folds: int = Field(5, ge=2)
-    repeats: PositiveInt = 1
-    test_size: float = Field(0.3, gt=0.0, lt=1.0)
 
 
 class TrainingConfig(FitOptions):
@@ -179,6 +171,7 @@ class RunConfig(Strict):
         return self.training.model_copy(
             update={key: getattr(own, key) for key in own.model_fields_set}
         )
+
 
 def parse_config(raw: dict[str, Any], *, source: str = "config") -> RunConfig:
     """Validate a mapping into a :class:`RunConfig`; errors become one-sentence BiozooErrors."""

@@ -65,6 +65,17 @@ class Ctx:
         path = self.file(name, content)
         return self.config(lambda r: r["data"]["modalities"].update(extra={**spec, "path": path}))
 
+    def with_split_column(self, values: Callable[[int], list[str]]) -> str:
+        """The tiny config split by a predefined column ``official`` of its labels file."""
+        lines = self.files["labels"].read_text().splitlines()
+        column = values(len(lines) - 1)
+        rows = [f"{lines[0]},official"]
+        rows += [f"{a},{b}" for a, b in zip(lines[1:], column, strict=True)]
+        labels = self.file("labels.csv", "\n".join(rows) + "\n")
+        split = {"kind": "predefined", "column": "official"}
+        return self.config(lambda r: (r["data"]["target"].update(path=labels),
+                                      r["training"].update(split=split)))
+
     def run_copy(self, damage: Callable[[Path], object] | None = None) -> str:
         """A copy of the finished run, damaged by ``damage``."""
         run = self.tmp / "run"
@@ -213,6 +224,15 @@ CASES: list[tuple[str, Callable[[Ctx], list[str]], int, str]] = [
     ("config-missing-modality-file", lambda c: train(c, c.config(set_("data.modalities.rna.path", str(c.tmp / "gone.csv")))), 2, "gone.csv"),  # noqa: E501
     ("config-missing-target-file", lambda c: train(c, c.config(set_("data.target.path", str(c.tmp / "nolabels.csv")))), 2, "nolabels.csv"),  # noqa: E501
     ("config-missing-target-column", lambda c: train(c, c.config(set_("data.target.column", "lable"))), 2, "lable"),  # noqa: E501
+    ("config-unknown-split-kind", lambda c: train(c, c.config(set_("training.split", {"kind": "scafold"}))), 2, "'scafold'"),  # noqa: E501
+    ("config-split-no-column", lambda c: train(c, c.config(set_("training.split", {"kind": "predefined"}))), 2, "'column'"),  # noqa: E501
+    ("config-split-column-not-used", lambda c: train(c, c.config(set_("training.split", {"kind": "kfold", "column": "official"}))), 2, "'column'"),  # noqa: E501
+    ("split-column-missing", lambda c: train(c, c.config(set_("training.split", {"kind": "predefined", "column": "official"}))), 2, "'official'"),  # noqa: E501
+    ("split-column-unknown-value", lambda c: train(c, c.with_split_column(lambda n: ["train"] * (n - 1) + ["tset"])), 2, "'tset'"),  # noqa: E501
+    ("split-column-no-test", lambda c: train(c, c.with_split_column(lambda n: ["train"] * n)), 2, "no test rows"),  # noqa: E501
+    ("split-column-no-train", lambda c: train(c, c.with_split_column(lambda n: ["test"] * (n // 2) + ["val"] * (n - n // 2))), 2, "no train rows"),  # noqa: E501
+    ("split-column-empty-value", lambda c: train(c, c.with_split_column(lambda n: ["train"] * (n - 1) + [""])), 2, "no value for sample"),  # noqa: E501
+    ("split-scaffold-no-molecule", lambda c: train(c, c.config(set_("training.split", {"kind": "scaffold"}))), 2, "molecule modality"),  # noqa: E501
     # ---- names that would become paths
     ("name-model-dotdot", lambda c: train(c, c.config(_rename_key("models", "late", "../../x"))), 2, "'../../x'"),  # noqa: E501
     ("name-model-slash", lambda c: train(c, c.config(_rename_key("models", "late", "a/b"))), 2, "'a/b'"),  # noqa: E501
@@ -363,5 +383,5 @@ def test_the_corpus_covers_every_command_and_kind():
     assert len(commands) == len(CASES)
     ids = " ".join(c[0] for c in CASES)
     for word in ("train", "predict", "explain", "export", "report", "fasta", "series",
-                 "molecule", "image", "table", "config"):  # fmt: skip
+                 "molecule", "image", "table", "config", "split"):  # fmt: skip
         assert word in ids, word

@@ -19,7 +19,14 @@ from biozoo.data.sources.simulate import simulate_cohort
 
 def test_list_datasets():
     infos = {info.name: info for info in list_datasets()}
-    assert list(infos) == ["gse7390", "image_patterns", "nuclei", "pbmc68k_reduced", "simulated"]
+    assert list(infos) == [
+        "gse7390",
+        "image_patterns",
+        "liver_cohort",
+        "nuclei",
+        "pbmc68k_reduced",
+        "simulated",
+    ]
     assert infos["gse7390"].tables == ("gex", "clin")
     assert infos["pbmc68k_reduced"].task == "multiclass"
     assert all(info.source and info.description for info in infos.values())
@@ -89,3 +96,45 @@ def test_missing_scanpy(monkeypatch, error_naming):
         error_naming(lambda: load_dataset("pbmc68k_reduced"), "scanpy", "biozoo[data]")
     finally:
         datasets._load_cached.cache_clear()
+
+
+@pytest.fixture
+def small_liver(monkeypatch):
+    """The liver_cohort dataset at a small size, recording which modalities are simulated."""
+    from biozoo.data.sources import liver
+
+    real, calls = liver.liver_cohort, []
+
+    def small(seed=0, *, n_features=None, only=None):
+        calls.append(tuple(only) if only is not None else None)
+        return real(seed, n_features={"clinical": 8, "rna": 300, "meth": 400}, only=only)
+
+    monkeypatch.setattr(liver, "liver_cohort", small)
+    datasets._load_cached.cache_clear()
+    yield calls
+    datasets._load_cached.cache_clear()
+
+
+def test_liver_cohort_labels_and_tables_built_on_first_use(small_liver):
+    from biozoo.data.sources.liver import LIVER_CLASSES
+
+    status = dataset_target("liver_cohort", "status")
+    assert status.value_counts().to_dict() == LIVER_CLASSES
+    assert small_liver == [()]  # labels alone simulate no table
+    nash = dataset_target("liver_cohort", "nash")
+    assert nash.isna().sum() == 80 and nash.sum() == 83
+    assert (nash.dropna().index == status.index[status != "no_disease"]).all()
+    codes = dataset_target("liver_cohort", "label")
+    assert (codes.map(dict(enumerate(LIVER_CLASSES))) == status).all()
+    clinical = dataset_table("liver_cohort/clinical")
+    assert small_liver == [(), ("clinical",)]
+    assert clinical.shape == (300, 8) and (clinical.index == status.index).all()
+    dataset_table("liver_cohort/clinical")
+    assert small_liver == [(), ("clinical",)]  # built once
+    data = load_dataset("liver_cohort")
+    assert {k: v.shape for k, v in data.tables.items()} == {
+        "clinical": (300, 8),
+        "rna": (300, 300),
+        "meth": (300, 400),
+    }
+    assert data.task == "multiclass" and data.target_column == "status"

@@ -88,11 +88,68 @@ def test_chunked_generation(monkeypatch):
     assert np.isnan(betas[:, -3:]).any()  # the last, partial chunk got holes too
 
 
+def test_two_class_sizes_are_the_binary_cohort():
+    binary = simulate_cohort(50, SMALL, positive_fraction=0.3, missing_values=0.1, seed=2)
+    sized = simulate_cohort(n_features=SMALL, class_sizes=[35, 15], missing_values=0.1, seed=2)
+    for name in SMALL:
+        pd.testing.assert_frame_equal(binary.tables[name], sized.tables[name])
+    pd.testing.assert_series_equal(binary.target, sized.target)
+    assert binary.informative == sized.informative and sized.classes == ["0", "1"]
+
+
+def test_multiclass_shifts_are_ordered_by_class():
+    sim = simulate_cohort(
+        n_features=SMALL,
+        class_sizes=[150, 250, 200],
+        n_informative={"clinical": 0, "rna": 0, "meth": 8},
+        effect_size={"meth": 3.0},
+        seed=5,
+    )
+    y = sim.target.to_numpy()
+    assert np.bincount(y).tolist() == [150, 250, 200] and sim.classes == ["0", "1", "2"]
+    assert {k: len(v) for k, v in sim.informative.items()} == {"clinical": 0, "rna": 0, "meth": 8}
+    meth = sim.tables["meth"]
+    logit = np.log(meth / (1 - meth))
+    means = np.stack([logit[y == c].mean() for c in range(3)])  # (3, features)
+    informative = meth.columns.isin(sim.informative["meth"])
+    steps = np.diff(means[:, informative], axis=0) * np.sign(means[2] - means[0])[informative]
+    assert (steps > 0.4).all()  # each informative CpG moves the same way at each stage
+    assert np.abs(means[2] - means[0])[~informative].max() < 0.5
+
+
+def test_one_modality_is_what_the_whole_cohort_holds():
+    whole = simulate_cohort(40, SMALL, missing_modality=0.2, seed=6)
+    meth = simulate_cohort(40, SMALL, missing_modality=0.2, seed=6, only=("meth",))
+    assert list(meth.tables) == ["meth"] and meth.informative == {"meth": whole.informative["meth"]}
+    pd.testing.assert_frame_equal(meth.tables["meth"], whole.tables["meth"])
+    pd.testing.assert_series_equal(meth.target, whole.target)
+
+
+def test_liver_preset_has_the_lecture_classes_at_any_size():
+    from biozoo.data.sources.liver import LIVER_CLASSES, liver_cohort
+
+    sim = liver_cohort(n_features={"clinical": 8, "rna": 300, "meth": 400})
+    assert sim.classes == ["no_disease", "steatosis", "NASH"]
+    assert np.bincount(sim.target).tolist() == list(LIVER_CLASSES.values()) == [80, 137, 83]
+    assert {k: len(v) for k, v in sim.informative.items()} == {
+        "clinical": 4,
+        "rna": 200,
+        "meth": 260,
+    }
+    assert all(t.dtypes.eq(np.float32).all() for t in sim.tables.values())
+
+
 def test_bad_arguments(error_naming):
     error_naming(lambda: simulate_cohort(n_features={"atac": 5}), "'atac'", "clinical")
     error_naming(lambda: simulate_cohort(positive_fraction=1.0), "positive_fraction")
     error_naming(lambda: simulate_cohort(missing_values=1.5), "missing_values")
     error_naming(lambda: simulate_cohort(n_features={"rna": 3}, n_informative=5), "n_informative")
+    error_naming(lambda: simulate_cohort(class_sizes=[10]), "class_sizes", "two classes")
+    error_naming(lambda: simulate_cohort(12, class_sizes=[5, 5]), "n_samples=12", "10 samples")
+    error_naming(
+        lambda: simulate_cohort(n_features=SMALL, n_informative={"rna": 31}), "'rna'", "30"
+    )
+    error_naming(lambda: simulate_cohort(n_features=SMALL, effect_size={"atac": 1}), "'atac'")
 
 
 def test_write_cohort_round_trip(tmp_path, monkeypatch):

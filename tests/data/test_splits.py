@@ -14,7 +14,14 @@ from sklearn.model_selection import (
     StratifiedShuffleSplit,
 )
 
-from biozoo.data.splits import Split, inner_split, make_splits
+from biozoo.data.splits import (
+    SPLIT_KINDS,
+    Split,
+    SplitConfig,
+    cohort_splits,
+    inner_split,
+    make_splits,
+)
 from biozoo.errors import BiozooError
 
 # the lecture's cohort: 80 without liver disease, 137 steatosis, 83 NASH
@@ -88,8 +95,10 @@ def test_errors_name_the_class_and_its_count() -> None:
         make_splits(y12, stratify=y12, kind="holdout", test_size=0.1)
     with pytest.raises(BiozooError, match="5-fold split needs"):
         make_splits(np.arange(3.0), folds=5)
-    with pytest.raises(ValueError, match="kind"):
+    with pytest.raises(BiozooError, match="unknown split kind 'loo'"):
         make_splits(Y3, stratify=Y3, kind="loo")
+    with pytest.raises(ValueError, match="needs a cohort"):
+        make_splits(Y3, stratify=Y3, kind="scaffold")
 
 
 def test_inner_split_is_stratified_and_deterministic() -> None:
@@ -116,3 +125,50 @@ def test_inner_split_regression_and_tiny_inputs() -> None:
     assert len(fit) == 1 and len(val) == 1
     with pytest.raises(BiozooError, match="leaves a part empty"):
         inner_split(np.arange(1.0), val_fraction=0.2, seed=0)
+
+
+# ---------------------------------------------------------------- every registered kind
+
+KIND_OPTIONS = {"predefined": {"column": "official"}}
+
+
+@pytest.fixture(scope="module")
+def molecules(tmp_path_factory):
+    """A 24-molecule regression cohort whose labels carry a predefined split column."""
+    from biozoo.api import parse_config
+    from biozoo.data.align import load_cohort
+
+    folder = tmp_path_factory.mktemp("kinds")
+    rings = ["c1ccccc1", "c1ccncc1", "C1CCCCC1", "c1ccc2ccccc2c1", "C1CCNCC1", "c1ccsc1"]
+    smiles = [f"{'C' * (i // 6)}{rings[i % 6]}" if i < 18 else "C" * (i - 16) for i in range(24)]
+    (folder / "mols.csv").write_text(
+        "id,smiles\n" + "".join(f"m{i:02d},{s}\n" for i, s in enumerate(smiles))
+    )
+    side = ["test" if i % 4 == 0 else "val" if i % 4 == 1 else "train" for i in range(24)]
+    (folder / "labels.csv").write_text(
+        "id,y,official\n" + "".join(f"m{i:02d},{i / 3},{side[i]}\n" for i in range(24))
+    )
+    data = {
+        "modalities": {"mol": {"kind": "molecule", "path": str(folder / "mols.csv")}},
+        "target": {"path": str(folder / "labels.csv"), "column": "y", "task": "regression"},
+    }
+    cfg = parse_config({"data": data})
+    return load_cohort(cfg.data), cfg.data.target
+
+
+@pytest.mark.parametrize("kind", SPLIT_KINDS.names())
+def test_every_kind_keeps_each_sample_on_one_side(kind, molecules) -> None:
+    cohort, target = molecules
+    cfg = SplitConfig(kind=kind, folds=3, repeats=2, **KIND_OPTIONS.get(kind, {}))
+    splits = cohort_splits(cohort, cfg, seed=5, target=target)
+    again = cohort_splits(cohort, cfg, seed=5, target=target)
+    assert len(splits) == cfg.n_splits and len({s.name for s in splits}) == len(splits)
+    n = len(cohort)
+    for s, t in zip(splits, again, strict=True):
+        assert np.array_equal(s.train, t.train) and np.array_equal(s.test, t.test)
+        for part in (s.train, s.test):
+            assert part.dtype == np.int64 and np.all(np.diff(part) > 0) and len(part)
+            assert part.min() >= 0 and part.max() < n
+        assert len(np.intersect1d(s.train, s.test)) == 0
+        if s.val is not None:
+            assert np.all(np.isin(s.val, s.train)) and len(s.val) < len(s.train)

@@ -332,9 +332,7 @@ def _check_out_dir(out: Path) -> None:
 
 
 def _count_fits(cfg) -> int:
-    s = cfg.training.split
-    n_splits = s.repeats if s.kind == "holdout" else s.folds * s.repeats
-    return n_splits * (len(cfg.models) + len(cfg.baselines))
+    return cfg.training.split.n_splits * (len(cfg.models) + len(cfg.baselines))
 
 
 HEADERS = {

@@ -20,7 +20,7 @@ import torch
 from biozoo.config import RunConfig
 from biozoo.data.batch import FoldData
 from biozoo.data.cohort import Cohort
-from biozoo.data.splits import Split, inner_split, make_splits
+from biozoo.data.splits import Split, cohort_splits, inner_split
 from biozoo.inputs import InputSpec
 from biozoo.model import build_model
 from biozoo.tasks import Reference, Task
@@ -38,6 +38,7 @@ __all__ = [
     "member_predictions",
     "member_seeds",
     "run_experiment",
+    "run_splits",
     "train_split_ensemble",
 ]
 
@@ -85,20 +86,23 @@ def head_for(cohort: Cohort) -> torch.nn.Module:
     return cohort.task.head(cohort.n_classes)
 
 
+def run_splits(cfg: RunConfig, cohort: Cohort) -> list[Split]:
+    """The outer splits ``cfg`` asks for (``training.split``, the run seed)."""
+    return cohort_splits(cohort, cfg.training.split, seed=cfg.training.seed, target=cfg.data.target)
+
+
 def run_experiment(
-    cfg: RunConfig, cohort: Cohort, *, progress: Progress | None = None
+    cfg: RunConfig,
+    cohort: Cohort,
+    *,
+    progress: Progress | None = None,
+    splits: list[Split] | None = None,
 ) -> ExperimentResult:
-    """Train and evaluate every model and baseline of ``cfg`` on every split of ``cohort``."""
-    tr = cfg.training
-    splits = make_splits(
-        cohort.target,
-        stratify=cohort.stratify_labels,
-        kind=tr.split.kind,
-        folds=tr.split.folds,
-        repeats=tr.split.repeats,
-        test_size=tr.split.test_size,
-        seed=tr.seed,
-    )
+    """Train and evaluate every model and baseline of ``cfg`` on every split of ``cohort``.
+
+    ``splits`` are :func:`run_splits`, made here unless the caller made them already.
+    """
+    splits = run_splits(cfg, cohort) if splits is None else splits
     result = ExperimentResult(splits)
     for name in cfg.models:
         result.kinds[name] = "deep"
@@ -114,7 +118,7 @@ def run_experiment(
             if progress:
                 progress(f"{split.name}: {mname}")
             t0 = time.perf_counter()
-            with torch_threads(tr.threads):
+            with torch_threads(cfg.training.threads):
                 _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result)
             result.seconds[mname] = result.seconds.get(mname, 0.0) + time.perf_counter() - t0
     return result
@@ -150,12 +154,14 @@ def train_split_ensemble(
     head: torch.nn.Module,
     split_index: int,
     model_index: int,
+    validation: np.ndarray | None = None,
 ) -> tuple[Ensemble, dict[str, object], np.ndarray, np.ndarray]:
     """Train model ``mname``'s ensemble on one split's (transformed) training part.
 
-    The inner validation split for early stopping and every seed come from the run seed and
-    the split / model positions; the fit options are the model's own
-    (:meth:`~biozoo.config.RunConfig.training_for`).
+    The inner validation split for early stopping is ``validation`` (positions into the
+    training part) when the split prescribes one, else drawn from the run seed and the split
+    position; every seed comes from the run seed and the split / model positions. The fit
+    options are the model's own (:meth:`~biozoo.config.RunConfig.training_for`).
 
     Returns:
         The trained ensemble, the training summary (with its per-epoch ``history`` frame),
@@ -163,9 +169,13 @@ def train_split_ensemble(
     """
     tr = cfg.training_for(mname)
     si, mi = split_index, model_index
-    fit_pos, val_pos = inner_split(
-        train_target, stratify=stratify, val_fraction=tr.val_fraction, seed=tr.seed + si
-    )
+    if validation is None:
+        fit_pos, val_pos = inner_split(
+            train_target, stratify=stratify, val_fraction=tr.val_fraction, seed=tr.seed + si
+        )
+    else:
+        fit_pos = np.setdiff1d(np.arange(len(train_target)), validation)
+        val_pos = np.asarray(validation, dtype=np.int64)
     fit_data = train_data.take(torch.from_numpy(fit_pos))
     val_data = train_data.take(torch.from_numpy(val_pos))
     spec = cfg.models[mname]
@@ -266,6 +276,7 @@ def _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result)
         head=head,
         split_index=si,
         model_index=mi,
+        validation=split.val_in_train(),
     )
     history = info.pop("history")
     summary = {k: v for k, v in info.items() if k not in ("in_dims", "seeds")}
@@ -296,9 +307,7 @@ def _record(result, method, split, test, pred, cohort, reference=None) -> None:
         task.metrics(test.target, pred, n_classes=cohort.n_classes, reference=reference)
     )
     frame = {"sample_id": test.ids, "split": split.name, "method": method}
-    frame |= task.prediction_columns(
-        test.target, pred, classes=cohort.classes, reference=reference
-    )
+    frame |= task.prediction_columns(test.target, pred, classes=cohort.classes, reference=reference)
     result.predictions.append(pd.DataFrame(frame))
 
 

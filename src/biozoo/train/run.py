@@ -20,7 +20,7 @@ from biozoo.data.align import load_cohort
 from biozoo.data.cohort import Cohort
 from biozoo.evaluate import leaderboard, summarize
 from biozoo.resolved import resolved_config
-from biozoo.train.experiment import ExperimentResult, Progress, run_experiment
+from biozoo.train.experiment import ExperimentResult, Progress, run_experiment, run_splits
 from biozoo.train.runfolder import RunFolder
 from biozoo.train.saving import save_ensemble, save_transforms
 
@@ -67,9 +67,10 @@ def train(
     """
     t0 = time.perf_counter()
     cohort = cohort if cohort is not None else load_cohort(cfg.data)
+    splits = run_splits(cfg, cohort)  # a split that cannot be made fails before any folder
     out = Path(out_dir) if out_dir is not None else cfg.output.dir
     with RunFolder(out, cfg.name) as folder:
-        result = run_experiment(cfg, cohort, progress=progress)
+        result = run_experiment(cfg, cohort, progress=progress, splits=splits)
         board = leaderboard(result.metrics, task=cohort.task, kinds=result.kinds)
         metrics = _metrics(cfg, cohort, result)
         seconds = time.perf_counter() - t0

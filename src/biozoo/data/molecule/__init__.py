@@ -4,6 +4,7 @@ Options under ``molecule:`` (:class:`~biozoo.data.molecule.read.MoleculeOptions`
 ``graph`` (the default: one graph per molecule for the GNN encoders) and ``descriptors``
 (Morgan bits and scaled RDKit descriptors as a table). The same file declared twice, once
 with ``view: descriptors``, gives a model both, e.g. a GIN beside an MLP over descriptors.
+The kind also brings the ``scaffold`` split kind (:mod:`biozoo.data.molecule.scaffold`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import Field
 from biozoo.data.cohort import align_records
 from biozoo.data.molecule.part import MoleculeDescriptors, MoleculeTransform
 from biozoo.data.molecule.read import MoleculeOptions, read_smiles
+from biozoo.data.molecule.scaffold import ScaffoldSplits  # noqa: F401  (registers the split)
 from biozoo.data.protocol import ModalityKind, Part, Read, register_modality
 from biozoo.data.spec import RecordConfig
 from biozoo.registry import Registry

@@ -4,7 +4,9 @@ Nothing is downloaded: each dataset is read from a file or function that ships i
 package (scikit-survival, scanpy), shipped with biozoo itself (``files/``) or simulated.
 Tables come in
 :func:`~biozoo.data.readers.read_table`'s format (float32, samples as rows, index
-``sample_id``). Loads are cached within a process; callers always get copies.
+``sample_id``). Loads are cached within a process; callers always get copies. A dataset may
+build each table on first use (the simulated liver cohort's 450,000 CpGs take a while), so
+naming one of its tables builds that table only.
 
 A modality or target of a run config names a bundled table as ``<dataset>/<table>`` (for
 example ``gse7390/gex``) and a target as ``dataset: gse7390`` plus ``column: e.tdm``. Datasets
@@ -16,7 +18,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from biozoo.registry import Registry
 
 __all__ = [
     "DatasetInfo",
+    "LazyTables",
     "LoadedDataset",
     "dataset_records",
     "dataset_table",
@@ -60,7 +63,8 @@ class LoadedDataset:
     """A bundled dataset, loaded.
 
     Attributes:
-        tables: table name -> float32 DataFrame, samples as rows (index ``sample_id``).
+        tables: table name -> float32 DataFrame, samples as rows (index ``sample_id``); a
+            table may be built when first looked up (:class:`LazyTables`).
         target: the default target, indexed by the same sample ids.
         target_column: the target's name.
         task: the name of the task the target is for (a :data:`~biozoo.tasks.TASKS` entry).
@@ -71,13 +75,32 @@ class LoadedDataset:
         record_meta: record name -> what a reader would have learned (e.g. channel names).
     """
 
-    tables: dict[str, pd.DataFrame]
+    tables: Mapping[str, pd.DataFrame]
     target: pd.Series
     target_column: str
     task: str
     labels: pd.DataFrame
     records: dict[str, pd.Series] = field(default_factory=dict)
     record_meta: dict[str, dict[str, object]] = field(default_factory=dict)
+
+
+class LazyTables(Mapping[str, pd.DataFrame]):
+    """Tables by name, each built by its function when first looked up, then kept."""
+
+    def __init__(self, build: dict[str, Callable[[], pd.DataFrame]]) -> None:
+        self._build = build
+        self._built: dict[str, pd.DataFrame] = {}
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        if name not in self._built:
+            self._built[name] = self._build[name]()
+        return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._build)
+
+    def __len__(self) -> int:
+        return len(self._build)
 
 
 Loader = Callable[[], LoadedDataset]
@@ -383,3 +406,49 @@ def _image_patterns() -> LoadedDataset:
     labels = pd.DataFrame({"label": sim.labels}, index=index)
     records = {"images": (images, {"channels": ["intensity"]}), "masks": (masks, {})}
     return _finish({}, labels, "label", "binary", records)
+
+
+@_dataset(
+    DatasetInfo(
+        name="liver_cohort",
+        description="Simulated lecture cohort, 300 patients with obesity: clinical (8), liver "
+        "RNA-seq counts (20,000 genes, 200 informative) and CpG methylation (450,000, 260 "
+        "informative); target: status (no_disease 80, steatosis 137, NASH 83).",
+        tables=("clinical", "rna", "meth"),
+        target_column="status",
+        task="multiclass",
+        n_samples=300,
+        source="biozoo.data.sources.liver.liver_cohort(seed=0), after Gambardella et al. "
+        "2025 (doi:10.1101/2025.10.10.681581)",
+    )
+)
+def _liver_cohort() -> LoadedDataset:
+    """The :func:`~biozoo.data.sources.liver.liver_cohort` preset, seed 0; tables built on use.
+
+    Labels: ``status`` (class names), ``label`` (codes 0, 1, 2 by severity) and ``nash`` (1 NASH,
+    0 steatosis, missing without liver disease).
+    """
+    from biozoo.data.sources.liver import LIVER_FEATURES, liver_cohort
+
+    sim = liver_cohort(only=())  # the classes only: no table is simulated
+    names = np.asarray(sim.classes, dtype=object)
+    code = sim.target.to_numpy()
+    nash = np.where(code == 2, 1.0, np.where(code == 1, 0.0, np.nan))
+    labels = pd.DataFrame(
+        {"status": names[code], "label": code, "nash": nash}, index=sim.target.index
+    )
+    labels.index.name = "sample_id"
+    tables = LazyTables({name: functools.partial(_liver_table, name) for name in LIVER_FEATURES})
+    return LoadedDataset(
+        tables=tables,
+        target=labels["status"].copy(),
+        target_column="status",
+        task="multiclass",
+        labels=labels,
+    )
+
+
+def _liver_table(name: str) -> pd.DataFrame:
+    from biozoo.data.sources.liver import liver_cohort
+
+    return liver_cohort(only=(name,)).tables[name]
