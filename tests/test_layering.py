@@ -19,7 +19,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("evaluate", "layers", "heads"),
     ("tasks", "data"),
     ("activations", "encoders", "fusion", "config", "presets"),
-    ("model",),
+    ("model", "latent"),
     ("train",),
     ("explain", "report", "pipelines"),
     ("api",),

@@ -204,6 +204,31 @@ def _check_parts(cfg: RunConfig) -> None:
             loc = f"{where}.encoders.{mod}" if mod != "default_encoder" else f"{where}.{mod}"
             enc_cls = _name(ENCODERS, spec.name, f"{loc}.name")
             validate_options(enc_cls, spec, loc)
+        if m.objective is not None:
+            _check_objective(cfg, m.objective, f"{where}.objective")
+
+
+def _check_objective(cfg: RunConfig, spec: PartSpec, where: str) -> None:
+    """The objective's name and options; a likelihood names a modality, and ``nb`` reads
+    counts (a table with no scaling and no log1p)."""
+    from biozoo.latent.likelihoods import LIKELIHOODS, NegativeBinomialLikelihood
+    from biozoo.latent.objectives import OBJECTIVES
+
+    obj_cls = _name(OBJECTIVES, spec.name, f"{where}.name")
+    options = validate_options(obj_cls, spec, where)
+    for mod, name in options.likelihood.items():  # type: ignore[attr-defined]
+        if mod not in cfg.data.modalities:
+            raise ValueError(
+                f"{where}.likelihood.{mod} names no modality of data.modalities "
+                f"({', '.join(cfg.data.modalities)})"
+            )
+        transforms = getattr(cfg.data.modalities[mod], "transforms", None)
+        counts = transforms is not None and not (transforms.scale or transforms.log1p)
+        if issubclass(LIKELIHOODS.get(name), NegativeBinomialLikelihood) and not counts:
+            raise ValueError(
+                f"{where}.likelihood.{mod}: {name} models raw counts, so modality {mod!r} "
+                "needs transforms: {scale: false, log1p: false}"
+            )
 
 
 def _name(registry: Any, name: str, where: str) -> Any:

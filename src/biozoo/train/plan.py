@@ -20,7 +20,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, IterableDataset
 
 from biozoo.data.batch import FoldData
-from biozoo.train.ensemble import Ensemble, StackedEnsemble
+from biozoo.latent.protocols import Generative
+from biozoo.train.ensemble import Ensemble, LoopEnsemble, StackedEnsemble
 from biozoo.train.history import LossHistory
 from biozoo.train.optim import build_optimizer, needs_create_graph
 from biozoo.train.schedules import build_scheduler
@@ -101,6 +102,7 @@ class EnsemblePlan(L.LightningModule):
         self.noise = None if gradient_noise is None else GradientNoise(gradient_noise, seed=seed)
         self.create_graph = needs_create_graph(optimizer)
         self.val_losses: Tensor | None = None
+        self.generative = [m for m in _member_models(ensemble) if isinstance(m, Generative)]
 
     def member_losses(self, batch: FoldData) -> Tensor:
         """Each member's loss on its batch, plus its model's regularisation terms."""
@@ -114,6 +116,10 @@ class EnsemblePlan(L.LightningModule):
         )
         return task, aux
 
+    def on_train_epoch_start(self) -> None:
+        for model in self.generative:
+            model.set_epoch(self.current_epoch)
+
     def training_step(self, batch: FoldData, batch_idx: int) -> dict[str, Tensor]:
         task, aux = self._task_and_aux(batch)
         losses = task + aux
@@ -125,10 +131,19 @@ class EnsemblePlan(L.LightningModule):
         loss.backward(create_graph=self.create_graph)
 
     def validation_step(self, batch: FoldData, batch_idx: int) -> Tensor:
-        """Sets each member's validation loss; returns the members' predictions ``[M, n, ...]``."""
-        outputs, view_mask = self.ensemble(batch.inputs, batch.present)
+        """Sets each member's validation loss; returns the members' predictions ``[M, n, ...]``.
+
+        A :class:`~biozoo.latent.protocols.Generative` model's loss includes its unsupervised
+        term, as in training.
+        """
+        if self.generative:
+            outputs, view_mask, aux = self.ensemble(batch.inputs, batch.present, with_aux=True)
+        else:
+            outputs, view_mask = self.ensemble(batch.inputs, batch.present)
+            aux = None
         heads = [self.head(outputs[m], view_mask[m], batch.y[m]) for m in range(outputs.shape[0])]
-        self.val_losses = torch.stack([h.loss for h in heads]).detach()
+        losses = torch.stack([h.loss for h in heads])
+        self.val_losses = (losses if aux is None else losses + aux).detach()
         return torch.stack([h.prediction for h in heads]).detach()
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
@@ -197,6 +212,11 @@ class MemberEarlyStopping(L.Callback):
     def on_fit_end(self, trainer: L.Trainer, plan: EnsemblePlan) -> None:
         if self.best_loss is not None:
             plan.ensemble.load_stacked_state(self.best_state)
+
+
+def _member_models(ensemble: Ensemble) -> list[nn.Module]:
+    """The modules that run each member's forward pass (one template for a stacked one)."""
+    return list(ensemble.members) if isinstance(ensemble, LoopEnsemble) else [ensemble.template]
 
 
 def _loader(dataset: IterableDataset | list) -> DataLoader:
