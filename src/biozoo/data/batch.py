@@ -43,11 +43,14 @@ class FoldData:
             a graph source (anything with ``take(index)`` and ``repeat(m)``).
         present: modality -> bool ``[n]``.
         y: ``[n]`` int64 class codes or float32 standardized targets; None when scoring.
+        labelled: bool ``[n]``, False where ``y`` is a placeholder for a missing label (the
+            row counts in unsupervised losses only); None when every row is labelled.
     """
 
     inputs: dict[str, Any]
     present: dict[str, Tensor]
     y: Tensor | None = None
+    labelled: Tensor | None = None
 
     def __len__(self) -> int:
         return len(next(iter(self.present.values())))
@@ -58,6 +61,7 @@ class FoldData:
             {k: take_rows(v, index) for k, v in self.inputs.items()},
             {k: v[index] for k, v in self.present.items()},
             None if self.y is None else self.y[index],
+            None if self.labelled is None else self.labelled[index],
         )
 
     def repeat(self, n_members: int) -> FoldData:
@@ -66,6 +70,7 @@ class FoldData:
             {k: repeat_rows(v, n_members) for k, v in self.inputs.items()},
             {k: repeat_rows(v, n_members) for k, v in self.present.items()},
             None if self.y is None else repeat_rows(self.y, n_members),
+            None if self.labelled is None else repeat_rows(self.labelled, n_members),
         )
 
 

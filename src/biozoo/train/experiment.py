@@ -86,15 +86,18 @@ def run_experiment(
 ) -> ExperimentResult:
     """Train and evaluate every model and baseline of ``cfg`` on every split of ``cohort``."""
     tr = cfg.training
+    scored = cohort.labelled_part()
     splits = make_splits(
-        cohort.target,
-        stratify=cohort.stratify_labels,
+        scored.target,
+        stratify=scored.stratify_labels,
         kind=tr.split.kind,
         folds=tr.split.folds,
         repeats=tr.split.repeats,
         test_size=tr.split.test_size,
         seed=tr.seed,
     )
+    if cohort.labelled is not None:
+        splits = [_with_unlabelled(s, cohort.labelled) for s in splits]
     result = ExperimentResult(splits)
     for name in cfg.models:
         result.kinds[name] = "deep"
@@ -102,17 +105,26 @@ def run_experiment(
         result.kinds[BASELINES.get(name).label_for(cohort.task)] = "baseline"
     for si, split in enumerate(splits):
         train, test = cohort.subset(split.train), cohort.subset(split.test)
-        transforms = fit_transforms(train, cfg.data)
+        labelled_train = train.labelled_part()
+        transforms = fit_transforms(labelled_train, cfg.data)
         result.transforms[split.name] = transforms
-        _run_baselines(cfg, cohort, split, si, train, test, transforms, result, progress)
+        _run_baselines(cfg, cohort, split, si, labelled_train, test, transforms, result, progress)
         fold = (transforms.fold_data(train), transforms.fold_data(test))
         for mi, mname in enumerate(cfg.models):
             if progress:
                 progress(f"{split.name}: {mname}")
             t0 = time.perf_counter()
-            _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result)
+            _run_deep(cfg, cohort, split, si, mi, mname, train, test, transforms, fold, result)
             result.seconds[mname] = result.seconds.get(mname, 0.0) + time.perf_counter() - t0
     return result
+
+
+def _with_unlabelled(split: Split, labelled: np.ndarray) -> Split:
+    """A split of the labelled samples (positions among them) in cohort positions, with every
+    unlabelled sample added to its training part (and none to its test part)."""
+    lab, unl = np.flatnonzero(labelled), np.flatnonzero(~labelled)
+    train = np.sort(np.concatenate([lab[split.train], unl]))
+    return Split(split.name, train, lab[split.test])
 
 
 def _run_baselines(cfg, cohort, split, si, train, test, transforms, result, progress) -> None:
@@ -145,11 +157,13 @@ def train_split_ensemble(
     head: torch.nn.Module,
     split_index: int,
     model_index: int,
+    labelled: np.ndarray | None = None,
 ) -> tuple[Ensemble, dict[str, object], np.ndarray, np.ndarray]:
     """Train model ``mname``'s ensemble on one split's (transformed) training part.
 
     The inner validation split for early stopping and every seed come from the run seed and
-    the split / model positions.
+    the split / model positions. With ``labelled`` (False for a sample without a label), the
+    validation part is drawn from the labelled samples and every unlabelled one is fitted on.
 
     Returns:
         The trained ensemble, the training summary (with its per-epoch ``history`` frame),
@@ -157,9 +171,16 @@ def train_split_ensemble(
     """
     tr = cfg.training
     si, mi = split_index, model_index
+    lab = np.arange(len(train_target)) if labelled is None else np.flatnonzero(labelled)
     fit_pos, val_pos = inner_split(
-        train_target, stratify=stratify, val_fraction=tr.val_fraction, seed=tr.seed + si
+        train_target[lab],
+        stratify=None if stratify is None else stratify[lab],
+        val_fraction=tr.val_fraction,
+        seed=tr.seed + si,
     )
+    fit_pos, val_pos = lab[fit_pos], lab[val_pos]
+    if labelled is not None:
+        fit_pos = np.sort(np.concatenate([fit_pos, np.flatnonzero(~labelled)]))
     fit_data = train_data.take(torch.from_numpy(fit_pos))
     val_data = train_data.take(torch.from_numpy(val_pos))
     spec = cfg.models[mname]
@@ -186,19 +207,20 @@ def train_split_ensemble(
     return ensemble, {"in_dims": saved_inputs, "seeds": seeds, **info}, fit_pos, val_pos
 
 
-def _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result) -> None:
+def _run_deep(cfg, cohort, split, si, mi, mname, train, test, transforms, fold, result) -> None:
     train_data, test_data = fold
     head = head_for(cohort)
     ensemble, info, fit_pos, val_pos = train_split_ensemble(
         cfg,
         mname,
         train_data,
-        cohort.target[split.train],
+        train.target,
         inputs=transforms.inputs,
-        stratify=cohort.task.stratify_labels(cohort.target[split.train]),
+        stratify=cohort.task.stratify_labels(train.target),
         head=head,
         split_index=si,
         model_index=mi,
+        labelled=train.labelled,
     )
     history = info.pop("history")
     summary = {k: v for k, v in info.items() if k not in ("in_dims", "seeds")}
@@ -208,10 +230,11 @@ def _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result)
     references: list[Reference | None] = [None] * len(members)
     reference = None
     if cohort.task.needs_reference:
+        lab = train.labelled_positions()
         fitted = transforms.target.inverse_transform(
             predict_members(ensemble, head, train_data).numpy()
-        )
-        train_target = cohort.target[split.train]
+        )[:, lab]
+        train_target = train.target[lab]
         references = [Reference(train_target, p) for p in fitted]
         reference = Reference(train_target, fitted.mean(axis=0))
     _record(result, mname, split, test, members.mean(axis=0), cohort, reference)
@@ -232,9 +255,7 @@ def _record(result, method, split, test, pred, cohort, reference=None) -> None:
         task.metrics(test.target, pred, n_classes=cohort.n_classes, reference=reference)
     )
     frame = {"sample_id": test.ids, "split": split.name, "method": method}
-    frame |= task.prediction_columns(
-        test.target, pred, classes=cohort.classes, reference=reference
-    )
+    frame |= task.prediction_columns(test.target, pred, classes=cohort.classes, reference=reference)
     result.predictions.append(pd.DataFrame(frame))
 
 

@@ -39,10 +39,12 @@ class FittedTransforms:
         """The encoders' inputs, with the (scaled) target when the cohort has one."""
         inputs = {k: p.transform(cohort.modalities[k]) for k, p in self.parts.items()}
         present = {k: torch.from_numpy(m.present.copy()) for k, m in cohort.modalities.items()}
-        y = None
+        y, labelled = None, None
         if cohort.target is not None:
             y = torch.from_numpy(self.target.transform(cohort.target))
-        return FoldData(inputs, present, y)
+        if cohort.labelled is not None:
+            labelled = torch.from_numpy(cohort.labelled.copy())
+        return FoldData(inputs, present, y, labelled)
 
     def flat(self, cohort: Cohort) -> np.ndarray:
         """All modalities side by side as one matrix, for the classical baselines.

@@ -111,10 +111,24 @@ class EnsemblePlan(L.LightningModule):
 
     def _task_and_aux(self, batch: FoldData) -> tuple[Tensor, Tensor]:
         outputs, view_mask, aux = self.ensemble(batch.inputs, batch.present, with_aux=True)
-        task = torch.stack(
-            [self.head(outputs[m], view_mask[m], batch.y[m]).loss for m in range(outputs.shape[0])]
-        )
-        return task, aux
+        return self._head_losses(outputs, view_mask, batch), aux
+
+    def _head_losses(self, outputs: Tensor, view_mask: Tensor, batch: FoldData) -> Tensor:
+        """Each member's head loss ``[M]``, over the rows that have a label."""
+        if batch.labelled is None:
+            return torch.stack(
+                [self.head(outputs[m], view_mask[m], batch.y[m]).loss for m in range(len(outputs))]
+            )
+        losses = []
+        for m in range(len(outputs)):
+            keep = batch.labelled[m]
+            if keep.any():
+                losses.append(
+                    self.head(outputs[m][keep], view_mask[m][keep], batch.y[m][keep]).loss
+                )
+            else:  # a batch of unlabelled rows only: nothing supervised to learn from
+                losses.append(outputs.new_zeros(()))
+        return torch.stack(losses)
 
     def on_train_epoch_start(self) -> None:
         for model in self.generative:
@@ -141,10 +155,10 @@ class EnsemblePlan(L.LightningModule):
         else:
             outputs, view_mask = self.ensemble(batch.inputs, batch.present)
             aux = None
-        heads = [self.head(outputs[m], view_mask[m], batch.y[m]) for m in range(outputs.shape[0])]
-        losses = torch.stack([h.loss for h in heads])
+        losses = self._head_losses(outputs, view_mask, batch)
         self.val_losses = (losses if aux is None else losses + aux).detach()
-        return torch.stack([h.prediction for h in heads]).detach()
+        predictions = [self.head(outputs[m], view_mask[m]).prediction for m in range(len(outputs))]
+        return torch.stack(predictions).detach()
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         if self.gradient_clip is not None:
