@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the heavy floors are imported when a function needs them
 
 __all__ = [
     "check_config",
+    "embed",
     "explain",
     "export",
     "load_config",
@@ -135,6 +136,31 @@ def predict(
         raise BiozooError(f"{run} is an int8 export; score it with the int8 backend.")
     saved = open_int8(run) if backend == "int8" else SavedRun(run)
     return predict_run(saved, data, model=model, split=split)
+
+
+def embed(
+    run: Path,
+    data: DataConfig | dict[str, Path],
+    *,
+    model: str | None = None,
+    split: str | None = None,
+    member: int = 0,
+) -> pd.DataFrame:
+    """Latent coordinates of new samples (see :func:`biozoo.train.embed.embed`).
+
+    Args:
+        run: a finished run folder.
+        data: modality name -> table path, or a full data section.
+        model: one of the run's latent models (default: every one).
+        split: the split whose ensemble embeds (default: the first).
+        member: the member of that ensemble (latent spaces of members are not aligned).
+
+    Returns:
+        One row per sample and model: posterior means ``mean_j`` and variances ``var_j``.
+    """
+    from biozoo.train.embed import embed as embed_run
+
+    return embed_run(run, data, model=model, split=split, member=member)
 
 
 def explain(

@@ -61,7 +61,7 @@ class ModelConfig(Strict):
 
     @model_validator(mode="after")
     def _objective_or_fusion(self) -> ModelConfig:
-        if self.objective is not None and "fusion" in self.model_fields_set:
+        if self.objective is not None and self.fusion != PartSpec(name="concat"):
             raise ValueError(
                 "a model with an objective joins its modalities by product of experts; "
                 "leave out 'fusion'"

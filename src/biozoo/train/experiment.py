@@ -25,6 +25,7 @@ from biozoo.inputs import InputSpec
 from biozoo.model import build_model
 from biozoo.tasks import Reference
 from biozoo.train.baselines import BASELINES
+from biozoo.train.embed import is_latent, reconstruction_metrics
 from biozoo.train.ensemble import Ensemble, make_ensemble
 from biozoo.train.fold import FittedTransforms, fit_transforms
 from biozoo.train.plan import embed_members, fit_ensemble, predict_members
@@ -238,6 +239,8 @@ def _run_deep(cfg, cohort, split, si, mi, mname, train, test, transforms, fold, 
         references = [Reference(train_target, p) for p in fitted]
         reference = Reference(train_target, fitted.mean(axis=0))
     _record(result, mname, split, test, members.mean(axis=0), cohort, reference)
+    if is_latent(ensemble):  # reconstruction of the held-out samples, beside the task's metrics
+        result.metrics[mname][-1].update(reconstruction_metrics(ensemble, test_data))
     result.member_metrics.setdefault(mname, []).append(
         [
             cohort.task.metrics(test.target, p, n_classes=cohort.n_classes, reference=r)

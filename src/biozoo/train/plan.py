@@ -27,7 +27,13 @@ from biozoo.train.optim import build_optimizer, needs_create_graph
 from biozoo.train.schedules import build_scheduler
 from biozoo.train.stability import GradientNoise, check_finite
 
-__all__ = ["EnsemblePlan", "MemberEarlyStopping", "fit_ensemble", "predict_members"]
+__all__ = [
+    "EnsemblePlan",
+    "MemberEarlyStopping",
+    "fit_ensemble",
+    "member_models",
+    "predict_members",
+]
 
 _LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning")
 
@@ -102,7 +108,7 @@ class EnsemblePlan(L.LightningModule):
         self.noise = None if gradient_noise is None else GradientNoise(gradient_noise, seed=seed)
         self.create_graph = needs_create_graph(optimizer)
         self.val_losses: Tensor | None = None
-        self.generative = [m for m in _member_models(ensemble) if isinstance(m, Generative)]
+        self.generative = [m for m in member_models(ensemble) if isinstance(m, Generative)]
 
     def member_losses(self, batch: FoldData) -> Tensor:
         """Each member's loss on its batch, plus its model's regularisation terms."""
@@ -228,7 +234,7 @@ class MemberEarlyStopping(L.Callback):
             plan.ensemble.load_stacked_state(self.best_state)
 
 
-def _member_models(ensemble: Ensemble) -> list[nn.Module]:
+def member_models(ensemble: Ensemble) -> list[nn.Module]:
     """The modules that run each member's forward pass (one template for a stacked one)."""
     return list(ensemble.members) if isinstance(ensemble, LoopEnsemble) else [ensemble.template]
 
