@@ -125,8 +125,9 @@ def run_pca(work: Path, dataset: str, folds: dict) -> list[dict[str, float]]:
     for _, train, test in folds["folds"]:
         scale = StandardScaler().fit(x[train])
         pca = PCA(LATENT_DIM, random_state=0).fit(scale.transform(x[train]))
-        z_train, z_test = pca.transform(scale.transform(x[train])), pca.transform(
-            scale.transform(x[test])
+        z_train, z_test = (
+            pca.transform(scale.transform(x[train])),
+            pca.transform(scale.transform(x[test])),
         )
         out.append(scores(z_train, y[train], z_test, y[test]))
     return out
