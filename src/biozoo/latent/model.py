@@ -155,7 +155,9 @@ class LatentModel(nn.Module):
             total = total + nll * present[m].to(z.dtype)
         return total
 
-    def _scores(self, inputs: dict[str, Tensor], present: dict[str, Tensor], z: Tensor):
+    def _scores(
+        self, inputs: dict[str, Tensor], present: dict[str, Tensor], z: Tensor
+    ) -> dict[str, Tensor]:
         scores = {}
         single = len(self.modalities) == 1
         for m in self.modalities:

@@ -93,12 +93,17 @@ def embed(
     if model is not None:
         run.check_model(model)
     latent = [m for m in run.cfg.models if run.cfg.models[m].objective is not None]
-    models = [model] if model else latent
-    if not latent or (model is not None and model not in latent):
+    if model is not None and model not in latent:
         raise BiozooError(
-            f"model {models[0] if models else '(none)'!r} of run {run.path} has no latent "
-            f"space; embed reads models with an objective (ae, vae, beta_vae)."
+            f"model {model!r} of run {run.path} has no latent space; embed reads models with "
+            f"an objective (ae, vae, beta_vae)."
         )
+    if not latent:
+        raise BiozooError(
+            f"run {run.path} has no latent model; embed reads models with an objective "
+            f"(ae, vae, beta_vae)."
+        )
+    models = [model] if model else latent
     splits = run.splits()
     if split is not None and split not in splits:
         raise BiozooError(f"run {run.path} has no split {split!r} (it has {', '.join(splits)}).")
