@@ -54,7 +54,7 @@ EPOCHS = 100
 ENCODER = {"name": "mlp", "hidden": [128], "out_dim": 64, "dropout": 0.1, "norm": "batch"}
 
 METHODS = {
-    "pbmc": ["pca", "vae_nb", "vae_gaussian", "scvi"],
+    "pbmc": ["pca", "vae_nb", "scvi"],
     "simulated": ["pca", "vae_multiomics"],
 }
 LABELS = {
