@@ -12,7 +12,7 @@ Data.
   log-normalised values, not raw counts. Counts are recovered as
   ``round(expm1(x) / min_nonzero_of_the_cell)`` (the smallest non-zero value of a cell is one
   count; the mean distance of the ratios to an integer is 0.0003). SCVI and the negative
-  binomial VAE read these counts; PCA and the Gaussian VAE read the log-normalised values.
+  binomial VAE read these counts; PCA reads the log-normalised values.
 - simulated (bundled; 200 samples, RNA-seq counts (500) and methylation (1000), binary
   label): the VAE joins both (negative binomial for the counts, Gaussian for the
   standardised methylation) by product of experts; PCA reads both standardised tables.
@@ -60,7 +60,6 @@ METHODS = {
 LABELS = {
     "pca": "PCA (10 components)",
     "vae_nb": "biozoo VAE, negative binomial on counts",
-    "vae_gaussian": "biozoo VAE, Gaussian on log-normalised values",
     "vae_multiomics": "biozoo multi-omics VAE (NB RNA + Gaussian methylation, PoE)",
     "scvi": "scvi-tools SCVI on counts",
 }
@@ -144,11 +143,8 @@ def _vae_config(work: Path, method: str) -> dict:
         likelihood, labels = {"rna": "nb"}, work / "simulated_labels.csv"
         task, batch = "binary", 32
     else:
-        nb = method == "vae_nb"
-        table = "pbmc_counts" if nb else "pbmc_lognorm"
-        tf = counts if nb else scaled
-        modalities = {"rna": {"path": str(work / f"{table}.csv"), "transforms": tf}}
-        likelihood, labels = ({"rna": "nb"} if nb else {}), work / "pbmc_labels.csv"
+        modalities = {"rna": {"path": str(work / "pbmc_counts.csv"), "transforms": counts}}
+        likelihood, labels = {"rna": "nb"}, work / "pbmc_labels.csv"
         task, batch = "multiclass", 128
     objective = {
         "name": "vae",
