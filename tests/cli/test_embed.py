@@ -86,3 +86,11 @@ def test_bad_input_is_one_sentence_and_status_2(vae_run, tiny_files, tmp_path, e
     assert result.exit_code == 2
     assert message in result.output.replace("\n", "")
     assert not out.exists()  # nothing half-written
+
+
+def test_a_latent_model_is_explained_like_any_model(vae_run):
+    from biozoo import api
+
+    api.explain(vae_run, rewrite_report=False, models=["vae"], method="gradient_shap")
+    frame = pd.read_csv(vae_run / "attributions" / "vae" / "rna.csv")
+    assert len(frame) > 0 and frame.select_dtypes("number").notna().all().all()

@@ -86,6 +86,11 @@ def test_an_unsupervised_latent_gets_no_gradient_from_the_head():
     out.sum().backward()
     assert all(p.grad is None for p in model.encoders.parameters())
     assert all(p.grad is not None for p in model.output.parameters())
+    # in evaluation the output is a function of the inputs, so attributions can explain it
+    x = {k: v.clone().requires_grad_(True) for k, v in inputs.items()}
+    out, _ = model.eval()(x, present)
+    out.sum().backward()
+    assert x["a"].grad is not None and x["a"].grad.abs().sum() > 0
 
 
 def test_members_train_stacked_under_vmap_with_their_own_draws():

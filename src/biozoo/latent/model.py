@@ -136,7 +136,8 @@ class LatentModel(nn.Module):
         z = reparameterize(mu, logvar) if sample else mu
         if reconstruct:
             return self._scores(inputs, present, z)
-        head_in = z if self.supervised else z.detach()
+        # unsupervised: the head's loss must not shape the latent (explanations still flow)
+        head_in = z.detach() if self.training and not self.supervised else z
         out = self.output(head_in).unsqueeze(1)  # (B, 1, n_outputs)
         view_mask = torch.ones(out.shape[:2], dtype=out.dtype, device=out.device)
         if not with_aux:
