@@ -19,7 +19,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("evaluate", "layers", "heads"),
     ("tasks", "data"),
     ("activations", "encoders", "fusion", "config", "presets"),
-    ("model",),
+    ("model", "latent"),
     ("train", "resolved"),
     ("explain", "report", "pipelines"),
     ("api", "sklearn"),

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the heavy floors are imported when a function needs them
 
 __all__ = [
     "check_config",
+    "embed",
     "explain",
     "export",
     "load_config",
@@ -137,6 +138,31 @@ def predict(
     return predict_run(saved, data, model=model, split=split)
 
 
+def embed(
+    run: Path,
+    data: DataConfig | dict[str, Path],
+    *,
+    model: str | None = None,
+    split: str | None = None,
+    member: int = 0,
+) -> pd.DataFrame:
+    """Latent coordinates of new samples (see :func:`biozoo.train.embed.embed`).
+
+    Args:
+        run: a finished run folder.
+        data: modality name -> table path, or a full data section.
+        model: one of the run's latent models (default: every one).
+        split: the split whose ensemble embeds (default: the first).
+        member: the member of that ensemble (latent spaces of members are not aligned).
+
+    Returns:
+        One row per sample and model: posterior means ``mean_j`` and variances ``var_j``.
+    """
+    from biozoo.train.embed import embed as embed_run
+
+    return embed_run(run, data, model=model, split=split, member=member)
+
+
 def explain(
     run: Path, *, rewrite_report: bool = True, cohort: Cohort | None = None, **options: Any
 ) -> dict[str, object]:
@@ -196,6 +222,31 @@ def _check_parts(cfg: RunConfig) -> None:
             loc = f"{where}.encoders.{mod}" if mod != "default_encoder" else f"{where}.{mod}"
             enc_cls = _name(ENCODERS, spec.name, f"{loc}.name")
             validate_options(enc_cls, spec, loc)
+        if m.objective is not None:
+            _check_objective(cfg, m.objective, f"{where}.objective")
+
+
+def _check_objective(cfg: RunConfig, spec: PartSpec, where: str) -> None:
+    """The objective's name and options; a likelihood names a modality, and ``nb`` reads
+    counts (a table with no scaling and no log1p)."""
+    from biozoo.latent.likelihoods import LIKELIHOODS, NegativeBinomialLikelihood
+    from biozoo.latent.objectives import OBJECTIVES
+
+    obj_cls = _name(OBJECTIVES, spec.name, f"{where}.name")
+    options = validate_options(obj_cls, spec, where)
+    for mod, name in options.likelihood.items():  # type: ignore[attr-defined]
+        if mod not in cfg.data.modalities:
+            raise ValueError(
+                f"{where}.likelihood.{mod} names no modality of data.modalities "
+                f"({', '.join(cfg.data.modalities)})"
+            )
+        transforms = getattr(cfg.data.modalities[mod], "transforms", None)
+        counts = transforms is not None and not (transforms.scale or transforms.log1p)
+        if issubclass(LIKELIHOODS.get(name), NegativeBinomialLikelihood) and not counts:
+            raise ValueError(
+                f"{where}.likelihood.{mod}: {name} models raw counts, so modality {mod!r} "
+                "needs transforms: {scale: false, log1p: false}"
+            )
 
 
 def _check_training(training: FitOptions, where: str) -> None:

@@ -78,7 +78,10 @@ class ModelConfig(Strict):
     ``encoders`` maps modality names to encoder specs; a modality not listed gets
     ``default_encoder``. The ``early`` fusion names its single encoder in its own options.
     ``training`` overrides the run's fit options (optimizer, lr, epochs, schedule...) for
-    this model alone.
+    this model alone. ``objective`` (``ae``, ``vae``, ``beta_vae`` with their options, see
+    :mod:`biozoo.latent.objectives`) makes the model a latent model: a decoder per modality,
+    the modalities joined by product of experts instead of a fusion, and the head on the
+    latent.
     """
 
     encoders: dict[str, PartSpec] = Field(default_factory=dict)
@@ -86,6 +89,16 @@ class ModelConfig(Strict):
     fusion: PartSpec = Field(default_factory=lambda: PartSpec(name="concat"))
     head: HeadConfig = Field(default_factory=HeadConfig)
     training: FitOptions | None = None
+    objective: PartSpec | None = None
+
+    @model_validator(mode="after")
+    def _objective_or_fusion(self) -> ModelConfig:
+        if self.objective is not None and self.fusion != PartSpec(name="concat"):
+            raise ValueError(
+                "a model with an objective joins its modalities by product of experts; "
+                "leave out 'fusion'"
+            )
+        return self
 
     @field_validator("encoders")
     @classmethod

@@ -16,6 +16,8 @@ from biozoo.encoders.protocols import AuxLoss
 from biozoo.errors import BiozooError
 from biozoo.fusion import FUSIONS
 from biozoo.inputs import InputSpec, TableInput, input_from_meta, input_kinds
+from biozoo.latent.model import LatentModel
+from biozoo.latent.objectives import OBJECTIVES
 from biozoo.layers.mlp import MLP
 
 __all__ = ["MultiModalModel", "build_model"]
@@ -88,7 +90,7 @@ class MultiModalModel(nn.Module):
 
 def build_model(
     spec: ModelConfig, inputs: Mapping[str, InputSpec | dict[str, Any]], n_outputs: int
-) -> MultiModalModel:
+) -> MultiModalModel | LatentModel:
     """Build a model for the fold's inputs and a head size.
 
     Args:
@@ -97,10 +99,17 @@ def build_model(
             or its saved form :meth:`~biozoo.inputs.TableInput.to_meta`).
         n_outputs: outputs per view (1 for binary and regression, C for multiclass).
 
+    Returns:
+        A :class:`MultiModalModel`, or a :class:`~biozoo.latent.model.LatentModel` when the
+        spec has an ``objective``.
+
     Raises:
-        BiozooError: an encoder cannot read its modality's input.
+        BiozooError: an encoder cannot read its modality's input, or a latent model is
+            given a modality that is not a table.
     """
     specs = {m: input_from_meta(d) for m, d in inputs.items()}
+    if spec.objective is not None:
+        return _latent_model(spec, specs, n_outputs)
     fusion_cls = FUSIONS.get(spec.fusion.name)
     fusion_opts = fusion_cls.Config(**spec.fusion.options)
     early = bool(getattr(fusion_cls, "early", False))
@@ -127,6 +136,21 @@ def build_model(
     emb_dims = {name: enc.out_dim for name, enc in encoders.items()}
     fusion = fusion_cls(emb_dims, _output_layer(spec.head, n_outputs))
     return MultiModalModel(encoders, fusion, list(specs), early=early)
+
+
+def _latent_model(spec: ModelConfig, specs: dict[str, InputSpec], n_outputs: int) -> LatentModel:
+    assert spec.objective is not None
+    objective = OBJECTIVES.get(spec.objective.name)(**spec.objective.options)
+    encoders = {}
+    for m, d in specs.items():
+        if not isinstance(d, TableInput):
+            raise BiozooError(
+                f"objective {spec.objective.name!r} reconstructs tables, but modality {m!r} "
+                f"is {d}; feed it as a table (no tokenizer or graph)."
+            )
+        enc = spec.encoders.get(m, spec.default_encoder)
+        encoders[m] = _encoder_for(enc.name, d, m)(**enc.options)
+    return LatentModel(encoders, specs, objective, _output_layer(spec.head, n_outputs))
 
 
 def _encoder_for(name: str, input: InputSpec, modality: str) -> Callable[..., nn.Module]:

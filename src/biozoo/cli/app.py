@@ -1,5 +1,5 @@
-"""``biozoo demo | train | predict | explain | export | report | datasets``: the only place that
-prints for people."""
+"""``biozoo demo | train | predict | embed | explain | export | report | datasets``: the only
+place that prints for people."""
 
 from __future__ import annotations
 
@@ -165,12 +165,42 @@ def predict(
     if out is not None:
         _check_out_file(out)
     frame = api.predict(run, _sources(data), model=model, split=split, backend=backend)
+    _write_csv(frame, out, "predictions")
+
+
+def _write_csv(frame, out: Path | None, what: str) -> None:
+    """``frame`` as CSV on stdout, or written atomically to ``out``."""
     if out is None:
         frame.to_csv(sys.stdout, index=False)
     else:
         with atomic_file(out) as tmp:
             frame.to_csv(tmp, index=False)
-        err_console.print(f"wrote {len(frame)} predictions to {out}")
+        err_console.print(f"wrote {len(frame)} {what} to {out}")
+
+
+@app.command()
+@_friendly
+def embed(
+    run: Annotated[Path, typer.Argument(help="A finished run folder.")],
+    data: Annotated[
+        list[str],
+        typer.Argument(help="NAME=PATH per modality, or a YAML file with a data section."),
+    ],
+    model: Annotated[str | None, typer.Option(help="Only this latent model.")] = None,
+    split: Annotated[
+        str | None, typer.Option(help="The split whose ensemble embeds (default: the first).")
+    ] = None,
+    member: Annotated[int, typer.Option(help="The member of that ensemble.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Write CSV here (default: stdout).")] = None,
+) -> None:
+    """Latent coordinates (posterior mean and variance) of new samples, from a run's latent
+    models (those with an objective)."""
+    from biozoo import api
+
+    if out is not None:
+        _check_out_file(out)
+    frame = api.embed(run, _sources(data), model=model, split=split, member=member)
+    _write_csv(frame, out, "embeddings")
 
 
 @app.command()

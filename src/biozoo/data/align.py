@@ -57,7 +57,9 @@ def load_cohort(data: DataConfig, *, with_target: bool = True) -> Cohort:
     target_source = ""
     if with_target:
         labels, target_source = _read_target(data.target)
-        ids = _labelled_ids(labels, tables, sources, target_source, data.missing_modality)
+        ids = _labelled_ids(
+            labels, tables, sources, target_source, data.missing_modality, data.unlabelled
+        )
     else:
         ids = _unlabelled_ids(tables, data.missing_modality)
     if len(ids) == 0:
@@ -72,11 +74,17 @@ def load_cohort(data: DataConfig, *, with_target: bool = True) -> Cohort:
         for name, cfg in data.modalities.items()
     }
     task = data.target.build_task()
-    target, classes, meta = None, None, {}
+    target, classes, meta, labelled = None, None, {}, None
     if labels is not None:
-        encoded = task.encode_target(labels.loc[ids], data.target.options(), target_source)
+        rows = labels.loc[ids]
+        has = ~rows.isna().all(axis=1).to_numpy()
+        encoded = task.encode_target(rows[has], data.target.options(), target_source)
         target, classes = encoded.values, encoded.classes
         meta = {"target_column": ", ".join(labels.columns), "target_source": target_source}
+        if not has.all():  # unlabelled: keep; a zero placeholder, masked by ``labelled``
+            target = np.zeros((len(ids), *encoded.values.shape[1:]), encoded.values.dtype)
+            target[has] = encoded.values
+            labelled = has
     return Cohort(
         ids=ids.to_numpy(dtype=object),
         modalities=modalities,
@@ -84,6 +92,7 @@ def load_cohort(data: DataConfig, *, with_target: bool = True) -> Cohort:
         task=task,
         classes=classes,
         meta=meta,
+        labelled=labelled,
     )
 
 
@@ -111,10 +120,15 @@ def _labelled_ids(
     sources: dict[str, str],
     target_source: str,
     policy: str,
+    unlabelled_policy: str = "drop",
 ) -> pd.Index:
     """Ids to keep, in label-file order, logging a warning for every group left out."""
     column = ", ".join(str(c) for c in labels.columns)
     missing = labels.isna().all(axis=1)  # a row missing only some columns is the task's call
+    if unlabelled_policy == "keep":  # kept, masked by the cohort's ``labelled``
+        if missing.any():
+            logger.info("kept %d samples without a label (unlabelled: keep).", int(missing.sum()))
+        missing = pd.Series(False, index=labels.index)
     if missing.any():
         logger.warning(
             "dropped %d samples of %s whose label %r is missing.",
@@ -179,5 +193,3 @@ def _unlabelled_ids(tables: dict[str, pd.DataFrame], policy: str) -> pd.Index:
             ", ".join(f"{n} {len(t)}" for n, t in tables.items()),
         )
     return ids
-
-

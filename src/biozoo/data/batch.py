@@ -46,12 +46,15 @@ class FoldData:
         augment: modality -> its part, where the part can augment training batches
             (:class:`~biozoo.data.protocol.Augments`); only the training feed uses it
             (:meth:`augmented`).
+        labelled: bool ``[n]``, False where ``y`` is a placeholder for a missing label (the
+            row counts in unsupervised losses only); None when every row is labelled.
     """
 
     inputs: dict[str, Any]
     present: dict[str, Tensor]
     y: Tensor | None = None
     augment: dict[str, Any] = field(default_factory=dict)
+    labelled: Tensor | None = None
 
     def __len__(self) -> int:
         return len(next(iter(self.present.values())))
@@ -63,6 +66,7 @@ class FoldData:
             {k: v[index] for k, v in self.present.items()},
             None if self.y is None else self.y[index],
             self.augment,
+            None if self.labelled is None else self.labelled[index],
         )
 
     def repeat(self, n_members: int) -> FoldData:
@@ -72,6 +76,7 @@ class FoldData:
             {k: repeat_rows(v, n_members) for k, v in self.present.items()},
             None if self.y is None else repeat_rows(self.y, n_members),
             self.augment,
+            None if self.labelled is None else repeat_rows(self.labelled, n_members),
         )
 
     def augmented(self, generators: Sequence[torch.Generator]) -> FoldData:
@@ -83,7 +88,7 @@ class FoldData:
         for name, part in self.augment.items():
             x = inputs[name]
             inputs[name] = torch.stack([part.augment(x[m], g) for m, g in enumerate(generators)])
-        return FoldData(inputs, self.present, self.y, self.augment)
+        return FoldData(inputs, self.present, self.y, self.augment, self.labelled)
 
 
 def take_rows(value: Any, index: Tensor) -> Any:

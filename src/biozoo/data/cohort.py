@@ -142,6 +142,9 @@ class Cohort:
             event for survival. ``None`` for a cohort read only to be scored.
         task: the task (:mod:`biozoo.tasks`).
         classes: class labels (as str) in code order; ``None`` for tasks without classes.
+        labelled: bool ``[n_samples]``, False for a sample kept without a label
+            (``unlabelled: keep``; its ``target`` row is a zero placeholder); ``None`` when
+            every sample is labelled.
     """
 
     ids: np.ndarray
@@ -150,6 +153,7 @@ class Cohort:
     task: Task
     classes: list[str] | None = None
     meta: dict[str, object] = field(default_factory=dict)
+    labelled: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -168,7 +172,18 @@ class Cohort:
             task=self.task,
             classes=self.classes,
             meta=self.meta,
+            labelled=None if self.labelled is None else self.labelled[index],
         )
+
+    def labelled_positions(self) -> np.ndarray:
+        """Positions of the samples with a label (every position when all have one)."""
+        if self.labelled is None:
+            return np.arange(len(self))
+        return np.flatnonzero(self.labelled)
+
+    def labelled_part(self) -> Cohort:
+        """The cohort without its unlabelled samples (itself when all are labelled)."""
+        return self if self.labelled is None else self.subset(self.labelled_positions())
 
     @property
     def n_classes(self) -> int | None:

@@ -203,11 +203,19 @@ class TargetConfig(_Source):
 
 
 class DataConfig(Strict):
-    """Modalities by name, the target, and whether samples lacking a modality are kept."""
+    """Modalities by name, the target, and whether samples lacking a modality are kept.
+
+    ``unlabelled: keep`` keeps the samples whose label is missing (default: they are
+    dropped, with a warning). They join the training part of every split, so a latent
+    model's unsupervised loss learns from them (a semi-supervised model); they are never in
+    a test part, never scored, and left out of every supervised loss, fold transform and
+    classical baseline.
+    """
 
     modalities: dict[str, SerializeAsAny[ModalityConfig]] = Field(min_length=1)
     target: TargetConfig
     missing_modality: Literal["drop", "keep"] = "drop"
+    unlabelled: Literal["drop", "keep"] = "drop"
 
     @field_validator("modalities", mode="before")
     @classmethod

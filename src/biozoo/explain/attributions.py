@@ -91,6 +91,9 @@ class _Explained(nn.Module):
         nt, no = len(self.tables), len(self.others)
         inputs = dict(zip(self.tables, args[:nt], strict=True))
         present = dict(zip(self.model.modalities, args[nt + no :], strict=True))
+        if not self.others:  # every modality attributed: the model's own forward pass
+            outputs, view_mask = self.model(inputs, present)
+            return self.head.explained(outputs, view_mask) * self.scale
         if self.model.early:
             z = self.model.embed(inputs, present)
         else:

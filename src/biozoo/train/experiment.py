@@ -25,6 +25,7 @@ from biozoo.inputs import InputSpec
 from biozoo.model import build_model
 from biozoo.tasks import Reference, Task
 from biozoo.train.baselines import BASELINES
+from biozoo.train.embed import is_latent, reconstruction_metrics
 from biozoo.train.ensemble import Ensemble, make_ensemble
 from biozoo.train.fold import FittedTransforms, fit_transforms
 from biozoo.train.plan import embed_members, fit_ensemble, predict_members
@@ -87,8 +88,18 @@ def head_for(cohort: Cohort) -> torch.nn.Module:
 
 
 def run_splits(cfg: RunConfig, cohort: Cohort) -> list[Split]:
-    """The outer splits ``cfg`` asks for (``training.split``, the run seed)."""
-    return cohort_splits(cohort, cfg.training.split, seed=cfg.training.seed, target=cfg.data.target)
+    """The outer splits ``cfg`` asks for (``training.split``, the run seed).
+
+    The splits are drawn over the labelled samples; every unlabelled sample (kept by
+    ``data.unlabelled: keep``) joins every training part and no test part.
+    """
+    scored = cohort.labelled_part()
+    splits = cohort_splits(
+        scored, cfg.training.split, seed=cfg.training.seed, target=cfg.data.target
+    )
+    if cohort.labelled is not None:
+        splits = [_with_unlabelled(s, cohort.labelled) for s in splits]
+    return splits
 
 
 def run_experiment(
@@ -110,18 +121,28 @@ def run_experiment(
         result.kinds[BASELINES.get(name).label_for(cohort.task)] = "baseline"
     for si, split in enumerate(splits):
         train, test = cohort.subset(split.train), cohort.subset(split.test)
-        transforms = fit_transforms(train, cfg.data)
+        labelled_train = train.labelled_part()
+        transforms = fit_transforms(labelled_train, cfg.data)
         result.transforms[split.name] = transforms
-        _run_baselines(cfg, cohort, split, si, train, test, transforms, result, progress)
+        _run_baselines(cfg, cohort, split, si, labelled_train, test, transforms, result, progress)
         fold = (transforms.fold_data(train), transforms.fold_data(test))
         for mi, mname in enumerate(cfg.models):
             if progress:
                 progress(f"{split.name}: {mname}")
             t0 = time.perf_counter()
             with torch_threads(cfg.training.threads):
-                _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result)
+                _run_deep(cfg, cohort, split, si, mi, mname, train, test, transforms, fold, result)
             result.seconds[mname] = result.seconds.get(mname, 0.0) + time.perf_counter() - t0
     return result
+
+
+def _with_unlabelled(split: Split, labelled: np.ndarray) -> Split:
+    """A split of the labelled samples (positions among them) in cohort positions, with every
+    unlabelled sample added to its training part (and none to its test part)."""
+    lab, unl = np.flatnonzero(labelled), np.flatnonzero(~labelled)
+    train = np.sort(np.concatenate([lab[split.train], unl]))
+    val = None if split.val is None else lab[split.val]
+    return Split(split.name, train, lab[split.test], val)
 
 
 def _run_baselines(cfg, cohort, split, si, train, test, transforms, result, progress) -> None:
@@ -155,13 +176,16 @@ def train_split_ensemble(
     split_index: int,
     model_index: int,
     validation: np.ndarray | None = None,
+    labelled: np.ndarray | None = None,
 ) -> tuple[Ensemble, dict[str, object], np.ndarray, np.ndarray]:
     """Train model ``mname``'s ensemble on one split's (transformed) training part.
 
     The inner validation split for early stopping is ``validation`` (positions into the
     training part) when the split prescribes one, else drawn from the run seed and the split
-    position; every seed comes from the run seed and the split / model positions. The fit
-    options are the model's own (:meth:`~biozoo.config.RunConfig.training_for`).
+    position; every seed comes from the run seed and the split / model positions. With
+    ``labelled`` (False for a sample without a label), a drawn validation part holds labelled
+    samples only and every unlabelled one is fitted on. The fit options are the model's own
+    (:meth:`~biozoo.config.RunConfig.training_for`).
 
     Returns:
         The trained ensemble, the training summary (with its per-epoch ``history`` frame),
@@ -169,13 +193,20 @@ def train_split_ensemble(
     """
     tr = cfg.training_for(mname)
     si, mi = split_index, model_index
-    if validation is None:
-        fit_pos, val_pos = inner_split(
-            train_target, stratify=stratify, val_fraction=tr.val_fraction, seed=tr.seed + si
-        )
-    else:
+    if validation is not None:
         fit_pos = np.setdiff1d(np.arange(len(train_target)), validation)
         val_pos = np.asarray(validation, dtype=np.int64)
+    else:
+        lab = np.arange(len(train_target)) if labelled is None else np.flatnonzero(labelled)
+        fit_pos, val_pos = inner_split(
+            train_target[lab],
+            stratify=None if stratify is None else stratify[lab],
+            val_fraction=tr.val_fraction,
+            seed=tr.seed + si,
+        )
+        fit_pos, val_pos = lab[fit_pos], lab[val_pos]
+        if labelled is not None:
+            fit_pos = np.sort(np.concatenate([fit_pos, np.flatnonzero(~labelled)]))
     fit_data = train_data.take(torch.from_numpy(fit_pos))
     val_data = train_data.take(torch.from_numpy(val_pos))
     spec = cfg.models[mname]
@@ -259,24 +290,26 @@ def fit_model(cfg: RunConfig, model: str, cohort: Cohort) -> FittedModel:
             head=head,
             split_index=0,
             model_index=list(cfg.models).index(model),
+            labelled=cohort.labelled,
         )
     return FittedModel(transforms, head, ensemble, cohort.task, info)
 
 
-def _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result) -> None:
+def _run_deep(cfg, cohort, split, si, mi, mname, train, test, transforms, fold, result) -> None:
     train_data, test_data = fold
     head = head_for(cohort)
     ensemble, info, fit_pos, val_pos = train_split_ensemble(
         cfg,
         mname,
         train_data,
-        cohort.target[split.train],
+        train.target,
         inputs=transforms.inputs,
-        stratify=cohort.task.stratify_labels(cohort.target[split.train]),
+        stratify=cohort.task.stratify_labels(train.target),
         head=head,
         split_index=si,
         model_index=mi,
         validation=split.val_in_train(),
+        labelled=train.labelled,
     )
     history = info.pop("history")
     summary = {k: v for k, v in info.items() if k not in ("in_dims", "seeds")}
@@ -285,11 +318,14 @@ def _run_deep(cfg, cohort, split, si, mi, mname, test, transforms, fold, result)
     references: list[Reference | None] = [None] * len(members)
     reference = None
     if cohort.task.needs_reference:
-        fitted = member_predictions(ensemble, head, transforms, train_data)
-        train_target = cohort.target[split.train]
+        lab = train.labelled_positions()
+        fitted = member_predictions(ensemble, head, transforms, train_data)[:, lab]
+        train_target = train.target[lab]
         references = [Reference(train_target, p) for p in fitted]
         reference = Reference(train_target, fitted.mean(axis=0))
     _record(result, mname, split, test, members.mean(axis=0), cohort, reference)
+    if is_latent(ensemble):  # reconstruction of the held-out samples, beside the task's metrics
+        result.metrics[mname][-1].update(reconstruction_metrics(ensemble, test_data))
     result.member_metrics.setdefault(mname, []).append(
         [
             cohort.task.metrics(test.target, p, n_classes=cohort.n_classes, reference=r)

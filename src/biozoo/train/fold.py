@@ -43,11 +43,13 @@ class FittedTransforms:
         """
         inputs = {k: p.transform(cohort.modalities[k]) for k, p in self.parts.items()}
         present = {k: torch.from_numpy(m.present.copy()) for k, m in cohort.modalities.items()}
-        y = None
+        y, labelled = None, None
         if cohort.target is not None:
             y = torch.from_numpy(self.target.transform(cohort.target))
+        if cohort.labelled is not None:
+            labelled = torch.from_numpy(cohort.labelled.copy())
         augment = {k: p for k, p in self.parts.items() if isinstance(p, Augments)}
-        return FoldData(inputs, present, y, augment)
+        return FoldData(inputs, present, y, augment=augment, labelled=labelled)
 
     def flat(self, cohort: Cohort) -> np.ndarray:
         """All modalities side by side as one matrix, for the classical baselines.

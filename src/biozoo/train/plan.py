@@ -20,13 +20,20 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, IterableDataset
 
 from biozoo.data.batch import FoldData
-from biozoo.train.ensemble import Ensemble, StackedEnsemble
+from biozoo.latent.protocols import Generative
+from biozoo.train.ensemble import Ensemble, LoopEnsemble, StackedEnsemble
 from biozoo.train.history import LossHistory
 from biozoo.train.optim import build_optimizer, needs_create_graph
 from biozoo.train.schedules import build_scheduler
 from biozoo.train.stability import GradientNoise, check_finite
 
-__all__ = ["EnsemblePlan", "MemberEarlyStopping", "fit_ensemble", "predict_members"]
+__all__ = [
+    "EnsemblePlan",
+    "MemberEarlyStopping",
+    "fit_ensemble",
+    "member_models",
+    "predict_members",
+]
 
 _LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning")
 
@@ -112,6 +119,7 @@ class EnsemblePlan(L.LightningModule):
         self.noise = None if gradient_noise is None else GradientNoise(gradient_noise, seed=seed)
         self.create_graph = needs_create_graph(optimizer)
         self.val_losses: Tensor | None = None
+        self.generative = [m for m in member_models(ensemble) if isinstance(m, Generative)]
 
     def member_losses(self, batch: FoldData) -> Tensor:
         """Each member's loss on its batch, plus its model's regularisation terms."""
@@ -120,10 +128,28 @@ class EnsemblePlan(L.LightningModule):
 
     def _task_and_aux(self, batch: FoldData) -> tuple[Tensor, Tensor]:
         outputs, view_mask, aux = self.ensemble(batch.inputs, batch.present, with_aux=True)
-        task = torch.stack(
-            [self.head(outputs[m], view_mask[m], batch.y[m]).loss for m in range(outputs.shape[0])]
-        )
-        return task, aux
+        return self._head_losses(outputs, view_mask, batch), aux
+
+    def _head_losses(self, outputs: Tensor, view_mask: Tensor, batch: FoldData) -> Tensor:
+        """Each member's head loss ``[M]``, over the rows that have a label."""
+        if batch.labelled is None:
+            return torch.stack(
+                [self.head(outputs[m], view_mask[m], batch.y[m]).loss for m in range(len(outputs))]
+            )
+        losses = []
+        for m in range(len(outputs)):
+            keep = batch.labelled[m]
+            if keep.any():
+                losses.append(
+                    self.head(outputs[m][keep], view_mask[m][keep], batch.y[m][keep]).loss
+                )
+            else:  # a batch of unlabelled rows only: nothing supervised to learn from
+                losses.append(outputs.new_zeros(()))
+        return torch.stack(losses)
+
+    def on_train_epoch_start(self) -> None:
+        for model in self.generative:
+            model.set_epoch(self.current_epoch)
 
     def training_step(self, batch: FoldData, batch_idx: int) -> dict[str, Tensor]:
         task, aux = self._task_and_aux(batch)
@@ -136,11 +162,20 @@ class EnsemblePlan(L.LightningModule):
         loss.backward(create_graph=self.create_graph)
 
     def validation_step(self, batch: FoldData, batch_idx: int) -> Tensor:
-        """Sets each member's validation loss; returns the members' predictions ``[M, n, ...]``."""
-        outputs, view_mask = self.ensemble(batch.inputs, batch.present)
-        heads = [self.head(outputs[m], view_mask[m], batch.y[m]) for m in range(outputs.shape[0])]
-        self.val_losses = torch.stack([h.loss for h in heads]).detach()
-        return torch.stack([h.prediction for h in heads]).detach()
+        """Sets each member's validation loss; returns the members' predictions ``[M, n, ...]``.
+
+        A :class:`~biozoo.latent.protocols.Generative` model's loss includes its unsupervised
+        term, as in training.
+        """
+        if self.generative:
+            outputs, view_mask, aux = self.ensemble(batch.inputs, batch.present, with_aux=True)
+        else:
+            outputs, view_mask = self.ensemble(batch.inputs, batch.present)
+            aux = None
+        losses = self._head_losses(outputs, view_mask, batch)
+        self.val_losses = (losses if aux is None else losses + aux).detach()
+        predictions = [self.head(outputs[m], view_mask[m]).prediction for m in range(len(outputs))]
+        return torch.stack(predictions).detach()
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         if self.gradient_clip is not None:
@@ -208,6 +243,11 @@ class MemberEarlyStopping(L.Callback):
     def on_fit_end(self, trainer: L.Trainer, plan: EnsemblePlan) -> None:
         if self.best_loss is not None:
             plan.ensemble.load_stacked_state(self.best_state)
+
+
+def member_models(ensemble: Ensemble) -> list[nn.Module]:
+    """The modules that run each member's forward pass (one template for a stacked one)."""
+    return list(ensemble.members) if isinstance(ensemble, LoopEnsemble) else [ensemble.template]
 
 
 def _loader(dataset: IterableDataset | list) -> DataLoader:
