@@ -204,6 +204,30 @@ def _check_parts(cfg: RunConfig) -> None:
             loc = f"{where}.encoders.{mod}" if mod != "default_encoder" else f"{where}.{mod}"
             enc_cls = _name(ENCODERS, spec.name, f"{loc}.name")
             validate_options(enc_cls, spec, loc)
+        _check_decoder(cfg, mname, m)
+
+
+def _check_decoder(cfg: RunConfig, mname: str, m: Any) -> None:
+    """A decoder exactly when the task predicts sequences; its name and options."""
+    from biozoo.decoders import DECODERS
+    from biozoo.tasks.sequence import SequenceOutput
+
+    where = f"models.{mname}"
+    sequence = isinstance(cfg.data.target.build_task(), SequenceOutput)
+    if sequence and m.decoder is None:
+        raise ValueError(
+            f"{where} needs a 'decoder' (attention_lstm or transformer): task "
+            f"{cfg.data.target.task!r} predicts a sequence per sample"
+        )
+    if m.decoder is not None:
+        if not sequence:
+            raise ValueError(
+                f"{where}.decoder applies to sequence targets only, not task "
+                f"{cfg.data.target.task!r}"
+            )
+        validate_options(
+            _name(DECODERS, m.decoder.name, f"{where}.decoder.name"), m.decoder, f"{where}.decoder"
+        )
 
 
 def _name(registry: Any, name: str, where: str) -> Any:

@@ -47,12 +47,16 @@ class ModelConfig(Strict):
 
     ``encoders`` maps modality names to encoder specs; a modality not listed gets
     ``default_encoder``. The ``early`` fusion names its single encoder in its own options.
+    A ``decoder`` (a :data:`~biozoo.decoders.DECODERS` spec) makes the model an
+    encoder-decoder for sequence targets: the one modality's encoder hands its token states
+    to the decoder, and fusion and head options do not apply.
     """
 
     encoders: dict[str, PartSpec] = Field(default_factory=dict)
     default_encoder: PartSpec = Field(default_factory=lambda: PartSpec(name="mlp"))
     fusion: PartSpec = Field(default_factory=lambda: PartSpec(name="concat"))
     head: HeadConfig = Field(default_factory=HeadConfig)
+    decoder: PartSpec | None = None
 
     @field_validator("encoders")
     @classmethod

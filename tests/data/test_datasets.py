@@ -19,7 +19,7 @@ from biozoo.data.sources.simulate import simulate_cohort
 
 def test_list_datasets():
     infos = {info.name: info for info in list_datasets()}
-    assert list(infos) == ["gse7390", "pbmc68k_reduced", "simulated"]
+    assert list(infos) == ["gse7390", "orfs", "pbmc68k_reduced", "simulated"]
     assert infos["gse7390"].tables == ("gex", "clin")
     assert infos["pbmc68k_reduced"].task == "multiclass"
     assert all(info.source and info.description for info in infos.values())

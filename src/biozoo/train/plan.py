@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, IterableDataset
 
 from biozoo.data.batch import FoldData
+from biozoo.decoders.protocols import EncoderDecoder
 from biozoo.train.ensemble import Ensemble, StackedEnsemble
 from biozoo.train.history import LossHistory
 from biozoo.train.optim import build_optimizer, needs_create_graph
@@ -107,8 +108,14 @@ class EnsemblePlan(L.LightningModule):
         task, aux = self._task_and_aux(batch)
         return task + aux
 
+    def _model_args(self, batch: FoldData) -> tuple[object, ...]:
+        """The ensemble's inputs; an encoder-decoder also reads the target (teacher forcing)."""
+        if isinstance(self.ensemble.template, EncoderDecoder):
+            return batch.inputs, batch.present, batch.y
+        return batch.inputs, batch.present
+
     def _task_and_aux(self, batch: FoldData) -> tuple[Tensor, Tensor]:
-        outputs, view_mask, aux = self.ensemble(batch.inputs, batch.present, with_aux=True)
+        outputs, view_mask, aux = self.ensemble(*self._model_args(batch), with_aux=True)
         task = torch.stack(
             [self.head(outputs[m], view_mask[m], batch.y[m]).loss for m in range(outputs.shape[0])]
         )
@@ -126,7 +133,7 @@ class EnsemblePlan(L.LightningModule):
 
     def validation_step(self, batch: FoldData, batch_idx: int) -> Tensor:
         """Sets each member's validation loss; returns the members' predictions ``[M, n, ...]``."""
-        outputs, view_mask = self.ensemble(batch.inputs, batch.present)
+        outputs, view_mask = self.ensemble(*self._model_args(batch))
         heads = [self.head(outputs[m], view_mask[m], batch.y[m]) for m in range(outputs.shape[0])]
         self.val_losses = torch.stack([h.loss for h in heads]).detach()
         return torch.stack([h.prediction for h in heads]).detach()
