@@ -47,7 +47,7 @@ def _config(tmp, **training) -> dict:
             "split": {"kind": "holdout", "test_size": 0.2, "folds": 2}, **training,
         },
         "baselines": [],
-        "output": {"dir": str(tmp / "runs"), "report": False, "latents": False},
+        "output": {"dir": str(tmp / "runs"), "latents": False},
     }  # fmt: skip
 
 
@@ -79,6 +79,8 @@ def test_cross_attention_is_the_codon_diagonal(orf_run):
     assert mass.mean() > 0.5  # most of each residue's attention is on its own codon
     top = residues.loc[residues.groupby(["sample_id", "query"])["weight"].idxmax()]
     assert ((top["key"] // 3) == top["query"]).mean() > 0.6
+    page = (result.path / "report.html").read_text()
+    assert 'data-plot="cross-attention-0"' in page and 'data-plot="accuracy-by-length"' in page
 
 
 def test_predict_decodes_new_orfs_with_the_saved_run(orf_run):
