@@ -85,3 +85,13 @@ def test_options_choose_the_alphabet():
     assert task.letters == "ACGT" and task.n_outputs(None) == FIRST + 4
     encoded = task.encode_target(_labels(["acgt", "TT"]), options, "t.csv")
     assert list(encoded.values) == ["ACGT", "TT"] and encoded.classes is None
+
+
+def test_the_example_config_checks():
+    from pathlib import Path
+
+    from biozoo.api import load_config
+
+    cfg = load_config(Path(__file__).parents[2] / "examples" / "orfs_seq2seq.yaml")
+    assert cfg.data.target.build_task().letters == "ACDEFGHIKLMNPQRSTVWY"
+    assert {m.decoder.name for m in cfg.models.values()} == {"attention_lstm", "transformer"}
