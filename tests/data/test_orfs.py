@@ -32,3 +32,43 @@ def test_bundled_orfs_dataset():
     assert data.task == "sequence" and list(data.tables) == ["dna"]
     dna = data.tables["dna"]["sequence"]
     assert len(dna) == 500 and (data.labels["residues"] == data.target.str.len()).all()
+
+
+def _cohort_config(tmp_path, target_path, dna_path):
+    from biozoo.data.spec import DataConfig
+
+    return DataConfig(
+        modalities={"dna": {"path": str(dna_path), "kind": "sequence",
+                            "sequence": {"alphabet": "dna", "cls_token": False}}},
+        target={"path": str(target_path), "column": "protein", "task": "sequence"},
+    )  # fmt: skip
+
+
+def test_targets_from_fasta_and_sequences_from_the_bundled_dataset(tmp_path):
+    from biozoo.data.align import load_cohort
+    from biozoo.data.spec import DataConfig
+
+    dna, protein = simulate_orfs(5, seed=1)
+    dna.to_csv(tmp_path / "dna.csv")
+    (tmp_path / "p.fasta").write_text("".join(f">{i} protein\n{p}\n" for i, p in protein.items()))
+    cohort = load_cohort(_cohort_config(tmp_path, tmp_path / "p.fasta", tmp_path / "dna.csv"))
+    assert list(cohort.target) == list(protein) and list(cohort.ids) == list(protein.index)
+    bundled = DataConfig(
+        modalities={"dna": {"dataset": "orfs/dna", "kind": "sequence",
+                            "sequence": {"alphabet": "dna"}}},
+        target={"dataset": "orfs", "column": "protein", "task": "sequence"},
+    )  # fmt: skip
+    assert len(load_cohort(bundled)) == 500
+
+
+def test_an_unknown_nucleotide_and_an_empty_target_are_one_sentence(tmp_path):
+    from biozoo.data.align import load_cohort
+
+    (tmp_path / "dna.csv").write_text("sample_id,dna\na,ATGAAATAA\nb,ATGNAATAA\n")
+    (tmp_path / "p.csv").write_text("sample_id,protein\na,MK\nb,MK\n")
+    with pytest.raises(BiozooError, match=r"record 'b' of .*dna.csv has 'N' at position 4"):
+        load_cohort(_cohort_config(tmp_path, tmp_path / "p.csv", tmp_path / "dna.csv"))
+    (tmp_path / "dna.csv").write_text("sample_id,dna\na,ATGAAATAA\nb,ATGTAA\n")
+    (tmp_path / "p.fasta").write_text(">a\nMK\n>b\n\n")
+    with pytest.raises(BiozooError, match=r"record 'b' of .*p.fasta has an empty sequence"):
+        load_cohort(_cohort_config(tmp_path, tmp_path / "p.fasta", tmp_path / "dna.csv"))

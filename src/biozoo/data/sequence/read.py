@@ -31,6 +31,8 @@ __all__ = [
     "SequenceOptions",
     "alphabet_letters",
     "checked_sequences",
+    "is_fasta",
+    "read_fasta_labels",
     "read_sequences",
 ]
 
@@ -132,6 +134,26 @@ def checked_sequences(
     _check_records(source, index, seqs)
     _check_alphabet(source, ids, seqs, options.alphabet, options.uppercase)
     return pd.Series(seqs, index=index, dtype=object, name=options.column or "sequence")
+
+
+def is_fasta(path: Path) -> bool:
+    """Whether ``path`` has a FASTA suffix (optionally ``.gz``)."""
+    suffixes = [x.lower() for x in Path(path).suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    return bool(suffixes) and suffixes[-1] in _FASTA
+
+
+def read_fasta_labels(path: Path) -> pd.Series:
+    """The records of a FASTA file as labels (e.g. target sequences), indexed by id.
+
+    Letters are upper-cased and not checked here (the task checks them against its own
+    alphabet); ids repeating or empty and empty records are errors, as for sequences.
+    """
+    ids, seqs = _read_fasta(Path(path))
+    seqs = [x.upper() for x in seqs]
+    _check_records(path, pd.Index(ids, dtype=object, name="sample_id"), seqs)
+    return pd.Series(seqs, index=pd.Index(ids, dtype=object, name="sample_id"), dtype=object)
 
 
 def _resolve(path: Path, fmt: str) -> str:
