@@ -99,6 +99,7 @@ def config(tmp: Path, epochs: int) -> dict:
             "patience": 10,
             "ensemble": 1,
             "lr": 5e-3,
+            "schedule": {"name": "warmup_cosine", "warmup_epochs": 3},
             "batch_size": 32,
             "seed": SEED,
             "split": {"kind": "holdout", "test_size": 0.25, "folds": 2},
@@ -153,7 +154,8 @@ def run(epochs: int) -> dict:
             decoded = pred.set_index("sample_id")["y_pred"].reindex(new_protein.index)
             scores = band_scores(new_protein, decoded)
             rows[name][search] = {**scores, "decode_seconds": seconds}
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_mb, cpu = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
     epochs_run = {m: [t["epochs_run"] for t in v] for m, v in result.metrics["training"].items()}
     return {
         "command": COMMAND,
@@ -164,6 +166,7 @@ def run(epochs: int) -> dict:
         "models": MODELS,
         "rows": rows,
         "wall_seconds": time.perf_counter() - t0,
+        "cpu_seconds": cpu,
         "peak_memory_mb": peak_mb,
     }  # fmt: skip
 
@@ -188,13 +191,15 @@ def markdown(res: dict) -> str:
         [
             "# Coding DNA to protein: encoder-decoders with attention",
             "",
-            f"Command: `{res['command']}`. Wall time {res['wall_seconds']:.0f} s, peak memory "
-            f"{res['peak_memory_mb']:.0f} MB (resident set of the whole process).",
+            f"Command: `{res['command']}`. Wall time {res['wall_seconds']:.0f} s (CPU time "
+            f"{res['cpu_seconds']:.0f} s, one thread, on a machine shared with other jobs: load "
+            f"average {res['machine']['load_average']:.1f} on {res['machine']['cpus']} cores), "
+            f"peak memory {res['peak_memory_mb']:.0f} MB (resident set of the whole process).",
             "",
             f"Training: {res['train']['n']} simulated ORFs of {TRAIN_CODONS[0]}-"
             f"{TRAIN_CODONS[1]} codons, one biozoo run, hold-out 25 %, early stopping on 20 % "
-            f"of the rest (at most {res['train']['max_epochs']} epochs, patience 10), one "
-            "member per model. Decoding: "
+            f"of the rest (at most {res['train']['max_epochs']} epochs, patience 10, AdamW lr "
+            "5e-3 with 3 warm-up epochs then cosine), one member per model. Decoding: "
             f"{res['test']['n']} new ORFs of {TEST_CODONS[0]}-{TEST_CODONS[1]} codons with "
             f"the saved run, greedy and beam search (width {res['test']['beam_width']}).",
             "",
