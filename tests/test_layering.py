@@ -15,10 +15,10 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "biozoo"
 
 FLOORS: list[tuple[str, ...]] = [
-    ("errors", "registry", "_atomic", "_yaml", "inputs", "compare"),
+    ("errors", "registry", "_atomic", "_yaml", "inputs", "compare", "alphabets"),
     ("evaluate", "layers", "heads"),
     ("tasks", "data"),
-    ("activations", "encoders", "fusion", "config", "presets"),
+    ("activations", "encoders", "decoders", "fusion", "config", "presets"),
     ("model", "latent"),
     ("train", "resolved"),
     ("explain", "report", "pipelines"),

@@ -224,6 +224,7 @@ def _check_parts(cfg: RunConfig) -> None:
             validate_options(enc_cls, spec, loc)
         if m.objective is not None:
             _check_objective(cfg, m.objective, f"{where}.objective")
+        _check_decoder(cfg, mname, m)
 
 
 def _check_objective(cfg: RunConfig, spec: PartSpec, where: str) -> None:
@@ -263,6 +264,29 @@ def _check_training(training: FitOptions, where: str) -> None:
         _name(SCHEDULES, spec.name, f"{where}.schedule.name")
         options = {k: v for k, v in spec.options.items() if k != "warmup_epochs"}
         check_schedule_options(spec.name, options, where=f"{where}.schedule")
+
+
+def _check_decoder(cfg: RunConfig, mname: str, m: Any) -> None:
+    """A decoder exactly when the task predicts sequences; its name and options."""
+    from biozoo.decoders import DECODERS
+    from biozoo.tasks.sequence import SequenceOutput
+
+    where = f"models.{mname}"
+    sequence = isinstance(cfg.data.target.build_task(), SequenceOutput)
+    if sequence and m.decoder is None:
+        raise ValueError(
+            f"{where} needs a 'decoder' (attention_lstm or transformer): task "
+            f"{cfg.data.target.task!r} predicts a sequence per sample"
+        )
+    if m.decoder is not None:
+        if not sequence:
+            raise ValueError(
+                f"{where}.decoder applies to sequence targets only, not task "
+                f"{cfg.data.target.task!r}"
+            )
+        validate_options(
+            _name(DECODERS, m.decoder.name, f"{where}.decoder.name"), m.decoder, f"{where}.decoder"
+        )
 
 
 def _name(registry: Any, name: str, where: str) -> Any:

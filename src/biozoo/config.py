@@ -81,7 +81,9 @@ class ModelConfig(Strict):
     this model alone. ``objective`` (``ae``, ``vae``, ``beta_vae`` with their options, see
     :mod:`biozoo.latent.objectives`) makes the model a latent model: a decoder per modality,
     the modalities joined by product of experts instead of a fusion, and the head on the
-    latent.
+    latent. A ``decoder`` (a :data:`~biozoo.decoders.DECODERS` spec) makes the model an
+    encoder-decoder for sequence targets: the one modality's encoder hands its token states
+    to the decoder, and fusion and head options do not apply.
     """
 
     encoders: dict[str, PartSpec] = Field(default_factory=dict)
@@ -90,6 +92,7 @@ class ModelConfig(Strict):
     head: HeadConfig = Field(default_factory=HeadConfig)
     training: FitOptions | None = None
     objective: PartSpec | None = None
+    decoder: PartSpec | None = None
 
     @model_validator(mode="after")
     def _objective_or_fusion(self) -> ModelConfig:
@@ -97,6 +100,11 @@ class ModelConfig(Strict):
             raise ValueError(
                 "a model with an objective joins its modalities by product of experts; "
                 "leave out 'fusion'"
+            )
+        if self.objective is not None and self.decoder is not None:
+            raise ValueError(
+                "a model has an objective (a latent model) or a decoder (an encoder-decoder), "
+                "not both"
             )
         return self
 

@@ -24,6 +24,7 @@ __all__ = [
     "HeadOutput",
     "MulticlassHead",
     "RegressionHead",
+    "SequenceHead",
     "ValueHead",
     "view_mean",
 ]
@@ -142,5 +143,41 @@ class RegressionHead(ValueHead):
         loss = None
         if y is not None:
             per_view = (value - y.to(value.dtype).unsqueeze(1)) ** 2
+            loss = view_mean(per_view, view_mask).mean()
+        return HeadOutput(prediction, loss)
+
+
+class SequenceHead(nn.Module):
+    """Next-token logits per position and view; cross-entropy over the real target positions;
+    per-position probabilities ``[B, T, V]``.
+
+    The outputs are ``[B, K, T, V]``: teacher-forced logits in training, or a decoded
+    sequence as degenerate logits (0 on the chosen token, a large negative number elsewhere),
+    whose probabilities are one-hot; averaging members' one-hot predictions is a per-position
+    vote. Target ids are ``[B, T]`` with 0 as padding (left out of the loss).
+
+    Attributions explain the summed log-probability of the most probable token per position.
+    """
+
+    per_class = False
+
+    def __init__(self, n_outputs: int) -> None:
+        super().__init__()
+        self.n_outputs = n_outputs
+
+    def explained(self, outputs: Tensor, view_mask: Tensor) -> Tensor:
+        """``sum_t max_v log p(v)`` of the first view ``[B]``."""
+        log_p = F.log_softmax(view_mean(outputs, view_mask), dim=-1)
+        return log_p.max(dim=-1).values.sum(dim=-1)
+
+    def forward(self, outputs: Tensor, view_mask: Tensor, y: Tensor | None = None) -> HeadOutput:
+        prediction = view_mean(torch.softmax(outputs, dim=-1), view_mask)  # (B, T, V)
+        loss = None
+        if y is not None:
+            b, k, t, v = outputs.shape
+            target = y.long()[:, :t].unsqueeze(1).expand(b, k, -1)  # (B, K, T)
+            per = F.cross_entropy(outputs.reshape(-1, v), target.reshape(-1), reduction="none")
+            real = (target != 0).to(outputs.dtype)
+            per_view = (per.view(b, k, t) * real).sum(-1) / real.sum(-1).clamp_min(1.0)
             loss = view_mean(per_view, view_mask).mean()
         return HeadOutput(prediction, loss)

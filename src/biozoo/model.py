@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from biozoo.activations import ACTIVATIONS
 from biozoo.config import HeadConfig, ModelConfig
+from biozoo.decoders import DECODERS, Seq2SeqModel, TokenStates
 from biozoo.encoders import ENCODERS
 from biozoo.encoders.protocols import AuxLoss
 from biozoo.errors import BiozooError
@@ -90,7 +91,7 @@ class MultiModalModel(nn.Module):
 
 def build_model(
     spec: ModelConfig, inputs: Mapping[str, InputSpec | dict[str, Any]], n_outputs: int
-) -> MultiModalModel | LatentModel:
+) -> MultiModalModel | LatentModel | Seq2SeqModel:
     """Build a model for the fold's inputs and a head size.
 
     Args:
@@ -110,6 +111,8 @@ def build_model(
     specs = {m: input_from_meta(d) for m, d in inputs.items()}
     if spec.objective is not None:
         return _latent_model(spec, specs, n_outputs)
+    if spec.decoder is not None:
+        return _build_seq2seq(spec, specs, n_outputs)
     fusion_cls = FUSIONS.get(spec.fusion.name)
     fusion_opts = fusion_cls.Config(**spec.fusion.options)
     early = bool(getattr(fusion_cls, "early", False))
@@ -151,6 +154,27 @@ def _latent_model(spec: ModelConfig, specs: dict[str, InputSpec], n_outputs: int
         enc = spec.encoders.get(m, spec.default_encoder)
         encoders[m] = _encoder_for(enc.name, d, m)(**enc.options)
     return LatentModel(encoders, specs, objective, _output_layer(spec.head, n_outputs))
+
+
+def _build_seq2seq(spec: ModelConfig, specs: dict[str, InputSpec], n_outputs: int) -> Seq2SeqModel:
+    """An encoder-decoder on the one modality of ``specs`` (``spec.decoder`` is set)."""
+    assert spec.decoder is not None
+    if len(specs) != 1:
+        raise BiozooError(
+            f"a model with a decoder reads one modality, but the data has {len(specs)} "
+            f"({', '.join(specs)})."
+        )
+    ((modality, input_spec),) = specs.items()
+    enc = spec.encoders.get(modality, spec.default_encoder)
+    encoder = _encoder_for(enc.name, input_spec, modality)(**enc.options)
+    if not isinstance(encoder, TokenStates):
+        raise BiozooError(
+            f"encoder {enc.name!r} hands no token states to a decoder; use an encoder that "
+            f"does (lstm, gru, rnn or transformer)."
+        )
+    decoder_cls = DECODERS.get(spec.decoder.name)
+    decoder = decoder_cls(encoder.token_dim, n_outputs, **spec.decoder.options)
+    return Seq2SeqModel(encoder, decoder, modality, n_outputs)
 
 
 def _encoder_for(name: str, input: InputSpec, modality: str) -> Callable[..., nn.Module]:

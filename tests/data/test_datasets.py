@@ -24,6 +24,7 @@ def test_list_datasets():
         "image_patterns",
         "liver_cohort",
         "nuclei",
+        "orfs",
         "pbmc68k_reduced",
         "simulated",
     ]

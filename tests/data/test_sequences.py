@@ -160,6 +160,14 @@ def test_k1_ids_cls_padding_and_absent_samples() -> None:
     assert no_cls.transform(mod)["tokens"].tolist() == [[3, 4, 5], [0, 0, 0], [21, 22, 0]]
 
 
+def test_width_max_len_keeps_records_longer_than_any_training_one() -> None:
+    t = SequenceTransform(max_len=8, width="max_len", cls_token=False).fit(seqs("ACD", "WY"))
+    assert t.length == 8 and t.input == TokensInput(vocab=23, max_len=8)
+    longer = t.transform(seqs("ACDEFGHI"))["tokens"]
+    assert t.decode(longer[0]) == "ACDEFGHI"
+    assert SequenceTransform.from_state(*t.state()).length == 8
+
+
 @pytest.mark.parametrize(
     ("truncate", "kept"), [("head", "ACDE"), ("tail", "HIKL"), ("center", "EFGH")]
 )

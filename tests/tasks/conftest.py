@@ -33,6 +33,11 @@ def example(name: str, n: int = 40, seed: int = 0) -> tuple[np.ndarray, pd.DataF
         c = rng.exponential(2.0, n)
         frame = _frame({"time": np.minimum(t, c), "event": (t <= c).astype(int)})
         return x, frame, {"time": "time", "event": "event"}
+    if name == "sequence":
+        letters = np.array(list("ACDEFGHIKLMNPQRSTVWY"))
+        lengths = 3 + (np.abs(x[:, 0]) * 3).astype(int)
+        y = ["".join(rng.choice(letters, size=int(n_))) for n_ in lengths]
+        return x, _frame({"y": np.array(y, dtype=object)}), {"column": "y"}
     raise KeyError(f"no example target for task {name!r}; add one to tests/tasks/examples.py")
 
 

@@ -7,7 +7,15 @@ import pytest
 import torch
 
 from biozoo.errors import BiozooError
-from biozoo.tasks import TASKS, EncodedTarget, Reference, TargetOptions, TargetTransform, Task
+from biozoo.tasks import (
+    TASKS,
+    EncodedTarget,
+    Reference,
+    SequenceOutput,
+    TargetOptions,
+    TargetTransform,
+    Task,
+)
 
 
 @pytest.fixture(params=TASKS.names())
@@ -27,7 +35,10 @@ def test_class_attributes(case):
     assert issubclass(task.Options, TargetOptions)
     assert task.primary in task.metric_names
     assert set(task.higher_is_better) == set(task.metric_names)
-    assert task.baseline_labels and "linear" in task.baseline_labels
+    if isinstance(task, SequenceOutput):  # no classical estimator predicts a sequence
+        assert task.baseline_labels == {}
+    else:
+        assert task.baseline_labels and "linear" in task.baseline_labels
 
 
 def test_encoded_target_has_one_row_per_sample(case):
@@ -43,7 +54,8 @@ def test_head_gives_prediction_and_a_differentiable_loss_under_vmap(case):
     k = task.n_outputs(n_classes)
     transform = task.fit_target(encoded.values)
     y = torch.from_numpy(transform.transform(encoded.values[:8]))
-    outputs = torch.randn(3, 8, 2, k, requires_grad=True)  # (M, B, K, n_outputs)
+    per_position = tuple(y.shape[1:2]) if isinstance(task, SequenceOutput) else ()
+    outputs = torch.randn(3, 8, 2, *per_position, k, requires_grad=True)  # (M, B, K, [T,] k)
     view_mask = torch.ones(3, 8, 2, dtype=torch.bool)
     losses = torch.func.vmap(lambda o, v: head(o, v, y).loss)(outputs, view_mask)
     looped = torch.stack([head(outputs[m], view_mask[m], y).loss for m in range(3)])

@@ -17,6 +17,7 @@ import pandas as pd
 
 from biozoo.data.cohort import Cohort
 from biozoo.data.protocol import MODALITIES, Read
+from biozoo.data.sequence.read import is_fasta, read_fasta_labels
 from biozoo.data.sources.datasets import dataset_target
 from biozoo.data.spec import DataConfig, TargetConfig
 from biozoo.data.table.read import read_labels
@@ -107,6 +108,9 @@ def _read_target(target: TargetConfig) -> tuple[pd.DataFrame, str]:
         columns = [dataset_target(target.dataset, c) for c in target.columns()]
         return pd.concat(columns, axis=1), target.dataset
     assert target.path is not None  # the config allows exactly one of path / dataset
+    if is_fasta(target.path):  # one record per sample: the target sequences
+        records = read_fasta_labels(target.path)
+        return pd.concat([records.rename(c) for c in target.columns()], axis=1), str(target.path)
     columns = [
         read_labels(target.path, c, format=target.format, id_column=target.id_column)
         for c in target.columns()

@@ -90,12 +90,23 @@ class _RecurrentEncoder(nn.Module):
             dropout=dropout if layers > 1 else 0.0,
         )
         self.drop = nn.Dropout(dropout)
-        self.proj = nn.Linear(hidden * (2 if bidirectional else 1), out_dim)
+        self.token_dim = hidden * (2 if bidirectional else 1)
+        self.proj = nn.Linear(self.token_dim, out_dim)
 
     def reset_parameters(self) -> None:
         self.tokens.reset_parameters()
         self.rnn.reset_parameters()
         self.proj.reset_parameters()
+
+    def encode_tokens(self, x: Tensor | Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """The top layer's output at every real token ``[B, L, token_dim]`` (real tokens
+        first, as :func:`compact_tokens` orders them; zero on padding) and their mask."""
+        h, tmask = compact_tokens(*self.tokens(x))
+        lengths = tmask.sum(dim=1).clamp(min=1).cpu()
+        packed = pack_padded_sequence(h, lengths, batch_first=True, enforce_sorted=False)
+        out, _ = self.rnn(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=h.shape[1])
+        return out, tmask
 
     def forward(self, x: Tensor | Mapping[str, Tensor], mask: Tensor | None = None) -> Tensor:
         h, tmask = compact_tokens(*self.tokens(x))  # (B, L, d), real tokens first

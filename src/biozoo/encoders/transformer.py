@@ -154,6 +154,7 @@ class TransformerEncoder(nn.Module):
         self.norm = nn.LayerNorm(d_model)
         self.drop = nn.Dropout(dropout)
         self.proj = nn.Linear(d_model, out_dim)
+        self.token_dim = d_model
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -195,6 +196,14 @@ class TransformerEncoder(nn.Module):
             if weights is not None:
                 maps.append(weights)
         return self.norm(h), tmask, maps
+
+    def encode_tokens(self, x: Tensor | Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """The input tokens' states after the last block ``[B, L, d_model]`` (the encoder's
+        own ``[CLS]`` left out) and their mask; what a decoder attends to."""
+        h, tmask, _ = self.forward_tokens(x)
+        if self.cls is not None:
+            h, tmask = h[:, 1:], tmask[:, 1:]
+        return h, tmask
 
     def attention_maps(self, x: Tensor | Mapping[str, Tensor]) -> Tensor:
         """Attention weights of every block, ``[B, layers, heads, L', L']``.

@@ -30,6 +30,11 @@ from biozoo.report.comparison import bold_cells, comparison_section, split_sizes
 from biozoo.report.explained import attention_section, attributions_section, explanations_section
 from biozoo.report.latent_maps import latent_map_data, plot_latent_map
 from biozoo.report.overlays import image_maps_section
+from biozoo.report.sequence import (
+    accuracy_by_length_figure,
+    cross_attention_figure,
+    cross_attention_maps,
+)
 from biozoo.report.survival import km_figure
 from biozoo.report.template import PAGE, section
 from biozoo.report.training import training_section
@@ -392,6 +397,34 @@ def _survival_figures(run: RunFiles, preds: pd.DataFrame, chosen: list[str]) -> 
         "each split's predicted risk (pooled over splits), with the log-rank p-value."
     )
     return [figure(fig, "km", cap, wide=True)]
+
+
+@PREDICTION_FIGURES.register("sequence")
+def _sequence_figures(run: RunFiles, preds: pd.DataFrame, chosen: list[str]) -> list[str]:
+    methods = [m for m, _ in _method_kinds(run, preds)]
+    figs = [
+        figure(
+            accuracy_by_length_figure(preds, methods),
+            "accuracy-by-length",
+            "Per-residue accuracy of every model against the true length of the target "
+            "sequence (equal-width length bins, pooled over splits).",
+            wide=True,
+        )
+    ]
+    for i, (model, frame) in enumerate(cross_attention_maps(run.path).items()):
+        if frame.empty:
+            continue
+        figs.append(
+            figure(
+                cross_attention_figure(frame, model),
+                f"cross-attention-{i}",
+                f"Cross-attention of {escape(model)}: the attention of each decoded residue "
+                "(row) over the input tokens (columns), first test sample of the first "
+                "split, first member; all maps of a few samples are in cross_attention/.",
+                wide=True,
+            )
+        )
+    return figs
 
 
 def _method_kinds(run: RunFiles, preds: pd.DataFrame) -> list[tuple[str, str]]:

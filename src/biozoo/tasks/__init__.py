@@ -2,7 +2,7 @@
 
 ``TASKS.get(name).from_options(options)`` gives the task of a config's target; see
 :class:`~biozoo.tasks.base.Task` for what a task provides. Importing this package registers
-the built-in tasks: ``binary``, ``multiclass``, ``regression`` and ``survival``.
+the built-in tasks: ``binary``, ``multiclass``, ``regression``, ``survival`` and ``sequence``.
 """
 
 from biozoo.tasks.base import (
@@ -20,6 +20,7 @@ from biozoo.tasks.base import (
 )
 from biozoo.tasks.classification import BinaryTask, ClassificationTask, MulticlassTask
 from biozoo.tasks.regression import RegressionTask
+from biozoo.tasks.sequence import SequenceOutput, SequenceTask
 from biozoo.tasks.survival import SurvivalOptions, SurvivalTask
 
 __all__ = [
@@ -34,6 +35,8 @@ __all__ = [
     "RankingTarget",
     "Reference",
     "RegressionTask",
+    "SequenceOutput",
+    "SequenceTask",
     "SurvivalOptions",
     "SurvivalTask",
     "TargetOptions",

@@ -25,6 +25,7 @@ from biozoo.inputs import InputSpec
 from biozoo.model import build_model
 from biozoo.tasks import Reference, Task
 from biozoo.train.baselines import BASELINES
+from biozoo.train.cross_attention import cross_attention_frame, has_cross_attention
 from biozoo.train.embed import is_latent, reconstruction_metrics
 from biozoo.train.ensemble import Ensemble, make_ensemble
 from biozoo.train.fold import FittedTransforms, fit_transforms
@@ -74,6 +75,7 @@ class ExperimentResult:
     models: list[FoldModel] = field(default_factory=list)
     training: dict[str, list[dict[str, object]]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    cross_attention: dict[str, list[pd.DataFrame]] = field(default_factory=dict)
 
 
 def member_seeds(seed: int, split_index: int, model_index: int, n: int) -> list[int]:
@@ -333,8 +335,27 @@ def _run_deep(cfg, cohort, split, si, mi, mname, train, test, transforms, fold, 
         ]
     )
     result.models.append(FoldModel(mname, split.name, ensemble, info, history))
+    if has_cross_attention(ensemble):
+        frame = _cross_attention(cohort, test, transforms, test_data, ensemble)
+        frame.insert(0, "split", split.name)
+        result.cross_attention.setdefault(mname, []).append(frame)
     if cfg.output.latents:
         _record_latents(result, mname, split, cohort, transforms, ensemble, fit_pos, val_pos)
+
+
+_MAPS = 4  # test samples per split whose cross-attention maps are written
+
+
+def _cross_attention(cohort, test, transforms, test_data, ensemble) -> pd.DataFrame:
+    """Cross-attention of the first test samples (the one modality's tokens named)."""
+    ((mod, part),) = transforms.parts.items()
+    rows = np.flatnonzero(test_data.present[mod].numpy())[:_MAPS]
+    x, names = test_data.inputs[mod], part.token_names()
+    key_tokens = None
+    if names is not None and isinstance(x, dict) and "tokens" in x:
+        key_tokens = [[names[int(t)] for t in x["tokens"][r].tolist()] for r in rows]
+    ids = [str(s) for s in test.ids[rows]]
+    return cross_attention_frame(ensemble, test_data, rows, ids, key_tokens, cohort.task.letters)
 
 
 def _record(result, method, split, test, pred, cohort, reference=None) -> None:

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, IterableDataset
 
 from biozoo.data.batch import FoldData
+from biozoo.decoders.protocols import EncoderDecoder
 from biozoo.latent.protocols import Generative
 from biozoo.train.ensemble import Ensemble, LoopEnsemble, StackedEnsemble
 from biozoo.train.history import LossHistory
@@ -126,8 +127,14 @@ class EnsemblePlan(L.LightningModule):
         task, aux = self._task_and_aux(batch)
         return task + aux
 
+    def _model_args(self, batch: FoldData) -> tuple[object, ...]:
+        """The ensemble's inputs; an encoder-decoder also reads the target (teacher forcing)."""
+        if isinstance(self.ensemble.template, EncoderDecoder):
+            return batch.inputs, batch.present, batch.y
+        return batch.inputs, batch.present
+
     def _task_and_aux(self, batch: FoldData) -> tuple[Tensor, Tensor]:
-        outputs, view_mask, aux = self.ensemble(batch.inputs, batch.present, with_aux=True)
+        outputs, view_mask, aux = self.ensemble(*self._model_args(batch), with_aux=True)
         return self._head_losses(outputs, view_mask, batch), aux
 
     def _head_losses(self, outputs: Tensor, view_mask: Tensor, batch: FoldData) -> Tensor:
@@ -168,9 +175,9 @@ class EnsemblePlan(L.LightningModule):
         term, as in training.
         """
         if self.generative:
-            outputs, view_mask, aux = self.ensemble(batch.inputs, batch.present, with_aux=True)
+            outputs, view_mask, aux = self.ensemble(*self._model_args(batch), with_aux=True)
         else:
-            outputs, view_mask = self.ensemble(batch.inputs, batch.present)
+            outputs, view_mask = self.ensemble(*self._model_args(batch))
             aux = None
         losses = self._head_losses(outputs, view_mask, batch)
         self.val_losses = (losses if aux is None else losses + aux).detach()

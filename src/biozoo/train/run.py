@@ -132,6 +132,8 @@ def _write(folder, cfg, cohort, result, board, metrics) -> None:
     for fm in result.models:
         if fm.history is not None:
             folder.write_csv(layout.history(fm.model, fm.split), fm.history)
+    for model, frames in result.cross_attention.items():
+        folder.write_csv(layout.cross_attention(model), pd.concat(frames, ignore_index=True))
     for (model, name), frames in result.latents.items():
         folder.write_csv(layout.latent(model, name), pd.concat(frames, ignore_index=True))
     if cfg.output.save_models:

@@ -111,6 +111,15 @@ class RunLayout:
         return self.root / "attention_maps"
 
     @property
+    def cross_attention_dir(self) -> Path:
+        """Cross-attention maps of encoder-decoders."""
+        return self.root / "cross_attention"
+
+    def cross_attention(self, model: str) -> Path:
+        """Cross-attention maps of ``model`` (a few test samples per split)."""
+        return self.cross_attention_dir / f"{_safe(model, 'model')}.csv"
+
+    @property
     def explanations(self) -> Path:
         """Graph explanations."""
         return self.root / "explanations"

@@ -6,14 +6,15 @@ Options under ``sequence:`` (:class:`~biozoo.data.sequence.read.SequenceOptions`
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from biozoo.data.cohort import align_records
 from biozoo.data.protocol import ModalityKind, Part, Read, register_modality
 from biozoo.data.sequence.part import SequenceTransform
-from biozoo.data.sequence.read import SequenceOptions, read_sequences
+from biozoo.data.sequence.read import SequenceOptions, checked_sequences, read_sequences
+from biozoo.data.sources.datasets import dataset_table
 from biozoo.data.spec import RecordConfig
 from biozoo.errors import BiozooError
 from biozoo.registry import Registry
@@ -30,12 +31,19 @@ class SequenceConfig(RecordConfig):
     kind: Literal["sequence"] = "sequence"
     sequence: SequenceOptions = Field(default_factory=SequenceOptions)
 
+    @model_validator(mode="after")
+    def _a_file(self) -> Self:
+        """A file, or a bundled dataset's sequence table (``dataset: orfs/dna``)."""
+        return self
+
     def view_spec(self) -> tuple[str, dict[str, Any]]:
         return super().view_spec()[0], self.sequence.model_dump()
 
 
 def read_modality(name: str, modality: SequenceConfig) -> Read:
     """One string per sample id."""
+    if modality.dataset is not None:
+        return _read_dataset(modality.dataset, modality.sequence)
     path = modality.path
     assert path is not None  # record kinds read files only (checked by the config)
     fmt = {"auto": "auto", "csv": "csv", "tsv": "tsv"}.get(modality.format)
@@ -45,6 +53,17 @@ def read_modality(name: str, modality: SequenceConfig) -> Read:
         )
     seqs = read_sequences(path, fmt=fmt, id_column=modality.id_column, options=modality.sequence)
     return Read(seqs, str(path), {})
+
+
+def _read_dataset(spec: str, options: SequenceOptions) -> Read:
+    """The sequences of a bundled dataset's one-column table of strings."""
+    frame = dataset_table(spec)
+    column = options.column or str(frame.columns[0])
+    if column not in frame.columns or frame[column].dtype != object:
+        raise BiozooError(f"dataset table {spec!r} holds no sequence column {column!r}.")
+    ids = [str(i) for i in frame.index]
+    seqs = checked_sequences(ids, [str(s) for s in frame[column]], spec, options)
+    return Read(seqs, spec, {})
 
 
 register_modality(

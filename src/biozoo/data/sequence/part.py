@@ -152,12 +152,13 @@ class SequenceTransform:
     """k-mer tokens of sequences, vocabulary fitted on the training records of a fold.
 
     Args:
-        column, alphabet, kmer, overlap, max_len, truncate, uppercase, cls_token: see
+        column, alphabet, kmer, overlap, max_len, truncate, uppercase, cls_token, width: see
             :class:`SequenceOptions` (``column`` is the reader's and is ignored here).
 
     Shape:
         - transform: ``tokens`` Long ``[n, L]``, ``mask`` Bool ``[n, L]`` with
-          ``L = min(max_len, longest training record in tokens)``, fixed at fit so every part
+          ``L = min(max_len, longest training record in tokens)`` (``max_len`` with
+          ``width: max_len``), fixed at fit so every part
           of a fold has the same width; absent samples are all padding (mask False).
         - flat: float32 ``[n, V - 3]`` k-mer composition (counts / tokens of the record).
     """
@@ -176,6 +177,7 @@ class SequenceTransform:
         truncate: Literal["head", "tail", "center"] = "head",
         uppercase: bool = True,
         cls_token: bool = True,
+        width: Literal["train", "max_len"] = "train",
     ) -> None:
         self.options = SequenceOptions(
             column=column,
@@ -186,6 +188,7 @@ class SequenceTransform:
             truncate=truncate,
             uppercase=uppercase,
             cls_token=cls_token,
+            width=width,
         )
         self.coder = _Coder(alphabet_letters(alphabet, uppercase), kmer, overlap, uppercase)
         self.vocab: list[str] | None = None
@@ -221,7 +224,8 @@ class SequenceTransform:
         else:
             self._set_vocab(self._seen_codes(records))
         longest = int(self.coder.count(lengths).max()) + int(self.options.cls_token)
-        self.length = min(self.options.max_len, longest)
+        fixed = self.options.width == "max_len"
+        self.length = self.options.max_len if fixed else min(self.options.max_len, longest)
         log.info("sequence vocabulary: %d tokens, width %d", len(self.vocab), self.length)
         return self
 

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from biozoo.alphabets import ALPHABETS, alphabet_letters
 from biozoo.errors import BiozooError
 
-ALPHABETS = {"protein": "ACDEFGHIKLMNPQRSTVWY", "dna": "ACGT", "rna": "ACGU"}
 SPECIALS = {"pad": 0, "unk": 1, "cls": 2}
 _FIRST = 3  # id of the first vocabulary token
 _CHUNK = 4096  # records encoded at a time
@@ -26,7 +26,15 @@ _FASTA = (".fasta", ".fa", ".faa", ".fna", ".ffn", ".fas", ".fsa")
 _DELIMITED = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "tsv"}
 
 
-__all__ = ["ALPHABETS", "SequenceOptions", "alphabet_letters", "read_sequences"]
+__all__ = [
+    "ALPHABETS",
+    "SequenceOptions",
+    "alphabet_letters",
+    "checked_sequences",
+    "is_fasta",
+    "read_fasta_labels",
+    "read_sequences",
+]
 
 
 class SequenceOptions(BaseModel):
@@ -43,6 +51,9 @@ class SequenceOptions(BaseModel):
             ``tail`` (its last tokens) or ``center`` (the middle window).
         uppercase: upper-case the letters before checking and tokenizing.
         cls_token: put ``[CLS]`` (id 2) at position 0.
+        width: the token width of every record: ``train`` (the longest training record,
+            at most ``max_len``) or ``max_len`` (always ``max_len``, so records longer than
+            any training one, scored later, are not cut).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -54,6 +65,7 @@ class SequenceOptions(BaseModel):
     truncate: Literal["head", "tail", "center"] = "head"
     uppercase: bool = True
     cls_token: bool = True
+    width: Literal["train", "max_len"] = "train"
 
     @field_validator("alphabet")
     @classmethod
@@ -66,12 +78,6 @@ class SequenceOptions(BaseModel):
                 f"letters, got {v!r}"
             )
         return v
-
-
-def alphabet_letters(alphabet: str, uppercase: bool = True) -> str:
-    """The letters of a named or literal alphabet (upper-cased when ``uppercase``)."""
-    letters = ALPHABETS.get(alphabet, alphabet)
-    return "".join(dict.fromkeys(letters.upper())) if uppercase else letters
 
 
 # ---------------------------------------------------------------- reader
@@ -110,12 +116,44 @@ def read_sequences(
         ids, seqs = _read_fasta(path)
     else:
         ids, seqs = _read_column(path, "," if fmt == "csv" else "\t", id_column, options.column)
+    return checked_sequences(ids, seqs, str(path), options)
+
+
+def checked_sequences(
+    ids: list[str], seqs: list[str], source: str, options: SequenceOptions
+) -> pd.Series:
+    """The records as :func:`read_sequences` returns them, checked the same way.
+
+    Raises:
+        BiozooError: an id repeats or is empty, a sequence is empty, or a letter is outside
+            the alphabet (naming ``source``, the record, letter and position).
+    """
     if options.uppercase:
         seqs = [s.upper() for s in seqs]
     index = pd.Index(ids, dtype=object, name="sample_id")
-    _check_records(path, index, seqs)
-    _check_alphabet(path, ids, seqs, options.alphabet, options.uppercase)
+    _check_records(source, index, seqs)
+    _check_alphabet(source, ids, seqs, options.alphabet, options.uppercase)
     return pd.Series(seqs, index=index, dtype=object, name=options.column or "sequence")
+
+
+def is_fasta(path: Path) -> bool:
+    """Whether ``path`` has a FASTA suffix (optionally ``.gz``)."""
+    suffixes = [x.lower() for x in Path(path).suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    return bool(suffixes) and suffixes[-1] in _FASTA
+
+
+def read_fasta_labels(path: Path) -> pd.Series:
+    """The records of a FASTA file as labels (e.g. target sequences), indexed by id.
+
+    Letters are upper-cased and not checked here (the task checks them against its own
+    alphabet); ids repeating or empty and empty records are errors, as for sequences.
+    """
+    ids, seqs = _read_fasta(Path(path))
+    seqs = [x.upper() for x in seqs]
+    _check_records(path, pd.Index(ids, dtype=object, name="sample_id"), seqs)
+    return pd.Series(seqs, index=pd.Index(ids, dtype=object, name="sample_id"), dtype=object)
 
 
 def _resolve(path: Path, fmt: str) -> str:
@@ -190,7 +228,7 @@ def _read_column(
     return ids, ["".join(s.split()) for s in frame[column].tolist()]
 
 
-def _check_records(path: Path, index: pd.Index, seqs: list[str]) -> None:
+def _check_records(path: Path | str, index: pd.Index, seqs: list[str]) -> None:
     if len(index) == 0:
         raise BiozooError(f"sequence file {path} holds no record.")
     if (index == "").any():
@@ -210,7 +248,7 @@ def _check_records(path: Path, index: pd.Index, seqs: list[str]) -> None:
 
 
 def _check_alphabet(
-    path: Path, ids: list[str], seqs: list[str], alphabet: str, uppercase: bool
+    path: Path | str, ids: list[str], seqs: list[str], alphabet: str, uppercase: bool
 ) -> None:
     letters = alphabet_letters(alphabet, uppercase)
     joined = "".join(seqs)

@@ -452,3 +452,29 @@ def _liver_table(name: str) -> pd.DataFrame:
     from biozoo.data.sources.liver import liver_cohort
 
     return liver_cohort(only=(name,)).tables[name]
+
+
+@_dataset(
+    DatasetInfo(
+        name="orfs",
+        description="Simulated open reading frames, 500 samples of 5-30 codons: table dna "
+        "(one sequence per sample, for a sequence modality); target: protein (its translation "
+        "by the standard genetic code), also residues (its length).",
+        tables=("dna",),
+        target_column="protein",
+        task="sequence",
+        n_samples=500,
+        source="biozoo.data.sources.orfs.simulate_orfs(500, seed=0); translation by Biopython",
+    )
+)
+def _orfs() -> LoadedDataset:
+    """:func:`~biozoo.data.sources.orfs.simulate_orfs` with its defaults but 500 ORFs.
+
+    Table ``dna`` holds one str column, ``sequence``: it is read by a ``sequence`` modality
+    (``dataset: orfs/dna``), not as a numeric table.
+    """
+    from biozoo.data.sources.orfs import simulate_orfs
+
+    dna, protein = simulate_orfs(500, seed=0)
+    labels = pd.DataFrame({"protein": protein, "residues": protein.str.len().astype(np.int64)})
+    return _finish({"dna": dna.rename("sequence").to_frame()}, labels, "protein", "sequence")
