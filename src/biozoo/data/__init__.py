@@ -4,7 +4,7 @@ Importing the package registers every kind in :data:`~biozoo.data.protocol.MODAL
 new kind is one subpackage and one import line here.
 """
 
-from biozoo.data import molecule, sequence, series, table  # noqa: F401  (register the kinds)
+from biozoo.data import events, molecule, sequence, series, table  # noqa: F401  (register kinds)
 from biozoo.data.protocol import MODALITIES
 
 __all__ = ["MODALITIES"]

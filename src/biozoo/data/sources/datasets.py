@@ -27,6 +27,7 @@ from biozoo.registry import Registry
 __all__ = [
     "DatasetInfo",
     "LoadedDataset",
+    "dataset_events",
     "dataset_table",
     "dataset_target",
     "list_datasets",
@@ -63,6 +64,8 @@ class LoadedDataset:
         task: the name of the task the target is for (a :data:`~biozoo.tasks.TASKS` entry).
         labels: every label column offered by the dataset (``target`` is one of them), for
             :func:`dataset_target`.
+        events: a long frame of life events (``patient, age, code, ...``) for an ``events``
+            modality, or None.
     """
 
     tables: dict[str, pd.DataFrame]
@@ -70,6 +73,7 @@ class LoadedDataset:
     target_column: str
     task: str
     labels: pd.DataFrame
+    events: pd.DataFrame | None = None
 
 
 Loader = Callable[[], LoadedDataset]
@@ -112,6 +116,7 @@ def load_dataset(name: str) -> LoadedDataset:
         target_column=cached.target_column,
         task=cached.task,
         labels=cached.labels.copy(),
+        events=None if cached.events is None else cached.events.copy(),
     )
 
 
@@ -141,6 +146,19 @@ def dataset_table(spec: str) -> pd.DataFrame:
     if table not in tables:
         raise BiozooError(f"dataset {name!r} has no table {table!r} (tables: {', '.join(tables)}).")
     return tables[table].copy()
+
+
+def dataset_events(name: str) -> pd.DataFrame:
+    """The long life-event frame of a bundled dataset (for an ``events`` modality).
+
+    Raises:
+        BiozooError: the dataset is unknown or holds no life events.
+    """
+    _LOADERS.get(name, where="events dataset")
+    events = _load_cached(name).events
+    if events is None:
+        raise BiozooError(f"dataset {name!r} holds no life events (life_events does).")
+    return events.copy()
 
 
 def dataset_target(name: str, column: str) -> pd.Series:
@@ -292,3 +310,28 @@ def _simulated() -> LoadedDataset:
 
     sim = simulate_cohort(seed=0)
     return _finish(dict(sim.tables), sim.target.to_frame("label"), "label", "binary")
+
+
+@_dataset(
+    DatasetInfo(
+        name="life_events",
+        description="Simulated life-event histories, 2,000 patients: 10 codes whose rates "
+        "depend on age, sex and earlier codes, terminal DEATH (read by kind: events), and "
+        "sex; target: death during follow-up (binary).",
+        tables=("sex",),
+        target_column="death",
+        task="binary",
+        n_samples=2000,
+        source="biozoo.data.sources.life_events.simulate_life_events(seed=0)",
+    )
+)
+def _life_events() -> LoadedDataset:
+    """The default :func:`~biozoo.data.sources.life_events.simulate_life_events`, seed 0."""
+    from biozoo.data.sources.life_events import TERMINAL, simulate_life_events
+
+    sim = simulate_life_events(seed=0)
+    sex = sim.sex.astype(np.float32).to_frame("sex")
+    died = sim.events.groupby("patient", sort=False)["code"].agg(lambda c: int(TERMINAL in set(c)))
+    loaded = _finish({"sex": sex}, died.to_frame("death"), "death", "binary")
+    loaded.events = sim.events
+    return loaded
