@@ -5,6 +5,7 @@ import torch
 
 from biozoo.encoders import ENCODERS
 from biozoo.inputs import (
+    EventsInput,
     FeatureGraphInput,
     GraphInput,
     GroupsInput,
@@ -62,6 +63,15 @@ def example(kind: type):
             torch.randn(BATCH, 6, generator=g),
         ),
         GraphInput: lambda: (GraphInput(node_dim=5, edge_dim=2), _graph_batch(BATCH)),
+        EventsInput: lambda: (
+            EventsInput(vocab=10, max_len=7, covariates=2),
+            {
+                "codes": torch.randint(2, 10, (BATCH, 7), generator=g) * steps,
+                "ages": (30 + torch.rand(BATCH, 7, generator=g).cumsum(1) * 5) * steps,
+                "mask": steps,
+                "covariates": torch.randn(BATCH, 2, generator=g),
+            },
+        ),
     }
     return examples[kind]()
 

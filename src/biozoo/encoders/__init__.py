@@ -9,6 +9,7 @@ embedding is then zero.
 
 from biozoo.encoders._registry import ENCODERS
 from biozoo.encoders.cnn1d import CNN1dEncoder
+from biozoo.encoders.delphi import DelphiEncoder
 from biozoo.encoders.gnn import ChebNetEncoder, GATEncoder, GCNEncoder, GINEncoder
 from biozoo.encoders.identity import IdentityEncoder
 from biozoo.encoders.kan import KANEncoder
@@ -22,6 +23,7 @@ from biozoo.encoders.transformer import TransformerEncoder
 __all__ = [
     "ENCODERS",
     "CNN1dEncoder",
+    "DelphiEncoder",
     "GRUEncoder",
     "LSTMEncoder",
     "MambaEncoder",

@@ -3,6 +3,8 @@
 - :class:`AttentionEncoder`: hands back its token states and attention weights (explain's
   attention maps read them).
 - :class:`AuxLoss`: adds a regularisation term to the training loss after each forward.
+- :class:`EventEncoder`: gives a state after each life event, seeing earlier events only
+  (what the generative event-history model of :mod:`biozoo.pipelines.life_events` reads).
 - :class:`Stackable`: a module that says whether ensemble members holding it can be trained
   together under ``torch.func.vmap`` (a module without the attribute is stackable).
 """
@@ -14,7 +16,7 @@ from typing import Protocol, runtime_checkable
 
 from torch import Tensor
 
-__all__ = ["AttentionEncoder", "AuxLoss", "Stackable"]
+__all__ = ["AttentionEncoder", "AuxLoss", "EventEncoder", "Stackable"]
 
 
 @runtime_checkable
@@ -38,6 +40,17 @@ class AuxLoss(Protocol):
 
     def aux_loss(self) -> Tensor | None:
         """The term to add to the loss, or None."""
+        ...
+
+
+@runtime_checkable
+class EventEncoder(Protocol):
+    """A causal encoder of life events: a state after each event, from it and earlier ones."""
+
+    d_model: int
+
+    def event_states(self, x: Mapping[str, Tensor]) -> Tensor:
+        """Each event's state ``[B, L, d_model]``."""
         ...
 
 
