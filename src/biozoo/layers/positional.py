@@ -38,8 +38,7 @@ def sinusoid(values: Tensor, dim: int, base: float = 10000.0) -> Tensor:
         base: wavelength base: periods run from ``2 pi`` to ``2 pi base`` units of ``values``.
     """
     freq = torch.exp(
-        torch.arange(0, dim, 2, device=values.device, dtype=torch.float32)
-        * (-math.log(base) / dim)
+        torch.arange(0, dim, 2, device=values.device, dtype=torch.float32) * (-math.log(base) / dim)
     )
     angles = values.to(torch.float32).unsqueeze(-1) * freq  # (..., dim / 2)
     return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(-2)  # (..., dim)
