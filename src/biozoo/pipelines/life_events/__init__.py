@@ -16,7 +16,7 @@ from biozoo.pipelines.life_events.protocol import (
     load_life_events_config,
     run_life_events,
 )
-from biozoo.pipelines.life_events.sampling import sample_trajectories
+from biozoo.pipelines.life_events.sampling import rates_after, sample_trajectories
 
 __all__ = [
     "AgeSexIncidence",
@@ -25,6 +25,7 @@ __all__ = [
     "LifeEventsResult",
     "fit_event_model",
     "load_life_events_config",
+    "rates_after",
     "run_life_events",
     "sample_trajectories",
     "transitions",

@@ -6,12 +6,13 @@ and appends the first one to ring. Rates are constant from an event to the next,
 nothing happened between the last event and ``start_age``, the first new event comes at
 ``max(last age, start_age)`` plus the sampled wait (the exponential has no memory). A
 trajectory stops at a terminal code (kept) or when the next event would fall after
-``max_age`` (dropped). Trajectories are sampled in parallel, in lockstep, from one seeded
-generator: the same seed gives the same trajectories.
+``max_age`` (dropped). The trajectories of all histories are sampled in parallel, in
+lockstep, from one seeded generator: the same seed gives the same trajectories.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -20,72 +21,111 @@ from biozoo.errors import BiozooError
 from biozoo.layers.competing_exponentials import sample_next_event
 from biozoo.pipelines.life_events.model import EventHistoryModel
 
-__all__ = ["sample_trajectories"]
+__all__ = ["rates_after", "sample_trajectories"]
+
+
+@torch.no_grad()
+def rates_after(
+    model: EventHistoryModel, part: EventTokens, histories: list[History]
+) -> pd.DataFrame:
+    """The rate of every code (per year) right after the last event of each history.
+
+    Comparing two histories that differ in one earlier event reads off what the model learned
+    that event does to each code's rate (a counterfactual probe).
+
+    Returns:
+        One row per history, one column per token.
+    """
+    model.eval()
+    x = part.encode(histories)
+    last = x["mask"].sum(dim=1) - 1
+    rates = model.log_rates(x)[torch.arange(len(histories)), last].exp()
+    return pd.DataFrame(rates.double().numpy(), columns=part.token_names())
 
 
 @torch.no_grad()
 def sample_trajectories(
     model: EventHistoryModel,
     part: EventTokens,
-    history: History,
+    histories: list[History],
     *,
-    start_age: float,
+    start_ages: list[float],
     max_age: float,
     terminal: list[str],
-    n: int = 100,
+    n: int = 1,
     seed: int = 0,
     max_events: int = 200,
 ) -> pd.DataFrame:
-    """Sample ``n`` futures of one patient's history after ``start_age``.
+    """Sample ``n`` futures of each history after its start age.
 
     Args:
         model: the trained model.
         part: the fitted tokens part (its vocabulary and covariate scaling).
-        history: the patient's history (events after ``start_age`` are ignored).
-        start_age: age from which the future is generated.
+        histories: the patients' histories (events after the start age are ignored).
+        start_ages: per history, the age from which its future is generated.
         max_age: no event is generated after this age.
         terminal: codes that end a trajectory (e.g. death).
-        n: number of trajectories.
+        n: trajectories per history.
         seed: seed of the generator.
         max_events: most events generated per trajectory.
 
     Returns:
-        The generated events: columns ``trajectory, age, code``, in age order per trajectory.
+        The generated events: columns ``history`` (position in ``histories``),
+        ``trajectory`` (0..n-1), ``age``, ``code``, in age order per trajectory.
+
+    Raises:
+        BiozooError: a history has no event before its start age.
     """
     model.eval()
-    past = history.until(start_age)
-    if len(past) == 0:
-        raise BiozooError(
-            f"a trajectory starts from the events before age {start_age:g}, and this history "
-            "has none."
-        )
-    x = {k: v.repeat(n, *[1] * (v.dim() - 1)) for k, v in part.encode([past]).items()}
-    k = int(x["mask"][0].sum())
-    codes, ages = x["codes"][:, :k], x["ages"][:, :k]
-    cov = x["covariates"]
-    stop = {part.index()[c] for c in terminal if c in part.index()}
+    pasts = []
+    for h, start in zip(histories, start_ages, strict=True):
+        past = h.until(start)
+        if len(past) == 0:
+            raise BiozooError(
+                f"a trajectory starts from the events before age {start:g}, and a history has none."
+            )
+        pasts.extend([past] * n)
+    x = part.encode(pasts)
+    m = len(pasts)
+    last = x["mask"].sum(dim=1) - 1
+    width = int(last.max()) + 1 + max_events
+    codes = torch.zeros(m, width, dtype=torch.long)
+    ages = torch.zeros(m, width)
+    codes[:, : x["codes"].shape[1]], ages[:, : x["ages"].shape[1]] = x["codes"], x["ages"]
+    floor = torch.tensor(start_ages, dtype=torch.float64).repeat_interleave(n)
+    stop = torch.tensor(sorted(part.index()[c] for c in terminal if c in part.index()))
     g = torch.Generator().manual_seed(seed)
-    alive = torch.ones(n, dtype=torch.bool)
-    last = torch.full((n,), k - 1, dtype=torch.long)
-    floor = torch.full((n,), float(start_age))
-    rows = torch.arange(n)
-    out: list[tuple[int, float, str]] = []
-    vocab = part.token_names() or []
+    alive = torch.ones(m, dtype=torch.bool)
+    rows = torch.arange(m)
+    out: list[tuple[int, float, int]] = []
     for _ in range(max_events):
-        inputs = {"codes": codes, "ages": ages, "mask": codes != PAD, "covariates": cov}
-        log_rates = model.log_rates(inputs)[rows, last]  # (n, V)
+        used = int(last.max()) + 1
+        inputs = {
+            "codes": codes[:, :used],
+            "ages": ages[:, :used],
+            "mask": codes[:, :used] != PAD,
+            "covariates": x["covariates"],
+        }
+        log_rates = model.log_rates(inputs)[rows, last]  # (m, V)
         code, wait = sample_next_event(log_rates.double(), generator=g)
-        when = torch.maximum(ages[rows, last].double(), floor.double()) + wait
+        when = torch.maximum(ages[rows, last].double(), floor) + wait
         alive &= when <= max_age
-        new_code = torch.where(alive, code, torch.zeros_like(code))
-        new_age = torch.where(alive, when, torch.zeros_like(when)).float()
-        codes = torch.cat([codes, new_code[:, None]], dim=1)
-        ages = torch.cat([ages, new_age[:, None]], dim=1)
-        for i in torch.flatnonzero(alive).tolist():
-            out.append((i, float(when[i]), vocab[int(code[i])]))
+        live = torch.nonzero(alive).flatten()
+        codes[live, last[live] + 1] = code[live]
+        ages[live, last[live] + 1] = when[live].float()
+        out.extend(zip(live.tolist(), when[live].tolist(), code[live].tolist(), strict=True))
         last = torch.where(alive, last + 1, last)
-        alive &= ~torch.isin(code, torch.tensor(sorted(stop), dtype=torch.long))
+        alive &= ~torch.isin(code, stop)
         if not alive.any():
             break
-    frame = pd.DataFrame(out, columns=["trajectory", "age", "code"])
-    return frame.sort_values(["trajectory", "age"], kind="stable").reset_index(drop=True)
+    vocab = part.token_names() or []
+    row = np.array([o[0] for o in out], dtype=np.int64)
+    frame = pd.DataFrame(
+        {
+            "history": row // n,
+            "trajectory": row % n,
+            "age": [o[1] for o in out],
+            "code": [vocab[o[2]] for o in out],
+        }
+    )
+    return frame.sort_values(["history", "trajectory", "age"], kind="stable").reset_index(drop=True)
