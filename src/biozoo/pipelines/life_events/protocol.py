@@ -129,6 +129,7 @@ def run_life_events(cfg: LifeEventsConfig) -> LifeEventsResult:
     censor = index.get(cfg.censor_code) if cfg.censor_code else None
     never = [PAD] + ([censor] if censor is not None else [])
     fit_pos, val_pos = inner_split(np.zeros(len(train)), val_fraction=tr.val_fraction, seed=tr.seed)
+    torch.manual_seed(tr.seed)  # the initial weights come from the run seed only
     model = EventHistoryModel(_encoder(cfg.model, part), len(index), never)
     t1 = time.perf_counter()
     info = fit_event_model(
