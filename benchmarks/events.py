@@ -59,7 +59,7 @@ def _histories(frame: pd.DataFrame) -> dict[str, History]:
     return out
 
 
-def _recovery(res, hist: dict[str, History], test: list[str]) -> dict[str, dict[str, float]]:
+def _recovery(res, cfg, hist: dict[str, History], test: list[str]) -> dict[str, dict[str, float]]:
     prefixes, ages, sexes, seen = [], [], [], []
     for pid in test:
         h = hist[pid]
@@ -70,7 +70,11 @@ def _recovery(res, hist: dict[str, History], test: list[str]) -> dict[str, dict[
             seen.append(list(h.codes[: i + 1]))
     truth = np.array([true_log_rates(a, s, c) for a, s, c in zip(ages, sexes, seen, strict=True)])
     cols = [res.part.index()[c] for c in CODES]
-    model = np.log(rates_after(res.model, res.part, prefixes).to_numpy()[:, cols])
+    model = np.log(
+        rates_after(res.model, res.part, prefixes, no_event_every=cfg.no_event_every).to_numpy()[
+            :, cols
+        ]
+    )
     base = res.baseline.log_rates(np.array(ages), np.array(sexes))[:, cols]
     ok = np.isfinite(truth)
     out = {}
@@ -83,7 +87,7 @@ def _recovery(res, hist: dict[str, History], test: list[str]) -> dict[str, dict[
     return out
 
 
-def _probes(res) -> dict[str, float]:
+def _probes(res, cfg) -> dict[str, float]:
     out = {}
     for cause, code in PROBES:
         ratios = []
@@ -95,7 +99,9 @@ def _probes(res) -> dict[str, float]:
                     )
                     for last in (cause, "F32")
                 ]
-                r = rates_after(res.model, res.part, pair)[code].to_numpy()
+                r = rates_after(res.model, res.part, pair, no_event_every=cfg.no_event_every)[
+                    code
+                ].to_numpy()
                 ratios.append(np.log(r[0] / r[1]))
         out[f"{cause}->{code}"] = float(np.exp(np.mean(ratios)))
     return out
@@ -111,6 +117,7 @@ def _sampled_incidence(res, cfg, hist: dict[str, History], test: list[str]) -> p
         max_age=85.0,
         terminal=cfg.terminal,
         seed=0,
+        no_event_every=cfg.no_event_every,
     )
     traj = traj[traj.age <= BY_AGE]
     sampled = [set(g.code) for _, g in traj.groupby("history")]
@@ -143,8 +150,8 @@ def run_one(config: Path, n: int, seed: int) -> dict[str, object]:
         "events": len(sim.events),
         "metrics": res.metrics.to_dict(orient="records"),
         "epochs_run": res.training["epochs_run"],
-        "recovery": _recovery(res, hist, test),
-        "probes": _probes(res),
+        "recovery": _recovery(res, cfg, hist, test),
+        "probes": _probes(res, cfg),
         "incidence_by_75": incidence.to_dict(orient="records"),
         "auc": res.auc[res.auc.age_band == "all"][["method", "code", "cases", "auc"]].to_dict(
             orient="records"
@@ -165,7 +172,7 @@ def _pm(values: list[float], fmt: str = "{:.3f}") -> str:
 def report(runs: list[dict], wall: float, peak_mb: float, cmd: str) -> str:
     methods = ["delphi", "age_sex_incidence"]
     keys = [
-        ("nll_per_transition", "NLL per transition ↓"),
+        ("nll_per_event", "NLL per event ↓"),
         ("auc_macro", "next-event AUC (macro over codes)"),
         ("auc_age_sex_strata", "AUC within age band x sex"),
         ("calibration_events_over_expected", "events / expected"),

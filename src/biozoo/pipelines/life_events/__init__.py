@@ -9,7 +9,13 @@
 """
 
 from biozoo.pipelines.life_events.baseline import AgeSexIncidence
-from biozoo.pipelines.life_events.model import EventHistoryModel, fit_event_model, transitions
+from biozoo.pipelines.life_events.model import (
+    NO_EVENT,
+    EventHistoryModel,
+    fit_event_model,
+    transitions,
+    with_no_events,
+)
 from biozoo.pipelines.life_events.protocol import (
     LifeEventsConfig,
     LifeEventsResult,
@@ -19,6 +25,7 @@ from biozoo.pipelines.life_events.protocol import (
 from biozoo.pipelines.life_events.sampling import rates_after, sample_trajectories
 
 __all__ = [
+    "NO_EVENT",
     "AgeSexIncidence",
     "EventHistoryModel",
     "LifeEventsConfig",
@@ -29,4 +36,5 @@ __all__ = [
     "run_life_events",
     "sample_trajectories",
     "transitions",
+    "with_no_events",
 ]

@@ -1,7 +1,7 @@
 """Metrics of a life-event model on held-out patients' transitions.
 
-- :func:`mean_nll`: negative log-likelihood per transition (competing exponentials; censored
-  intervals included), the primary metric.
+- :func:`mean_nll`: negative log-likelihood of the held-out histories (competing
+  exponentials; censored and no-event intervals included) per event, the primary metric.
 - :func:`next_event_auc`: per code, the ROC AUC of the predicted next-event probability
   (softmax of the log-rates) for "the next event is this code", over the observed
   transitions, overall and within each age band x sex stratum, as Delphi-2M reports it
@@ -45,10 +45,11 @@ class Scored:
 
 
 def mean_nll(s: Scored) -> float:
-    """Mean negative log-likelihood per transition: ``-(log rate_code [observed] - R dt)``."""
+    """Negative log-likelihood per event: ``-sum(log rate_code [observed] - R dt) / events``
+    (silent transitions add their ``R dt`` but do not count as events)."""
     total = np.exp(logsumexp(s.log_rates, axis=1))
     term = np.where(s.observed, np.take_along_axis(s.log_rates, s.code[:, None], 1)[:, 0], 0.0)
-    return float(-(term - total * s.dt).mean())
+    return float(-(term - total * s.dt).sum() / max(int(s.observed.sum()), 1))
 
 
 def _auc(label: np.ndarray, score: np.ndarray, min_cases: int) -> float:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 from biozoo._yaml import read_yaml
 from biozoo.data.cohort import RecordModality, align_records
 from biozoo.data.events import PAD, UNK, EventsConfig, EventTokens, read_modality
-from biozoo.data.protocol import part_for
+from biozoo.data.protocol import Read, part_for
 from biozoo.data.spec import PartSpec, describe_error
 from biozoo.data.splits import inner_split, make_splits
 from biozoo.encoders import ENCODERS
@@ -37,7 +37,13 @@ from biozoo.pipelines.life_events.metrics import (
     next_event_auc,
     waiting_time_calibration,
 )
-from biozoo.pipelines.life_events.model import EventHistoryModel, fit_event_model, transitions
+from biozoo.pipelines.life_events.model import (
+    NO_EVENT,
+    EventHistoryModel,
+    fit_event_model,
+    transitions,
+    with_no_events,
+)
 
 __all__ = ["LifeEventsConfig", "LifeEventsResult", "load_life_events_config", "run_life_events"]
 
@@ -53,7 +59,7 @@ class LifeEventsTraining(_Strict):
     val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
     epochs: PositiveInt = 40
     batch_size: PositiveInt = 64
-    lr: float = Field(1e-3, gt=0.0)
+    lr: float = Field(3e-3, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0)
     patience: PositiveInt = 5
     seed: int = 0
@@ -70,11 +76,13 @@ class LifeEventsEvaluation(_Strict):
 
 
 class LifeEventsConfig(_Strict):
-    """A life-event run: the events, the end-of-follow-up and terminal codes, the model."""
+    """A life-event run: the events, the end-of-follow-up and terminal codes, the spacing of
+    no-event tokens (years; None: none), the model."""
 
     data: EventsConfig
     censor_code: str | None = "END"
     terminal: list[str] = Field(default_factory=lambda: ["DEATH"])
+    no_event_every: float | None = Field(5.0, gt=0.0)
     model: PartSpec = Field(default_factory=lambda: PartSpec(name="delphi"))
     training: LifeEventsTraining = Field(default_factory=LifeEventsTraining)
     evaluation: LifeEventsEvaluation = Field(default_factory=LifeEventsEvaluation)
@@ -115,6 +123,7 @@ def run_life_events(cfg: LifeEventsConfig) -> LifeEventsResult:
     """Split patients, fit, train and score (see the module docstring)."""
     t0 = time.perf_counter()
     read = read_modality("events", cfg.data)
+    read = Read(read.data.map(lambda h: with_no_events(h, cfg.no_event_every)), read.source, {})
     ids = pd.Index(read.data.index)
     mod = align_records("events", "events", read, ids)
     tr = cfg.training
@@ -126,8 +135,8 @@ def run_life_events(cfg: LifeEventsConfig) -> LifeEventsResult:
     x_train, x_test = part.transform(mod.subset(train)), part.transform(mod.subset(test))
     unknown = part.unknown
     index = part.index()
-    censor = index.get(cfg.censor_code) if cfg.censor_code else None
-    never = [PAD] + ([censor] if censor is not None else [])
+    silent = [index[c] for c in (cfg.censor_code, NO_EVENT) if c in index]
+    never = [PAD, *silent]
     fit_pos, val_pos = inner_split(np.zeros(len(train)), val_fraction=tr.val_fraction, seed=tr.seed)
     torch.manual_seed(tr.seed)  # the initial weights come from the run seed only
     model = EventHistoryModel(_encoder(cfg.model, part), len(index), never)
@@ -136,7 +145,7 @@ def run_life_events(cfg: LifeEventsConfig) -> LifeEventsResult:
         model,
         _rows(x_train, fit_pos),
         _rows(x_train, val_pos),
-        censor_id=censor,
+        silent=silent,
         epochs=tr.epochs,
         batch_size=tr.batch_size,
         lr=tr.lr,
@@ -147,14 +156,14 @@ def run_life_events(cfg: LifeEventsConfig) -> LifeEventsResult:
     t2 = time.perf_counter()
     ev = cfg.evaluation
     sex_train, sex_test = (_sex(mod.subset(rows), part, ev.sex_covariate) for rows in (train, test))
-    baseline = _fit_baseline(x_train, sex_train, censor, never, len(index), ev.baseline_band_years)
+    baseline = _fit_baseline(x_train, sex_train, silent, never, len(index), ev.baseline_band_years)
     with torch.no_grad():
         model_rates = model.log_rates(x_test)[:, :-1]
     scored = {
-        "delphi": _scored(x_test, model_rates.numpy().astype(np.float64), sex_test, censor),
-        "age_sex_incidence": _scored(x_test, None, sex_test, censor, baseline),
+        "delphi": _scored(x_test, model_rates.numpy().astype(np.float64), sex_test, silent),
+        "age_sex_incidence": _scored(x_test, None, sex_test, silent, baseline),
     }
-    codes = [i for c, i in index.items() if i not in (PAD, UNK, censor)]
+    codes = [i for c, i in index.items() if i not in (PAD, UNK, *silent)]
     vocab = part.token_names() or []
     rows, aucs, calib = [], [], []
     for method, s in scored.items():
@@ -165,7 +174,7 @@ def run_life_events(cfg: LifeEventsConfig) -> LifeEventsResult:
         rows.append(
             {
                 "method": method,
-                "nll_per_transition": mean_nll(s),
+                "nll_per_event": mean_nll(s),
                 "auc_macro": float(overall.auc.mean()),
                 "auc_age_sex_strata": float(strata.auc.mean()),
                 "calibration_events_over_expected": float(
@@ -220,8 +229,8 @@ def _sex(mod: RecordModality, part: EventTokens, column: str | None) -> np.ndarr
     return values.astype(np.int64)
 
 
-def _flat_transitions(x: dict[str, torch.Tensor], censor: int | None, sex: np.ndarray | None):
-    t = transitions(x, censor)
+def _flat_transitions(x: dict[str, torch.Tensor], silent: list[int], sex: np.ndarray | None):
+    t = transitions(x, silent)
     valid = t.valid.numpy()
     age = x["ages"][:, :-1].numpy().astype(np.float64)[valid]
     per_patient = np.zeros(len(valid), dtype=np.int64) if sex is None else sex
@@ -236,14 +245,14 @@ def _flat_transitions(x: dict[str, torch.Tensor], censor: int | None, sex: np.nd
     )
 
 
-def _fit_baseline(x, sex, censor, never, vocab, band_years) -> AgeSexIncidence:
-    _, age, patient_sex, code, dt, observed = _flat_transitions(x, censor, sex)
+def _fit_baseline(x, sex, silent, never, vocab, band_years) -> AgeSexIncidence:
+    _, age, patient_sex, code, dt, observed = _flat_transitions(x, silent, sex)
     return AgeSexIncidence(vocab, never, band_years=band_years).fit(
         age, dt, code, observed, patient_sex
     )
 
 
-def _scored(x, log_rates, sex, censor, baseline: AgeSexIncidence | None = None) -> Scored:
-    valid, age, patient_sex, code, dt, observed = _flat_transitions(x, censor, sex)
+def _scored(x, log_rates, sex, silent, baseline: AgeSexIncidence | None = None) -> Scored:
+    valid, age, patient_sex, code, dt, observed = _flat_transitions(x, silent, sex)
     rates = baseline.log_rates(age, patient_sex) if baseline is not None else log_rates[valid]
     return Scored(rates, age, None if sex is None else patient_sex, code, dt, observed)

@@ -19,25 +19,30 @@ import torch
 from biozoo.data.events import PAD, EventTokens, History
 from biozoo.errors import BiozooError
 from biozoo.layers.competing_exponentials import sample_next_event
-from biozoo.pipelines.life_events.model import EventHistoryModel
+from biozoo.pipelines.life_events.model import NO_EVENT, EventHistoryModel, with_no_events
 
 __all__ = ["rates_after", "sample_trajectories"]
 
 
 @torch.no_grad()
 def rates_after(
-    model: EventHistoryModel, part: EventTokens, histories: list[History]
+    model: EventHistoryModel,
+    part: EventTokens,
+    histories: list[History],
+    *,
+    no_event_every: float | None = None,
 ) -> pd.DataFrame:
     """The rate of every code (per year) right after the last event of each history.
 
     Comparing two histories that differ in one earlier event reads off what the model learned
-    that event does to each code's rate (a counterfactual probe).
+    that event does to each code's rate (a counterfactual probe). ``no_event_every``: the
+    spacing of no-event tokens the model was trained with (they are added to the histories).
 
     Returns:
         One row per history, one column per token.
     """
     model.eval()
-    x = part.encode(histories)
+    x = part.encode([with_no_events(h, no_event_every) for h in histories])
     last = x["mask"].sum(dim=1) - 1
     rates = model.log_rates(x)[torch.arange(len(histories)), last].exp()
     return pd.DataFrame(rates.double().numpy(), columns=part.token_names())
@@ -55,6 +60,7 @@ def sample_trajectories(
     n: int = 1,
     seed: int = 0,
     max_events: int = 200,
+    no_event_every: float | None = None,
 ) -> pd.DataFrame:
     """Sample ``n`` futures of each history after its start age.
 
@@ -67,11 +73,16 @@ def sample_trajectories(
         terminal: codes that end a trajectory (e.g. death).
         n: trajectories per history.
         seed: seed of the generator.
-        max_events: most events generated per trajectory.
+        max_events: most steps per trajectory (events and no-event tokens).
+        no_event_every: the spacing of the no-event tokens the model was trained with (see
+            :func:`~biozoo.pipelines.life_events.model.with_no_events`): the history gets them,
+            and when a sampled wait passes the next multiple of it, a no-event token is put
+            there instead and the rates are read again (the exponential has no memory).
 
     Returns:
-        The generated events: columns ``history`` (position in ``histories``),
-        ``trajectory`` (0..n-1), ``age``, ``code``, in age order per trajectory.
+        The generated events (no-event tokens left out): columns ``history`` (position in
+        ``histories``), ``trajectory`` (0..n-1), ``age``, ``code``, in age order per
+        trajectory.
 
     Raises:
         BiozooError: a history has no event before its start age.
@@ -84,8 +95,14 @@ def sample_trajectories(
             raise BiozooError(
                 f"a trajectory starts from the events before age {start:g}, and a history has none."
             )
-        pasts.extend([past] * n)
+        pasts.extend([with_no_events(past, no_event_every)] * n)
     x = part.encode(pasts)
+    no_event = part.index().get(NO_EVENT) if no_event_every is not None else None
+    if no_event_every is not None and no_event is None:
+        raise BiozooError(
+            f"no_event_every is {no_event_every:g} but the vocabulary has no {NO_EVENT} token: "
+            "the model was trained without no-event tokens."
+        )
     m = len(pasts)
     last = x["mask"].sum(dim=1) - 1
     width = int(last.max()) + 1 + max_events
@@ -108,12 +125,20 @@ def sample_trajectories(
         }
         log_rates = model.log_rates(inputs)[rows, last]  # (m, V)
         code, wait = sample_next_event(log_rates.double(), generator=g)
-        when = torch.maximum(ages[rows, last].double(), floor) + wait
+        now = torch.maximum(ages[rows, last].double(), floor)
+        when = now + wait
+        tick = torch.full_like(when, float("inf"))
+        if no_event is not None:  # a no-event token first when the wait passes a tick
+            tick = (torch.floor(now / no_event_every) + 1) * no_event_every  # type: ignore[operator]
+        ticked = alive & (when > tick) & (tick <= max_age)
+        code = torch.where(ticked, torch.full_like(code, no_event or 0), code)
+        when = torch.where(ticked, tick, when)
         alive &= when <= max_age
         live = torch.nonzero(alive).flatten()
         codes[live, last[live] + 1] = code[live]
         ages[live, last[live] + 1] = when[live].float()
-        out.extend(zip(live.tolist(), when[live].tolist(), code[live].tolist(), strict=True))
+        shown = torch.nonzero(alive & ~ticked).flatten()
+        out.extend(zip(shown.tolist(), when[shown].tolist(), code[shown].tolist(), strict=True))
         last = torch.where(alive, last + 1, last)
         alive &= ~torch.isin(code, stop)
         if not alive.any():
