@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from biozoo.data.cohort import RecordModality
@@ -127,3 +128,41 @@ def test_true_rates_carry_the_planted_effects():
     assert after[i21] - base[i21] == pytest.approx(EFFECTS[("E11", "I21")])
     assert math.isinf(after[CODES.index("E11")])  # a disease occurs once
     assert math.isinf(true_log_rates(60.0, 0, [])[CODES.index("C61")])
+
+
+def test_a_history_feeds_a_per_patient_task_and_unknown_codes_are_reported(tmp_path, caplog):
+    import biozoo
+
+    sim = simulate_life_events(60, seed=1)
+    events = sim.events[sim.events.age < 60]  # the history before 60 ...
+    late = sim.events[sim.events.age >= 60].groupby("patient").code.agg(set)
+    label = [int("I10" in late.get(p, set())) for p in sim.sex.index]  # ... and what follows
+    events.to_csv(tmp_path / "events.csv", index=False)
+    target = tmp_path / "y.csv"
+    pd.DataFrame({"patient": sim.sex.index, "y": label}).to_csv(target, index=False)
+    raw = {
+        "name": "history",
+        "data": {
+            "modalities": {
+                "h": {
+                    "kind": "events",
+                    "path": str(tmp_path / "events.csv"),
+                    "events": {"covariates": ["sex"]},
+                },
+            },
+            "target": {"path": str(target), "column": "y", "task": "binary"},
+        },
+        "models": {"d": {"default_encoder": {"name": "delphi", "d_model": 16, "out_dim": 8}}},
+        "training": {"epochs": 2, "ensemble": 2, "split": {"kind": "kfold", "folds": 2}},
+        "baselines": ["linear"],
+        "output": {"report": False, "latents": False},
+    }
+    result = biozoo.run(biozoo.parse_config(raw), out_dir=tmp_path / "runs")
+    assert len(result.leaderboard) == 2 and "d" in set(result.leaderboard.method)
+    new = events.copy()
+    new.loc[new.index[:3], "code"] = "Z99"  # a code no training patient had
+    new.to_csv(tmp_path / "new.csv", index=False)
+    with caplog.at_level("WARNING"):
+        preds = biozoo.predict(result.path, {"h": str(tmp_path / "new.csv")})
+    assert np.isfinite(preds["p_1"]).all()
+    assert any("3 events" in r.message and "[UNK]" in r.message for r in caplog.records)

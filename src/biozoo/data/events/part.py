@@ -128,8 +128,6 @@ class EventTokens:
             codes[i, : len(ids)], ages[i, : len(ids)] = ids, a
             cov[i] = (r.covariates - self._arrays["cov_mean"]) / self._arrays["cov_sd"]
         self.unknown = unknown
-        if unknown:
-            log.info("%d events with codes unseen in training read as [UNK]", unknown)
         return {
             "codes": torch.from_numpy(codes),
             "ages": torch.from_numpy(ages),
@@ -141,6 +139,11 @@ class EventTokens:
         """Padded codes, ages, mask and covariates of every patient (absent ones all zero)."""
         records, rows = _present(mod)
         enc = self.encode(records)
+        if self.unknown:
+            where = mod.source or mod.name
+            log.warning(
+                "%d events of %s have codes unseen in training: read as [UNK]", self.unknown, where
+            )
         n = len(mod.present)
         out = {k: torch.zeros((n, *v.shape[1:]), dtype=v.dtype) for k, v in enc.items()}
         for k, v in enc.items():
