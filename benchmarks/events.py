@@ -13,7 +13,8 @@ test metrics for both methods), then
   with each code by age 75, sampled vs observed.
 
 Command: ``OMP_NUM_THREADS=1 python benchmarks/events.py`` (writes
-``benchmarks/results/events.{md,json}``).
+``benchmarks/results/events.{md,json}``); ``benchmarks/events_ebmt4.py`` runs the same
+protocol on real multi-state data.
 """
 
 from __future__ import annotations

@@ -191,7 +191,7 @@ def run_life_events(cfg: LifeEventsConfig) -> LifeEventsResult:
         metrics=pd.DataFrame(rows),
         auc=pd.concat(aucs, ignore_index=True),
         calibration=pd.concat(calib, ignore_index=True),
-        training={k: v for k, v in info.items()},
+        training=dict(info),
         part=part,
         model=model,
         baseline=baseline,
