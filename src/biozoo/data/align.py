@@ -179,3 +179,5 @@ def _unlabelled_ids(tables: dict[str, pd.DataFrame], policy: str) -> pd.Index:
             ", ".join(f"{n} {len(t)}" for n, t in tables.items()),
         )
     return ids
+
+

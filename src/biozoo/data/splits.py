@@ -26,6 +26,7 @@ __all__ = ["Split", "inner_split", "make_splits"]
 log = logging.getLogger(__name__)
 
 
+
 @dataclass(frozen=True)
 class Split:
     """One outer split: integer positions (sorted) of its training and test samples.

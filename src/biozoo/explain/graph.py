@@ -34,7 +34,6 @@ from biozoo.errors import BiozooError
 
 __all__ = ["GraphExplanation", "GraphModelFunction", "explain_graphs"]
 
-
 class GraphModelFunction(nn.Module):
     """A single-graph-modality model as ``f(x, edge_index, edge_attr, batch) -> [G, n_out]``.
 

@@ -261,7 +261,10 @@ def _leaderboard(run: RunFiles) -> str:
     names = [c[: -len("_mean")] for c in board.columns if c.endswith("_mean")]
     per_split, sizes = run.metrics.get("per_split") or {}, run.sizes
     higher = run.task.higher_is_better
-    best = {n: bold_cells(per_split, sizes, n, higher_is_better=higher.get(n, True)) for n in names}
+    best = {
+        n: bold_cells(per_split, sizes, n, higher_is_better=higher.get(n, True))
+        for n in names
+    }
     header = ["#", "method", "kind", "splits"] + [
         f"{escape(LABELS.get(n, n))} {'↑' if higher.get(n, True) else '↓'}" for n in names
     ]

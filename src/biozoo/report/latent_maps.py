@@ -275,7 +275,9 @@ def _colours(target: np.ndarray, numeric: bool, classes: list[str] | None):
         return colours, handles
     labels = list(classes or sorted({str(t) for t in target if isinstance(t, str)}))
     for i, label in enumerate(labels):
-        colours[np.array([str(t) == label for t in target], dtype=bool)] = COLOURS[i % len(COLOURS)]
+        colours[np.array([str(t) == label for t in target], dtype=bool)] = COLOURS[
+            i % len(COLOURS)
+        ]
         handles.append(
             Line2D([], [], ls="", marker="o", color=COLOURS[i % len(COLOURS)], label=label)
         )

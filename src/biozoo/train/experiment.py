@@ -232,7 +232,9 @@ def _record(result, method, split, test, pred, cohort, reference=None) -> None:
         task.metrics(test.target, pred, n_classes=cohort.n_classes, reference=reference)
     )
     frame = {"sample_id": test.ids, "split": split.name, "method": method}
-    frame |= task.prediction_columns(test.target, pred, classes=cohort.classes, reference=reference)
+    frame |= task.prediction_columns(
+        test.target, pred, classes=cohort.classes, reference=reference
+    )
     result.predictions.append(pd.DataFrame(frame))
 
 

@@ -190,7 +190,8 @@ def _check_row_lengths(path: Path, sep: str, width: int) -> None:
             for lineno, row in enumerate(csv.reader(f, delimiter=sep), start=1):
                 if row and len(row) != width:
                     raise BiozooError(
-                        f"line {lineno} of {path} has {len(row)} fields but its header has {width}."
+                        f"line {lineno} of {path} has {len(row)} fields but its header has "
+                        f"{width}."
                     )
     except (OSError, UnicodeDecodeError, EOFError, csv.Error) as err:
         raise BiozooError(f"table file {path} could not be read as text: {_why(err)}.") from None

@@ -90,3 +90,5 @@ class Baseline:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(task={self.task!r}, seed={self.seed}, n_jobs={self.n_jobs})"
+
+
