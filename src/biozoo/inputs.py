@@ -15,6 +15,8 @@ Batch formats, per spec (``B`` samples):
 - :class:`FeatureGraphInput`: a float tensor ``[B, n_features]`` of node values on one shared
   feature graph.
 - :class:`ImageInput`: a float tensor ``[B, channels, height, width]`` (channels first).
+- :class:`EventsInput`: ``{"codes": [B, L] int64 (0 = padding), "ages": [B, L] float32,
+  "mask": [B, L] bool, "covariates": [B, covariates] float32}``: life events in age order.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any, ClassVar
 from biozoo.errors import BiozooError
 
 __all__ = [
+    "EventsInput",
     "FeatureGraphInput",
     "GraphInput",
     "GroupsInput",
@@ -127,6 +130,17 @@ class ImageInput(_Spec):
     width: int
 
 
+@dataclass(frozen=True)
+class EventsInput(_Spec):
+    """Histories of at most ``max_len`` events coded from ``vocab`` ids (0 is padding, 1 is
+    ``[UNK]``), each at an age, plus ``covariates`` numbers per sample."""
+
+    kind: ClassVar[str] = "events"
+    vocab: int
+    max_len: int
+    covariates: int = 0
+
+
 InputSpec = (
     TableInput
     | TokensInput
@@ -135,6 +149,7 @@ InputSpec = (
     | GraphInput
     | FeatureGraphInput
     | ImageInput
+    | EventsInput
 )
 
 _SPECS: dict[str, type[_Spec]] = {
@@ -147,6 +162,7 @@ _SPECS: dict[str, type[_Spec]] = {
         GraphInput,
         FeatureGraphInput,
         ImageInput,
+        EventsInput,
     )
 }
 

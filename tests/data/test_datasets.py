@@ -9,6 +9,7 @@ import pytest
 
 from biozoo.data.sources import datasets
 from biozoo.data.sources.datasets import (
+    dataset_events,
     dataset_table,
     dataset_target,
     list_datasets,
@@ -22,6 +23,7 @@ def test_list_datasets():
     assert list(infos) == [
         "gse7390",
         "image_patterns",
+        "life_events",
         "liver_cohort",
         "nuclei",
         "orfs",
@@ -31,6 +33,18 @@ def test_list_datasets():
     assert infos["gse7390"].tables == ("gex", "clin")
     assert infos["pbmc68k_reduced"].task == "multiclass"
     assert all(info.source and info.description for info in infos.values())
+
+
+def test_life_events_holds_histories_and_their_labels():
+    data = load_dataset("life_events")
+    assert data.events is not None and set(data.events.patient) == set(data.target.index)
+    died = data.events.groupby("patient").code.agg(lambda c: int("DEATH" in set(c)))
+    assert (died.reindex(data.target.index) == data.target).all()
+    assert dataset_events("life_events").equals(data.events)
+
+
+def test_a_dataset_without_events_says_so(error_naming):
+    error_naming(lambda: dataset_events("gse7390"), "'gse7390'", "no life events")
 
 
 def test_gse7390():

@@ -16,8 +16,10 @@ import torch
 from biozoo.data import MODALITIES
 from biozoo.data.batch import GraphSource
 from biozoo.data.cohort import RecordModality, TableModality
+from biozoo.data.events import History
 from biozoo.data.protocol import Part, part_class
 from biozoo.inputs import (
+    EventsInput,
     FeatureGraphInput,
     GraphInput,
     GroupsInput,
@@ -34,6 +36,7 @@ SMILES = ["CCO", "CCCC", "c1ccccc1", "CC(=O)O", "CCN", "CCCl", "CCCCO", "c1ccncc
 OPTIONS = {
     ("table", "omics_groups"): {"groups": "correlation", "n_groups": 3},
     ("image", "pixels"): {"size": (8, 8), "resize": "pad", "bins": 4},
+    ("events", "tokens"): {"covariates": ["sex"]},
 }
 
 
@@ -84,6 +87,17 @@ def _image_garbage(rng):
     return rng.normal(1e4, 1e4, size=(2, 16, 6)).astype(np.float32)
 
 
+def _history(rng, i):
+    codes = rng.choice(["I10", "E11", "I21", "F32", "J44"], size=int(rng.integers(1, 6)))
+    ages = np.sort(rng.uniform(30, 80, size=len(codes)))
+    return History(ages, codes.astype(object), np.array([float(i % 2)]))
+
+
+def _history_garbage(rng):
+    codes = np.array([f"Z{k}" for k in range(12)], dtype=object)  # codes of test rows only
+    return History(np.linspace(100, 900, 12), codes, np.array([1e6]))
+
+
 EXAMPLES = {
     "table": _table,
     "sequence": _records(
@@ -96,6 +110,7 @@ EXAMPLES = {
         "molecule", lambda rng, i: SMILES[i % len(SMILES)], lambda rng: "CCCCCCCCCCCCCCCCCCCCCCO"
     ),
     "image": _records("image", _image, _image_garbage, {"channels": ["dna", "actin"]}),
+    "events": _records("events", _history, _history_garbage),
 }
 
 CASES = [(k, v) for k in MODALITIES.names() for v in MODALITIES.get(k).views.names()]
@@ -198,5 +213,10 @@ def test_flat_transform_and_input_agree(kind, view):
             assert len(x) == N and x[0].x.shape[1] == node_dim
         case ImageInput(channels=channels, height=height, width=width):
             assert x.shape == (N, channels, height, width) and x.dtype == torch.float32
+        case EventsInput(vocab=vocab, max_len=max_len, covariates=c):
+            assert x["codes"].shape == x["ages"].shape == x["mask"].shape
+            assert x["codes"].shape[0] == N and x["codes"].shape[1] <= max_len
+            assert int(x["codes"].max()) < vocab and x["covariates"].shape == (N, c)
+            assert len(part.token_names()) == vocab
         case _:
             pytest.fail(f"unknown input {spec!r}")

@@ -5,6 +5,7 @@ import torch
 
 from biozoo.encoders import ENCODERS
 from biozoo.inputs import (
+    EventsInput,
     FeatureGraphInput,
     GraphInput,
     GroupsInput,
@@ -66,6 +67,15 @@ def example(kind: type):
         ImageInput: lambda: (
             ImageInput(channels=2, height=12, width=12),
             torch.randn(BATCH, 2, 12, 12, generator=g),
+        ),
+        EventsInput: lambda: (
+            EventsInput(vocab=10, max_len=7, covariates=2),
+            {
+                "codes": torch.randint(2, 10, (BATCH, 7), generator=g) * steps,
+                "ages": (30 + torch.rand(BATCH, 7, generator=g).cumsum(1) * 5) * steps,
+                "mask": steps,
+                "covariates": torch.randn(BATCH, 2, generator=g),
+            },
         ),
     }
     return examples[kind]()

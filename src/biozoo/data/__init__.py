@@ -6,6 +6,7 @@ module) and one import line here.
 """
 
 from biozoo.data import (  # noqa: F401  (register the modality and split kinds)
+    events,
     image,
     molecule,
     predefined_split,

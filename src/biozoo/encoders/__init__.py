@@ -10,6 +10,7 @@ embedding is then zero (likewise for an image, ``x`` a float tensor ``[B, C, H, 
 from biozoo.encoders._registry import ENCODERS
 from biozoo.encoders.cnn1d import CNN1dEncoder
 from biozoo.encoders.cnn2d import CNN2dEncoder
+from biozoo.encoders.delphi import DelphiEncoder
 from biozoo.encoders.gnn import ChebNetEncoder, GATEncoder, GCNEncoder, GINEncoder
 from biozoo.encoders.identity import IdentityEncoder
 from biozoo.encoders.kan import KANEncoder
@@ -25,6 +26,7 @@ __all__ = [
     "ENCODERS",
     "CNN1dEncoder",
     "CNN2dEncoder",
+    "DelphiEncoder",
     "GRUEncoder",
     "LSTMEncoder",
     "MambaEncoder",

@@ -6,6 +6,8 @@
   (explain's attention rollout reads them back onto the image).
 - :class:`ConvFeatureMap`: names the convolution layer whose feature map Grad-CAM weighs.
 - :class:`AuxLoss`: adds a regularisation term to the training loss after each forward.
+- :class:`EventEncoder`: gives a state after each life event, seeing earlier events only
+  (what the generative event-history model of :mod:`biozoo.pipelines.life_events` reads).
 - :class:`Stackable`: a module that says whether ensemble members holding it can be trained
   together under ``torch.func.vmap`` (a module without the attribute is stackable).
 """
@@ -21,6 +23,7 @@ __all__ = [
     "AttentionEncoder",
     "AuxLoss",
     "ConvFeatureMap",
+    "EventEncoder",
     "PatchAttention",
     "Stackable",
 ]
@@ -74,6 +77,17 @@ class AuxLoss(Protocol):
 
     def aux_loss(self) -> Tensor | None:
         """The term to add to the loss, or None."""
+        ...
+
+
+@runtime_checkable
+class EventEncoder(Protocol):
+    """A causal encoder of life events: a state after each event, from it and earlier ones."""
+
+    d_model: int
+
+    def event_states(self, x: Mapping[str, Tensor]) -> Tensor:
+        """Each event's state ``[B, L, d_model]``."""
         ...
 
 

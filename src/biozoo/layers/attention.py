@@ -163,6 +163,7 @@ class TransformerBlock(nn.Module):
         ffn: the position-wise block (default :class:`FeedForward` with ``hidden = 2 dim``).
         dropout: dropout on the attention weights and on both residual branches.
         rotary: rotary position embedding inside the attention.
+        causal: each token attends to itself and earlier tokens only (a decoder block).
 
     Shape:
         - x: ``[B, L, dim]``; key_mask: ``[B, L]`` bool or None; output ``[B, L, dim]``
@@ -177,8 +178,10 @@ class TransformerBlock(nn.Module):
         ffn: nn.Module | None = None,
         dropout: float = 0.0,
         rotary: bool = False,
+        causal: bool = False,
     ) -> None:
         super().__init__()
+        self.causal = causal
         self.norm1 = nn.LayerNorm(dim)
         self.attn = MultiHeadAttention(dim, heads, dropout=dropout, rotary=rotary)
         self.norm2 = nn.LayerNorm(dim)
@@ -195,7 +198,9 @@ class TransformerBlock(nn.Module):
     def forward(
         self, x: Tensor, key_mask: Tensor | None = None, *, need_weights: bool = False
     ) -> tuple[Tensor, Tensor | None]:
-        a, weights = self.attn(self.norm1(x), key_mask=key_mask, need_weights=need_weights)
+        a, weights = self.attn(
+            self.norm1(x), key_mask=key_mask, causal=self.causal, need_weights=need_weights
+        )
         x = x + self.drop(a)
         x = x + self.drop(self.ffn(self.norm2(x)))
         return x, weights

@@ -1,6 +1,9 @@
 """Positional encodings: learned, sinusoidal (added to tokens) and rotary (applied to q, k).
 
 - Sinusoidal: Vaswani et al. 2017, "Attention Is All You Need", https://arxiv.org/abs/1706.03762
+- Age (continuous): the sinusoids of a real-valued age instead of an integer position, then a
+  linear map, as Delphi-2M encodes the age of each life event (Shmatko et al. 2025,
+  https://doi.org/10.1038/s41586-025-09529-3).
 - Rotary (RoPE): Su et al. 2021, "RoFormer: Enhanced Transformer with Rotary Position
   Embedding", https://arxiv.org/abs/2104.09864. Rotating query and key of position ``m`` by
   the angles ``m * theta_i`` makes their dot product depend on the offset ``n - m`` only.
@@ -17,12 +20,29 @@ from torch import Tensor, nn
 from biozoo.errors import BiozooError
 
 __all__ = [
+    "AgeEncoding",
     "LearnedPositionalEncoding",
     "RotaryEmbedding",
     "SinusoidalPositionalEncoding",
     "additive_positional",
+    "sinusoid",
     "sinusoidal_2d",
 ]
+
+
+def sinusoid(values: Tensor, dim: int, base: float = 10000.0) -> Tensor:
+    """``sin``/``cos`` of ``values * base^(-2i/dim)``, interleaved: ``[..., dim]``.
+
+    Args:
+        values: ``[...]`` positions or any real values (float32 angles are computed).
+        dim: output width (even).
+        base: wavelength base: periods run from ``2 pi`` to ``2 pi base`` units of ``values``.
+    """
+    freq = torch.exp(
+        torch.arange(0, dim, 2, device=values.device, dtype=torch.float32) * (-math.log(base) / dim)
+    )
+    angles = values.to(torch.float32).unsqueeze(-1) * freq  # (..., dim / 2)
+    return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(-2)  # (..., dim)
 
 
 class SinusoidalPositionalEncoding(nn.Module):
@@ -47,13 +67,8 @@ class SinusoidalPositionalEncoding(nn.Module):
 
     def encoding(self, length: int, *, device=None, dtype=None) -> Tensor:
         """The ``[length, dim]`` table."""
-        pos = torch.arange(length, device=device, dtype=torch.float32).unsqueeze(1)
-        freq = torch.exp(
-            torch.arange(0, self.dim, 2, device=device, dtype=torch.float32)
-            * (-math.log(self.base) / self.dim)
-        )
-        angles = pos * freq  # (L, dim / 2)
-        pe = torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(1)  # (L, dim) interleaved
+        pos = torch.arange(length, device=device, dtype=torch.float32)
+        pe = sinusoid(pos, self.dim, self.base)  # (L, dim) interleaved
         return pe.to(dtype) if dtype is not None else pe
 
     def forward(self, h: Tensor) -> Tensor:
@@ -81,6 +96,39 @@ def sinusoidal_2d(rows: int, cols: int, dim: int, *, base: float = 10000.0) -> T
     row = half.encoding(rows).repeat_interleave(cols, dim=0)  # (rows*cols, dim/2)
     col = half.encoding(cols).repeat(rows, 1)  # (rows*cols, dim/2)
     return torch.cat([row, col], dim=1)
+
+
+class AgeEncoding(nn.Module):
+    """A linear map of the sinusoids of each token's age (not its position).
+
+    Periods run geometrically from ``min_period`` to ``min_period * base`` (years): the
+    encoding tells apart ages a fraction of ``min_period`` apart and stays unambiguous over a
+    lifetime. Two events at the same age get the same encoding whatever their positions.
+
+    Args:
+        dim: token width (even).
+        min_period: shortest period, in the ages' unit (years).
+        base: ratio of the longest to the shortest period.
+
+    Shape:
+        - ages: ``[B, L]`` float; output ``[B, L, dim]``.
+    """
+
+    def __init__(self, dim: int, *, min_period: float = 1.0, base: float = 1000.0) -> None:
+        super().__init__()
+        if dim % 2:
+            raise BiozooError(f"age encoding needs an even width, got {dim}")
+        self.dim, self.min_period, self.base = dim, min_period, base
+        self.linear = nn.Linear(dim, dim)
+
+    def reset_parameters(self) -> None:
+        self.linear.reset_parameters()
+
+    def forward(self, ages: Tensor) -> Tensor:
+        return self.linear(sinusoid(ages * (2 * math.pi / self.min_period), self.dim, self.base))
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, min_period={self.min_period}, base={self.base}"
 
 
 class LearnedPositionalEncoding(nn.Module):

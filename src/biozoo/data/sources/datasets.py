@@ -33,6 +33,7 @@ __all__ = [
     "LazyTables",
     "LoadedDataset",
     "dataset_records",
+    "dataset_events",
     "dataset_table",
     "dataset_target",
     "list_datasets",
@@ -73,6 +74,8 @@ class LoadedDataset:
         records: record name -> one object per sample id (e.g. ``[C, H, W]`` images), for a
             record kind's reader (:func:`dataset_records`).
         record_meta: record name -> what a reader would have learned (e.g. channel names).
+        events: a long frame of life events (``patient, age, code, ...``) for an ``events``
+            modality, or None.
     """
 
     tables: Mapping[str, pd.DataFrame]
@@ -82,6 +85,7 @@ class LoadedDataset:
     labels: pd.DataFrame
     records: dict[str, pd.Series] = field(default_factory=dict)
     record_meta: dict[str, dict[str, object]] = field(default_factory=dict)
+    events: pd.DataFrame | None = None
 
 
 class LazyTables(Mapping[str, pd.DataFrame]):
@@ -145,6 +149,7 @@ def load_dataset(name: str) -> LoadedDataset:
         labels=cached.labels.copy(),
         records={k: v.copy() for k, v in cached.records.items()},
         record_meta={k: dict(v) for k, v in cached.record_meta.items()},
+        events=None if cached.events is None else cached.events.copy(),
     )
 
 
@@ -198,6 +203,19 @@ def dataset_records(spec: str) -> tuple[pd.Series, dict[str, object]]:
     records = loaded.records[what]
     copied = pd.Series([np.array(r) for r in records], index=records.index.copy(), dtype=object)
     return copied.rename(records.name), dict(loaded.record_meta.get(what, {}))
+
+
+def dataset_events(name: str) -> pd.DataFrame:
+    """The long life-event frame of a bundled dataset (for an ``events`` modality).
+
+    Raises:
+        BiozooError: the dataset is unknown or holds no life events.
+    """
+    _LOADERS.get(name, where="events dataset")
+    events = _load_cached(name).events
+    if events is None:
+        raise BiozooError(f"dataset {name!r} holds no life events (life_events does).")
+    return events.copy()
 
 
 def dataset_target(name: str, column: str) -> pd.Series:
@@ -478,3 +496,28 @@ def _orfs() -> LoadedDataset:
     dna, protein = simulate_orfs(500, seed=0)
     labels = pd.DataFrame({"protein": protein, "residues": protein.str.len().astype(np.int64)})
     return _finish({"dna": dna.rename("sequence").to_frame()}, labels, "protein", "sequence")
+
+
+@_dataset(
+    DatasetInfo(
+        name="life_events",
+        description="Simulated life-event histories, 2,000 patients: 10 codes whose rates "
+        "depend on age, sex and earlier codes, terminal DEATH (read by kind: events), and "
+        "sex; target: death during follow-up (binary).",
+        tables=("sex",),
+        target_column="death",
+        task="binary",
+        n_samples=2000,
+        source="biozoo.data.sources.life_events.simulate_life_events(seed=0)",
+    )
+)
+def _life_events() -> LoadedDataset:
+    """The default :func:`~biozoo.data.sources.life_events.simulate_life_events`, seed 0."""
+    from biozoo.data.sources.life_events import TERMINAL, simulate_life_events
+
+    sim = simulate_life_events(seed=0)
+    sex = sim.sex.astype(np.float32).to_frame("sex")
+    died = sim.events.groupby("patient", sort=False)["code"].agg(lambda c: int(TERMINAL in set(c)))
+    loaded = _finish({"sex": sex}, died.to_frame("death"), "death", "binary")
+    loaded.events = sim.events
+    return loaded
