@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
@@ -28,7 +28,15 @@ from torch import Tensor
 if TYPE_CHECKING:  # PyG is imported when a graph is built: a run of tables never loads it
     from torch_geometric.data import Batch, Data
 
-__all__ = ["FoldData", "GraphSource", "empty_graph", "repeat_rows", "take_rows"]
+__all__ = [
+    "FoldData",
+    "GraphSource",
+    "MemberGraphs",
+    "empty_graph",
+    "member_graphs",
+    "repeat_rows",
+    "take_rows",
+]
 
 _PACKABLE = ({"x", "edge_index"}, {"x", "edge_index", "edge_attr"})
 
@@ -285,3 +293,51 @@ def _as_positions(index: Tensor | np.ndarray | Sequence[int]) -> np.ndarray:
             raise ValueError("a boolean index must be 1-D")
         return np.flatnonzero(idx)
     return idx.astype(np.int64, copy=False)
+
+
+class MemberGraphs(NamedTuple):
+    """Ensemble members' graph batches padded to one shape, member dim first, for ``vmap``.
+
+    Member ``m``'s batch occupies its first ``n_m`` node rows and ``e_m`` edge columns; the
+    padding is one or more extra nodes in an extra graph slot (index ``B``), joined by
+    padding edges among themselves, so no message reaches a real node and a readout over
+    ``B + 1`` graphs keeps the real ones apart. ``node_mask`` marks the real nodes (a batch
+    norm takes its statistics over them only).
+
+    Shape:
+        - x ``[M, N, F]``, edge_index ``[M, 2, E]``, edge_attr ``[M, E, D]`` (``D = 0``
+          without edge features), batch ``[M, N]``, node_mask ``[M, N]`` bool, graph_slots
+          ``[M, B]`` (only its width is read: the number of graphs per member).
+    """
+
+    x: Tensor
+    edge_index: Tensor
+    edge_attr: Tensor
+    batch: Tensor
+    node_mask: Tensor
+    graph_slots: Tensor
+
+
+def member_graphs(batches: Sequence[Batch]) -> MemberGraphs:
+    """Pad ``M`` PyG batches of the same number of graphs into one :class:`MemberGraphs`."""
+    b = int(batches[0].num_graphs)
+    if any(int(g.num_graphs) != b for g in batches):
+        raise ValueError("member batches must hold the same number of graphs")
+    n = max(int(g.x.shape[0]) for g in batches) + 1  # at least one padding node each
+    e = max(int(g.edge_index.shape[1]) for g in batches)
+    m, f = len(batches), batches[0].x.shape[1]
+    ea = getattr(batches[0], "edge_attr", None)
+    d = 0 if ea is None else ea.shape[1]
+    x = batches[0].x.new_zeros(m, n, f)
+    edge_index = torch.full((m, 2, e), n - 1, dtype=torch.long)
+    edge_attr = x.new_zeros(m, e, d)
+    batch = torch.full((m, n), b, dtype=torch.long)
+    node_mask = torch.zeros(m, n, dtype=torch.bool)
+    for i, g in enumerate(batches):
+        k, j = g.x.shape[0], g.edge_index.shape[1]
+        x[i, :k], edge_index[i, :, :j], batch[i, :k] = g.x, g.edge_index, g.batch
+        node_mask[i, :k] = True
+        if d:
+            edge_attr[i, :j] = g.edge_attr
+    slots = torch.ones(m, b, dtype=torch.bool)
+    return MemberGraphs(x, edge_index, edge_attr, batch, node_mask, slots)

@@ -24,8 +24,15 @@ Only the graph convolution differs:
   GINE (Hu et al., 2020, https://arxiv.org/abs/1905.12265) when there are edge features.
 
 ``chebnet`` and ``gcn`` ignore edge features (their propagation takes a scalar edge weight
-only). PyG message passing cannot run under ``torch.func.vmap``, so these encoders are
-``stackable = False``: ensemble members are trained one after the other.
+only).
+
+Ensembles: ``gin`` is ``stackable``. Its members train together under ``torch.func.vmap``:
+each member's own minibatch of graphs is padded to a common size
+(:class:`~biozoo.data.batch.MemberGraphs`: padding nodes in an extra graph slot, reached by
+no real edge; batch norm takes statistics over the real nodes only), and PyG's GIN/GINE
+message passing (gather, then scatter-sum) runs under vmap. ``chebnet``, ``gcn`` and ``gat``
+are ``stackable = False`` (their normalisation and self-loop handling index with boolean
+masks, which vmap cannot batch): their members are trained one after the other.
 """
 
 from __future__ import annotations
@@ -150,19 +157,27 @@ class GraphEncoder(nn.Module):
             if edge_attr is None:
                 raise ValueError(f"{type(self).__name__} was built for edge features; none given")
             edge_attr = edge_attr.to(h.dtype)
+        node_mask = getattr(x, "node_mask", None)
+        slots = num_graphs + (node_mask is not None)  # padded members: one padding graph
         for conv, norm in zip(self.convs, self.norms, strict=True):
             z = self._call_conv(conv, h, x.edge_index, edge_attr)
-            z = self.drop(self.act(_apply_norm(norm, z, batch, num_graphs)))
+            z = self.drop(self.act(_apply_norm(norm, z, batch, slots, node_mask)))
             h = h + z if self.residual else z
         return h
 
     def forward(self, x: Any, mask: Tensor | None = None) -> Tensor:
         batch, num_graphs = _batch_vector(x)
+        padded = getattr(x, "node_mask", None) is not None
         if x.x.shape[0] == 0:  # every graph empty: nothing to propagate
             return self.project.weight.new_zeros(num_graphs, self.out_dim)
         h = self.node_states(x)
-        z = self.project(self.readout(h, batch, num_graphs))  # (B, out_dim)
-        keep = torch.bincount(batch, minlength=num_graphs) > 0
+        pooled = self.readout(h, batch, num_graphs + padded)[:num_graphs]
+        z = self.project(pooled)  # (B, out_dim)
+        if padded:  # no bincount under vmap (its size depends on the data)
+            graphs = torch.arange(num_graphs, device=batch.device)
+            keep = (batch.unsqueeze(0) == graphs.unsqueeze(1)).any(1)
+        else:
+            keep = torch.bincount(batch, minlength=num_graphs) > 0
         if mask is not None:
             keep = keep & mask.to(torch.bool)
         return z * keep.unsqueeze(-1).to(z.dtype)
@@ -174,6 +189,9 @@ class GraphEncoder(nn.Module):
 def _batch_vector(x: Any) -> tuple[Tensor, int]:
     """The graph index of each node and the number of graphs (a lone ``Data`` is one graph)."""
     batch = getattr(x, "batch", None)
+    slots = getattr(x, "graph_slots", None)
+    if slots is not None:  # one member's slice of MemberGraphs
+        return batch, int(slots.shape[0])
     if batch is None:
         return x.x.new_zeros(x.x.shape[0], dtype=torch.long), 1
     num_graphs = getattr(x, "num_graphs", None)
@@ -194,10 +212,37 @@ def _make_norm(kind: Norm, dim: int) -> nn.Module:
     raise ValueError(f"norm must be batch, layer, graph or none, got {kind!r}")
 
 
-def _apply_norm(norm: nn.Module, z: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
+def _apply_norm(
+    norm: nn.Module, z: Tensor, batch: Tensor, num_graphs: int, node_mask: Tensor | None = None
+) -> Tensor:
     if isinstance(norm, GraphNorm):
         return norm(z, batch, num_graphs)
+    if node_mask is not None and isinstance(norm, BatchNorm):
+        return _masked_batch_norm(norm.module, z, node_mask)
     return norm(z)
+
+
+def _masked_batch_norm(bn: nn.BatchNorm1d, z: Tensor, node_mask: Tensor) -> Tensor:
+    """``bn`` over the rows where ``node_mask`` holds (padding rows take no part in the
+    statistics), updating the running statistics as ``bn`` would on those rows alone."""
+    w = node_mask.to(z.dtype).unsqueeze(-1)  # (N, 1)
+    n = w.sum()
+    if bn.training and z.shape[0] > 1:
+        mean = (z * w).sum(0) / n
+        var = ((z - mean).pow(2) * w).sum(0) / n
+        if bn.track_running_stats and bn.running_mean is not None:
+            momentum = 0.1 if bn.momentum is None else bn.momentum
+            with torch.no_grad():
+                bn.running_mean.mul_(1 - momentum).add_(momentum * mean.detach())
+                unbiased = var.detach() * n / (n - 1).clamp(min=1)
+                bn.running_var.mul_(1 - momentum).add_(momentum * unbiased)
+                bn.num_batches_tracked.add_(1)
+    else:
+        mean, var = bn.running_mean, bn.running_var
+    out = (z - mean) / torch.sqrt(var + bn.eps)
+    if bn.affine:
+        out = out * bn.weight + bn.bias
+    return out
 
 
 @ENCODERS.register("chebnet")
@@ -340,6 +385,7 @@ class GINEncoder(GraphEncoder):
     """
 
     uses_edge_features = True
+    stackable: ClassVar[bool] = True
 
     class Config(_GraphOptions):
         train_eps: bool = False

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from biozoo.data.batch import member_graphs
 from biozoo.encoders.protocols import Stackable
 
 __all__ = ["Ensemble", "LoopEnsemble", "StackedEnsemble", "make_ensemble"]
@@ -74,6 +75,7 @@ class StackedEnsemble(nn.Module):
         """
         params, buffers = self._state()
         template = self.template
+        args = tuple(_pad_graphs(a) for a in args)
 
         def one(p: dict[str, Tensor], b: dict[str, Tensor], *a: object) -> object:
             return functional_call(template, (p, b), a, static)
@@ -190,6 +192,16 @@ def _build(make_model: Callable[[], nn.Module], seeds: list[int]) -> list[nn.Mod
         torch.manual_seed(s)
         members.append(make_model())
     return members
+
+
+def _pad_graphs(value: object) -> object:
+    """Lists of per-member PyG batches become one :class:`MemberGraphs` (vmap needs tensors
+    with the member dim first); everything else is left as it is."""
+    if isinstance(value, dict):
+        return {k: _pad_graphs(v) for k, v in value.items()}
+    if isinstance(value, list) and value and hasattr(value[0], "num_graphs"):
+        return member_graphs(value)
+    return value
 
 
 def _member_slice(value: object, m: int) -> object:
