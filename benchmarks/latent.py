@@ -12,7 +12,8 @@ Data.
   log-normalised values, not raw counts. Counts are recovered as
   ``round(expm1(x) / min_nonzero_of_the_cell)`` (the smallest non-zero value of a cell is one
   count; the mean distance of the ratios to an integer is 0.0003). SCVI and the negative
-  binomial VAE read these counts; PCA reads the log-normalised values.
+  binomial VAE read these counts; PCA and the Gaussian VAE read the log-normalised values
+  (standardised per gene on each fold's training cells, as PCA's input is).
 - simulated (bundled; 200 samples, RNA-seq counts (500) and methylation (1000), binary
   label): the VAE joins both (negative binomial for the counts, Gaussian for the
   standardised methylation) by product of experts; PCA reads both standardised tables.
@@ -23,6 +24,11 @@ these. Each method runs in its own process, so its wall time (all 5 folds) and p
 (the process's maximum resident set, Python and torch included) are its own.
 
     OMP_NUM_THREADS=1 python benchmarks/latent.py
+    OMP_NUM_THREADS=1 python benchmarks/latent.py --only pbmc/pca pbmc/vae_gaussian \
+        --name latent_gaussian     # a reduced run: some methods, its own result files
+
+A reduced run (``--only``) writes ``<name>.md`` and ``<name>.json`` and says in its title
+which methods it ran; the full run writes ``latent.md`` and ``latent.json``.
 """
 
 from __future__ import annotations
@@ -54,12 +60,13 @@ EPOCHS = 100
 ENCODER = {"name": "mlp", "hidden": [128], "out_dim": 64, "dropout": 0.1, "norm": "batch"}
 
 METHODS = {
-    "pbmc": ["pca", "vae_nb", "scvi"],
+    "pbmc": ["pca", "vae_nb", "vae_gaussian", "scvi"],
     "simulated": ["pca", "vae_multiomics"],
 }
 LABELS = {
     "pca": "PCA (10 components)",
     "vae_nb": "biozoo VAE, negative binomial on counts",
+    "vae_gaussian": "biozoo VAE, Gaussian on standardised log-normalised values",
     "vae_multiomics": "biozoo multi-omics VAE (NB RNA + Gaussian methylation, PoE)",
     "scvi": "scvi-tools SCVI on counts",
 }
@@ -142,6 +149,10 @@ def _vae_config(work: Path, method: str) -> dict:
         }
         likelihood, labels = {"rna": "nb"}, work / "simulated_labels.csv"
         task, batch = "binary", 32
+    elif method == "vae_gaussian":
+        modalities = {"rna": {"path": str(work / "pbmc_lognorm.csv"), "transforms": scaled}}
+        likelihood, labels = {"rna": "gaussian"}, work / "pbmc_labels.csv"
+        task, batch = "multiclass", 128
     else:
         modalities = {"rna": {"path": str(work / "pbmc_counts.csv"), "transforms": counts}}
         likelihood, labels = {"rna": "nb"}, work / "pbmc_labels.csv"
@@ -267,12 +278,15 @@ def one(work: Path, dataset: str, method: str) -> None:
 # -- driver -----------------------------------------------------------------------------------
 
 
-def main() -> None:
+def main(only: list[str] | None = None, name: str = "latent") -> None:
+    """Run every method (or the ``dataset/method`` pairs of ``only``) and write ``name``'s
+    result files."""
     results: dict[str, dict[str, object]] = {}
+    chosen = {d: [m for m in ms if only is None or f"{d}/{m}" in only] for d, ms in METHODS.items()}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         prepare(work)
-        for dataset, methods in METHODS.items():
+        for dataset, methods in chosen.items():
             for method in methods:
                 env = {**os.environ, "OMP_NUM_THREADS": "1"}
                 proc = subprocess.run(
@@ -291,21 +305,32 @@ def main() -> None:
                       file=sys.stderr)  # fmt: skip
     info = machine()
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latent.json").write_text(
-        json.dumps({"machine": info, "results": results}, indent=1)
+    command = COMMAND + (f" --only {' '.join(only)} --name {name}" if only else "")
+    (RESULTS / f"{name}.json").write_text(
+        json.dumps({"command": command, "machine": info, "results": results}, indent=1)
     )
-    (RESULTS / "latent.md").write_text(render(results, info))
+    (RESULTS / f"{name}.md").write_text(render(results, info, chosen, command))
 
 
 def _mean_sd(values: list[float]) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
 
 
-def render(results: dict[str, dict[str, object]], info: dict[str, object]) -> str:
+def render(
+    results: dict[str, dict[str, object]],
+    info: dict[str, object],
+    chosen: dict[str, list[str]] | None = None,
+    command: str = COMMAND,
+) -> str:
+    chosen = METHODS if chosen is None else chosen
+    title = "# Latent spaces without labels: biozoo's VAE, PCA and scvi-tools' SCVI"
+    if chosen != METHODS:
+        ran = ", ".join(LABELS[m] for ms in chosen.values() for m in ms)
+        title = f"# Latent spaces without labels, a reduced run: {ran}"
     lines = [
-        "# Latent spaces without labels: biozoo's VAE, PCA and scvi-tools' SCVI",
+        title,
         "",
-        f"Command: `{COMMAND}`. What and how: see the script's docstring. Each latent has "
+        f"Command: `{command}`. What and how: see the script's docstring. Each latent has "
         f"{LATENT_DIM} dimensions and is learned without labels; scores are on each fold's "
         f"held-out samples: {K}-NN accuracy (fitted on the fold's training latents) and the "
         f"silhouette by label. Mean ± sd over the {FOLDS} folds (5-fold stratified, seed 0, "
@@ -320,10 +345,12 @@ def render(results: dict[str, dict[str, object]], info: dict[str, object]) -> st
         "(patience 20), batch 128. No tuning of either.",
         "",
     ]
-    for dataset, title in (("pbmc", "PBMC 68k reduced, cell type"), ("simulated", "simulated")):
-        lines += [f"## {title}", ""]
+    for dataset, heading in (("pbmc", "PBMC 68k reduced, cell type"), ("simulated", "simulated")):
+        if not chosen.get(dataset):
+            continue
+        lines += [f"## {heading}", ""]
         rows = []
-        for method in METHODS[dataset]:
+        for method in chosen[dataset]:
             r = results.get(f"{dataset}/{method}", {})
             if "error" in r:
                 rows.append([LABELS[method], "failed: " + str(r["error"])[:80], "", "", ""])
@@ -351,7 +378,7 @@ def render(results: dict[str, dict[str, object]], info: dict[str, object]) -> st
             "epochs per fold",
         ]
         lines += [markdown_table(header, rows), ""]
-        for method in METHODS[dataset]:
+        for method in chosen[dataset]:
             per = results.get(f"{dataset}/{method}", {}).get("per_fold") or [{}]
             recon = {k: round(v, 4) for k, v in per[0].items() if k.startswith("recon_")}
             if recon:
@@ -365,4 +392,13 @@ if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "--one":
         one(Path(sys.argv[2]), sys.argv[3], sys.argv[4])
     else:
-        main()
+        import argparse
+
+        pairs = [f"{d}/{m}" for d, ms in METHODS.items() for m in ms]
+        parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+        parser.add_argument("--only", nargs="+", choices=pairs, help="dataset/method pairs")
+        parser.add_argument("--name", default=None, help="result files' name (with --only)")
+        args = parser.parse_args()
+        if args.only and args.name in (None, "latent"):
+            parser.error("a reduced run (--only) needs its own --name, not the full table's")
+        main(args.only, args.name or "latent")

@@ -16,8 +16,12 @@ Scores: per-residue and exact accuracy, per codon-length band, from the task's o
 (:func:`biozoo.tasks.sequence.sequence_scores`).
 
     OMP_NUM_THREADS=1 python benchmarks/seq2seq.py
+    OMP_NUM_THREADS=1 python benchmarks/seq2seq.py --models transformer   # rerun one model
 
-Writes ``benchmarks/results/seq2seq.md`` and ``seq2seq.json``.
+Writes ``benchmarks/results/seq2seq.md`` and ``seq2seq.json``. With ``--models`` only those
+models are trained (in a run of their own, on the same data and split); the other models'
+rows are carried over from the existing ``seq2seq.json`` and marked as such, and the rerun
+models' previous rows are kept beside the new ones (``before``).
 """
 
 from __future__ import annotations
@@ -67,11 +71,12 @@ MODELS = {
 BEAM_WIDTH = 4
 
 
-def config(tmp: Path, epochs: int) -> dict:
+def config(tmp: Path, epochs: int, names: list[str]) -> dict:
     models = {
-        name: {**spec, "decoder": {**spec["decoder"], "max_len": TEST_CODONS[1] + 1}}
-        for name, spec in MODELS.items()
-    }
+        name: {**MODELS[name], "decoder": {**MODELS[name]["decoder"],
+                                           "max_len": TEST_CODONS[1] + 1}}
+        for name in names
+    }  # fmt: skip
     return {
         "name": "seq2seq",
         "data": {
@@ -123,7 +128,7 @@ def band_scores(true: pd.Series, pred: pd.Series) -> dict[str, float]:
     return out
 
 
-def run(epochs: int) -> dict:
+def run(epochs: int, names: list[str]) -> dict:
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="seq2seq-"))
@@ -135,14 +140,15 @@ def run(epochs: int) -> dict:
         N_TEST, min_codons=TEST_CODONS[0], max_codons=TEST_CODONS[1], seed=SEED + 1, prefix="new"
     )
     new_dna.to_csv(tmp / "new_dna.csv")
-    result = biozoo.run(biozoo.parse_config(config(tmp, epochs)), out_dir=tmp / "runs")
+    result = biozoo.run(biozoo.parse_config(config(tmp, epochs, names)), out_dir=tmp / "runs")
     train_seconds = dict(result.metrics["seconds"])
     board = result.leaderboard.set_index("method")
     rows = {}
-    for name in MODELS:
+    for name in names:
         held_out = {k: float(board.loc[name, f"{k}_mean"])
                     for k in ("residue_accuracy", "exact_accuracy")}  # fmt: skip
-        rows[name] = {"held_out": held_out, "train_seconds": train_seconds.get(name)}
+        rows[name] = {"held_out": held_out, "train_seconds": train_seconds.get(name),
+                      "epochs_run": [t["epochs_run"] for t in result.metrics["training"][name]]}
         for search in ("greedy", "beam"):
             saved = SavedRun(result.path)
             spec = saved.cfg.models[name]
@@ -158,12 +164,12 @@ def run(epochs: int) -> dict:
     peak_mb, cpu = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
     epochs_run = {m: [t["epochs_run"] for t in v] for m, v in result.metrics["training"].items()}
     return {
-        "command": COMMAND,
+        "command": COMMAND + ("" if names == list(MODELS) else f" --models {' '.join(names)}"),
         "machine": machine(),
         "train": {"n": N_TRAIN, "codons": TRAIN_CODONS, "max_epochs": epochs,
                   "epochs_run": epochs_run},
         "test": {"n": N_TEST, "codons": TEST_CODONS, "beam_width": BEAM_WIDTH},
-        "models": MODELS,
+        "models": {name: MODELS[name] for name in names},
         "rows": rows,
         "wall_seconds": time.perf_counter() - t0,
         "cpu_seconds": cpu,
@@ -185,7 +191,9 @@ def markdown(res: dict) -> str:
                          + [f"{r['decode_seconds']:.1f}"])  # fmt: skip
             exact.append([name, search] + [f(r[f"exact {lo}-{hi}"]) for lo, hi in BANDS])
     held = [[n, f(r["held_out"]["residue_accuracy"]), f(r["held_out"]["exact_accuracy"]),
-             f"{r['train_seconds']:.0f}", str(res["train"]["epochs_run"][n])]
+             f"{r['train_seconds']:.0f}",
+             str(r.get("epochs_run") or res["train"]["epochs_run"].get(n)),
+             _provenance(r)]
             for n, r in res["rows"].items()]  # fmt: skip
     return "\n".join(
         [
@@ -205,8 +213,11 @@ def markdown(res: dict) -> str:
             "",
             "## Held-out ORFs of the training lengths (greedy, the run's leaderboard)",
             "",
-            markdown_table(["model", "residue acc.", "exact acc.", "train s", "epochs"], held),
+            markdown_table(
+                ["model", "residue acc.", "exact acc.", "train s", "epochs", "run"], held
+            ),
             "",
+            *_before_after(res),
             "## New ORFs, per-residue accuracy by codon-length band",
             "",
             "Bands marked * are longer than every training ORF.",
@@ -225,11 +236,69 @@ def markdown(res: dict) -> str:
     )
 
 
+def _provenance(row: dict) -> str:
+    carried = row.get("carried")
+    if not carried:
+        return "this one"
+    when = f"{carried['date']}, {carried['wall_seconds']:.0f} s"
+    return f"carried over from `{carried['command']}` ({when})"
+
+
+def _before_after(res: dict) -> list[str]:
+    """A table of the rerun models' previous and new scores (greedy), if any were kept."""
+    f = "{:.3f}".format
+    rows = []
+    for name, row in res["rows"].items():
+        before = row.get("before")
+        if before is None:
+            continue
+        for label, r in (("before", before), ("after", row)):
+            g = r["greedy"]
+            rows.append([name, label, f(r["held_out"]["residue_accuracy"]),
+                         f(g["residue_accuracy"]), f(g["5-10"]), f(g["16-20"]), f(g["31-40"]),
+                         f(r["beam"]["residue_accuracy"])])  # fmt: skip
+    if not rows:
+        return []
+    head = ["model", "", "held-out residue acc.", "new ORFs greedy", "5-10", "16-20",
+            "31-40 *", "new ORFs beam"]  # fmt: skip
+    return [
+        "## Before and after (the rerun models' previous rows from the committed table)",
+        "",
+        markdown_table(head, rows),
+        "",
+    ]
+
+
+def merge(res: dict, previous: dict | None, names: list[str]) -> dict:
+    """With a subset of models rerun: carry the other models' rows over from ``previous``
+    (marked ``carried``) and keep each rerun model's previous row as its ``before``."""
+    if previous is None or names == list(MODELS):
+        return res
+    carried = {"command": previous["command"], "date": previous["machine"]["date"],
+               "wall_seconds": previous["wall_seconds"]}  # fmt: skip
+    rows = {}
+    for name in MODELS:
+        old = previous["rows"].get(name)
+        if old is not None:
+            old = {**old, "epochs_run": old.get("epochs_run",
+                                                previous["train"]["epochs_run"].get(name))}
+            old.pop("before", None)
+        if name in res["rows"]:
+            rows[name] = {**res["rows"][name], **({"before": old} if old else {})}
+        elif old is not None:
+            rows[name] = {**old, "carried": old.get("carried", carried)}
+    return {**res, "rows": rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     args = parser.parse_args()
-    res = run(args.epochs)
+    names = [name for name in MODELS if name in args.models]
+    res = run(args.epochs, names)
+    path = RESULTS / "seq2seq.json"
+    res = merge(res, json.loads(path.read_text()) if path.exists() else None, names)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "seq2seq.json").write_text(json.dumps(res, indent=2, default=str) + "\n")
     (RESULTS / "seq2seq.md").write_text(markdown(res))

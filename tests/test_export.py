@@ -135,3 +135,33 @@ def test_cli_predict_scores_with_an_int8_export(tiny_files, tiny_run, exported, 
         assert (got["p_1"] - expected["p_1"]).abs().max() < 1e-6
     res = runner.invoke(app, ["predict", str(tiny_run), *data, "--backend", "int8"])
     assert res.exit_code == 2 and "not an int8 export" in res.output
+
+
+def test_cli_int8_export_of_a_latent_model_scores_like_the_float_run(tiny_files, tmp_path):
+    """A VAE's decoders and inference network quantize like any model's linear layers; the
+    export predicts what the float run predicts."""
+    from tests.conftest import tiny_raw
+    from typer.testing import CliRunner
+
+    from biozoo.cli import app
+
+    raw = tiny_raw(tiny_files, baselines=[], output={"report": False})
+    raw["models"] = {
+        "vae": {
+            "default_encoder": {"name": "mlp", "hidden": [8], "out_dim": 8},
+            "objective": {"name": "vae", "latent_dim": 3},
+        }
+    }
+    raw["training"].update(epochs=4, split={"kind": "holdout", "repeats": 1})
+    run = biozoo.run(biozoo.parse_config(raw), out_dir=tmp_path / "runs").path
+    res = CliRunner().invoke(app, ["export", str(run), "--int8", "--out", str(tmp_path / "q")])
+    assert res.exit_code == 0, res.output
+    exported = tmp_path / "q"
+    assert json.loads((exported / "int8.json").read_text())["models"] == ["vae"]
+    with safe_open(str(exported / "models/vae/h0.safetensors"), "pt") as f:
+        keys = list(f.keys())
+    assert any(k.endswith("weight_int8") for k in keys)
+    sources = {m: tiny_files[m] for m in MODS}
+    floats, ints = biozoo.predict(run, sources), biozoo.predict(exported, sources)
+    assert list(ints["sample_id"]) == list(floats["sample_id"]) and len(ints) == 60
+    assert (ints["p_1"] - floats["p_1"]).abs().max() < 0.05
