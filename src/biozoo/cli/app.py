@@ -1,5 +1,5 @@
-"""``biozoo demo | train | search | predict | embed | explain | export | report | datasets``: the only
-place that prints for people."""
+"""``biozoo demo | train | search | predict | embed | explain | export | report | datasets``:
+the only place that prints for people."""
 
 from __future__ import annotations
 
