@@ -9,7 +9,10 @@ that starts a trial, or at the end of a search.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import warnings
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.pruners import BasePruner, HyperbandPruner, MedianPruner, NopPruner
@@ -19,6 +22,9 @@ from optuna.trial import TrialState
 
 from biozoo.errors import BiozooError
 from biozoo.registry import Registry
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 __all__ = [
     "FINISHED",
@@ -56,24 +62,41 @@ def open_storage(url: str, *, heartbeat: int | None = None) -> RDBStorage:
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
     try:
-        where = make_url(url)
+        where = _with_driver(make_url(url))
     except ArgumentError:
         raise BiozooError(f"--storage {url!r} is not a database URL.") from None
     try:
-        return RDBStorage(
-            url,
-            engine_kwargs=_engine_options(where.get_backend_name()),
-            heartbeat_interval=heartbeat,
-            grace_period=None if heartbeat is None else 2 * heartbeat,
-        )
+        with warnings.catch_warnings():  # the heartbeat is "experimental" in Optuna's words
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(
+                where.render_as_string(hide_password=False),
+                engine_kwargs=_engine_options(where.get_backend_name()),
+                heartbeat_interval=heartbeat,
+                grace_period=None if heartbeat is None else 2 * heartbeat,
+            )
     except (SQLAlchemyError, ImportError) as err:
-        place = f"{where.host}:{where.port or 'default port'}" if where.host else where.database
-        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        port = where.port or _PORTS.get(where.get_backend_name(), "?")
+        place = f"{where.host}:{port}" if where.host else where.database
+        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0].rstrip(".")
         if where.password:
             reason = reason.replace(where.password, "***")
         raise BiozooError(
             f"cannot reach the study storage {where.get_backend_name()} at {place}: {reason}."
         ) from None
+
+
+_PORTS = {"postgresql": 5432, "mysql": 3306}
+"""Default ports, to name the place a URL without one points at."""
+
+
+def _with_driver(where: URL) -> URL:
+    """A ``postgresql://`` URL with the driver that is installed: SQLAlchemy 2.1 means
+    psycopg 3 by default, but psycopg2 serves as well."""
+    if where.drivername != "postgresql" or importlib.util.find_spec("psycopg") is not None:
+        return where
+    if importlib.util.find_spec("psycopg2") is not None:
+        return where.set(drivername="postgresql+psycopg2")
+    return where
 
 
 def _engine_options(backend: str) -> dict[str, object]:
