@@ -154,3 +154,11 @@ def test_a_config_without_a_search_section_is_refused(tiny_files, tmp_path):
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(BiozooError, match="has no 'search' section"):
         load_search(path)
+
+
+def test_the_example_search_config_loads():
+    from pathlib import Path
+
+    cfg, search = load_search(Path(__file__).parents[2] / "examples" / "search" / "gse7390.yaml")
+    assert search.name() == "searched" and "multimodule_mlp" in cfg.models
+    assert {c.name for c in search.space.encoders["gex"]} == {"mlp", "kan"}
