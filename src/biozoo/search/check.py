@@ -8,6 +8,7 @@ options at each edge of their ranges (and at each listed choice) against the par
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +50,32 @@ def parse_search(raw: Any, *, source: str = "config") -> tuple[RunConfig, Search
     try:
         search = SearchConfig.model_validate(section)
     except ValidationError as err:
-        loc, msg = describe_error(err.errors()[0])
-        raise BiozooError(f"{source}: search.{loc}: {msg.rstrip('.')}.") from None
+        first = err.errors()[0]
+        loc, msg = describe_error({**first, "loc": _without_tags(first["loc"])})
+        loc = re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", loc)  # list positions as [i]
+        raise BiozooError(_sentence(f"{source}: search.{loc}: {msg}")) from None
     try:
         check_search(cfg, search)
     except ValueError as err:
-        raise BiozooError(f"{source}: {err}.") from None
+        raise BiozooError(_sentence(f"{source}: {err}")) from None
     return cfg, search
+
+
+_TAGS = ("int", "float", "layers", "fixed")  # the kinds of a searched value (space.Param)
+
+
+def _without_tags(loc: tuple) -> tuple:
+    """An error's location without the union tags pydantic puts in it (``lr.float``)."""
+    out: list = []
+    for part in loc:
+        if part in _TAGS or (part == "choices" and out and out[-1] == "choices"):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "?", "!")) else f"{text}."
 
 
 def check_search(cfg: RunConfig, search: SearchConfig) -> None:

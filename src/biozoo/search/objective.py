@@ -4,7 +4,8 @@ The cohort an :class:`InnerObjective` holds is the outer split's training part a
 trial can see an outer test sample. Each inner fold fits its own transforms on its training
 part (as an outer split does), trains the trial's ensemble there (early stopping on a
 validation part drawn from it) and scores the task's primary metric on the inner fold's held
-out part. After each inner fold the running mean is reported to the pruner.
+out part. After each inner fold the running mean is reported to the pruner, which may stop
+the trial before its last fold.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ class InnerObjective:
                 continue
             running = float(np.nanmean(scores))
             trial.report(running, k)
-            if trial.should_prune():
+            # after the last inner fold the score is there: pruning would only discard it
+            if k < len(self.folds) - 1 and trial.should_prune():
                 raise optuna.TrialPruned()
         return float(np.nanmean(scores)) if not np.isnan(scores).all() else float("nan")

@@ -26,6 +26,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     StrictInt,
@@ -156,20 +157,6 @@ def _plain(value: Any) -> bool:
     return value is None or isinstance(value, bool | int | float | str)
 
 
-class Layers(Strict):
-    """``depth`` hidden layers of one ``width``: ``[width] * depth``."""
-
-    width: IntRange | Choices
-    depth: IntRange | Choices
-
-    def suggest(self, trial: Trial, name: str) -> list[int]:
-        depth = self.depth.suggest(trial, f"{name}.depth")
-        return [self.width.suggest(trial, f"{name}.width")] * depth
-
-    def extremes(self) -> list[Any]:
-        return [[w] * d for w in self.width.extremes() for d in self.depth.extremes()]
-
-
 def _param_kind(value: Any) -> str:
     """Which kind of :data:`Param` a raw value is (``fixed``: not searched)."""
     if isinstance(value, BaseModel):
@@ -190,6 +177,33 @@ def _param_kind(value: Any) -> str:
         )
         return "int" if ints else "float"
     return "fixed"
+
+
+Bound = Annotated[
+    Annotated[IntRange, Tag("int")]
+    | Annotated[Choices, Tag("choices")]
+    | Annotated[NonNegativeInt, Tag("fixed")],
+    Discriminator(_param_kind),
+]
+"""An integer range, a list of choices or one integer (the width or depth of :class:`Layers`)."""
+
+
+class Layers(Strict):
+    """``depth`` hidden layers of one ``width``: ``[width] * depth``."""
+
+    width: Bound
+    depth: Bound
+
+    def suggest(self, trial: Trial, name: str) -> list[int]:
+        depth = draw(trial, f"{name}.depth", self.depth)
+        return [draw(trial, f"{name}.width", self.width)] * depth
+
+    def extremes(self) -> list[Any]:
+        return [[w] * d for w in _extremes(self.width) for d in _extremes(self.depth)]
+
+
+def _extremes(value: Any) -> list[Any]:
+    return value.extremes() if isinstance(value, Searched) else [value]
 
 
 Param = Annotated[
