@@ -21,7 +21,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("activations", "encoders", "decoders", "fusion", "config", "presets"),
     ("model", "latent"),
     ("train", "resolved"),
-    ("explain", "report", "pipelines"),
+    ("explain", "report", "pipelines", "search"),
     ("api", "sklearn"),
     ("cli",),
 ]

@@ -5,6 +5,8 @@ The public API, imported lazily so that ``import biozoo`` (and the CLI) stays fa
 - :func:`load_config` / :class:`RunConfig` — the run schema, from YAML or Python
   (:func:`check_config` checks part names and options against the registries).
 - :func:`run` — run a config end to end; returns the run folder and leaderboard.
+- :func:`search` — nested architecture and hyperparameter search of a config's ``search:``
+  section (:func:`load_search` reads one).
 - :func:`predict` — score new samples with a finished run's ensembles (float or int8).
 - :func:`explain_run`, :func:`write_report`, :func:`export` — explain a finished run, rewrite
   its report, export it to int8 (``biozoo.api.explain`` does the first two).
@@ -25,6 +27,8 @@ _API = {
     "parse_config": "biozoo.api",
     "check_config": "biozoo.api",
     "run": "biozoo.api",
+    "search": "biozoo.api",
+    "load_search": "biozoo.api",
     "predict": "biozoo.api",
     "export": "biozoo.api",
     "demo_config": "biozoo.presets",

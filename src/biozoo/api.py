@@ -3,6 +3,8 @@
 - :func:`run` trains a config, then explains (``output.attributions``) and writes the report
   into the same, still temporary, run folder;
 - :func:`predict`, :func:`explain`, :func:`export` and :func:`report` work on a finished run;
+- :func:`search` searches architectures and hyperparameters by nested evaluation
+  (:func:`load_search` reads a config with a ``search:`` section);
 - :func:`load_config` / :func:`parse_config` read a config and :func:`check_config` checks its
   part names and options against the registries.
 """
@@ -24,6 +26,7 @@ if TYPE_CHECKING:  # the heavy floors are imported when a function needs them
     import pandas as pd
 
     from biozoo.data.cohort import Cohort
+    from biozoo.search.space import SearchConfig
     from biozoo.train.experiment import Progress
     from biozoo.train.run import RunResult
 
@@ -33,10 +36,12 @@ __all__ = [
     "explain",
     "export",
     "load_config",
+    "load_search",
     "parse_config",
     "predict",
     "report",
     "run",
+    "search",
 ]
 
 log = logging.getLogger(__name__)
@@ -89,6 +94,12 @@ def run(
     from biozoo.train.run import train
 
     check_config(cfg)
+    finish = _finisher(cfg, progress)
+    return train(cfg, cohort=cohort, out_dir=out_dir, progress=progress, finish=finish)
+
+
+def _finisher(cfg: RunConfig, progress: Progress | None) -> Any:
+    """What a run does in its still temporary folder: explanations, then the report."""
 
     def finish(folder: Path, data: Cohort) -> None:
         if cfg.output.attributions and cfg.output.save_models:
@@ -101,7 +112,60 @@ def run(
             except Exception:  # the run itself is complete; a report failure must not lose it
                 log.exception("could not write report.html in %s", folder)
 
-    return train(cfg, cohort=cohort, out_dir=out_dir, progress=progress, finish=finish)
+    return finish
+
+
+def load_search(path: str | Path) -> tuple[RunConfig, SearchConfig]:
+    """Read a search config (a run config with a ``search:`` section) and check both parts
+    (see :func:`biozoo.search.check.load_search`)."""
+    from biozoo.search.check import load_search as read_search
+
+    cfg, space = read_search(path)
+    return check_config(cfg, source=str(path)), space
+
+
+def search(
+    cfg: RunConfig,
+    space: SearchConfig,
+    *,
+    cohort: Cohort | None = None,
+    out_dir: Path | None = None,
+    storage: str | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Search ``space`` by nested evaluation and write a run folder with the searched row.
+
+    For each outer split of ``cfg``, an Optuna study searches the split's training part
+    alone, the best trial's configuration is retrained on the whole training part and scored
+    once on the test part (see :func:`biozoo.search.nested.run_search`). The config's own
+    models and baselines run on the same splits beside it.
+
+    Args:
+        cfg: the run config.
+        space: its ``search`` section (:func:`load_search`).
+        cohort: the data, if already loaded.
+        out_dir: where the run folder goes (default ``cfg.output.dir``).
+        storage: an Optuna storage URL shared by several workers (``postgresql://...``);
+            default: an SQLite file in the run folder.
+        progress: called with a short label before each fit and after each trial.
+
+    Raises:
+        BiozooError: the storage cannot be reached (before any folder is made).
+    """
+    from biozoo.search.nested import run_search
+    from biozoo.search.study import open_storage
+
+    check_config(cfg)
+    shared = None if storage is None else open_storage(storage, heartbeat=space.heartbeat)
+    return run_search(
+        cfg,
+        space,
+        cohort=cohort,
+        out_dir=out_dir,
+        storage=shared,
+        progress=progress,
+        finish=_finisher(cfg, progress),
+    )
 
 
 def predict(

@@ -1,5 +1,5 @@
-"""``biozoo demo | train | predict | embed | explain | export | report | datasets``: the only
-place that prints for people."""
+"""``biozoo demo | train | search | predict | embed | explain | export | report | datasets``:
+the only place that prints for people."""
 
 from __future__ import annotations
 
@@ -136,6 +136,40 @@ def train(
     from biozoo.api import load_config
 
     _run(load_config(config), out)
+
+
+@app.command()
+@_friendly
+def search(
+    config: Annotated[Path, typer.Argument(help="Run config (YAML) with a search: section.")],
+    out: Annotated[Path | None, typer.Option(help="Folder for the run folder.")] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            help="Optuna storage URL shared by several workers (postgresql://user@host/db); "
+            "default: SQLite in the run folder."
+        ),
+    ] = None,
+) -> None:
+    """Search architectures and hyperparameters of CONFIG by nested evaluation: each outer
+    split's search sees its training part only; the best configuration is scored once on its
+    test part, beside the models and baselines."""
+    from biozoo import api
+    from biozoo.data.align import load_cohort
+
+    cfg, space = api.load_search(config)
+    cohort = load_cohort(cfg.data)
+    _check_out_dir(out if out is not None else cfg.output.dir)
+    with err_console.status("searching") as status:
+        result = api.search(
+            cfg, space, cohort=cohort, out_dir=out, storage=storage, progress=status.update
+        )
+    _print_leaderboard(result.leaderboard, cohort.task.primary, cohort, cfg)
+    out_console.print(f"run folder: {result.path}  ({result.seconds:.0f} s)")
+    out_console.print(f"best configurations: {result.path / 'search' / 'best'}")
+    report = result.path / "report.html"
+    if report.is_file():
+        out_console.print(f"report: {report}")
 
 
 @app.command()

@@ -30,6 +30,7 @@ from biozoo.report.comparison import bold_cells, comparison_section, split_sizes
 from biozoo.report.explained import attention_section, attributions_section, explanations_section
 from biozoo.report.latent_maps import latent_map_data, plot_latent_map
 from biozoo.report.overlays import image_maps_section
+from biozoo.report.search import search_section
 from biozoo.report.sequence import (
     accuracy_by_length_figure,
     cross_attention_figure,
@@ -147,6 +148,7 @@ def render_report(run_dir: Path, *, umap: bool = True) -> str:
         ("leaderboard", "Leaderboard", _leaderboard(run)),
         ("comparison", "Paired comparison", comparison_section(run, paired)),
         ("predictions", "Held-out predictions", _predictions(run)),
+        ("search", "Search", search_section(run)),
         ("training", "Training", training_section(run)),
         ("latents", "Latent maps", _latents(run, umap=umap)),
         ("attributions", "Feature attributions", attributions_section(run)),

@@ -34,6 +34,7 @@ from biozoo.train.threads import torch_threads
 
 __all__ = [
     "ExperimentResult",
+    "evaluate_model",
     "FittedModel",
     "FoldModel",
     "fit_model",
@@ -136,6 +137,31 @@ def run_experiment(
                 _run_deep(cfg, cohort, split, si, mi, mname, train, test, transforms, fold, result)
             result.seconds[mname] = result.seconds.get(mname, 0.0) + time.perf_counter() - t0
     return result
+
+
+def evaluate_model(
+    cfg: RunConfig,
+    cohort: Cohort,
+    split: Split,
+    split_index: int,
+    model: str,
+    result: ExperimentResult,
+    *,
+    model_index: int = 0,
+) -> None:
+    """Train model ``model`` of ``cfg`` on ``split``'s training part and record its test
+    scores, predictions and training curves in ``result``, as :func:`run_experiment` does for
+    each of its deep models (with the split's transforms already in ``result``, if any)."""
+    train, test = cohort.subset(split.train), cohort.subset(split.test)
+    transforms = result.transforms.get(split.name) or fit_transforms(
+        train.labelled_part(), cfg.data
+    )
+    fold = (transforms.fold_data(train), transforms.fold_data(test))
+    with torch_threads(cfg.training.threads):
+        _run_deep(
+            cfg, cohort, split, split_index, model_index, model, train, test, transforms, fold,
+            result,
+        )
 
 
 def _with_unlabelled(split: Split, labelled: np.ndarray) -> Split:

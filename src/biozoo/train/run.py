@@ -50,6 +50,7 @@ def train(
     out_dir: Path | None = None,
     progress: Progress | None = None,
     finish: Callable[[Path, Cohort], None] | None = None,
+    extend: Callable[[ExperimentResult, RunFolder], None] | None = None,
 ) -> RunResult:
     """Train and evaluate ``cfg``'s models and baselines and write its run folder.
 
@@ -61,6 +62,9 @@ def train(
         finish: called with the complete but still temporary folder and the cohort, before
             the folder gets its final name (:func:`biozoo.api.run` adds explanations and the
             report there, so they are part of the finished run).
+        extend: called with the experiment's result and the open run folder before the
+            leaderboard is made; it may add methods to the result and files to the folder
+            (``biozoo search`` adds its searched model there).
 
     Returns:
         The finished run's folder, leaderboard and metrics.
@@ -71,6 +75,8 @@ def train(
     out = Path(out_dir) if out_dir is not None else cfg.output.dir
     with RunFolder(out, cfg.name) as folder:
         result = run_experiment(cfg, cohort, progress=progress, splits=splits)
+        if extend is not None:
+            extend(result, folder)
         board = leaderboard(result.metrics, task=cohort.task, kinds=result.kinds)
         metrics = _metrics(cfg, cohort, result)
         seconds = time.perf_counter() - t0

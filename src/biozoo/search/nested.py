@@ -1,0 +1,280 @@
+"""Nested evaluation of a search: per outer split, search its training part, retrain the best
+configuration there, score it once on its test part.
+
+:func:`run_search` is a normal run (:func:`biozoo.train.run.train`: the config's deep models
+and baselines on the run's outer splits, the same run folder and report) with one more row,
+the searched model, added to every outer split by :func:`add_searched`. Its files go under
+``search/`` (:class:`~biozoo.search.layout.SearchLayout`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import yaml
+from optuna.storages import RDBStorage
+from optuna.trial import FixedTrial, TrialState
+
+from biozoo.config import RunConfig
+from biozoo.data.cohort import Cohort
+from biozoo.data.splits import Split, cohort_splits
+from biozoo.errors import BiozooError
+from biozoo.resolved import resolved_config
+from biozoo.search.layout import SearchLayout
+from biozoo.search.objective import InnerObjective
+from biozoo.search.sample import trial_config
+from biozoo.search.space import SearchConfig
+from biozoo.search.study import fail_stale, open_storage, open_study, stop_after
+from biozoo.train.experiment import ExperimentResult, Progress, evaluate_model
+from biozoo.train.run import RunResult, train
+from biozoo.train.runfolder import RunFolder
+
+__all__ = ["SplitSearch", "add_searched", "run_search", "search_split", "study_name"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SplitSearch:
+    """What the search of one outer split found.
+
+    Attributes:
+        split: the outer split's name.
+        best: the best trial's run config (one deep model, the searched one).
+        best_trial: the best trial's number.
+        best_value: its mean inner score (the task's primary metric).
+        trials: one row per trial: ``number``, ``state``, ``value``, ``seconds`` and a
+            column per parameter.
+        importance: each parameter's importance (fANOVA, normalised), empty when too few
+            trials finished.
+        seconds: the search's wall time.
+    """
+
+    split: str
+    best: RunConfig
+    best_trial: int
+    best_value: float
+    trials: pd.DataFrame
+    importance: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def counts(self) -> dict[str, int]:
+        """Trials per final state (``COMPLETE``, ``PRUNED``, ``FAIL``...)."""
+        return {str(k): int(v) for k, v in self.trials["state"].value_counts().items()}
+
+
+def study_name(cfg: RunConfig, split: Split) -> str:
+    """The study of one outer split: workers sharing a storage join it by this name."""
+    return f"{cfg.name}-{split.name}"
+
+
+def search_split(
+    cfg: RunConfig,
+    search: SearchConfig,
+    cohort: Cohort,
+    split: Split,
+    split_index: int,
+    storage: RDBStorage,
+    *,
+    progress: Progress | None = None,
+) -> SplitSearch:
+    """Search the training part of ``split`` (its test part is never handed on).
+
+    The inner splits (``search.inner``) are drawn from the training part with the run seed;
+    the sampler's seed is ``search.seed`` (default the run seed) plus the split's position.
+
+    Raises:
+        BiozooError: no trial finished with a score.
+    """
+    t0 = time.perf_counter()
+    train = cohort.subset(split.train).labelled_part()
+    seed = cfg.training.seed if search.seed is None else search.seed
+    folds = cohort_splits(train, search.inner, seed=cfg.training.seed)
+    task = cohort.task
+    with _quiet_optuna():
+        study = open_study(
+            storage,
+            study_name(cfg, split),
+            maximize=task.higher_is_better[task.primary],
+            seed=seed + split_index,
+            pruner=search.pruner,
+        )
+    callbacks = [stop_after(search.trials)]
+    if progress is not None:
+        callbacks.append(
+            lambda s, t: progress(f"{split.name}: trial {t.number + 1} of {search.trials}")
+        )
+    with _quiet_optuna():
+        study.optimize(
+            InnerObjective(cfg, search, train, folds),
+            n_trials=search.trials,
+            timeout=search.timeout,
+            callbacks=callbacks,
+        )
+    fail_stale(study, storage)
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    if not done:
+        raise BiozooError(
+            f"no trial of the search on split {split.name} finished with a score; "
+            "see the warnings above."
+        )
+    best = study.best_trial
+    return SplitSearch(
+        split=split.name,
+        best=trial_config(cfg, search, FixedTrial(best.params, best.number)),
+        best_trial=best.number,
+        best_value=float(best.value),
+        trials=_trials_frame(study),
+        importance=_importance(study, seed),
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _trials_frame(study: optuna.Study) -> pd.DataFrame:
+    rows = []
+    for t in study.trials:
+        seconds = None
+        if t.datetime_start is not None and t.datetime_complete is not None:
+            seconds = (t.datetime_complete - t.datetime_start).total_seconds()
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "value": t.value,
+                "seconds": seconds,
+                **t.params,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _importance(study: optuna.Study, seed: int) -> dict[str, float]:
+    """fANOVA importances over the finished trials; empty when they cannot be computed."""
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
+    try:
+        with _quiet_optuna():
+            found = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    except (ValueError, RuntimeError) as err:
+        log.info("no parameter importances: %s", err)
+        return {}
+    return {str(k): float(v) for k, v in found.items()}
+
+
+@contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    """Optuna's per-trial INFO lines muted while a search runs (biozoo reports progress)."""
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
+def add_searched(
+    cfg: RunConfig,
+    search: SearchConfig,
+    cohort: Cohort,
+    result: ExperimentResult,
+    folder: RunFolder,
+    *,
+    storage: RDBStorage | None = None,
+    progress: Progress | None = None,
+) -> list[SplitSearch]:
+    """Search every outer split of ``result`` and add the searched model's row to it.
+
+    Writes the search's files into ``folder`` (:class:`SearchLayout`). Without ``storage``
+    the studies live in ``search/study.db`` in the run folder.
+    """
+    layout = SearchLayout(folder.layout.root)
+    own = storage is None
+    if own:
+        storage = open_storage(f"sqlite:///{folder.path(layout.study)}")
+    name = search.name()
+    result.kinds[name] = "deep"
+    found = []
+    try:
+        for si, split in enumerate(result.splits):
+            t0 = time.perf_counter()
+            split_search = search_split(cfg, search, cohort, split, si, storage, progress=progress)
+            if progress is not None:
+                progress(f"{split.name}: {name}")
+            evaluate_model(split_search.best, cohort, split, si, name, result)
+            result.seconds[name] = result.seconds.get(name, 0.0) + time.perf_counter() - t0
+            found.append(split_search)
+    finally:
+        if own:
+            storage.engine.dispose()
+    _write(folder, layout, search, found)
+    return found
+
+
+def _write(
+    folder: RunFolder, layout: SearchLayout, search: SearchConfig, found: list[SplitSearch]
+) -> None:
+    folder.write_text(layout.space, yaml.safe_dump(search.model_dump(mode="json"), sort_keys=False))
+    for s in found:
+        plain = json.loads(resolved_config(s.best).model_dump_json())
+        folder.write_text(layout.best(s.split), yaml.safe_dump(plain, sort_keys=False))
+    folder.write_csv(
+        layout.trials,
+        pd.concat([s.trials.assign(split=s.split) for s in found], ignore_index=True),
+    )
+    importance = [
+        {"split": s.split, "parameter": p, "importance": v}
+        for s in found
+        for p, v in s.importance.items()
+    ]
+    folder.write_csv(
+        layout.importance, pd.DataFrame(importance, columns=["split", "parameter", "importance"])
+    )
+    summary = {
+        s.split: {
+            "best_trial": s.best_trial,
+            "best_inner_score": s.best_value,
+            "trials": s.counts(),
+            "seconds": s.seconds,
+            "best_config": layout.best(s.split).relative_to(layout.root).as_posix(),
+        }
+        for s in found
+    }
+    folder.write_json(layout.summary, {"model": search.name(), "splits": summary})
+
+
+def run_search(
+    cfg: RunConfig,
+    search: SearchConfig,
+    *,
+    cohort: Cohort | None = None,
+    out_dir: Path | None = None,
+    storage: RDBStorage | None = None,
+    progress: Progress | None = None,
+    finish: Callable[[Path, Cohort], None] | None = None,
+) -> RunResult:
+    """The run of ``cfg`` (its models and baselines) plus the searched model, nested.
+
+    Args:
+        cfg: the run config (outer splits, data, models, baselines, training defaults).
+        search: the search section.
+        cohort: the data, if already loaded.
+        out_dir: where the run folder goes (default ``cfg.output.dir``).
+        storage: a shared Optuna storage (default: SQLite in the run folder).
+        progress: called with a short label before each fit and after each trial.
+        finish: as for :func:`biozoo.train.run.train` (the report is written there).
+    """
+    from biozoo.data.align import load_cohort
+
+    data = cohort if cohort is not None else load_cohort(cfg.data)
+
+    def extend(result: ExperimentResult, folder: RunFolder) -> None:
+        add_searched(cfg, search, data, result, folder, storage=storage, progress=progress)
+
+    return train(cfg, cohort=data, out_dir=out_dir, progress=progress, finish=finish, extend=extend)
