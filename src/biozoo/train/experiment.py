@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +30,7 @@ from biozoo.train.embed import is_latent, reconstruction_metrics
 from biozoo.train.ensemble import Ensemble, make_ensemble
 from biozoo.train.fold import FittedTransforms, fit_transforms
 from biozoo.train.plan import embed_members, fit_ensemble, predict_members
+from biozoo.train.progress import EpochListener, Progress
 from biozoo.train.threads import torch_threads
 
 __all__ = [
@@ -45,8 +46,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str], None]
 
 
 @dataclass
@@ -132,8 +131,22 @@ def run_experiment(
             if progress:
                 progress(f"{split.name}: {mname}")
             t0 = time.perf_counter()
+            listener = progress if isinstance(progress, EpochListener) else None
             with torch_threads(cfg.training.threads):
-                _run_deep(cfg, cohort, split, si, mi, mname, train, test, transforms, fold, result)
+                _run_deep(
+                    cfg,
+                    cohort,
+                    split,
+                    si,
+                    mi,
+                    mname,
+                    train,
+                    test,
+                    transforms,
+                    fold,
+                    result,
+                    on_epoch=listener,
+                )
             result.seconds[mname] = result.seconds.get(mname, 0.0) + time.perf_counter() - t0
     return result
 
@@ -179,6 +192,7 @@ def train_split_ensemble(
     model_index: int,
     validation: np.ndarray | None = None,
     labelled: np.ndarray | None = None,
+    on_epoch: EpochListener | None = None,
 ) -> tuple[Ensemble, dict[str, object], np.ndarray, np.ndarray]:
     """Train model ``mname``'s ensemble on one split's (transformed) training part.
 
@@ -187,7 +201,8 @@ def train_split_ensemble(
     position; every seed comes from the run seed and the split / model positions. With
     ``labelled`` (False for a sample without a label), a drawn validation part holds labelled
     samples only and every unlabelled one is fitted on. The fit options are the model's own
-    (:meth:`~biozoo.config.RunConfig.training_for`).
+    (:meth:`~biozoo.config.RunConfig.training_for`). ``on_epoch`` hears each epoch's mean
+    validation loss.
 
     Returns:
         The trained ensemble, the training summary (with its per-epoch ``history`` frame),
@@ -230,6 +245,7 @@ def train_split_ensemble(
         optimizer_options=tr.optimizer_options,
         schedule=None if tr.schedule is None else tr.schedule.model_dump(),
         gradient_noise=tr.gradient_noise,
+        on_epoch=on_epoch,
     )
     saved_inputs = {m: d.to_meta() for m, d in inputs.items()}
     return ensemble, {"in_dims": saved_inputs, "seeds": seeds, **info}, fit_pos, val_pos
@@ -297,7 +313,9 @@ def fit_model(cfg: RunConfig, model: str, cohort: Cohort) -> FittedModel:
     return FittedModel(transforms, head, ensemble, cohort.task, info)
 
 
-def _run_deep(cfg, cohort, split, si, mi, mname, train, test, transforms, fold, result) -> None:
+def _run_deep(
+    cfg, cohort, split, si, mi, mname, train, test, transforms, fold, result, on_epoch=None
+) -> None:
     train_data, test_data = fold
     head = head_for(cohort)
     ensemble, info, fit_pos, val_pos = train_split_ensemble(
@@ -312,6 +330,7 @@ def _run_deep(cfg, cohort, split, si, mi, mname, train, test, transforms, fold, 
         model_index=mi,
         validation=split.val_in_train(),
         labelled=train.labelled,
+        on_epoch=on_epoch,
     )
     history = info.pop("history")
     summary = {k: v for k, v in info.items() if k not in ("in_dims", "seeds")}
