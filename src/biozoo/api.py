@@ -111,6 +111,7 @@ def predict(
     model: str | None = None,
     split: str | None = None,
     backend: Backend | None = None,
+    method: str | None = None,
 ) -> pd.DataFrame:
     """Predictions of a run's saved ensembles (see :func:`biozoo.train.predict.predict`).
 
@@ -120,6 +121,8 @@ def predict(
         model: one of the run's deep models (default: every one).
         split: one split's ensemble (default: the average over every split's ensemble).
         backend: ``float`` or ``int8``; default: ``int8`` for an int8 export, else ``float``.
+        method: a deep model or a saved baseline (config name or leaderboard label) instead
+            of ``model``.
 
     Returns:
         A DataFrame: one row per sample and model.
@@ -135,7 +138,7 @@ def predict(
     if backend == "float" and is_int8_export(run):
         raise BiozooError(f"{run} is an int8 export; score it with the int8 backend.")
     saved = open_int8(run) if backend == "int8" else SavedRun(run)
-    return predict_run(saved, data, model=model, split=split)
+    return predict_run(saved, data, model=model, split=split, method=method)
 
 
 def embed(

@@ -154,13 +154,19 @@ def predict(
         str | None,
         typer.Option(help="float or int8 (default: int8 for an int8 export, else float)."),
     ] = None,
+    method: Annotated[
+        str | None,
+        typer.Option(help="A method of the leaderboard: a deep model or a saved baseline."),
+    ] = None,
 ) -> None:
-    """Score new samples with a run's saved ensembles (or with its int8 export)."""
+    """Score new samples with a run's saved ensembles (or its int8 export), or a baseline."""
     from biozoo import api
 
     if out is not None:
         _check_out_file(out)
-    frame = api.predict(run, _sources(data), model=model, split=split, backend=backend)
+    frame = api.predict(
+        run, _sources(data), model=model, split=split, backend=backend, method=method
+    )
     _write_csv(frame, out, "predictions")
 
 

@@ -184,7 +184,7 @@ def live_columns() -> tuple[object, ...]:
         TextColumn("{task.fields[fits]}"),
         TextColumn("{task.fields[status]}"),
         TimeElapsedColumn(),
-        TextColumn("left"),
+        TextColumn("ETA"),
         TimeRemainingColumn(),
     )
 

@@ -23,7 +23,7 @@ from biozoo.data.cohort import Cohort
 from biozoo.data.splits import Split, cohort_splits, inner_split
 from biozoo.inputs import InputSpec
 from biozoo.model import build_model
-from biozoo.tasks import Reference, Task
+from biozoo.tasks import BaselineModel, Reference, Task
 from biozoo.train.baselines import BASELINES
 from biozoo.train.cross_attention import cross_attention_frame, has_cross_attention
 from biozoo.train.embed import is_latent, reconstruction_metrics
@@ -75,6 +75,8 @@ class ExperimentResult:
     training: dict[str, list[dict[str, object]]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     cross_attention: dict[str, list[pd.DataFrame]] = field(default_factory=dict)
+    # (baseline name, split) -> fitted model, kept when the run saves its models
+    baselines: dict[tuple[str, str], BaselineModel] = field(default_factory=dict)
 
 
 def member_seeds(seed: int, split_index: int, model_index: int, n: int) -> list[int]:
@@ -176,6 +178,8 @@ def _run_baselines(cfg, cohort, split, si, train, test, transforms, result, prog
         if cohort.task.needs_reference:
             reference = Reference(train.target, model.predict(x_train))
         result.seconds[label] = result.seconds.get(label, 0.0) + time.perf_counter() - t0
+        if cfg.output.save_models and model.model_ is not None:
+            result.baselines[(name, split.name)] = model.model_
         _record(result, label, split, test, pred, cohort, reference)
 
 
