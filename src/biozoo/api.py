@@ -74,7 +74,8 @@ def run(
     out_dir: Path | None = None,
     progress: Progress | None = None,
 ) -> RunResult:
-    """Run ``cfg`` end to end: train, explain (``output.attributions``), report.
+    """Run ``cfg`` end to end: train, explain (``output.attributions``), report, and log it
+    to MLflow (``output.mlflow``).
 
     Args:
         cfg: a validated run configuration.
@@ -101,7 +102,18 @@ def run(
             except Exception:  # the run itself is complete; a report failure must not lose it
                 log.exception("could not write report.html in %s", folder)
 
-    return train(cfg, cohort=cohort, out_dir=out_dir, progress=progress, finish=finish)
+    tracker = None
+    if cfg.output.mlflow:  # opened before training: a wrong URI fails now, not after it
+        from biozoo.train.tracking import MlflowTracker
+
+        tracker = MlflowTracker(cfg.output.mlflow, cfg.name)
+    result = train(cfg, cohort=cohort, out_dir=out_dir, progress=progress, finish=finish)
+    if tracker is not None:
+        try:
+            tracker.log(result.path)
+        except BiozooError as err:  # the run folder is complete; say so, keep it
+            log.warning("%s The run folder %s is complete.", err, result.path)
+    return result
 
 
 def predict(
