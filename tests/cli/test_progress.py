@@ -7,6 +7,8 @@ import re
 
 import numpy as np
 import pytest
+import yaml
+from tests.conftest import tiny_raw
 from tests.train.test_experiment import cohort, config
 from typer.testing import CliRunner
 
@@ -60,6 +62,28 @@ def test_run_progress_counts_fits_and_is_an_epoch_listener():
     assert clock_text(3723.4) == "1:02:03"
 
 
+def test_time_left_comes_from_each_methods_time_per_fit_once_known():
+    clock = Clock()
+    p = RunProgress(6, per_split=2, clock=clock)  # 3 splits x (a baseline, a deep model)
+    p("h0: linear")
+    clock.now = 1
+    p("h0: mlp")
+    p.epoch(1, 300, 0.7)  # before every method is timed: from the part done
+    assert p.remaining() == pytest.approx(1 * (1 - p.fraction) / p.fraction)
+    clock.now = 11
+    p("h1: linear")  # the baseline took 1 s, the deep model 10 s
+    # this baseline fit (1 s), then h1's deep model (10), h2's baseline (1) and deep model (10)
+    assert p.remaining() == 22
+    clock.now = 11.5
+    assert p.remaining() == 21.5
+    clock.now = 40
+    p("h1: mlp")
+    p("h2: linear")
+    p("h2: mlp")
+    p("attributions")
+    assert p.remaining() == 0
+
+
 class Recorder(RunProgress):
     def __init__(self, total: int) -> None:
         super().__init__(total)
@@ -88,11 +112,16 @@ def test_epoch_progress_reports_every_epoch_and_changes_no_result():
     assert [h[3] for h in heard.heard[: len(mean_val)]] == pytest.approx(mean_val)
 
 
-def test_train_without_a_terminal_writes_plain_progress_lines(tiny_config, tmp_path):
-    res = runner.invoke(app, ["train", str(tiny_config), "--out", str(tmp_path / "runs")])
+def test_train_without_a_terminal_writes_plain_progress_lines(tiny_files, tmp_path):
+    raw = tiny_raw(tiny_files, output={"latents": False, "report": False})
+    raw["models"] = {"mlp": {}}
+    raw["training"] |= {"epochs": 2, "split": {"kind": "kfold", "folds": 2}}
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    res = runner.invoke(app, ["train", str(config), "--out", str(tmp_path / "runs")])
     assert res.exit_code == 0, res.output
     # CliRunner's streams are no terminal: no bar redraws, a time-stamped plain line instead
-    assert re.search(r"^\d\d:\d\d:\d\d fit 1/9 r0-f0: logistic.*so far", res.output, re.M)
+    assert re.search(r"^\d\d:\d\d:\d\d fit 1/4 r0-f0: logistic.*so far", res.output, re.M)
     assert "\r" not in res.output and "━" not in res.output
 
 

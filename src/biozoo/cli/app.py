@@ -334,7 +334,8 @@ def _run(cfg, out: Path | None) -> None:
     _check_out_dir(out if out is not None else cfg.output.dir)
     # a live bar on a terminal; plain periodic lines when the output goes to a log file
     live = out_console.is_terminal and err_console.is_terminal
-    with run_progress(err_console, _count_fits(cfg), live=live) as progress:
+    per_split = len(cfg.models) + len(cfg.baselines)
+    with run_progress(err_console, cfg.training.split.n_splits, per_split, live=live) as progress:
         result = api.run(cfg, cohort=cohort, out_dir=out, progress=progress)
     _print_leaderboard(result.leaderboard, cohort.task.primary, cohort, cfg)
     out_console.print(f"run folder: {result.path}  ({result.seconds:.0f} s)")
@@ -347,10 +348,6 @@ def _check_out_dir(out: Path) -> None:
     """Refuse an output folder that is a file before any training."""
     if out.exists() and not out.is_dir():
         raise BiozooError(f"--out {out} is a file, not a folder for run folders.")
-
-
-def _count_fits(cfg) -> int:
-    return cfg.training.split.n_splits * (len(cfg.models) + len(cfg.baselines))
 
 
 HEADERS = {

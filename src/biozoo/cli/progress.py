@@ -23,7 +23,6 @@ from rich.progress import (
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 
 __all__ = ["LiveProgress", "PlainProgress", "RunProgress", "run_progress"]
@@ -39,18 +38,29 @@ class RunProgress:
     attributions); told about each epoch of a deep model's training through :meth:`epoch`
     (it is an :class:`~biozoo.train.progress.EpochListener`).
 
+    The time left is first estimated from the part done (fits done, and the running fit's
+    epochs out of its budget, which early stopping usually cuts short). Once every method
+    has been fitted on one split, it is the methods' mean time per fit times the fits left,
+    which is closer: a deep model's fit takes far longer than a baseline's.
+
     Args:
         total: the number of fits of the run (splits x methods).
+        per_split: methods per split (fits run split by split, in the same order); 0 if
+            unknown.
         clock: seconds, monotonic (replaceable in tests).
     """
 
-    def __init__(self, total: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, total: int, per_split: int = 0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.total = max(int(total), 1)
+        self.per_split = int(per_split)
         self.clock = clock
-        self.start = clock()
+        self.start = self.fit_start = clock()
         self.started = 0
         self.label = "starting"
         self.current: tuple[int, int, float] | None = None  # epoch, of epochs, val loss
+        self.seconds: dict[int, list[float]] = {}  # position in a split -> its fits' times
 
     @property
     def done(self) -> int:
@@ -71,7 +81,16 @@ class RunProgress:
         return self.clock() - self.start
 
     def remaining(self) -> float | None:
-        """Estimated seconds left (the time so far scaled by the part still to do), or None."""
+        """Estimated seconds left, or None before anything is known."""
+        per = self.per_split
+        if per and len(self.seconds) == per:  # every method timed on a split at least once
+            mean = {k: sum(v) / len(v) for k, v in self.seconds.items()}
+            running = self.started - 1
+            later = sum(mean[i % per] for i in range(running + 1, self.total))
+            if running >= self.total:
+                return 0.0
+            now_in = self.clock() - self.fit_start
+            return later + max(mean[running % per] - now_in, 0.0)
         f = self.fraction
         return None if f <= 0 else self.elapsed() * (1 - f) / f
 
@@ -83,6 +102,11 @@ class RunProgress:
         return f"epoch {epoch}/{epochs}, val loss {loss:.4g}"
 
     def __call__(self, label: str) -> None:
+        now = self.clock()
+        if self.per_split and 0 < self.started <= self.total:  # the previous fit ended
+            position = (self.started - 1) % self.per_split
+            self.seconds.setdefault(position, []).append(now - self.fit_start)
+        self.fit_start = now
         self.started += 1
         self.label, self.current = label, None
         self.changed(new_fit=True)
@@ -115,6 +139,7 @@ class PlainProgress(RunProgress):
     Args:
         total: the number of fits of the run.
         write: takes one line.
+        per_split: methods per split (see :class:`RunProgress`).
         every: seconds between lines.
         clock: seconds, monotonic (replaceable in tests).
         wall: the wall-clock time of day for the stamp (replaceable in tests).
@@ -125,11 +150,12 @@ class PlainProgress(RunProgress):
         total: int,
         write: Callable[[str], None],
         *,
+        per_split: int = 0,
         every: float = PLAIN_EVERY,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], str] = lambda: time.strftime("%H:%M:%S"),
     ) -> None:
-        super().__init__(total, clock)
+        super().__init__(total, per_split, clock)
         self.write, self.every, self.wall = write, every, wall
         self.last: float | None = None
 
@@ -158,12 +184,13 @@ class LiveProgress(RunProgress):
     Args:
         total: the number of fits of the run.
         bar: a started :class:`rich.progress.Progress` with :func:`live_columns`.
+        per_split: methods per split (see :class:`RunProgress`).
     """
 
-    def __init__(self, total: int, bar: Progress) -> None:
-        super().__init__(total)
+    def __init__(self, total: int, bar: Progress, per_split: int = 0) -> None:
+        super().__init__(total, per_split)
         self.bar = bar
-        self.task = bar.add_task("starting", total=self.total, fits="", status="")
+        self.task = bar.add_task("starting", total=self.total, fits="", status="", left="?")
 
     def changed(self, *, new_fit: bool) -> None:
         self.bar.update(
@@ -172,6 +199,7 @@ class LiveProgress(RunProgress):
             completed=self.fraction * self.total,
             fits=f"{self.done}/{self.total} fits",
             status=self.status(),
+            left=clock_text(self.remaining()),
         )
 
 
@@ -184,29 +212,36 @@ def live_columns() -> tuple[object, ...]:
         TextColumn("{task.fields[fits]}"),
         TextColumn("{task.fields[status]}"),
         TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
+        TextColumn("about {task.fields[left]} left"),
     )
 
 
 @contextmanager
 def run_progress(
-    console: Console, total: int, *, live: bool, every: float = PLAIN_EVERY
+    console: Console,
+    n_splits: int,
+    per_split: int,
+    *,
+    live: bool,
+    every: float = PLAIN_EVERY,
 ) -> Iterator[RunProgress]:
-    """The progress of a run of ``total`` fits, shown on ``console``.
+    """The progress of a run of ``n_splits`` x ``per_split`` fits, shown on ``console``.
 
     Args:
         console: where progress goes (stderr, so stdout keeps the results).
-        total: the number of fits.
+        n_splits: the run's splits.
+        per_split: methods (deep models and baselines) fitted on each split.
         live: a rich bar (a terminal); else plain lines every ``every`` seconds.
         every: seconds between plain lines.
     """
+    total = n_splits * per_split
     if not live:
         yield PlainProgress(
             total,
             lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True),
+            per_split=per_split,
             every=every,
         )
         return
     with Progress(*live_columns(), console=console, transient=True) as bar:
-        yield LiveProgress(total, bar)
+        yield LiveProgress(total, bar, per_split)
