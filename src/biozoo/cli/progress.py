@@ -109,14 +109,14 @@ class RunProgress:
         self.fit_start = now
         self.started += 1
         self.label, self.current = label, None
-        self.changed(new_fit=True)
+        self.changed()
 
     def epoch(self, epoch: int, epochs: int, val_loss: float) -> None:
         """Epoch ``epoch`` of at most ``epochs`` ended with mean validation loss ``val_loss``."""
         self.current = (epoch, epochs, val_loss)
-        self.changed(new_fit=False)
+        self.changed()
 
-    def changed(self, *, new_fit: bool) -> None:
+    def changed(self) -> None:
         """Show the new state (subclasses)."""
 
 
@@ -159,7 +159,7 @@ class PlainProgress(RunProgress):
         self.write, self.every, self.wall = write, every, wall
         self.last: float | None = None
 
-    def changed(self, *, new_fit: bool) -> None:
+    def changed(self) -> None:
         now = self.clock()
         if self.last is not None and now - self.last < self.every:
             return
@@ -192,7 +192,7 @@ class LiveProgress(RunProgress):
         self.bar = bar
         self.task = bar.add_task("starting", total=self.total, fits="", status="", left="?")
 
-    def changed(self, *, new_fit: bool) -> None:
+    def changed(self) -> None:
         self.bar.update(
             self.task,
             description=self.label,
