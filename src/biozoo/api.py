@@ -79,7 +79,8 @@ def run(
     out_dir: Path | None = None,
     progress: Progress | None = None,
 ) -> RunResult:
-    """Run ``cfg`` end to end: train, explain (``output.attributions``), report.
+    """Run ``cfg`` end to end: train, explain (``output.attributions``), report, and log it
+    to MLflow (``output.mlflow``).
 
     Args:
         cfg: a validated run configuration.
@@ -94,8 +95,19 @@ def run(
     from biozoo.train.run import train
 
     check_config(cfg)
+    tracker = None
+    if cfg.output.mlflow:  # opened before training: a wrong URI fails now, not after it
+        from biozoo.train.tracking import MlflowTracker
+
+        tracker = MlflowTracker(cfg.output.mlflow, cfg.name)
     finish = _finisher(cfg, progress)
-    return train(cfg, cohort=cohort, out_dir=out_dir, progress=progress, finish=finish)
+    result = train(cfg, cohort=cohort, out_dir=out_dir, progress=progress, finish=finish)
+    if tracker is not None:
+        try:
+            tracker.log(result.path)
+        except BiozooError as err:  # the run folder is complete; say so, keep it
+            log.warning("%s The run folder %s is complete.", err, result.path)
+    return result
 
 
 def _finisher(cfg: RunConfig, progress: Progress | None) -> Any:
@@ -175,6 +187,7 @@ def predict(
     model: str | None = None,
     split: str | None = None,
     backend: Backend | None = None,
+    method: str | None = None,
 ) -> pd.DataFrame:
     """Predictions of a run's saved ensembles (see :func:`biozoo.train.predict.predict`).
 
@@ -184,6 +197,8 @@ def predict(
         model: one of the run's deep models (default: every one).
         split: one split's ensemble (default: the average over every split's ensemble).
         backend: ``float`` or ``int8``; default: ``int8`` for an int8 export, else ``float``.
+        method: a deep model or a saved baseline (config name or leaderboard label) instead
+            of ``model``.
 
     Returns:
         A DataFrame: one row per sample and model.
@@ -199,7 +214,7 @@ def predict(
     if backend == "float" and is_int8_export(run):
         raise BiozooError(f"{run} is an int8 export; score it with the int8 backend.")
     saved = open_int8(run) if backend == "int8" else SavedRun(run)
-    return predict_run(saved, data, model=model, split=split)
+    return predict_run(saved, data, model=model, split=split, method=method)
 
 
 def embed(

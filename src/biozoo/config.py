@@ -142,7 +142,8 @@ class OutputConfig(Strict):
     attributions, attention, graph explanations); ``attributions`` explains the run at its
     end as ``biozoo explain`` does later for an existing run: feature attributions of every
     table modality, attention of transformer encoders, GNNExplainer masks of molecule models,
-    attention rollout and Grad-CAM maps of image encoders.
+    attention rollout and Grad-CAM maps of image encoders. ``mlflow``, a tracking URI, logs
+    the finished run to MLflow (:mod:`biozoo.train.tracking`; needs ``biozoo[track]``).
     """
 
     dir: Path = Path("runs")
@@ -150,6 +151,7 @@ class OutputConfig(Strict):
     save_models: bool = True
     report: bool = True
     attributions: bool = False
+    mlflow: str | None = None
 
 
 class RunConfig(Strict):

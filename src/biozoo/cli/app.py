@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import logging
 import signal
 import sys
 from collections.abc import Callable
@@ -15,12 +14,13 @@ from typing import Annotated, TypeVar
 import typer
 from rich import box
 from rich.console import Console
-from rich.logging import RichHandler
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
 
 from biozoo._atomic import atomic_file
 from biozoo._yaml import read_yaml
+from biozoo.cli.logs import configure_logging
+from biozoo.cli.progress import run_progress
 from biozoo.errors import BiozooError
 
 __all__ = ["app", "main"]
@@ -51,7 +51,8 @@ def _friendly(fn: F) -> F:
 
 
 def _fail(message: str, code: int) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # the message is plain text: escaped, so "[UNK]" or "[1, 2]" are printed, not read as markup
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code) from None
 
 
@@ -97,7 +98,8 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _setup(
     verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Show biozoo's debug logs.")
+        bool,
+        typer.Option("--verbose", "-v", help="Show biozoo's debug logs (not other libraries')."),
     ] = False,
     show_version: Annotated[
         bool,
@@ -106,13 +108,7 @@ def _setup(
         ),
     ] = False,
 ) -> None:
-    logging.basicConfig(
-        level=logging.WARNING,
-        format="%(message)s",
-        handlers=[RichHandler(console=err_console, show_time=False, show_path=False)],
-        force=True,
-    )
-    logging.getLogger("biozoo").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    configure_logging(err_console, verbose=verbose)
 
 
 @app.command()
@@ -192,13 +188,19 @@ def predict(
         str | None,
         typer.Option(help="float or int8 (default: int8 for an int8 export, else float)."),
     ] = None,
+    method: Annotated[
+        str | None,
+        typer.Option(help="A method of the leaderboard: a deep model or a saved baseline."),
+    ] = None,
 ) -> None:
-    """Score new samples with a run's saved ensembles (or with its int8 export)."""
+    """Score new samples with a run's saved ensembles (or its int8 export), or a baseline."""
     from biozoo import api
 
     if out is not None:
         _check_out_file(out)
-    frame = api.predict(run, _sources(data), model=model, split=split, backend=backend)
+    frame = api.predict(
+        run, _sources(data), model=model, split=split, backend=backend, method=method
+    )
     _write_csv(frame, out, "predictions")
 
 
@@ -364,23 +366,10 @@ def _run(cfg, out: Path | None) -> None:
 
     cohort = load_cohort(cfg.data)
     _check_out_dir(out if out is not None else cfg.output.dir)
-    n_fits = _count_fits(cfg)
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("starting", total=n_fits)
-
-        def progress(label: str) -> None:
-            if bar.tasks[0].description != "starting":
-                bar.advance(task)
-            bar.update(task, description=label)
-
+    # a live bar on a terminal; plain periodic lines when the output goes to a log file
+    live = out_console.is_terminal and err_console.is_terminal
+    per_split = len(cfg.models) + len(cfg.baselines)
+    with run_progress(err_console, cfg.training.split.n_splits, per_split, live=live) as progress:
         result = api.run(cfg, cohort=cohort, out_dir=out, progress=progress)
     _print_leaderboard(result.leaderboard, cohort.task.primary, cohort, cfg)
     out_console.print(f"run folder: {result.path}  ({result.seconds:.0f} s)")
@@ -393,10 +382,6 @@ def _check_out_dir(out: Path) -> None:
     """Refuse an output folder that is a file before any training."""
     if out.exists() and not out.is_dir():
         raise BiozooError(f"--out {out} is a file, not a folder for run folders.")
-
-
-def _count_fits(cfg) -> int:
-    return cfg.training.split.n_splits * (len(cfg.models) + len(cfg.baselines))
 
 
 HEADERS = {

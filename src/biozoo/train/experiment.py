@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,13 +23,14 @@ from biozoo.data.cohort import Cohort
 from biozoo.data.splits import Split, cohort_splits, inner_split
 from biozoo.inputs import InputSpec
 from biozoo.model import build_model
-from biozoo.tasks import Reference, Task
+from biozoo.tasks import BaselineModel, Reference, Task
 from biozoo.train.baselines import BASELINES
 from biozoo.train.cross_attention import cross_attention_frame, has_cross_attention
 from biozoo.train.embed import is_latent, reconstruction_metrics
 from biozoo.train.ensemble import Ensemble, make_ensemble
 from biozoo.train.fold import FittedTransforms, fit_transforms
 from biozoo.train.plan import embed_members, fit_ensemble, predict_members
+from biozoo.train.progress import EpochListener, Progress
 from biozoo.train.threads import torch_threads
 
 __all__ = [
@@ -46,8 +47,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str], None]
 
 
 @dataclass
@@ -77,6 +76,8 @@ class ExperimentResult:
     training: dict[str, list[dict[str, object]]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     cross_attention: dict[str, list[pd.DataFrame]] = field(default_factory=dict)
+    # (baseline name, split) -> fitted model, kept when the run saves its models
+    baselines: dict[tuple[str, str], BaselineModel] = field(default_factory=dict)
 
 
 def member_seeds(seed: int, split_index: int, model_index: int, n: int) -> list[int]:
@@ -133,8 +134,22 @@ def run_experiment(
             if progress:
                 progress(f"{split.name}: {mname}")
             t0 = time.perf_counter()
+            listener = progress if isinstance(progress, EpochListener) else None
             with torch_threads(cfg.training.threads):
-                _run_deep(cfg, cohort, split, si, mi, mname, train, test, transforms, fold, result)
+                _run_deep(
+                    cfg,
+                    cohort,
+                    split,
+                    si,
+                    mi,
+                    mname,
+                    train,
+                    test,
+                    transforms,
+                    fold,
+                    result,
+                    on_epoch=listener,
+                )
             result.seconds[mname] = result.seconds.get(mname, 0.0) + time.perf_counter() - t0
     return result
 
@@ -189,6 +204,8 @@ def _run_baselines(cfg, cohort, split, si, train, test, transforms, result, prog
         if cohort.task.needs_reference:
             reference = Reference(train.target, model.predict(x_train))
         result.seconds[label] = result.seconds.get(label, 0.0) + time.perf_counter() - t0
+        if cfg.output.save_models and model.model_ is not None:
+            result.baselines[(name, split.name)] = model.model_
         _record(result, label, split, test, pred, cohort, reference)
 
 
@@ -205,6 +222,7 @@ def train_split_ensemble(
     model_index: int,
     validation: np.ndarray | None = None,
     labelled: np.ndarray | None = None,
+    on_epoch: EpochListener | None = None,
 ) -> tuple[Ensemble, dict[str, object], np.ndarray, np.ndarray]:
     """Train model ``mname``'s ensemble on one split's (transformed) training part.
 
@@ -213,7 +231,8 @@ def train_split_ensemble(
     position; every seed comes from the run seed and the split / model positions. With
     ``labelled`` (False for a sample without a label), a drawn validation part holds labelled
     samples only and every unlabelled one is fitted on. The fit options are the model's own
-    (:meth:`~biozoo.config.RunConfig.training_for`).
+    (:meth:`~biozoo.config.RunConfig.training_for`). ``on_epoch`` hears each epoch's mean
+    validation loss.
 
     Returns:
         The trained ensemble, the training summary (with its per-epoch ``history`` frame),
@@ -256,6 +275,7 @@ def train_split_ensemble(
         optimizer_options=tr.optimizer_options,
         schedule=None if tr.schedule is None else tr.schedule.model_dump(),
         gradient_noise=tr.gradient_noise,
+        on_epoch=on_epoch,
     )
     saved_inputs = {m: d.to_meta() for m, d in inputs.items()}
     return ensemble, {"in_dims": saved_inputs, "seeds": seeds, **info}, fit_pos, val_pos
@@ -323,7 +343,9 @@ def fit_model(cfg: RunConfig, model: str, cohort: Cohort) -> FittedModel:
     return FittedModel(transforms, head, ensemble, cohort.task, info)
 
 
-def _run_deep(cfg, cohort, split, si, mi, mname, train, test, transforms, fold, result) -> None:
+def _run_deep(
+    cfg, cohort, split, si, mi, mname, train, test, transforms, fold, result, on_epoch=None
+) -> None:
     train_data, test_data = fold
     head = head_for(cohort)
     ensemble, info, fit_pos, val_pos = train_split_ensemble(
@@ -338,6 +360,7 @@ def _run_deep(cfg, cohort, split, si, mi, mname, train, test, transforms, fold, 
         model_index=mi,
         validation=split.val_in_train(),
         labelled=train.labelled,
+        on_epoch=on_epoch,
     )
     history = info.pop("history")
     summary = {k: v for k, v in info.items() if k not in ("in_dims", "seeds")}

@@ -25,6 +25,7 @@ from biozoo.latent.protocols import Generative
 from biozoo.train.ensemble import Ensemble, LoopEnsemble, StackedEnsemble
 from biozoo.train.history import LossHistory
 from biozoo.train.optim import build_optimizer, needs_create_graph
+from biozoo.train.progress import EpochListener, EpochReport
 from biozoo.train.schedules import build_scheduler
 from biozoo.train.stability import GradientNoise, check_finite
 
@@ -278,11 +279,13 @@ def fit_ensemble(
     optimizer_options: dict[str, Any] | None = None,
     schedule: dict[str, Any] | None = None,
     gradient_noise: float | None = None,
+    on_epoch: EpochListener | None = None,
 ) -> dict[str, object]:
     """Train the members on ``fit``, early-stopping each on ``val``; returns a summary.
 
     ``schedule`` is ``{"name": ..., "warmup_epochs": ..., **options}``; its steps count the
     whole ``epochs`` budget (early stopping may end training before the schedule does).
+    ``on_epoch`` hears each epoch's mean validation loss (:mod:`biozoo.train.progress`).
 
     Returns:
         ``epochs_run``, each member's ``best_epoch`` (0-based; the weights kept) and
@@ -317,7 +320,7 @@ def fit_ensemble(
             enable_progress_bar=False,
             enable_model_summary=False,
             num_sanity_val_steps=0,
-            callbacks=[stopper, history],
+            callbacks=[stopper, history] + ([] if on_epoch is None else [EpochReport(on_epoch)]),
         )
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*IterableDataset.*__len__.*")

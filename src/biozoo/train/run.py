@@ -22,6 +22,7 @@ from biozoo.evaluate import leaderboard, summarize
 from biozoo.resolved import resolved_config
 from biozoo.train.experiment import ExperimentResult, Progress, run_experiment, run_splits
 from biozoo.train.runfolder import RunFolder
+from biozoo.train.saved_baselines import save_baseline
 from biozoo.train.saving import save_ensemble, save_transforms
 
 __all__ = ["RunResult", "train"]
@@ -159,6 +160,8 @@ def _write(folder, cfg, cohort, result, board, metrics) -> None:
                 fm.ensemble.stacked_state(),
                 meta,
             )
+        for (name, split), model in result.baselines.items():
+            save_baseline(folder.path(layout.baseline(name, split)), model)
 
 
 def versions(cfg: RunConfig) -> dict[str, object]:

@@ -142,6 +142,11 @@ class RunLayout:
         """The ensemble weights of ``model`` trained on ``split``."""
         return self.models / _safe(model, "model") / f"{_safe(split, 'split')}{SAVED}"
 
+    def baseline(self, name: str, split: str) -> Path:
+        """The fitted baseline ``name`` (as in the config's ``baselines``) of ``split``."""
+        folder = self.models / "baselines" / _safe(name, "baseline")
+        return folder / f"{_safe(split, 'split')}.skops"
+
     def history(self, model: str, split: str) -> Path:
         """Every member's loss per epoch, of ``model`` trained on ``split``."""
         return self.history_dir / model / f"{split}.csv"

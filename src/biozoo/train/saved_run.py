@@ -7,6 +7,7 @@ folder (:func:`load_float`) and its int8 export (:func:`biozoo.train.export.load
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,9 +24,11 @@ from biozoo.data.batch import FoldData
 from biozoo.data.cohort import Cohort
 from biozoo.errors import BiozooError
 from biozoo.model import MultiModalModel, build_model
+from biozoo.tasks import BaselineModel
 from biozoo.train.ensemble import Ensemble, make_ensemble
 from biozoo.train.fold import FittedTransforms
 from biozoo.train.runfolder import RunLayout
+from biozoo.train.saved_baselines import load_baseline
 from biozoo.train.saving import load_transforms, read_meta
 
 __all__ = [
@@ -191,6 +194,47 @@ class SavedRun:
             raise BiozooError(
                 f"run {self.path} has no model {model!r} (it has {', '.join(self.cfg.models)})."
             )
+
+    def baseline_label(self, name: str) -> str:
+        """The leaderboard label of the run's baseline ``name`` (``logistic (CV)``)."""
+        from biozoo.train.baselines import BASELINES
+
+        return BASELINES.get(name).label_for(self.cfg.data.target.build_task())
+
+    def baseline_name(self, method: str) -> str | None:
+        """The baseline ``method`` names, by config name or leaderboard label; None when
+        ``method`` is one of the deep models.
+
+        Raises:
+            BiozooError: ``method`` is neither (the message lists the run's methods).
+        """
+        if method in self.cfg.models:
+            return None
+        for name in self.cfg.baselines:
+            if method in (name, self.baseline_label(name)):
+                return name
+        known = [*self.cfg.models, *(self.baseline_label(b) for b in self.cfg.baselines)]
+        raise BiozooError(f"run {self.path} has no method {method!r} (it has {', '.join(known)}).")
+
+    def baseline(self, name: str, split: str) -> tuple[BaselineModel, FittedTransforms]:
+        """Baseline ``name``'s fitted model of ``split``, with the split's fitted transforms
+        (the baseline reads :meth:`FittedTransforms.flat` of them)."""
+        path = self.layout.baseline(name, split)
+        if not path.is_file():
+            raise BiozooError(
+                f"run {self.path} has no saved baseline {name!r} for split {split!r} "
+                "(was output.save_models off?)."
+            )
+        model = load_baseline(path)
+        task = self.cfg.data.target.build_task()
+        with reading(self.layout.transforms(split)):
+            transforms = load_transforms(self.layout.transforms(split), task)
+        return model, transforms
+
+    def classes(self) -> list[str] | None:
+        """The class labels of the run's target (None for other tasks), from metrics.json."""
+        with reading(self.layout.metrics):
+            return json.loads(self.layout.metrics.read_text()).get("classes")
 
     def split(self, name: str, model: str) -> SavedSplit:
         """Rebuild ``model``'s ensemble of split ``name``."""
