@@ -75,10 +75,14 @@ def test_cross_attention_is_the_codon_diagonal(orf_run):
     assert set(maps["key_token"]) <= set("ACGT")
     residues = maps[maps["query_token"] != "[EOS]"]
     codon = (residues["key"] // 3) == residues["query"]
+    by_residue = residues.groupby(["sample_id", "query"])
     mass = residues[codon].groupby(["sample_id", "query"])["weight"].sum()
     assert mass.mean() > 0.5  # most of each residue's attention is on its own codon
-    top = residues.loc[residues.groupby(["sample_id", "query"])["weight"].idxmax()]
-    assert ((top["key"] // 3) == top["query"]).mean() > 0.6
+    # Uniform attention would put 3 / (number of nucleotides) on the codon; the map is only a
+    # handful of residues, so its argmax must beat that chance twice over, not a fixed rate.
+    chance = (3 / by_residue["key"].count()).mean()
+    top = residues.loc[by_residue["weight"].idxmax()]
+    assert ((top["key"] // 3) == top["query"]).mean() > 2 * chance
     page = (result.path / "report.html").read_text()
     assert 'data-plot="cross-attention-0"' in page and 'data-plot="accuracy-by-length"' in page
 
