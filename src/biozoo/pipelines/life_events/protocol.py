@@ -9,8 +9,9 @@ patient's first event, up to the end of that patient's follow-up (the latest age
 training for a patient who died); the Aalen–Johansen estimator read off the sampled
 trajectories (the model's incidence), off the training patients (the baseline's) and off the
 test patients (the observed incidence) gives each code's cumulative incidence at
-``evaluation.incidence_ages``; ``incidence_mean_abs_error`` is the mean distance to the
-observed one over codes and ages.
+``evaluation.incidence_ages``, for every code that follows a first event in some training
+patient; ``incidence_mean_abs_error`` is the mean distance to the observed one over codes and
+ages.
 
 A generative history model is trained on each patient's own events rather than on a label per
 patient, so it does not go through a run's per-patient head; what it shares with a run is
@@ -189,7 +190,7 @@ def run_life_events(cfg: LifeEventsConfig) -> LifeEventsResult:
     scored = {
         "delphi": _scored(x_test, model_rates.numpy().astype(np.float64), sex_test, silent),
         "age_sex_incidence": _scored(x_test, None, sex_test, silent, baseline),
-        "next_code_logistic": replace(
+        "next_code_logistic": replace(  # the same transitions, scored by probabilities only
             _scored(x_test, None, sex_test, silent, baseline),
             log_rates=None,
             next_prob=logistic.predict_proba(test_features),
