@@ -64,7 +64,7 @@ def test_a_config_reads_the_file_or_the_bundled_dataset(tmp_path):
         ("patient,age,code\np1,forty,E11\n", ["'forty'", "line 2", "not a number"]),
         ("patient,age,code\np1,40,E11\np1,-3,I10\n", ["-3", "line 3", "negative"]),
         ("patient,age,code\np1,50,E11\np1,45,I10\n", ["line 3", "before the previous", "'p1'"]),
-        ("patient,age,code\np1,40,E11\np2,41,\n", ["patient 'p2'", "no events"]),
+        ("patient,age,code\np1,40,E11\np2,41,\n", ["patient 'p2'", "line 3", "no events"]),
         ("patient,age,code\np1,,E11\n", ["age is missing", "line 2"]),
         ("patient,age,code,sex\np1,40,E11,male\n", ["covariate 'sex'", "'male'", "line 2"]),
         ("patient,age,code\n", ["has no rows"]),

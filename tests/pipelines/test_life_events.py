@@ -226,8 +226,17 @@ def test_the_protocol_splits_patients_and_scores_both_methods(tmp_path):
     assert set(res.patients["train"]).isdisjoint(res.patients["test"])
     train_codes = set(events[events.patient.isin(res.patients["train"])].code) | {NO_EVENT}
     assert set(res.part.token_names()[2:]) == train_codes  # vocabulary from training patients
-    assert list(res.metrics.method) == ["delphi", "age_sex_incidence"]
-    assert np.isfinite(res.metrics.nll_per_event).all()
+    methods = ["delphi", "age_sex_incidence", "next_code_logistic", "aalen_johansen"]
+    assert list(res.metrics.method) == methods
+    m = res.metrics.set_index("method")
+    assert np.isfinite(m.nll_per_event[:2]).all() and m.nll_per_event[2:].isna().all()
+    assert np.isfinite(m.auc_macro[:3]).all()  # the logistic is scored on the same transitions
+    assert set(res.auc.method) == set(methods[:3])
+    assert np.isfinite(m.incidence_mean_abs_error[["delphi", "aalen_johansen"]]).all()
+    inc = res.incidence
+    assert list(inc.columns) == ["code", "age", "observed", "delphi", "aalen_johansen"]
+    assert "ENTRY" not in set(inc.code) and {"I10", "DEATH"} <= set(inc.code)
+    assert inc[["observed", "delphi", "aalen_johansen"]].stack().between(0, 1).all()
     assert {"code", "age_band", "sex", "auc"} <= set(res.auc.columns)
     rare_in_test = events.patient.iloc[-1] in res.patients["test"]
     assert (res.test_unknown_events > 0) == rare_in_test

@@ -138,7 +138,10 @@ def histories_from_frame(frame: pd.DataFrame, options: EventsOptions, where: str
         r = rows[start:stop]
         r_ev = r[has_code[r]]
         if len(r_ev) == 0:
-            raise BiozooError(f"patient {names[p]!r} in {where} has no events.")
+            raise BiozooError(
+                f"patient {names[p]!r} on line {line[r[0]]} of {where} has no events: "
+                "every row of the patient has an empty code."
+            )
         first = cov[r[0]]
         if np.isnan(first).any():
             j = int(np.flatnonzero(np.isnan(first))[0])

@@ -6,6 +6,9 @@
   (softmax of the log-rates) for "the next event is this code", over the observed
   transitions, overall and within each age band x sex stratum, as Delphi-2M reports it
   (Shmatko et al. 2025, https://doi.org/10.1038/s41586-025-09529-3).
+- a method that predicts only the next code (no rates, e.g. the per-code logistic baseline)
+  gives its probabilities in :attr:`Scored.next_prob`: it gets the AUCs, and NaN for the
+  likelihood and the calibration.
 - :func:`waiting_time_calibration`: transitions binned by deciles of the predicted total rate
   ``R``; per bin, the predicted mean waiting time (mean ``1 / R``) against the observed one
   (person-years over events, the exponential estimate that counts censored time), and the
@@ -30,23 +33,36 @@ class Scored:
     """A method's log-rates at each held-out transition, with what happened.
 
     Attributes:
-        log_rates: ``[m, V]``.
+        log_rates: ``[m, V]``, or None for a method without rates.
         age: ``[m]`` age at the event the prediction is made from.
         sex: ``[m]`` 0/1, or None without a sex covariate.
         code: ``[m]`` next token id; dt: ``[m]`` waiting time; observed: ``[m]`` bool.
+        next_prob: ``[m, V]`` probability of each code being the next event, for a method
+            that gives it directly (else the softmax of the log-rates is used).
     """
 
-    log_rates: np.ndarray
+    log_rates: np.ndarray | None
     age: np.ndarray
     sex: np.ndarray | None
     code: np.ndarray
     dt: np.ndarray
     observed: np.ndarray
+    next_prob: np.ndarray | None = None
+
+    def next_scores(self) -> np.ndarray:
+        """Per observed transition, each code's score for being the next event ``[k, V]``
+        (the probability, or its log: the AUCs need only the order)."""
+        if self.next_prob is not None:
+            return self.next_prob[self.observed]
+        assert self.log_rates is not None, "a Scored needs log_rates or next_prob"
+        return log_softmax(self.log_rates[self.observed], axis=1)
 
 
 def mean_nll(s: Scored) -> float:
     """Negative log-likelihood per event: ``-sum(log rate_code [observed] - R dt) / events``
-    (silent transitions add their ``R dt`` but do not count as events)."""
+    (silent transitions add their ``R dt`` but do not count as events); NaN without rates."""
+    if s.log_rates is None:
+        return float("nan")
     total = np.exp(logsumexp(s.log_rates, axis=1))
     term = np.where(s.observed, np.take_along_axis(s.log_rates, s.code[:, None], 1)[:, 0], 0.0)
     return float(-(term - total * s.dt).sum() / max(int(s.observed.sum()), 1))
@@ -75,7 +91,7 @@ def next_event_auc(
         Columns ``code, age_band, sex, n, cases, auc``.
     """
     obs = s.observed
-    prob = log_softmax(s.log_rates[obs], axis=1)
+    prob = s.next_scores()
     age, nxt = s.age[obs], s.code[obs]
     sex = s.sex[obs] if s.sex is not None else np.zeros(len(age), dtype=np.int64)
     edges = [-np.inf, *bands, np.inf]
@@ -116,8 +132,12 @@ def waiting_time_calibration(s: Scored, bins: int = 10) -> pd.DataFrame:
     Returns:
         Columns ``bin, n, events, expected_events, predicted_rate, observed_rate,
         predicted_wait, observed_wait`` (rates per year, waits in years; observed rate:
-        events / person-years).
+        events / person-years); no rows for a method without rates.
     """
+    cols = ["bin", "n", "events", "expected_events", "predicted_rate", "observed_rate"]
+    cols += ["predicted_wait", "observed_wait"]
+    if s.log_rates is None:
+        return pd.DataFrame(columns=cols)
     rate = np.exp(logsumexp(s.log_rates, axis=1))
     edges = np.quantile(rate, np.linspace(0, 1, bins + 1)[1:-1])
     which = np.digitize(rate, edges)
@@ -140,6 +160,4 @@ def waiting_time_calibration(s: Scored, bins: int = 10) -> pd.DataFrame:
                 years / events if events else float("nan"),
             )
         )
-    cols = ["bin", "n", "events", "expected_events", "predicted_rate", "observed_rate"]
-    cols.append("predicted_wait")
-    return pd.DataFrame(rows, columns=[*cols, "observed_wait"])
+    return pd.DataFrame(rows, columns=cols)

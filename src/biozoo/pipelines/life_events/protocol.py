@@ -1,5 +1,17 @@
 """The life-event protocol: split patients, fit the tokens on training patients, train the
-generative model, and score it against the age-and-sex incidence baseline on test patients.
+generative model, and score it on test patients against three baselines fitted on the same
+training patients: age-and-sex incidence rates, a per-code logistic regression of the next code
+on counts of earlier codes and age (:mod:`.next_code`), and Aalen–Johansen cumulative incidence
+by age (:mod:`.aalen_johansen`).
+
+The incidence check: one trajectory (or ``evaluation.trajectories``) is sampled from each test
+patient's first event, up to the end of that patient's follow-up (the latest age seen in
+training for a patient who died); the Aalen–Johansen estimator read off the sampled
+trajectories (the model's incidence), off the training patients (the baseline's) and off the
+test patients (the observed incidence) gives each code's cumulative incidence at
+``evaluation.incidence_ages``, for every code that follows a first event in some training
+patient; ``incidence_mean_abs_error`` is the mean distance to the observed one over codes and
+ages.
 
 A generative history model is trained on each patient's own events rather than on a label per
 patient, so it does not go through a run's per-patient head; what it shares with a run is
@@ -12,7 +24,7 @@ seen by the vocabulary, the covariate scaling, the model or the baseline.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +35,14 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
 from biozoo._yaml import read_yaml
 from biozoo.data.cohort import RecordModality, align_records
-from biozoo.data.events import PAD, UNK, EventsConfig, EventTokens, read_modality
+from biozoo.data.events import PAD, UNK, EventsConfig, EventTokens, History, read_modality
 from biozoo.data.protocol import Read, part_for
-from biozoo.data.spec import PartSpec, describe_error
+from biozoo.data.spec import SAFE_NAME, PartSpec, describe_error
 from biozoo.data.splits import inner_split, make_splits
 from biozoo.encoders import ENCODERS
 from biozoo.errors import BiozooError
 from biozoo.inputs import input_kinds
+from biozoo.pipelines.life_events.aalen_johansen import AalenJohansenIncidence, incidence_table
 from biozoo.pipelines.life_events.baseline import AgeSexIncidence
 from biozoo.pipelines.life_events.metrics import (
     Scored,
@@ -44,6 +57,8 @@ from biozoo.pipelines.life_events.model import (
     transitions,
     with_no_events,
 )
+from biozoo.pipelines.life_events.next_code import NextCodeLogistic, transition_features
+from biozoo.pipelines.life_events.sampling import sample_trajectories
 
 __all__ = ["LifeEventsConfig", "LifeEventsResult", "load_life_events_config", "run_life_events"]
 
@@ -73,12 +88,17 @@ class LifeEventsEvaluation(_Strict):
     min_cases: PositiveInt = 5
     calibration_bins: PositiveInt = 10
     baseline_band_years: float = Field(5.0, gt=0.0)
+    incidence_ages: list[float] | None = None
+    """Ages of the incidence check (None: 5 even steps up to the training patients' latest)."""
+    trajectories: PositiveInt = 1
+    """Sampled futures per test patient in the incidence check."""
 
 
 class LifeEventsConfig(_Strict):
     """A life-event run: the events, the end-of-follow-up and terminal codes, the spacing of
     no-event tokens (years; None: none), the model."""
 
+    name: str = Field("life_events", pattern=SAFE_NAME)
     data: EventsConfig
     censor_code: str | None = "END"
     terminal: list[str] = Field(default_factory=lambda: ["DEATH"])
@@ -110,10 +130,13 @@ class LifeEventsResult:
     metrics: pd.DataFrame
     auc: pd.DataFrame
     calibration: pd.DataFrame
+    incidence: pd.DataFrame
     training: dict[str, Any]
     part: EventTokens
     model: EventHistoryModel
     baseline: AgeSexIncidence
+    logistic: NextCodeLogistic
+    aalen_johansen: AalenJohansenIncidence
     patients: dict[str, list[str]]
     test_unknown_events: int
     seconds: dict[str, float] = field(default_factory=dict)
@@ -123,6 +146,7 @@ def run_life_events(cfg: LifeEventsConfig) -> LifeEventsResult:
     """Split patients, fit, train and score (see the module docstring)."""
     t0 = time.perf_counter()
     read = read_modality("events", cfg.data)
+    raw = list(read.data)
     read = Read(read.data.map(lambda h: with_no_events(h, cfg.no_event_every)), read.source, {})
     ids = pd.Index(read.data.index)
     mod = align_records("events", "events", read, ids)
@@ -139,7 +163,7 @@ def run_life_events(cfg: LifeEventsConfig) -> LifeEventsResult:
     never = [PAD, *silent]
     fit_pos, val_pos = inner_split(np.zeros(len(train)), val_fraction=tr.val_fraction, seed=tr.seed)
     torch.manual_seed(tr.seed)  # the initial weights come from the run seed only
-    model = EventHistoryModel(_encoder(cfg.model, part), len(index), never)
+    model = EventHistoryModel(event_encoder(cfg.model, part), len(index), never)
     t1 = time.perf_counter()
     info = fit_event_model(
         model,
@@ -157,55 +181,144 @@ def run_life_events(cfg: LifeEventsConfig) -> LifeEventsResult:
     ev = cfg.evaluation
     sex_train, sex_test = (_sex(mod.subset(rows), part, ev.sex_covariate) for rows in (train, test))
     baseline = _fit_baseline(x_train, sex_train, silent, never, len(index), ev.baseline_band_years)
+    codes = [i for c, i in index.items() if i not in (PAD, UNK, *silent)]
+    vocab = part.token_names() or []
+    logistic = _fit_logistic(x_train, silent, len(index), codes)
     with torch.no_grad():
         model_rates = model.log_rates(x_test)[:, :-1]
+    test_features = transition_features(x_test, silent, len(index))
     scored = {
         "delphi": _scored(x_test, model_rates.numpy().astype(np.float64), sex_test, silent),
         "age_sex_incidence": _scored(x_test, None, sex_test, silent, baseline),
+        "next_code_logistic": replace(  # the same transitions, scored by probabilities only
+            _scored(x_test, None, sex_test, silent, baseline),
+            log_rates=None,
+            next_prob=logistic.predict_proba(test_features),
+        ),
     }
-    codes = [i for c, i in index.items() if i not in (PAD, UNK, *silent)]
-    vocab = part.token_names() or []
+    raw_train = [raw[i] for i in train]
+    later = {c for h in raw_train for c in h.codes[1:]}  # codes that occur after a first event
+    names = [vocab[c] for c in codes if vocab[c] in later]
+    aalen = AalenJohansenIncidence(names, cfg.terminal).fit(raw_train)
+    incidence = _incidence_check(cfg, model, part, aalen, [raw[i] for i in test])
     rows, aucs, calib = [], [], []
     for method, s in scored.items():
         auc = next_event_auc(s, vocab, codes, ev.age_bands, min_cases=ev.min_cases)
         cal = waiting_time_calibration(s, ev.calibration_bins)
-        overall = auc[auc.age_band == "all"]
-        strata = auc[auc.age_band != "all"]
-        rows.append(
-            {
-                "method": method,
-                "nll_per_event": mean_nll(s),
-                "auc_macro": float(overall.auc.mean()),
-                "auc_age_sex_strata": float(strata.auc.mean()),
-                "calibration_events_over_expected": float(
-                    cal.events.sum() / cal.expected_events.sum()
-                ),
-                "calibration_max_abs_log_ratio": float(
-                    np.abs(np.log(cal.events / cal.expected_events)).max()
-                ),
-            }
-        )
+        rows.append(_metric_row(method, s, auc, cal, incidence))
         aucs.append(auc.assign(method=method))
-        calib.append(cal.assign(method=method))
+        if len(cal):
+            calib.append(cal.assign(method=method))
+    rows.append({"method": "aalen_johansen", **_incidence_error(incidence, "aalen_johansen")})
     return LifeEventsResult(
         metrics=pd.DataFrame(rows),
         auc=pd.concat(aucs, ignore_index=True),
         calibration=pd.concat(calib, ignore_index=True),
+        incidence=incidence,
         training=dict(info),
         part=part,
         model=model,
         baseline=baseline,
+        logistic=logistic,
+        aalen_johansen=aalen,
         patients={"train": list(ids[train]), "test": list(ids[test])},
         test_unknown_events=unknown,
         seconds={"total": time.perf_counter() - t0, "training": t2 - t1},
     )
 
 
+def _metric_row(
+    method: str, s: Scored, auc: pd.DataFrame, cal: pd.DataFrame, incidence: pd.DataFrame
+) -> dict[str, Any]:
+    """A method's line of the metrics table (NaN where the method gives no such number)."""
+    overall, strata = auc[auc.age_band == "all"], auc[auc.age_band != "all"]
+    ratio, worst = float("nan"), float("nan")
+    if len(cal):  # a method with rates
+        events, expected = cal.events.to_numpy(float), cal.expected_events.to_numpy(float)
+        ratio = float(events.sum() / expected.sum())
+        worst = float(np.abs(np.log(events / expected)).max())
+    return {
+        "method": method,
+        "nll_per_event": mean_nll(s),
+        "auc_macro": float(overall.auc.mean()),
+        "auc_age_sex_strata": float(strata.auc.mean()),
+        "calibration_events_over_expected": ratio,
+        "calibration_max_abs_log_ratio": worst,
+        **_incidence_error(incidence, method),
+    }
+
+
+def _incidence_error(incidence: pd.DataFrame, method: str) -> dict[str, float]:
+    if method not in incidence.columns:
+        return {"incidence_mean_abs_error": float("nan")}
+    err = (incidence[method] - incidence["observed"]).abs().mean()
+    return {"incidence_mean_abs_error": float(err)}
+
+
+def _incidence_check(
+    cfg: LifeEventsConfig,
+    model: EventHistoryModel,
+    part: EventTokens,
+    aalen: AalenJohansenIncidence,
+    test: list[History],
+) -> pd.DataFrame:
+    """Observed (test patients), sampled (model) and Aalen–Johansen (training patients)
+    cumulative incidence of each code at the check's ages; columns ``code, age, observed,
+    delphi, aalen_johansen``."""
+    latest = max(float(h.ages[-1]) for h in aalen.histories)
+    ages = cfg.evaluation.incidence_ages
+    if ages is None:
+        first = min(float(h.ages[0]) for h in aalen.histories)
+        ages = np.linspace(first, latest, 6)[1:].round(2).tolist()
+    n = cfg.evaluation.trajectories
+    starts = [History(h.ages[:1], h.codes[:1], h.covariates) for h in test]
+    traj = sample_trajectories(
+        model,
+        part,
+        starts,
+        start_ages=[float(h.ages[0]) for h in test],
+        max_age=latest,
+        terminal=cfg.terminal,
+        n=n,
+        seed=cfg.training.seed,
+        no_event_every=cfg.no_event_every,
+    )
+    by = {k: g for k, g in traj.groupby(["history", "trajectory"], sort=False)}
+    sampled, ends = [], []
+    for i, h in enumerate(starts):
+        died = test[i].codes[-1] in cfg.terminal
+        for k in range(n):
+            g = by.get((i, k))
+            ages_k = h.ages if g is None else np.concatenate([h.ages, g.age.to_numpy(float)])
+            codes_k = h.codes if g is None else np.concatenate([h.codes, g.code.to_numpy(object)])
+            sampled.append(History(ages_k, codes_k, h.covariates))
+            ends.append(latest if died else float(test[i].ages[-1]))
+    observed = incidence_table(test, aalen.codes, cfg.terminal, ages)
+    model_inc = incidence_table(sampled, aalen.codes, cfg.terminal, ages, ends=np.array(ends))
+    return observed.rename(columns={"incidence": "observed"}).assign(
+        delphi=model_inc.incidence.to_numpy(),
+        aalen_johansen=aalen.incidence(ages).incidence.to_numpy(),
+    )
+
+
+def _fit_logistic(x, silent, vocab, codes) -> NextCodeLogistic:
+    t = transitions(x, silent)
+    valid = t.valid.numpy()
+    observed, code = t.observed.numpy()[valid], t.code.numpy()[valid]
+    features = transition_features(x, silent, vocab)
+    return NextCodeLogistic(vocab, codes).fit(features[observed], code[observed])
+
+
 def _rows(x: dict[str, torch.Tensor], pos: np.ndarray) -> dict[str, torch.Tensor]:
     return {k: v[torch.from_numpy(pos)] for k, v in x.items()}
 
 
-def _encoder(spec: PartSpec, part: EventTokens) -> torch.nn.Module:
+def event_encoder(spec: PartSpec, part: EventTokens) -> torch.nn.Module:
+    """The registered encoder ``spec`` names, built for the fitted tokens ``part``.
+
+    Raises:
+        BiozooError: the encoder cannot read life events.
+    """
     cls = ENCODERS.get(spec.name, where="model")
     if not isinstance(part.input, cls.reads):
         raise BiozooError(
