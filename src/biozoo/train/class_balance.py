@@ -20,14 +20,16 @@ __all__ = ["balanced_weights", "fit_decision", "loss_head"]
 
 
 def balanced_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
-    """``n / (C * n_c)`` per class (scikit-learn's ``balanced``); 1 for a class with no row.
+    """``n / (C * n_c)`` per class, ``C`` counting the classes that have rows (scikit-learn's
+    ``balanced``; the weights average 1 over the rows); 1 for a class with no row.
 
     Args:
         y: class codes ``[n]`` of the rows the loss runs over.
         n_classes: ``C``.
     """
     counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes)[:n_classes]
-    return np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 1.0)
+    present = max(1, int((counts > 0).sum()))
+    return np.where(counts > 0, len(y) / (present * np.maximum(counts, 1)), 1.0)
 
 
 def _class_head(head: nn.Module, key: str) -> ClassHead:
