@@ -38,7 +38,22 @@ from biozoo.train.experiment import run_experiment, run_splits  # noqa: E402
 from biozoo.train.fold import fit_transforms  # noqa: E402
 
 COMMAND = "OMP_NUM_THREADS=1 python benchmarks/imbalance.py"
-READING = "(reading written after the run)\n"
+READING = """\
+## Reading
+
+- Only the decision rules help: prior correction +0.033 macro-F1 over the default MLP
+  (0.721), per-class thresholds +0.025 with twice the spread. Both beat logistic regression
+  (0.678) here, but the fold-to-fold sd (0.03-0.05) is as large as the gain: 5 folds.
+- Where we lose: balanced class weights (-0.018), robust scaling with smooth clip (-0.018),
+  PLR embeddings (-0.010, 7x the time), coslog (-0.006), label smoothing (0.000) and the
+  combination (-0.011, 20x the time) do not help our MLP on this protocol; class weights
+  also spoil prior correction when combined (0.699).
+- The default MLP (0.688) was already level with logistic regression in this run, so the
+  issue's 0.04-0.05 gap did not reproduce on these folds. pytabkit's RealMLP (0.658) and TabM
+  (0.645), at their own defaults on the standardised table, lose to both here.
+- Protocol cut for time (3 members, 100 epochs, patience 10, batch 64); one seed; a loaded
+  2-core machine, so times are inflated, ratios within the run are what to read.
+"""
 RESULTS = Path(__file__).parent / "results"
 MLP = {"name": "mlp", "hidden": [128], "out_dim": 32, "dropout": 0.3}
 PLR = {"numeric_embedding": "plr", "plr_frequencies": 16, "plr_dim": 4, "plr_sigma": 0.1}
