@@ -10,7 +10,7 @@ against their registries by :func:`biozoo.api.check_config`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     Field,
@@ -55,6 +55,13 @@ class FitOptions(Strict):
     schedule's own options. ``gradient_noise`` adds annealed Gaussian noise of initial
     variance ``eta`` to the gradients. ``ensemble`` is the number of members.
 
+    For classification: ``class_weight: balanced`` weighs each class's loss by
+    ``n / (C * n_c)``, counted over the labels the ensemble is fitted on; ``label_smoothing``
+    smooths the loss's targets; ``decision`` is the rule that turns the members' mean
+    probabilities into a class (:mod:`biozoo.train.decision`): ``argmax``, or a rule fitted on
+    the ensemble's inner validation part (``prior_correction``, ``thresholds``) and saved
+    with it.
+
     Under ``models.<name>.training`` only the keys given override the run's ``training``
     (see :meth:`RunConfig.training_for`).
     """
@@ -70,6 +77,9 @@ class FitOptions(Strict):
     patience: PositiveInt = 20
     gradient_clip: PositiveFloat | None = 1.0
     ensemble: PositiveInt = 5
+    class_weight: Literal["none", "balanced"] = "none"
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    decision: Literal["argmax", "prior_correction", "thresholds"] = "argmax"
 
 
 class ModelConfig(Strict):

@@ -14,6 +14,7 @@ explainer then picks each sample's class).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +22,7 @@ from torch import Tensor, nn
 
 __all__ = [
     "BinaryHead",
+    "ClassHead",
     "HeadOutput",
     "MulticlassHead",
     "RegressionHead",
@@ -54,6 +56,34 @@ def _expand(w: Tensor, values: Tensor) -> Tensor:
     return w
 
 
+@runtime_checkable
+class ClassHead(Protocol):
+    """A head whose prediction is class probabilities ``[B, C]`` and whose loss is a
+    cross-entropy that can weigh the classes and smooth the labels (training options)."""
+
+    n_classes: int
+
+    def with_loss(
+        self, *, class_weight: Tensor | None = None, label_smoothing: float = 0.0
+    ) -> nn.Module:
+        """The same head with a class-weighted and/or label-smoothed loss (prediction alike)."""
+
+
+def _class_weights(class_weight: Tensor | None, n_classes: int) -> Tensor | None:
+    if class_weight is None:
+        return None
+    w = torch.as_tensor(class_weight, dtype=torch.float32).flatten()
+    if len(w) != n_classes or bool((w < 0).any()):
+        raise ValueError(f"class_weight needs {n_classes} non-negative weights, got {w.tolist()}")
+    return w
+
+
+def _check_smoothing(label_smoothing: float) -> float:
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+    return float(label_smoothing)
+
+
 class ValueHead(nn.Module):
     """Base of heads whose prediction is one value per sample: the view mean of output 0,
     which is also what attributions explain."""
@@ -69,13 +99,25 @@ class BinaryHead(nn.Module):
     """One logit per view; binary cross-entropy; probabilities ``[B, 2]``.
 
     Attributions explain the log-odds of class 1 of the view-averaged probability.
+
+    Args:
+        class_weight: ``[2]`` loss weight of each class (None: unweighted).
+        label_smoothing: the targets become ``y (1 - e) + e / 2``.
     """
 
     per_class = False
+    n_classes = 2
 
-    def __init__(self) -> None:
+    def __init__(self, *, class_weight: Tensor | None = None, label_smoothing: float = 0.0) -> None:
         super().__init__()
         self.n_outputs = 1
+        self.class_weight = _class_weights(class_weight, 2)
+        self.label_smoothing = _check_smoothing(label_smoothing)
+
+    def with_loss(
+        self, *, class_weight: Tensor | None = None, label_smoothing: float = 0.0
+    ) -> BinaryHead:
+        return BinaryHead(class_weight=class_weight, label_smoothing=label_smoothing)
 
     def explained(self, outputs: Tensor, view_mask: Tensor) -> Tensor:
         """``log p1 - log p0`` of the view-averaged probabilities ``[B]``."""
@@ -92,7 +134,11 @@ class BinaryHead(nn.Module):
         loss = None
         if y is not None:
             target = y.to(logit.dtype).unsqueeze(1).expand_as(logit)
+            if self.label_smoothing:
+                target = target * (1.0 - self.label_smoothing) + self.label_smoothing / 2
             per_view = F.binary_cross_entropy_with_logits(logit, target, reduction="none")
+            if self.class_weight is not None:
+                per_view = per_view * self.class_weight.to(logit)[y.long()].unsqueeze(1)
             loss = view_mean(per_view, view_mask).mean()
         return HeadOutput(prediction, loss)
 
@@ -102,13 +148,34 @@ class MulticlassHead(nn.Module):
 
     Attributions explain each class's log-odds against the rest (of the view-averaged
     probabilities), per class.
+
+    Args:
+        n_classes: number of classes.
+        class_weight: ``[C]`` loss weight of each class (None: unweighted).
+        label_smoothing: the target puts ``1 - e + e / C`` on the true class and ``e / C``
+            on every other (``torch.nn.functional.cross_entropy``'s ``label_smoothing``).
     """
 
     per_class = True
 
-    def __init__(self, n_classes: int) -> None:
+    def __init__(
+        self,
+        n_classes: int,
+        *,
+        class_weight: Tensor | None = None,
+        label_smoothing: float = 0.0,
+    ) -> None:
         super().__init__()
-        self.n_outputs = n_classes
+        self.n_outputs = self.n_classes = n_classes
+        self.class_weight = _class_weights(class_weight, n_classes)
+        self.label_smoothing = _check_smoothing(label_smoothing)
+
+    def with_loss(
+        self, *, class_weight: Tensor | None = None, label_smoothing: float = 0.0
+    ) -> MulticlassHead:
+        return MulticlassHead(
+            self.n_classes, class_weight=class_weight, label_smoothing=label_smoothing
+        )
 
     def explained(self, outputs: Tensor, view_mask: Tensor) -> Tensor:
         """``log p_c - log sum_{k != c} p_k`` for every class ``[B, C]``."""
@@ -125,7 +192,13 @@ class MulticlassHead(nn.Module):
         if y is not None:
             b, k, c = outputs.shape
             target = y.long().unsqueeze(1).expand(b, k).reshape(-1)
-            per_view = F.cross_entropy(outputs.reshape(-1, c), target, reduction="none")
+            per_view = F.cross_entropy(
+                outputs.reshape(-1, c),
+                target,
+                weight=None if self.class_weight is None else self.class_weight.to(outputs),
+                label_smoothing=self.label_smoothing,
+                reduction="none",
+            )
             loss = view_mean(per_view.view(b, k), view_mask).mean()
         return HeadOutput(prediction, loss)
 

@@ -314,3 +314,27 @@ def test_target_scaler(shape) -> None:
     back = TargetScaler.from_state(load(save(arrays)), json.loads(json.dumps(meta)))
     assert back.transform(y).tobytes() == ts.transform(y).tobytes()
     assert TargetScaler().fit(np.ones(4)).transform(np.ones(2)).tolist() == [0.0, 0.0]
+
+
+def test_robust_clip_centres_on_the_median_scales_by_the_iqr_and_clips_smoothly() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    X[:, 1] = np.where(rng.random(200) < 0.9, 0.0, rng.exponential(size=200))  # mostly zero
+    X[0, 0] = 1e6  # an outlier barely moves the median and quartiles
+    tt = fit(X, scale="robust_clip", min_variance=0.0)
+    Z = tt.transform(X).astype(np.float64)
+    assert np.abs(Z).max() <= 3.0  # x / sqrt(1 + (x/3)^2) stays inside (-3, 3)
+    q1, med, q3 = np.quantile(X[:, 0], [0.25, 0.5, 0.75])
+    u = (X[1:5, 0] - med) / (q3 - q1)
+    np.testing.assert_allclose(Z[1:5, 0], u / np.sqrt(1 + (u / 3) ** 2), rtol=1e-5)
+    # the mostly-zero column (quartiles equal) is divided by half its range instead
+    half = (X[:, 1].max() - X[:, 1].min()) / 2
+    u = X[:, 1] / half
+    np.testing.assert_allclose(Z[:, 1], u / np.sqrt(1 + (u / 3) ** 2), rtol=1e-5, atol=1e-7)
+    arrays, meta = tt.state()
+    again = TableTransform.from_state(arrays, json.loads(json.dumps(meta)))
+    np.testing.assert_array_equal(again.transform(X), tt.transform(X))
+    assert TransformConfig(scale="robust_clip").scale == "robust_clip"
+    assert TransformConfig().scale is True
+    with pytest.raises(ValueError, match="scale must be"):
+        TableTransform(scale="robust")

@@ -81,14 +81,22 @@ def example(kind: type):
     return examples[kind]()
 
 
+OPTIONS = {"mlp-plr": ("mlp", {"numeric_embedding": "plr", "plr_frequencies": 3, "plr_dim": 2})}
+"""Encoder options that change the network, checked like registered encoders of their own:
+id -> (encoder, options)."""
+
 CASES = [(name, kind) for name in ENCODERS.names() for kind in ENCODERS.get(name).reads]
+CASES += [
+    (variant, kind) for variant, (name, _) in OPTIONS.items() for kind in ENCODERS.get(name).reads
+]
 IDS = [f"{n}-{k.kind}" for n, k in CASES]
 
 
 def build(name, kind):
+    name, options = OPTIONS.get(name, (name, {}))
     cls = ENCODERS.get(name)
     spec, x = example(kind)
-    return cls(spec, **cls.Config().model_dump()), x
+    return cls(spec, **cls.Config(**options).model_dump()), x
 
 
 def _float_leaves(x):

@@ -115,3 +115,16 @@ def test_check_schedule_options_fills_defaults_and_names_the_place():
     }
     with pytest.raises(BiozooError, match="at training.schedule_options for schedule"):
         check_schedule_options("constant", {"x": 1}, where="training.schedule_options")
+
+
+def test_coslog_rises_and_falls_in_cycles_and_ends_at_zero():
+    total = 1000
+    lrs = _curve("coslog", total + 1, total_steps=total, cycles=4)
+    t = [(s + 1) / total for s in range(total)]
+    expected = [LR * (0.5 - 0.5 * math.cos(2 * math.pi * math.log2(1 + 15 * x))) for x in t]
+    assert lrs[:total] == pytest.approx(expected)
+    assert 0 < lrs[0] < LR / 10 and max(lrs) == pytest.approx(LR, rel=1e-3)
+    assert lrs[total] == pytest.approx(0.0, abs=1e-12)
+    # four peaks: the multiplier reaches 1 at log2(1 + 15 t) = k + 1/2, k = 0..3
+    peaks = [s for s in range(1, total - 1) if lrs[s - 1] < lrs[s] >= lrs[s + 1]]
+    assert len(peaks) == 4

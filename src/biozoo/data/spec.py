@@ -89,7 +89,7 @@ class TransformConfig(Strict):
     max_missing: float = Field(0.5, gt=0.0, le=1.0)
     top_k: PositiveInt | None = None
     max_corr: float | None = Field(None, gt=0.0, le=1.0)
-    scale: bool = True
+    scale: bool | Literal["robust_clip"] = True
     log1p: bool = False
 
 

@@ -11,6 +11,7 @@ from biozoo.activations import ACTIVATIONS
 from biozoo.encoders._registry import ENCODERS
 from biozoo.inputs import TableInput
 from biozoo.layers.mlp import MLP
+from biozoo.layers.periodic import PeriodicEmbedding
 
 __all__ = ["MLPEncoder"]
 
@@ -29,6 +30,12 @@ class MLPEncoder(nn.Module):
         activation: activation name (see ``biozoo.activations.ACTIVATIONS``).
         dropout: dropout after each hidden layer.
         norm: ``batch``, ``layer`` or ``none``.
+        numeric_embedding: ``none`` (the features go straight in) or ``plr``: each feature
+            first becomes a periodic -> linear -> ReLU embedding
+            (:class:`~biozoo.layers.periodic.PeriodicEmbedding`).
+        plr_frequencies: trainable frequencies per feature (``plr``).
+        plr_dim: embedding size per feature (``plr``); the MLP reads ``n_features * plr_dim``.
+        plr_sigma: standard deviation of the frequencies' initialisation (``plr``).
 
     Shape:
         - x: ``[B, in_dim]``; mask: ``[B]`` bool or None; output ``[B, out_dim]``.
@@ -43,6 +50,10 @@ class MLPEncoder(nn.Module):
         activation: str = "relu"
         dropout: float = Field(0.2, ge=0.0, lt=1.0)
         norm: Literal["batch", "layer", "none"] = "batch"
+        numeric_embedding: Literal["none", "plr"] = "none"
+        plr_frequencies: PositiveInt = 16
+        plr_dim: PositiveInt = 4
+        plr_sigma: float = Field(0.1, gt=0.0)
 
         @field_validator("activation")
         @classmethod
@@ -60,11 +71,18 @@ class MLPEncoder(nn.Module):
         activation: str = "relu",
         dropout: float = 0.2,
         norm: Literal["batch", "layer", "none"] = "batch",
+        numeric_embedding: Literal["none", "plr"] = "none",
+        plr_frequencies: int = 16,
+        plr_dim: int = 4,
+        plr_sigma: float = 0.1,
     ) -> None:
         super().__init__()
         in_dim = input.n_features
+        self.embed: PeriodicEmbedding | None = None
+        if numeric_embedding == "plr":
+            self.embed = PeriodicEmbedding(in_dim, plr_frequencies, plr_dim, plr_sigma)
         self.mlp = MLP(
-            in_dim,
+            in_dim if self.embed is None else self.embed.out_dim,
             list(hidden),
             out_dim,
             activation=ACTIVATIONS.get(activation),
@@ -75,10 +93,12 @@ class MLPEncoder(nn.Module):
         self.out_dim = out_dim
 
     def reset_parameters(self) -> None:
+        if self.embed is not None:
+            self.embed.reset_parameters()
         self.mlp.reset_parameters()
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        z = self.mlp(x)
+        z = self.mlp(x if self.embed is None else self.embed(x))
         if mask is not None:
             z = z * mask.unsqueeze(-1).to(z.dtype)
         return z

@@ -25,7 +25,9 @@ from biozoo.inputs import InputSpec
 from biozoo.model import build_model
 from biozoo.tasks import BaselineModel, Reference, Task
 from biozoo.train.baselines import BASELINES
+from biozoo.train.class_balance import fit_decision, loss_head
 from biozoo.train.cross_attention import cross_attention_frame, has_cross_attention
+from biozoo.train.decision import decided
 from biozoo.train.embed import is_latent, reconstruction_metrics
 from biozoo.train.ensemble import Ensemble, make_ensemble
 from biozoo.train.fold import FittedTransforms, fit_transforms
@@ -259,9 +261,10 @@ def train_split_ensemble(
     spec = cfg.models[mname]
     seeds = member_seeds(tr.seed, si, mi, tr.ensemble)
     ensemble = make_ensemble(lambda: build_model(spec, inputs, head.n_outputs), seeds)
+    y_fit = train_target[fit_pos if labelled is None else fit_pos[labelled[fit_pos]]]
     info = fit_ensemble(
         ensemble,
-        head,
+        loss_head(head, tr, y_fit),
         fit_data,
         val_data,
         epochs=tr.epochs,
@@ -278,6 +281,10 @@ def train_split_ensemble(
         on_epoch=on_epoch,
     )
     saved_inputs = {m: d.to_meta() for m, d in inputs.items()}
+    if tr.decision != "argmax":  # fitted on the inner validation rows, saved with the weights
+        p_val = predict_members(ensemble, head, val_data).numpy().mean(axis=0)
+        rule = fit_decision(head, tr, y_val=train_target[val_pos], p_val=p_val, y_fit=y_fit)
+        info["decision"] = rule.state()
     return ensemble, {"in_dims": saved_inputs, "seeds": seeds, **info}, fit_pos, val_pos
 
 
@@ -312,7 +319,8 @@ class FittedModel:
     def predict(self, cohort: Cohort) -> np.ndarray:
         """The members' mean prediction: probabilities ``[n, C]`` or values ``[n]``."""
         data = self.transforms.fold_data(cohort)
-        return member_predictions(self.ensemble, self.head, self.transforms, data).mean(axis=0)
+        members = member_predictions(self.ensemble, self.head, self.transforms, data)
+        return decided(self.info, members.mean(axis=0))
 
 
 def fit_model(cfg: RunConfig, model: str, cohort: Cohort) -> FittedModel:
@@ -366,6 +374,8 @@ def _run_deep(
     summary = {k: v for k, v in info.items() if k not in ("in_dims", "seeds")}
     result.training.setdefault(mname, []).append({"split": split.name, **summary})
     members = member_predictions(ensemble, head, transforms, test_data)
+    mean = decided(info, members.mean(axis=0))
+    members = decided(info, members)
     references: list[Reference | None] = [None] * len(members)
     reference = None
     if cohort.task.needs_reference:
@@ -374,7 +384,7 @@ def _run_deep(
         train_target = train.target[lab]
         references = [Reference(train_target, p) for p in fitted]
         reference = Reference(train_target, fitted.mean(axis=0))
-    _record(result, mname, split, test, members.mean(axis=0), cohort, reference)
+    _record(result, mname, split, test, mean, cohort, reference)
     if is_latent(ensemble):  # reconstruction of the held-out samples, beside the task's metrics
         result.metrics[mname][-1].update(reconstruction_metrics(ensemble, test_data))
     result.member_metrics.setdefault(mname, []).append(

@@ -11,6 +11,7 @@ import pandas as pd
 from biozoo.config import DataConfig, RunConfig
 from biozoo.data.align import load_cohort
 from biozoo.errors import BiozooError
+from biozoo.train.decision import decided
 from biozoo.train.plan import predict_members
 from biozoo.train.saved_run import SavedRun
 
@@ -101,7 +102,7 @@ def predict(
             meta = saved.meta
             fold = saved.transforms.fold_data(cohort)
             p = predict_members(saved.ensemble, saved.head, fold).numpy().mean(axis=0)
-            preds.append(saved.transforms.target.inverse_transform(p))
+            preds.append(decided(meta, saved.transforms.target.inverse_transform(p)))
         frames.append(_frame(cohort, m, split or "all", np.mean(preds, axis=0), meta["classes"]))
     return pd.concat(frames, ignore_index=True)
 

@@ -10,6 +10,9 @@ function of the step count, applied through ``torch.optim.lr_scheduler.LambdaLR`
   ``1/(div_factor * final_div_factor)`` (Smith & Topin 2017, https://arxiv.org/abs/1708.07120);
   the same curve as ``torch.optim.lr_scheduler.OneCycleLR`` without momentum cycling, which
   would not suit optimizers without a momentum or ``betas`` of two.
+- ``coslog``: RealMLP's ``coslog4`` (Holzmüller et al. 2024, https://arxiv.org/abs/2407.04491):
+  ``(1 - cos(2 pi log2(1 + (2^k - 1) t))) / 2`` over the fraction ``t`` of the steps, ``k``
+  cosine cycles of growing length on a log time axis, from and back to zero.
 
 Steps past ``total_steps`` keep the last value.
 """
@@ -29,6 +32,7 @@ from biozoo.registry import Registry
 
 __all__ = [
     "SCHEDULES",
+    "CosLog",
     "Constant",
     "OneCycle",
     "WarmupCosine",
@@ -119,6 +123,36 @@ class OneCycle:
         if step <= peak:
             return _cos_between(start, 1.0, step / peak if peak > 0 else 1.0)
         return _cos_between(1.0, end, (step - peak) / max(1.0, total_steps - 1 - peak))
+
+
+@SCHEDULES.register("coslog")
+class CosLog:
+    """``k`` cosine cycles on a log time axis (RealMLP's default schedule with ``k = 4``).
+
+    A warm-up, when given, ramps linearly to the curve's value at its end.
+
+    Args:
+        cycles: the number of cycles ``k``.
+    """
+
+    class Config(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        cycles: int = Field(4, ge=1, le=16)
+
+    def __init__(self, *, cycles: int = 4) -> None:
+        self.cycles = cycles
+
+    def _curve(self, t: float) -> float:
+        t = min(max(t, 0.0), 1.0)
+        return 0.5 - 0.5 * math.cos(2 * math.pi * math.log2(1.0 + (2**self.cycles - 1) * t))
+
+    def factor(self, step: int, *, total_steps: int, warmup_steps: int) -> float:
+        """The learning-rate multiplier at optimizer step ``step`` (0-based)."""
+        # step + 1: the first step's rate is not zero
+        value = self._curve((step + 1) / max(1, total_steps))
+        if step < warmup_steps:
+            return _warmup(step, warmup_steps) * self._curve((warmup_steps + 1) / total_steps)
+        return value
 
 
 def build_scheduler(

@@ -27,6 +27,8 @@ _SCAN_CHUNK = 1024  # candidates per chunk in the redundancy scan
 _KEPT_BLOCK = 8192  # kept features per block when comparing a chunk with the kept set
 _IMPUTE = ("median", "mean", "zero")
 _STATE_ARRAYS = ("index", "fill", "mean", "sd")
+_ROBUST = "robust_clip"
+_CLIP = 3.0  # the smooth clip's scale
 
 
 class TableTransform:
@@ -48,7 +50,11 @@ class TableTransform:
        feature and keeps an ``[n, kept]`` float32 buffer, which on a large, weakly correlated
        table can be slow and big; set ``top_k`` for such tables. Without ``max_corr`` the
        ``top_k`` best-ranked features are kept; ``max_corr=1`` keeps every feature;
-    7. standardize with the training mean and standard deviation when ``scale``.
+    7. standardize with the training mean and standard deviation when ``scale`` is true;
+       with ``scale="robust_clip"`` (RealMLP's preprocessing, Holzmüller et al. 2024,
+       https://arxiv.org/abs/2407.04491) centre on the training median, divide by the
+       interquartile range (half the range when the quartiles coincide, as for a mostly-zero
+       gene), then clip smoothly: ``x / sqrt(1 + (x / 3)^2)``, which keeps ``|x| < 3``.
 
     Output columns keep the order of the input features (not the rank order).
 
@@ -58,7 +64,8 @@ class TableTransform:
         max_missing: the largest fraction of missing values a feature may have.
         top_k: keep at most this many features, the most associated with the target.
         max_corr: the largest ``|Pearson r|`` allowed between two kept features.
-        scale: standardize each kept feature.
+        scale: standardize each kept feature (``True``), leave it (``False``), or scale it
+            robustly and clip smoothly (``"robust_clip"``).
         log1p: apply ``log(1 + x)`` first (for counts).
 
     Attributes:
@@ -73,11 +80,13 @@ class TableTransform:
         max_missing: float = 0.5,
         top_k: int | None = None,
         max_corr: float | None = None,
-        scale: bool = True,
+        scale: bool | str = True,
         log1p: bool = False,
     ) -> None:
         if impute not in _IMPUTE:
             raise ValueError(f"impute must be one of {_IMPUTE}, got {impute!r}")
+        if isinstance(scale, str) and scale != _ROBUST:
+            raise ValueError(f"scale must be true, false or {_ROBUST!r}, got {scale!r}")
         if top_k is not None and top_k < 1:
             raise ValueError(f"top_k must be positive, got {top_k}")
         self.impute = impute
@@ -85,7 +94,7 @@ class TableTransform:
         self.max_missing = float(max_missing)
         self.top_k = None if top_k is None else int(top_k)
         self.max_corr = None if max_corr is None else float(max_corr)
-        self.scale = bool(scale)
+        self.scale = scale if isinstance(scale, str) else bool(scale)
         self.log1p = bool(log1p)
         self.input_features: list[str] = []
         self.report: dict[str, int] = {}
@@ -193,6 +202,8 @@ class TableTransform:
                 raise BiozooError("the table given to the transform contains infinite values.")
             V -= self._mean[sl, None]
             V /= self._sd[sl, None]
+            if self.scale == _ROBUST:
+                V /= np.sqrt(1.0 + (V / _CLIP) ** 2)
             out[:, sl] = V.T
         return out
 
@@ -274,6 +285,9 @@ class TableTransform:
         for start in range(0, k, _CHUNK):
             sl = slice(start, start + _CHUNK)
             V = self._impute(X, self._fitted_index()[sl], self._fill[sl])
+            if self.scale == _ROBUST:
+                self._mean[sl], self._sd[sl] = _robust_scale(V)
+                continue
             sd = V.std(axis=1)
             self._mean[sl], self._sd[sl] = V.mean(axis=1), np.where(sd > 0, sd, 1.0)
 
@@ -419,6 +433,15 @@ def _association(B: np.ndarray, var: np.ndarray, target: RankingTarget) -> np.nd
         ssw = np.maximum(sst - ssb, 0.0)
         f = (ssb / (g - 1)) / (ssw / max(n - g, 1))
         return np.nan_to_num(f, nan=0.0, posinf=np.inf)
+
+
+def _robust_scale(V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median and divisor of each row of ``V [c, n]``: the interquartile range, else half
+    the range, else 1."""
+    q1, median, q3 = np.quantile(V, [0.25, 0.5, 0.75], axis=1)
+    half_range = (V.max(axis=1) - V.min(axis=1)) / 2
+    div = np.where(q3 > q1, q3 - q1, np.where(half_range > 0, half_range, 1.0))
+    return median, div
 
 
 def _nanmedian_rows(B: np.ndarray, nan: np.ndarray) -> np.ndarray:
