@@ -10,7 +10,7 @@ part of each training fold. Rows:
   gene names, Cell2Sentence) with the transformer's defaults: the rows of the gap;
 - ``gene_rank`` with ``value_bins``: each gene token also carries its expression level as a
   second embedding (scGPT-style; per-gene quantile bins fitted on the training cells of each
-  fold), for the top 64 genes or for every expressed gene (``top_k`` 256);
+  fold), for the top 64 genes or the top 128 (about half of a cell's expressed genes);
 - the same with ``training.pretrain``: masked-value pretraining on the training fold's cells
   (a share of the value embeddings hidden, their bins predicted) before fine-tuning.
 
@@ -65,19 +65,19 @@ ROWS: dict[str, dict] = {
         "modality": _gene_rank(value_bins=16),
         "encoder": {"name": "transformer"},
     },
-    "gene_rank256+values": {
-        "modality": _gene_rank(top_k=256, value_bins=16),
+    "gene_rank128+values": {
+        "modality": _gene_rank(top_k=128, value_bins=16),
         "encoder": {"name": "transformer", "pooling": "mean"},
     },
     "gene_rank+values+pretrain": {
         "modality": _gene_rank(value_bins=16),
         "encoder": {"name": "transformer"},
-        "training": {"pretrain": {"epochs": 30}},
+        "training": {"pretrain": {"epochs": 10}},
     },
-    "gene_rank256+values+pretrain": {
-        "modality": _gene_rank(top_k=256, value_bins=16),
+    "gene_rank128+values+pretrain": {
+        "modality": _gene_rank(top_k=128, value_bins=16),
         "encoder": {"name": "transformer", "pooling": "mean"},
-        "training": {"pretrain": {"epochs": 30}},
+        "training": {"pretrain": {"epochs": 10}},
     },
 }
 
