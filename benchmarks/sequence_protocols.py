@@ -90,10 +90,11 @@ def pbmc(tmp: Path, encoders: list[str], out: Path) -> tuple[pd.DataFrame, dict]
     }
     frames, seconds = [], {}
     for label, spec in runs.items():
+        model = label.replace(" + ", "+").replace(" ", "_")  # model names allow no spaces
         raw = {
             "name": "pbmc",
             "data": {"modalities": {"rna": spec["modality"]}, "target": target},
-            "models": {label: {"encoders": {"rna": spec["encoder"]}}},
+            "models": {model: {"encoders": {"rna": spec["encoder"]}}},
             "training": _training(),
             "baselines": spec["baselines"],
         }

@@ -32,6 +32,7 @@ __all__ = [
     "FitOptions",
     "ModelConfig",
     "OutputConfig",
+    "PretrainConfig",
     "RunConfig",
     "SplitConfig",
     "TrainingConfig",
@@ -45,6 +46,16 @@ class HeadConfig(Strict):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
 
 
+class PretrainConfig(Strict):
+    """Masked-value pretraining of token encoders before fine-tuning
+    (:mod:`biozoo.train.pretrain`): ``epochs`` over the fold's training samples, a share
+    ``mask_fraction`` of the valued tokens hidden, optimised with AdamW at ``lr``."""
+
+    epochs: PositiveInt = 20
+    mask_fraction: float = Field(0.15, gt=0.0, lt=1.0)
+    lr: PositiveFloat = 1e-3
+
+
 class FitOptions(Strict):
     """How one model's ensemble is fitted: the training keys a model may set for itself.
 
@@ -53,7 +64,9 @@ class FitOptions(Strict):
     arguments (e.g. ``betas``). ``schedule`` names a learning-rate schedule
     (``warmup_cosine``, ``one_cycle``, ``constant``) with ``warmup_epochs`` and the
     schedule's own options. ``gradient_noise`` adds annealed Gaussian noise of initial
-    variance ``eta`` to the gradients. ``ensemble`` is the number of members.
+    variance ``eta`` to the gradients. ``ensemble`` is the number of members. ``pretrain``
+    (:class:`PretrainConfig`) first pretrains the members' token encoders self-supervised on
+    the training samples (none by default).
 
     For classification: ``class_weight: balanced`` weighs each class's loss by
     ``n / (C * n_c)``, counted over the labels the ensemble is fitted on; ``label_smoothing``
@@ -80,6 +93,7 @@ class FitOptions(Strict):
     class_weight: Literal["none", "balanced"] = "none"
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     decision: Literal["argmax", "prior_correction", "thresholds"] = "argmax"
+    pretrain: PretrainConfig | None = None
 
 
 class ModelConfig(Strict):

@@ -8,7 +8,8 @@ weights (:meth:`to_meta` / :func:`input_from_meta`).
 Batch formats, per spec (``B`` samples):
 
 - :class:`TableInput`: a float tensor ``[B, n_features]``.
-- :class:`TokensInput`: ``{"tokens": [B, L] int64 (0 = padding), "mask": [B, L] bool}``.
+- :class:`TokensInput`: ``{"tokens": [B, L] int64 (0 = padding), "mask": [B, L] bool}``, and
+  ``"values": [B, L] int64`` (a value id per token) when its ``values`` is set.
 - :class:`SeriesInput`: ``{"values": [B, T, channels], "mask": [B, T] bool}``.
 - :class:`GroupsInput`: ``{"values": [B, groups, size], "mask": [B, groups, size] bool}``.
 - :class:`GraphInput`: a graph source (one PyG graph per sample).
@@ -37,9 +38,17 @@ __all__ = [
     "SeriesInput",
     "TableInput",
     "TokensInput",
+    "VALUE_FIRST",
+    "VALUE_HIDDEN",
+    "VALUE_NONE",
     "input_from_meta",
     "input_kinds",
 ]
+
+
+VALUE_NONE = 0  # value id of a token without a value (padding, [CLS])
+VALUE_HIDDEN = 1  # value id of a token whose value is hidden (masked pretraining)
+VALUE_FIRST = 2  # value id of the first (lowest) value bin
 
 
 class _Spec:
@@ -66,11 +75,17 @@ class TableInput(_Spec):
 
 @dataclass(frozen=True)
 class TokensInput(_Spec):
-    """Token ids from a vocabulary of ``vocab`` ids (0 is padding), at most ``max_len``."""
+    """Token ids from a vocabulary of ``vocab`` ids (0 is padding), at most ``max_len``.
+
+    ``values`` > 0: each token also carries a value id (batch key ``"values"``, Long
+    ``[B, L]``) from ``values`` ids: :data:`VALUE_NONE` (padding, ``[CLS]``),
+    :data:`VALUE_HIDDEN` (hidden by masked pretraining), then the value bins.
+    """
 
     kind: ClassVar[str] = "tokens"
     vocab: int
     max_len: int
+    values: int = 0
 
 
 @dataclass(frozen=True)

@@ -113,20 +113,26 @@ EXAMPLES = {
     "events": _records("events", _history, _history_garbage),
 }
 
-CASES = [(k, v) for k in MODALITIES.names() for v in MODALITIES.get(k).views.names()]
+# views checked once more with other options: (kind, view) -> variant name -> options
+VARIANTS = {("table", "gene_rank"): {"values": {"value_bins": 4}}}
+CASES = [(k, v, "") for k in MODALITIES.names() for v in MODALITIES.get(k).views.names()]
+CASES += [(k, v, name) for (k, v), named in VARIANTS.items() for name in named]
+IDS = [f"{k}-{v}" + (f"-{n}" if n else "") for k, v, n in CASES]
 
 
-def _part(kind: str, view: str) -> Part:
-    return MODALITIES.get(kind).views.get(view)(**OPTIONS.get((kind, view), {}))
+def _part(kind: str, view: str, variant: str = "") -> Part:
+    options = VARIANTS[(kind, view)][variant] if variant else OPTIONS.get((kind, view), {})
+    return MODALITIES.get(kind).views.get(view)(**options)
 
 
-def _fit(kind: str, view: str, garbage: bool = False) -> tuple[Part, object]:
+def _fit(kind: str, view: str, variant: str = "", garbage: bool = False) -> tuple[Part, object]:
     if kind not in EXAMPLES:
         pytest.fail(f"modality kind {kind!r} has no example in {__name__}.EXAMPLES")
     mod = EXAMPLES[kind](garbage)
     y = (np.arange(N) % 2).astype(np.int64)
     train = np.flatnonzero(TRAIN)
-    return _part(kind, view).fit(mod.subset(train), y[train], TASKS.get("binary")()), mod
+    part = _part(kind, view, variant)
+    return part.fit(mod.subset(train), y[train], TASKS.get("binary")()), mod
 
 
 def _leaves(x: object) -> list[np.ndarray]:
@@ -151,17 +157,17 @@ def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
     )
 
 
-@pytest.mark.parametrize(("kind", "view"), CASES, ids=[f"{k}-{v}" for k, v in CASES])
-def test_the_saved_type_names_the_view(kind, view):
+@pytest.mark.parametrize(("kind", "view", "variant"), CASES, ids=IDS)
+def test_the_saved_type_names_the_view(kind, view, variant):
     cls = MODALITIES.get(kind).views.get(view)
     assert cls.type == f"{kind}/{view}"
     assert part_class(cls.type) is cls
 
 
-@pytest.mark.parametrize(("kind", "view"), CASES, ids=[f"{k}-{v}" for k, v in CASES])
-def test_the_fitted_state_sees_the_training_rows_only(kind, view):
-    clean, mod = _fit(kind, view)
-    spied, spoiled = _fit(kind, view, garbage=True)
+@pytest.mark.parametrize(("kind", "view", "variant"), CASES, ids=IDS)
+def test_the_fitted_state_sees_the_training_rows_only(kind, view, variant):
+    clean, mod = _fit(kind, view, variant)
+    spied, spoiled = _fit(kind, view, variant, garbage=True)
     (a_arrays, a_meta), (b_arrays, b_meta) = clean.state(), spied.state()
     assert a_meta == b_meta and sorted(a_arrays) == sorted(b_arrays)
     for key in a_arrays:
@@ -173,9 +179,9 @@ def test_the_fitted_state_sees_the_training_rows_only(kind, view):
     assert _same(_rows(x_clean, train), _rows(x_spoiled, train))
 
 
-@pytest.mark.parametrize(("kind", "view"), CASES, ids=[f"{k}-{v}" for k, v in CASES])
-def test_the_state_round_trips(kind, view):
-    part, mod = _fit(kind, view)
+@pytest.mark.parametrize(("kind", "view", "variant"), CASES, ids=IDS)
+def test_the_state_round_trips(kind, view, variant):
+    part, mod = _fit(kind, view, variant)
     assert isinstance(part, Part)
     arrays, meta = part.state()
     back = part_class(part.type).from_state({k: np.asarray(v) for k, v in arrays.items()}, meta)
@@ -186,9 +192,9 @@ def test_the_state_round_trips(kind, view):
     assert np.array_equal(back.flat(mod), part.flat(mod))
 
 
-@pytest.mark.parametrize(("kind", "view"), CASES, ids=[f"{k}-{v}" for k, v in CASES])
-def test_flat_transform_and_input_agree(kind, view):
-    part, mod = _fit(kind, view)
+@pytest.mark.parametrize(("kind", "view", "variant"), CASES, ids=IDS)
+def test_flat_transform_and_input_agree(kind, view, variant):
+    part, mod = _fit(kind, view, variant)
     flat = part.flat(mod)
     assert flat.dtype == np.float32 and flat.ndim == 2 and flat.shape[0] == N
     assert np.isfinite(flat).all()
@@ -198,9 +204,14 @@ def test_flat_transform_and_input_agree(kind, view):
             assert x.shape == (N, p)
             names = part.feature_names()
             assert names is None or len(names) == p
-        case TokensInput(vocab=vocab, max_len=max_len):
+        case TokensInput(vocab=vocab, max_len=max_len, values=values):
             assert x["tokens"].shape[0] == N and x["tokens"].shape[1] <= max_len
             assert int(x["tokens"].max()) < vocab
+            if values:
+                assert x["values"].shape == x["tokens"].shape and int(x["values"].max()) < values
+                assert torch.equal(x["values"] > 0, x["tokens"] > 2)  # a value per gene token
+            else:
+                assert "values" not in x
             names = part.token_names()
             assert names is None or len(names) == vocab
         case SeriesInput(channels=channels, max_len=max_len):

@@ -78,6 +78,11 @@ def example(kind: type):
             },
         ),
     }
+    if kind == VALUED:  # tokens that also carry value ids (binned expression)
+        spec, x = examples[TokensInput]()
+        values = torch.randint(2, 6, x["tokens"].shape, generator=g) * x["mask"]
+        valued = TokensInput(vocab=spec.vocab, max_len=spec.max_len, values=6)
+        return valued, {**x, "values": values}
     return examples[kind]()
 
 
@@ -85,11 +90,13 @@ OPTIONS = {"mlp-plr": ("mlp", {"numeric_embedding": "plr", "plr_frequencies": 3,
 """Encoder options that change the network, checked like registered encoders of their own:
 id -> (encoder, options)."""
 
+VALUED = "tokens_values"
 CASES = [(name, kind) for name in ENCODERS.names() for kind in ENCODERS.get(name).reads]
 CASES += [
     (variant, kind) for variant, (name, _) in OPTIONS.items() for kind in ENCODERS.get(name).reads
 ]
-IDS = [f"{n}-{k.kind}" for n, k in CASES]
+CASES += [(name, VALUED) for name, kind in list(CASES) if kind is TokensInput]
+IDS = [f"{n}-{getattr(k, 'kind', k)}" for n, k in CASES]
 
 
 def build(name, kind):

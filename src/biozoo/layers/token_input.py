@@ -1,7 +1,9 @@
 """Turns any sequence-like input into tokens ``[B, L, d_model]`` and a mask ``[B, L]``.
 
 - :class:`~biozoo.inputs.TokensInput`: an embedding per token id (id 0 is padding and embeds
-  to zero).
+  to zero); with value ids (``values`` set, e.g. a gene's binned expression as in scGPT: Cui
+  et al. 2024, https://doi.org/10.1038/s41592-024-02201-0) a second embedding per value id is
+  added to the token's.
 - :class:`~biozoo.inputs.SeriesInput`: a linear map of each time step's channels.
 - :class:`~biozoo.inputs.GroupsInput`: one token per feature group, a linear map of the
   group's ``S`` values with its own weights (AttOmics: Beaude et al. 2023,
@@ -20,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from biozoo.errors import BiozooError
-from biozoo.inputs import GroupsInput, SeriesInput, TableInput, TokensInput
+from biozoo.inputs import VALUE_NONE, GroupsInput, SeriesInput, TableInput, TokensInput
 
 __all__ = ["TokenInput", "compact_tokens", "masked_mean", "zero_absent"]
 
@@ -59,10 +61,12 @@ class TokenInput(nn.Module):
                 self.max_len = p
                 self.weight = nn.Parameter(torch.empty(p, d_model))
                 self.bias = nn.Parameter(torch.empty(p, d_model))
-            case TokensInput(vocab=vocab, max_len=max_len):
+            case TokensInput(vocab=vocab, max_len=max_len, values=values):
                 self.ordered = True
                 self.max_len = max_len
                 self.embed = nn.Embedding(vocab, d_model, padding_idx=0)
+                if values:
+                    self.value_embed = nn.Embedding(values, d_model, padding_idx=VALUE_NONE)
             case SeriesInput(channels=channels, max_len=max_len):
                 self.ordered = True
                 self.max_len = max_len
@@ -82,6 +86,8 @@ class TokenInput(nn.Module):
         match self.input:
             case TokensInput():
                 self.embed.reset_parameters()
+                if self.input.values:
+                    self.value_embed.reset_parameters()
             case SeriesInput():
                 self.proj.reset_parameters()
             case _:
@@ -103,7 +109,14 @@ class TokenInput(nn.Module):
                 tokens = x["tokens"]
                 mask = x.get("mask")
                 mask = tokens != 0 if mask is None else mask.bool()
-                return self.embed(tokens * mask), mask
+                h = self.embed(tokens * mask)
+                if self.input.values:
+                    if "values" not in x:
+                        raise BiozooError(
+                            "this tokens input carries value ids, but the batch has no 'values'"
+                        )
+                    h = h + self.value_embed(x["values"] * mask)
+                return h, mask
             case SeriesInput():
                 values, mask = x["values"], x["mask"].bool()
                 values = torch.where(mask.unsqueeze(-1), values, 0.0)  # also drops NaN padding

@@ -32,6 +32,7 @@ from biozoo.train.embed import is_latent, reconstruction_metrics
 from biozoo.train.ensemble import Ensemble, make_ensemble
 from biozoo.train.fold import FittedTransforms, fit_transforms
 from biozoo.train.plan import embed_members, fit_ensemble, predict_members
+from biozoo.train.pretrain import pretrain_ensemble
 from biozoo.train.progress import EpochListener, Progress
 from biozoo.train.threads import torch_threads
 
@@ -260,7 +261,22 @@ def train_split_ensemble(
     val_data = train_data.take(torch.from_numpy(val_pos))
     spec = cfg.models[mname]
     seeds = member_seeds(tr.seed, si, mi, tr.ensemble)
-    ensemble = make_ensemble(lambda: build_model(spec, inputs, head.n_outputs), seeds)
+
+    def make_model() -> torch.nn.Module:
+        return build_model(spec, inputs, head.n_outputs)
+
+    ensemble = make_ensemble(make_model, seeds)
+    pretrained: dict[str, object] = {}
+    if tr.pretrain is not None:  # self-supervised, on this split's training part only
+        pretrained = pretrain_ensemble(
+            ensemble,
+            make_model,
+            train_data,
+            tr.pretrain,
+            batch_size=tr.batch_size,
+            weight_decay=tr.weight_decay,
+            seed=seeds[0],
+        )
     y_fit = train_target[fit_pos if labelled is None else fit_pos[labelled[fit_pos]]]
     info = fit_ensemble(
         ensemble,
@@ -285,7 +301,8 @@ def train_split_ensemble(
         p_val = predict_members(ensemble, head, val_data).numpy().mean(axis=0)
         rule = fit_decision(head, tr, y_val=train_target[val_pos], p_val=p_val, y_fit=y_fit)
         info["decision"] = rule.state()
-    return ensemble, {"in_dims": saved_inputs, "seeds": seeds, **info}, fit_pos, val_pos
+    summary = {"in_dims": saved_inputs, "seeds": seeds, **pretrained, **info}
+    return ensemble, summary, fit_pos, val_pos
 
 
 def member_predictions(

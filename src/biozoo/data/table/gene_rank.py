@@ -3,7 +3,8 @@
 Cell2Sentence (Levine et al. 2023, https://doi.org/10.1101/2023.09.11.557287) writes a cell as
 the names of its genes sorted by decreasing expression; a language model then reads that
 "sentence". :class:`GeneRankTokenizer` keeps the ``top_k`` first words of the sentence as token
-ids for a ``tokens`` encoder (Transformer, Mamba, LSTM...).
+ids for a ``tokens`` encoder (Transformer, Mamba, LSTM...). With ``value_bins`` each gene token
+also carries its binned expression (scGPT-style, :mod:`biozoo.data.table.value_bins`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from biozoo.data.table.transform import feature_positions
+from biozoo.data.table.value_bins import ValueBins
 from biozoo.errors import BiozooError
 from biozoo.inputs import TokensInput
 from biozoo.tasks import Task
@@ -197,10 +199,16 @@ class GeneRankTokenizer:
         top_k: genes per sample.
         cls_token: put ``[CLS]`` at position 0.
         min_value: only genes expressed above this are tokens (0: zeros never are).
+        value_bins: 0 (tokens only), or the number of expression bins: each gene token then
+            also carries the bin of its value among that gene's values in the training
+            samples (:class:`~biozoo.data.table.value_bins.ValueBins`, fitted with the
+            vocabulary).
 
     Shape:
         - transform: ``tokens`` Long ``[n, L]``, ``mask`` Bool ``[n, L]``, ``L = top_k + 1``
           with ``[CLS]`` (else ``top_k``); samples with fewer expressed genes are padded.
+          With ``value_bins``: ``values`` Long ``[n, L]``, ``VALUE_FIRST + bin`` per gene
+          token, 0 for ``[CLS]`` and padding.
         - flat: float32 ``[n, p]``: the table with missing values replaced by training
           medians, standardised with training mean and sd (:class:`ColumnScaler`), for the
           classical baselines.
@@ -211,14 +219,32 @@ class GeneRankTokenizer:
         top_k: int = Field(64, ge=1)
         cls_token: bool = True
         min_value: float = 0.0
+        value_bins: int = Field(0, ge=0)
+
+        @field_validator("value_bins")
+        @classmethod
+        def _bins(cls, v: int) -> int:
+            if v == 1:
+                raise ValueError("value_bins must be 0 (no values) or at least 2")
+            return v
 
     type: ClassVar[str] = "table/gene_rank"
 
-    def __init__(self, *, top_k: int = 64, cls_token: bool = True, min_value: float = 0.0) -> None:
-        self.options = self.Config(top_k=top_k, cls_token=cls_token, min_value=min_value)
+    def __init__(
+        self,
+        *,
+        top_k: int = 64,
+        cls_token: bool = True,
+        min_value: float = 0.0,
+        value_bins: int = 0,
+    ) -> None:
+        self.options = self.Config(
+            top_k=top_k, cls_token=cls_token, min_value=min_value, value_bins=value_bins
+        )
         self.features: list[str] = []
         self.genes: list[str] | None = None
         self.table = ColumnScaler("median")
+        self.bins = ValueBins(value_bins, min_value) if value_bins else None
 
     def __repr__(self) -> str:
         fitted = f", vocab={self.vocab_size}" if self.genes is not None else ""
@@ -256,28 +282,45 @@ class GeneRankTokenizer:
         self.features = [str(f) for f in mod.features]
         self.genes = [self.features[j] for j in np.flatnonzero(seen)]
         self.table.fit(values, self.features)
+        if self.bins is not None:
+            self.bins.fit(values)
         return self
 
     def _ranked(self, mod: Any) -> tuple[np.ndarray, np.ndarray]:
         """Top-k columns of the present samples, and their row positions."""
+        top, rows, _ = self._ranked_values(mod)
+        return top, rows
+
+    def _ranked_values(self, mod: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Top-k columns of the present samples, their row positions and their values."""
         present = np.asarray(mod.present, dtype=bool)
         rows = np.flatnonzero(present)
         values = np.asarray(mod.values)
         values = values if present.all() else values[rows]
-        return top_genes(values, self.options.top_k, self.options.min_value), rows
+        return top_genes(values, self.options.top_k, self.options.min_value), rows, values
 
     def transform(self, mod: Any) -> dict[str, torch.Tensor]:
         """Token ids and mask of every sample (absent ones all padding)."""
         vocab = {g: _FIRST + i for i, g in enumerate(self._fitted())}
         lut = np.array([vocab.get(str(f), SPECIALS["unk"]) for f in mod.features] + [0])
-        top, rows = self._ranked(mod)
+        top, rows, values = self._ranked_values(mod)
         cls = int(self.options.cls_token)
         tokens = np.zeros((len(mod.present), self.length), dtype=np.int64)
         tokens[rows, cls:] = lut[top]  # -1 picks the trailing 0: padding
         if cls:
             tokens[rows, 0] = SPECIALS["cls"]
         tokens_t = torch.from_numpy(tokens)
-        return {"tokens": tokens_t, "mask": tokens_t != SPECIALS["pad"]}
+        out = {"tokens": tokens_t, "mask": tokens_t != SPECIALS["pad"]}
+        if self.bins is not None:
+            names = [str(f) for f in mod.features]
+            bins = self.bins
+            if names != self.features:  # the fitted edges of each column, by name
+                fitted = {f: i for i, f in enumerate(self.features)}
+                bins = bins.reordered([fitted.get(f, -1) for f in names])
+            ids = np.zeros_like(tokens)
+            ids[rows, cls:] = bins.transform(values, top)
+            out["values"] = torch.from_numpy(ids)
+        return out
 
     def tokens_of(self, mod: Any) -> list[list[str]]:
         """Gene names per sample aligned with the token positions (``[CLS]`` first).
@@ -304,7 +347,8 @@ class GeneRankTokenizer:
     @property
     def input(self) -> TokensInput:
         """A ``tokens`` input: the vocabulary (specials included) and the length."""
-        return TokensInput(vocab=self.vocab_size, max_len=self.length)
+        values = 0 if self.bins is None else self.bins.n_ids
+        return TokensInput(vocab=self.vocab_size, max_len=self.length, values=values)
 
     def feature_names(self) -> list[str] | None:
         """None: the encoder's input is not a matrix of named features."""
@@ -325,7 +369,10 @@ class GeneRankTokenizer:
             "genes": list(self._fitted()),
             "table": table_meta,
         }
-        return {f"table.{k}": v for k, v in arrays.items()}, meta
+        arrays = {f"table.{k}": v for k, v in arrays.items()}
+        if self.bins is not None:
+            arrays["value_edges"] = self.bins.edges
+        return arrays, meta
 
     @classmethod
     def from_state(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> GeneRankTokenizer:
@@ -334,9 +381,11 @@ class GeneRankTokenizer:
             raise ValueError("not the saved state of a GeneRankTokenizer")
         tok = cls(**meta["options"])
         tok.genes = [str(g) for g in meta["genes"]]
-        table = {k.removeprefix("table."): v for k, v in arrays.items()}
+        table = {k.removeprefix("table."): v for k, v in arrays.items() if k != "value_edges"}
         tok.table = ColumnScaler.from_state(table, meta["table"])
         tok.features = list(tok.table.features)
+        if tok.bins is not None:
+            tok.bins.edges = np.asarray(arrays["value_edges"], dtype=np.float64)
         return tok
 
     def _fitted(self) -> list[str]:

@@ -1,0 +1,191 @@
+"""Tokenised single-cell models against logistic regression on PBMC 68k reduced.
+
+700 cells, 10 cell types (``bulk_labels``), 765 genes; 5-fold stratified CV with the run
+seed 0, so every row below sees the same folds (the folds of ``sequence_protocols.py
+--protocol pbmc``). Deep models are ensembles of 3, early-stopped on an inner validation
+part of each training fold. Rows:
+
+- ``logistic`` (the ``linear`` baseline on the standardised table) and an MLP on the table;
+- ``omics_groups`` (32 correlation groups) and ``gene_rank`` (each cell's 64 most expressed
+  gene names, Cell2Sentence) with the transformer's defaults: the rows of the gap;
+- ``gene_rank`` with ``value_bins``: each gene token also carries its expression level as a
+  second embedding (scGPT-style; per-gene quantile bins fitted on the training cells of each
+  fold), for the top 64 genes or the top 128 (about half of a cell's expressed genes);
+- the same with ``training.pretrain``: masked-value pretraining on the training fold's cells
+  (a share of the value embeddings hidden, their bins predicted) before fine-tuning.
+
+Each row runs in its own process, so its wall time and peak resident memory are its own.
+
+    python benchmarks/scell_tokens.py [--rows NAME ...] [--epochs N] [--out DIR]
+
+Writes ``benchmarks/results/scell_tokens.md`` and ``.json`` (rows already in the JSON are
+kept unless rerun, so rows can be run in several invocations).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine, machine_lines, markdown_table  # noqa: E402
+
+COMMAND = "python benchmarks/scell_tokens.py"
+DATA = "pbmc68k_reduced/rna"
+TARGET = {"dataset": "pbmc68k_reduced", "column": "bulk_labels", "task": "multiclass"}
+METRICS = ["accuracy", "macro_f1"]
+
+
+def _gene_rank(**options: object) -> dict:
+    return {"dataset": DATA, "tokenizer": {"name": "gene_rank", **options}}
+
+
+# label -> (modality, encoder or None for the baseline row, training extras, baselines)
+ROWS: dict[str, dict] = {
+    "logistic": {"modality": {"dataset": DATA}, "encoder": None, "baselines": ["linear"]},
+    "mlp": {
+        "modality": {"dataset": DATA},
+        "encoder": {"name": "mlp", "hidden": [128], "out_dim": 32, "dropout": 0.3},
+    },
+    "omics_groups+transformer": {
+        "modality": {
+            "dataset": DATA,
+            "tokenizer": {"name": "omics_groups", "groups": "correlation", "n_groups": 32},
+        },
+        "encoder": {"name": "transformer"},
+    },
+    "gene_rank+transformer": {"modality": _gene_rank(), "encoder": {"name": "transformer"}},
+    "gene_rank+values": {
+        "modality": _gene_rank(value_bins=16),
+        "encoder": {"name": "transformer"},
+    },
+    "gene_rank128+values": {
+        "modality": _gene_rank(top_k=128, value_bins=16),
+        "encoder": {"name": "transformer", "pooling": "mean"},
+    },
+    "gene_rank+values+pretrain": {
+        "modality": _gene_rank(value_bins=16),
+        "encoder": {"name": "transformer"},
+        "training": {"pretrain": {"epochs": 10}},
+    },
+    "gene_rank128+values+pretrain": {
+        "modality": _gene_rank(top_k=128, value_bins=16),
+        "encoder": {"name": "transformer", "pooling": "mean"},
+        "training": {"pretrain": {"epochs": 10}},
+    },
+}
+
+
+def training(epochs: int, **extra: object) -> dict:
+    """The fit options of ``sequence_protocols.py``'s pbmc protocol (same split and seed)."""
+    return {
+        "lr": 0.001,
+        "epochs": epochs,
+        "patience": 8,
+        "batch_size": 64,
+        "ensemble": 3,
+        "seed": 0,
+        "split": {"kind": "kfold", "folds": 5},
+        **extra,
+    }
+
+
+def run_row(label: str, epochs: int) -> dict:
+    """One row's leaderboard line (mean and sd over the 5 folds) and seconds."""
+    import biozoo
+
+    spec = ROWS[label]
+    encoder = spec["encoder"]
+    models = {} if encoder is None else {label: {"encoders": {"rna": encoder}}}
+    raw = {
+        "name": "pbmc",
+        "data": {"modalities": {"rna": spec["modality"]}, "target": TARGET},
+        "models": models,
+        "training": training(epochs, **spec.get("training", {})),
+        "baselines": spec.get("baselines", []),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        raw["output"] = {"dir": tmp, "report": False, "latents": False, "save_models": False}
+        t0 = time.perf_counter()
+        result = biozoo.run(biozoo.parse_config(raw), out_dir=Path(tmp))
+        seconds = time.perf_counter() - t0
+    board = result.leaderboard
+    row = board.iloc[0] if encoder is None else board[board["method"] == label].iloc[0]
+    out = {f"{m}_{s}": float(row[f"{m}_{s}"]) for m in METRICS for s in ("mean", "sd")}
+    return {**out, "seconds": seconds, "epochs": epochs, "config": raw}
+
+
+def _child(label: str, epochs: int, path: Path) -> tuple[dict, float, float]:
+    """Runs one row in a fresh process: its result, wall seconds and peak RSS (MB)."""
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    cmd = [sys.executable, __file__, "--child", label, "--epochs", str(epochs), "--out", str(path)]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if status != 0:
+        raise SystemExit(f"row {label!r} failed (status {status})")
+    return json.loads(path.read_text()), wall, usage.ru_maxrss / 1024
+
+
+def report(rows: dict[str, dict], out: Path) -> None:
+    order = sorted(rows, key=lambda k: -rows[k]["macro_f1_mean"])
+    table = []
+    for label in order:
+        r = rows[label]
+        table.append(
+            [label]
+            + [f"{r[f'{m}_mean']:.3f} ± {r[f'{m}_sd']:.3f}" for m in METRICS]
+            + [r["epochs"], f"{r['wall_s']:.0f}", f"{r['peak_rss_mb']:.0f}"]
+        )
+    header = ["row", *METRICS, "max epochs", "wall s", "peak RSS MB"]
+    tokenised = [r["macro_f1_mean"] for k, r in rows.items() if k not in ("logistic", "mlp")]
+    best = max(tokenised, default=float("nan"))
+    text = f"""# Tokenised single-cell models on PBMC 68k reduced
+
+Command: `{COMMAND}` (rows: `--rows NAME ...`). {(__doc__ or "").split("Each row")[0].strip()}
+
+{markdown_table(header, table)}
+
+Target: macro F1 >= 0.72. Best tokenised row: {best:.3f} ({0.72 - best:+.3f} to go).
+
+Configs of every row are in `scell_tokens.json`.
+
+## Machine
+
+{machine_lines(machine())}
+"""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scell_tokens.md").write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS))
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--child", choices=list(ROWS), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        args.out.write_text(json.dumps(run_row(args.child, args.epochs)))
+        return
+    path = args.out / "scell_tokens.json"
+    rows = json.loads(path.read_text())["rows"] if path.exists() else {}
+    for label in args.rows:
+        with tempfile.TemporaryDirectory() as tmp:
+            row, wall, peak = _child(label, args.epochs, Path(tmp) / "row.json")
+        rows[label] = {**row, "wall_s": wall, "peak_rss_mb": peak}
+        print(f"{label}: macro F1 {row['macro_f1_mean']:.3f}, {wall:.0f} s", file=sys.stderr)
+        args.out.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"rows": rows}, indent=1))
+        report(rows, args.out)
+
+
+if __name__ == "__main__":
+    main()
