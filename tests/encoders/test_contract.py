@@ -81,14 +81,24 @@ def example(kind: type):
     return examples[kind]()
 
 
-CASES = [(name, kind) for name in ENCODERS.names() for kind in ENCODERS.get(name).reads]
+OPTIONS = {  # encoder -> options (beside the defaults) that build other layers
+    "transformer": [{"attention": "linear"}],
+}
+CASES = [(name, kind) for name in ENCODERS.names() for kind in ENCODERS.get(name).reads] + [
+    (f"{name}:{i}", kind)
+    for name, variants in OPTIONS.items()
+    for i in range(len(variants))
+    for kind in ENCODERS.get(name).reads
+]
 IDS = [f"{n}-{k.kind}" for n, k in CASES]
 
 
 def build(name, kind):
+    name, _, variant = name.partition(":")
     cls = ENCODERS.get(name)
     spec, x = example(kind)
-    return cls(spec, **cls.Config().model_dump()), x
+    options = OPTIONS[name][int(variant)] if variant else {}
+    return cls(spec, **{**cls.Config().model_dump(), **options}), x
 
 
 def _float_leaves(x):

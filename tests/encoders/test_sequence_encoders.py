@@ -41,6 +41,8 @@ VARIANTS = {  # options that change how padding is handled
         {},
         {"pooling": "mean", "positional": "rotary", "stem_kernel": 5},
         {"positional": "learned", "stem": "none"},
+        {"attention": "linear"},
+        {"attention": "linear", "pooling": "mean", "positional": "rotary", "stem": "none"},
     ],
     "mamba": [{}, {"bidirectional": False}],
 }
@@ -185,6 +187,15 @@ def test_transformer_with_kan_or_moe_blocks(ffn):
     assert build("transformer", TOKENS).aux_loss() is None
 
 
+def test_linear_attention_maps_and_padding():
+    enc = build("transformer", TOKENS, attention="linear").eval()
+    maps = enc.attention_maps(token_batch())
+    assert maps.shape == (4, 2, 2, 9, 9)
+    torch.testing.assert_close(maps.sum(-1), torch.ones(4, 2, 2, 9))
+    padded = ~token_batch()["mask"][:, None, None, None, :].expand_as(maps[..., 1:])
+    assert torch.all(maps[..., 1:][padded] == 0) and torch.all(maps[..., 1:][~padded] > 0)
+
+
 def test_bad_inputs_are_reported():
     with pytest.raises(BiozooError, match="graph"):
         build("lstm", GraphInput(node_dim=3, edge_dim=0))
@@ -266,10 +277,15 @@ def order_accuracy(name, options, steps=60):
         return ((head(enc(x_test)).squeeze(-1) > 0).float() == y_test).float().mean().item()
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_every_sequence_encoder_learns_order_not_just_composition(name):
+ORDER_OPTIONS = [("transformer", {"attention": "linear"})]  # options beside the defaults
+
+
+@pytest.mark.parametrize(
+    "name, options", [(n, {}) for n in NAMES] + ORDER_OPTIONS, ids=lambda v: str(v or "")
+)
+def test_every_sequence_encoder_learns_order_not_just_composition(name, options):
     # defaults of each encoder; the two classes differ only in the order of four residues
-    assert order_accuracy(name, {}) > 0.9
+    assert order_accuracy(name, options) > 0.9
 
 
 def test_an_order_blind_encoder_fails_the_order_test():

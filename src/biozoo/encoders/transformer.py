@@ -75,6 +75,9 @@ class TransformerEncoder(nn.Module):
             no neighbours.
         stem_kernel: width of the stem's convolution (odd).
         ffn: position-wise block: ``mlp``, ``kan`` or ``moe``.
+        attention: ``softmax`` (scaled dot-product) or ``linear`` (softmax-free, ``elu + 1``
+            feature map, time and memory linear in the length:
+            :class:`~biozoo.layers.linear_attention.LinearAttention`).
         aux_weight: weight of the MoE load-balancing loss in :meth:`aux_loss` (Switch
             Transformer used 0.01); used with ``ffn="moe"`` only.
         kan_reg: weight of the KAN L1 + entropy penalty in :meth:`aux_loss` (0: none, as in
@@ -100,6 +103,7 @@ class TransformerEncoder(nn.Module):
         stem: Literal["conv", "none"] = "conv"
         stem_kernel: PositiveInt = 3
         ffn: Literal["mlp", "kan", "moe"] = "mlp"
+        attention: Literal["softmax", "linear"] = "softmax"
         aux_weight: NonNegativeFloat = 0.01
         kan_reg: NonNegativeFloat = 0.0
         out_dim: PositiveInt = 32
@@ -125,6 +129,7 @@ class TransformerEncoder(nn.Module):
         stem: Literal["conv", "none"] = "conv",
         stem_kernel: int = 3,
         ffn: Literal["mlp", "kan", "moe"] = "mlp",
+        attention: Literal["softmax", "linear"] = "softmax",
         aux_weight: float = 0.01,
         kan_reg: float = 0.0,
         out_dim: int = 32,
@@ -148,6 +153,7 @@ class TransformerEncoder(nn.Module):
                 ffn=_feedforward(ffn, d_model, hidden, dropout),
                 dropout=dropout,
                 rotary=positional == "rotary",
+                attention=attention,
             )
             for _ in range(layers)
         )
