@@ -1,4 +1,4 @@
-"""Sequence encoders (rnn, lstm, gru, cnn1d, transformer, mamba): contract, padding, vmap,
+"""Sequence encoders (rnn, lstm, gru, cnn1d, transformer, mamba, retnet): contract, padding, vmap,
 a toy task each of lstm, transformer and mamba learns in about a second, and the order test
 every one of them passes with its defaults (an order-blind model fails it)."""
 
@@ -11,6 +11,7 @@ import torch.nn.functional as F
 import biozoo.encoders.cnn1d
 import biozoo.encoders.mamba
 import biozoo.encoders.recurrent
+import biozoo.encoders.retnet
 import biozoo.encoders.transformer  # noqa: F401  (registers the encoders)
 from biozoo.data.sequence.read import ALPHABETS
 from biozoo.data.sources.order_motif import order_motif_peptides
@@ -19,7 +20,7 @@ from biozoo.errors import BiozooError
 from biozoo.inputs import GraphInput, GroupsInput, SeriesInput, TableInput, TokensInput
 from biozoo.train.ensemble import StackedEnsemble
 
-NAMES = ["rnn", "lstm", "gru", "cnn1d", "transformer", "mamba"]
+NAMES = ["rnn", "lstm", "gru", "cnn1d", "transformer", "mamba", "retnet"]
 TOKENS = TokensInput(vocab=9, max_len=16)
 SERIES = SeriesInput(channels=3, max_len=16)
 GROUPS = GroupsInput(groups=5, size=4)
@@ -31,6 +32,8 @@ SMALL = {  # tiny sizes, no dropout
     "transformer": {"d_model": 8, "heads": 2, "layers": 2, "hidden": 16, "out_dim": 6,
                     "dropout": 0.0},
     "mamba": {"d_model": 8, "layers": 2, "d_state": 4, "out_dim": 6, "dropout": 0.0},
+    "retnet": {"d_model": 8, "heads": 2, "layers": 2, "hidden": 16, "out_dim": 6,
+               "dropout": 0.0},
 }  # fmt: skip
 VARIANTS = {  # options that change how padding is handled
     "rnn": [{}, {"bidirectional": True, "layers": 2}],
@@ -45,6 +48,7 @@ VARIANTS = {  # options that change how padding is handled
         {"attention": "linear", "pooling": "mean", "positional": "rotary", "stem": "none"},
     ],
     "mamba": [{}, {"bidirectional": False}],
+    "retnet": [{}, {"bidirectional": False}, {"chunk": 3}, {"form": "recurrent"}],
 }
 CASES = [(n, v) for n in NAMES for v in VARIANTS[n]]
 
@@ -196,11 +200,26 @@ def test_linear_attention_maps_and_padding():
     assert torch.all(maps[..., 1:][padded] == 0) and torch.all(maps[..., 1:][~padded] > 0)
 
 
+@pytest.mark.parametrize("make", [token_batch, series_batch], ids=["tokens", "series"])
+def test_retnet_forms_give_the_same_embedding(make):
+    torch.manual_seed(0)
+    in_dim = TOKENS if make is token_batch else SERIES
+    enc = build("retnet", in_dim).eval()
+    chunkwise = enc(make())
+    for form, chunk in [("parallel", 64), ("recurrent", 64), ("chunkwise", 3)]:
+        enc.form = form
+        for layer in enc.layers:
+            layer.forward_mixer.chunk = layer.backward_mixer.chunk = chunk
+        torch.testing.assert_close(enc(make()), chunkwise, atol=1e-5, rtol=1e-5)
+
+
 def test_bad_inputs_are_reported():
     with pytest.raises(BiozooError, match="graph"):
         build("lstm", GraphInput(node_dim=3, edge_dim=0))
     with pytest.raises(BiozooError, match="multiple of heads"):
         build("transformer", TableInput(5), d_model=10, heads=4)
+    with pytest.raises(BiozooError, match="even head width"):
+        build("retnet", TableInput(5), d_model=12, heads=4)
     with pytest.raises(BiozooError, match="dict"):
         build("cnn1d", TOKENS)(torch.randn(2, 3))
 
