@@ -82,7 +82,7 @@ def example(kind: type):
 
 
 OPTIONS = {  # encoder -> options (beside the defaults) that build other layers
-    "transformer": [{"attention": "linear"}],
+    "transformer": [{"attention": "linear"}, {"layers": ["mamba", "retention", "attention"]}],
     "retnet": [{"form": "recurrent"}],
 }
 CASES = [(name, kind) for name in ENCODERS.names() for kind in ENCODERS.get(name).reads] + [

@@ -46,6 +46,8 @@ VARIANTS = {  # options that change how padding is handled
         {"positional": "learned", "stem": "none"},
         {"attention": "linear"},
         {"attention": "linear", "pooling": "mean", "positional": "rotary", "stem": "none"},
+        {"layers": ["mamba", "retention", "attention"]},
+        {"layers": ["mamba", "attention"], "pooling": "mean", "stem": "none"},
     ],
     "mamba": [{}, {"bidirectional": False}],
     "retnet": [{}, {"bidirectional": False}, {"chunk": 3}, {"form": "recurrent"}],
@@ -213,6 +215,20 @@ def test_retnet_forms_give_the_same_embedding(make):
         torch.testing.assert_close(enc(make()), chunkwise, atol=1e-5, rtol=1e-5)
 
 
+def test_mixed_stacks_build_the_layers_named():
+    from biozoo.layers.attention import TransformerBlock
+
+    enc = build("transformer", TOKENS, layers=["mamba", "retention", "attention"])
+    kinds = [type(getattr(b, "layer", b)).__name__ for b in enc.blocks]
+    assert kinds == ["MambaLayer", "RetentionLayer", "TransformerBlock"]
+    assert enc.attention_maps(token_batch()).shape == (4, 1, 2, 9, 9)  # the attention block's
+    assert isinstance(build("transformer", TOKENS, layers=3).blocks[2], TransformerBlock)
+    with pytest.raises(BiozooError, match="no attention layer"):
+        build("transformer", TOKENS, layers=["mamba"]).attention_maps(token_batch())
+    with pytest.raises(ValueError, match="at least one"):
+        ENCODERS.get("transformer").Config(layers=[])
+
+
 def test_bad_inputs_are_reported():
     with pytest.raises(BiozooError, match="graph"):
         build("lstm", GraphInput(node_dim=3, edge_dim=0))
@@ -296,7 +312,10 @@ def order_accuracy(name, options, steps=60):
         return ((head(enc(x_test)).squeeze(-1) > 0).float() == y_test).float().mean().item()
 
 
-ORDER_OPTIONS = [("transformer", {"attention": "linear"})]  # options beside the defaults
+ORDER_OPTIONS = [  # options beside the defaults
+    ("transformer", {"attention": "linear"}),
+    ("transformer", {"layers": ["mamba", "mamba", "attention"]}),
+]
 
 
 @pytest.mark.parametrize(
