@@ -85,9 +85,10 @@ class LinearAttention(nn.Module):
         if context is not None or causal:
             raise BiozooError("linear attention supports bidirectional self-attention only")
         b, length, _ = x.shape
-        qkv = self.qkv_proj(x).view(b, length, 3, self.heads, self.head_dim)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, h, L, hd) each
-        q, k = _features(q), _features(k)
+        qk, v = self.qkv_proj(x).split([2 * self.dim, self.dim], dim=-1)
+        qk = _features(qk).view(b, length, 2, self.heads, self.head_dim)  # on contiguous rows
+        q, k = qk.permute(2, 0, 3, 1, 4).unbind(0)  # (B, h, L, hd) each
+        v = v.reshape(b, length, self.heads, self.head_dim).transpose(1, 2)
         if key_mask is not None:
             keep = key_mask[:, None, :, None].to(x.dtype)  # (B, 1, L, 1)
             k, v = k * keep, v * keep

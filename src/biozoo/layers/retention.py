@@ -90,10 +90,10 @@ def retention_chunkwise(
     chunk_decay = torch.exp(lg * chunk)  # (h, 1, 1)
     d = _decay_matrix(log_gamma, chunk)  # (h, C, C)
     state = q.new_zeros(*q.shape[:-2], k.shape[-1], v.shape[-1])  # (B, h, hd, hd)
+    # unbind, not slices: a slice's backward writes a full-length gradient (O(L) per chunk)
+    qs, ks, vs = (t.unflatten(-2, (n_chunks, chunk)).unbind(-3) for t in (q, k, v))
     out = []
-    for j in range(n_chunks):
-        sl = slice(j * chunk, (j + 1) * chunk)
-        qj, kj, vj = q[..., sl, :], k[..., sl, :], v[..., sl, :]  # (B, h, C, hd)
+    for qj, kj, vj in zip(qs, ks, vs, strict=True):  # (B, h, C, hd) each
         inner = ((qj @ kj.transpose(-1, -2)) * d) @ vj
         out.append(inner + (qj * inner_decay) @ state)
         state = chunk_decay * state + (kj * key_decay).transpose(-1, -2) @ vj
