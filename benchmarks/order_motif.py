@@ -83,12 +83,14 @@ def _safe(name: str) -> str:
 # ---------------------------------------------------------------- cv: the product path
 
 
-def cv(tmp: Path) -> dict:
-    """Every model of :data:`MODELS` in one biozoo run; per-fold ROC AUC and seconds."""
+def cv(tmp: Path, models: dict[str, dict] | None = None) -> dict:
+    """Every model of ``models`` (default :data:`MODELS`) in one biozoo run; per-fold ROC AUC
+    and seconds."""
+    models = MODELS if models is None else models
     seqs, labels = order_motif_peptides(N, seed=SEED)
     seqs.rename("sequence").to_csv(tmp / "peptides.csv")
     labels.to_csv(tmp / "labels.csv")
-    names = {_safe(k): k for k in MODELS}
+    names = {_safe(k): k for k in models}
     raw = {
         "name": "order_motif",
         "data": {
@@ -101,7 +103,7 @@ def cv(tmp: Path) -> dict:
             },
             "target": {"path": str(tmp / "labels.csv"), "column": "label", "task": "binary"},
         },
-        "models": {s: {"encoders": {"peptide": {**MODELS[k]}}} for s, k in names.items()},
+        "models": {s: {"encoders": {"peptide": {**models[k]}}} for s, k in names.items()},
         "training": {
             "ensemble": ENSEMBLE,
             "seed": SEED,
@@ -121,7 +123,7 @@ def cv(tmp: Path) -> dict:
             "accuracy_mean": float(r["accuracy_mean"]),
             "seconds": float(result.metrics["seconds"].get(method, float("nan"))),
         }
-    return {"models": {k: MODELS[k] for k in MODELS}, "rows": rows}
+    return {"models": {k: models[k] for k in models}, "rows": rows}
 
 
 # ---------------------------------------------------------------- diagnose: by hand
@@ -336,8 +338,9 @@ def diagnose() -> dict:
 # ---------------------------------------------------------------- amp: no loss elsewhere
 
 
-def amp(tmp: Path, fraction: float) -> dict:
-    """The transformer before / after on a stratified subsample of AMPvsUniProt."""
+def amp(tmp: Path, fraction: float, models: dict[str, dict] | None = None) -> dict:
+    """The transformer before / after (or ``models``) on a stratified subsample of
+    AMPvsUniProt."""
     from _sources.bench_sources import write_amp_peptides
     from sequence_protocols import _training
 
@@ -349,10 +352,11 @@ def amp(tmp: Path, fraction: float) -> dict:
     seqs = read_sequences(paths["sequences"])
     seqs[keep.index].rename("sequence").rename_axis("id").to_csv(tmp / "peptides.csv")
     keep[["label"]].to_csv(tmp / "labels.csv")
-    models = {
-        "transformer_before": {"name": "transformer", **OLD},
-        "transformer": {"name": "transformer"},
-    }
+    if models is None:
+        models = {
+            "transformer_before": {"name": "transformer", **OLD},
+            "transformer": {"name": "transformer"},
+        }
     raw = {
         "name": "amp_subsample",
         "data": {

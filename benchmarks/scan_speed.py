@@ -11,7 +11,11 @@ thread, lengths 256, 1k, 4k and 16k:
 - ``mamba_reference``: the same layer with the sequential reference scan;
 - ``mambapy``: mambapy 1.2.0's ``Mamba(MambaConfig(d_model=64, n_layers=1))`` (the same
   layer: its parallel scan ``pscan``, Blelloch);
-- ``lstm``: ``nn.LSTM(64, 64)``.
+- ``lstm``: ``nn.LSTM(64, 64)``;
+- ``transformer_linear``: the same pre-norm block with ``attention="linear"`` (softmax-free
+  ``elu + 1`` kernel, :class:`biozoo.layers.linear_attention.LinearAttention`);
+- ``retnet``: biozoo's ``RetentionLayer`` (4 heads, FFN 128, one direction), chunkwise form
+  (chunks of 64).
 
 A second section times the scan alone (``d_inner`` 128, state 16) for the scan algorithms
 considered: biozoo's blocked scan, the reference loop, mambapy's ``pscan`` (with the decay and
@@ -48,7 +52,8 @@ from _common import machine, machine_lines, markdown_table  # noqa: E402
 
 COMMAND = "OMP_NUM_THREADS=1 python benchmarks/scan_speed.py"
 LENGTHS = [256, 1024, 4096, 16384]
-LAYERS = ["transformer", "transformer_explicit", "mamba", "mamba_reference", "mambapy", "lstm"]
+LAYERS = ["transformer", "transformer_explicit", "mamba", "mamba_reference", "mambapy", "lstm",
+          "transformer_linear", "retnet"]  # fmt: skip
 SCANS = ["blocked (biozoo)", "reference loop", "mambapy pscan", "hillis-steele", "chunked ssd"]
 SCAN_LENGTHS = [256, 1024, 4096]
 BATCH, D_MODEL, D_INNER, D_STATE = 8, 64, 128, 16
@@ -62,6 +67,14 @@ def _layer(name: str) -> torch.nn.Module:
 
         block = TransformerBlock(D_MODEL, 4, dropout=0.0)
         return _First(block, need_weights=name == "transformer_explicit")
+    if name == "transformer_linear":
+        from biozoo.layers.attention import TransformerBlock
+
+        return _First(TransformerBlock(D_MODEL, 4, dropout=0.0, attention="linear"))
+    if name == "retnet":
+        from biozoo.layers.retention import RetentionLayer
+
+        return RetentionLayer(D_MODEL, 4, hidden=2 * D_MODEL)
     if name in ("mamba", "mamba_reference"):
         from biozoo.layers.mamba import MambaLayer
 
@@ -326,6 +339,12 @@ def findings(layers: dict, cross: float | None) -> str:
             "with the weights materialised (transformer_explicit) it is.",
             f"- LSTM (`nn.LSTM`, fused CPU kernel) / {ours}, CPU time: "
             f"{_ratios(layers['lstm'], mamba, 'cpu_s')}.",
+            f"- linear attention / attention (SDPA), CPU time: "
+            f"{_ratios(layers.get('transformer_linear', {}), layers['transformer'], 'cpu_s')}; "
+            f"/ {ours}: {_ratios(layers.get('transformer_linear', {}), mamba, 'cpu_s')}.",
+            f"- retnet (chunkwise retention + FFN) / attention (SDPA), CPU time: "
+            f"{_ratios(layers.get('retnet', {}), layers['transformer'], 'cpu_s')}; "
+            f"/ {ours}: {_ratios(layers.get('retnet', {}), mamba, 'cpu_s')}.",
             "- Reference figures quoted in the issue (2-core machine, one thread): mambapy pscan "
             "~220 ms at 256 and 5.7 s at 4k; TransformerEncoderLayer 18 ms and 1.8 s; LSTM 7 ms "
             "and 0.1 s (their transformer block differs from ours: heads and FFN width).",
@@ -383,7 +402,19 @@ Mamba overtakes attention at {cross_text} (log-log interpolation of CPU time).
 
 {machine_lines(info["machine"])}
 - mambapy: {info["mambapy"]}
-"""
+{_only_lines(info)}"""
+
+
+def _only_lines(info: dict) -> str:
+    only = info.get("machine_only")
+    if not only:
+        return ""
+    names = ", ".join(only["layers"])
+    rest = {k: v for k, v in only.items() if k != "layers"}
+    return (
+        f"\nThe rows of {names} were measured later, alone "
+        f"(`{COMMAND} --only {','.join(only['layers'])}`), on:\n\n{machine_lines(rest)}\n"
+    )
 
 
 def main() -> None:
@@ -394,6 +425,11 @@ def main() -> None:
     parser.add_argument("--max-gb", type=float, default=10.0)
     parser.add_argument("--timeout", type=float, default=400.0)
     parser.add_argument("--lengths", type=lambda s: [int(v) for v in s.split(",")])
+    parser.add_argument(
+        "--only",
+        type=lambda s: s.split(","),
+        help="measure these layers only (comma-separated); keep the other rows of the JSON",
+    )
     parser.add_argument(
         "--from-json",
         action="store_true",
@@ -406,13 +442,20 @@ def main() -> None:
         return
     from importlib.metadata import version
 
-    if args.from_json:
+    if args.from_json or args.only:
         record = json.loads((OUT / "scan_speed.json").read_text())
         layers, scans = (
             {name: {int(n): r for n, r in res.items()} for name, res in record[part].items()}
             for part in ("layers", "scans")
         )
         info = {k: record[k] for k in ("machine", "mambapy", "max_seconds", "max_gb")}
+        info |= {k: record[k] for k in ("machine_only",) if k in record}
+        if args.only:
+            unknown = sorted(set(args.only) - set(LAYERS))
+            if unknown:
+                parser.error(f"unknown layers {unknown}; choose from {LAYERS}")
+            layers |= sweep("layer", args.only, args.lengths or LENGTHS, args)
+            info["machine_only"] = machine() | {"torch_threads": 1, "layers": args.only}
     else:
         lengths = args.lengths or LENGTHS
         layers = sweep("layer", LAYERS, lengths, args)
@@ -423,6 +466,7 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     cross = crossover(layers["mamba"], layers["transformer"])
     plot(layers, cross, OUT / "scan_speed.png")
+    layers = {name: layers[name] for name in LAYERS if name in layers}
     record = {"command": COMMAND, "batch": BATCH, "d_model": D_MODEL, "layers": layers,
               "scans": scans, "crossover_length": cross, **info}  # fmt: skip
     (OUT / "scan_speed.json").write_text(json.dumps(record, indent=2))

@@ -86,7 +86,12 @@ def example(kind: type):
     return examples[kind]()
 
 
-OPTIONS = {"mlp-plr": ("mlp", {"numeric_embedding": "plr", "plr_frequencies": 3, "plr_dim": 2})}
+OPTIONS = {
+    "mlp-plr": ("mlp", {"numeric_embedding": "plr", "plr_frequencies": 3, "plr_dim": 2}),
+    "transformer-linear": ("transformer", {"attention": "linear"}),
+    "transformer-mixed": ("transformer", {"layers": ["mamba", "retention", "attention"]}),
+    "retnet-recurrent": ("retnet", {"form": "recurrent"}),
+}
 """Encoder options that change the network, checked like registered encoders of their own:
 id -> (encoder, options)."""
 

@@ -1,4 +1,4 @@
-"""Sequence encoders (rnn, lstm, gru, cnn1d, transformer, mamba): contract, padding, vmap,
+"""Sequence encoders (rnn, lstm, gru, cnn1d, transformer, mamba, retnet): contract, padding, vmap,
 a toy task each of lstm, transformer and mamba learns in about a second, and the order test
 every one of them passes with its defaults (an order-blind model fails it)."""
 
@@ -11,6 +11,7 @@ import torch.nn.functional as F
 import biozoo.encoders.cnn1d
 import biozoo.encoders.mamba
 import biozoo.encoders.recurrent
+import biozoo.encoders.retnet
 import biozoo.encoders.transformer  # noqa: F401  (registers the encoders)
 from biozoo.data.sequence.read import ALPHABETS
 from biozoo.data.sources.order_motif import order_motif_peptides
@@ -19,7 +20,7 @@ from biozoo.errors import BiozooError
 from biozoo.inputs import GraphInput, GroupsInput, SeriesInput, TableInput, TokensInput
 from biozoo.train.ensemble import StackedEnsemble
 
-NAMES = ["rnn", "lstm", "gru", "cnn1d", "transformer", "mamba"]
+NAMES = ["rnn", "lstm", "gru", "cnn1d", "transformer", "mamba", "retnet"]
 TOKENS = TokensInput(vocab=9, max_len=16)
 SERIES = SeriesInput(channels=3, max_len=16)
 GROUPS = GroupsInput(groups=5, size=4)
@@ -31,6 +32,8 @@ SMALL = {  # tiny sizes, no dropout
     "transformer": {"d_model": 8, "heads": 2, "layers": 2, "hidden": 16, "out_dim": 6,
                     "dropout": 0.0},
     "mamba": {"d_model": 8, "layers": 2, "d_state": 4, "out_dim": 6, "dropout": 0.0},
+    "retnet": {"d_model": 8, "heads": 2, "layers": 2, "hidden": 16, "out_dim": 6,
+               "dropout": 0.0},
 }  # fmt: skip
 VARIANTS = {  # options that change how padding is handled
     "rnn": [{}, {"bidirectional": True, "layers": 2}],
@@ -41,8 +44,13 @@ VARIANTS = {  # options that change how padding is handled
         {},
         {"pooling": "mean", "positional": "rotary", "stem_kernel": 5},
         {"positional": "learned", "stem": "none"},
+        {"attention": "linear"},
+        {"attention": "linear", "pooling": "mean", "positional": "rotary", "stem": "none"},
+        {"layers": ["mamba", "retention", "attention"]},
+        {"layers": ["mamba", "attention"], "pooling": "mean", "stem": "none"},
     ],
     "mamba": [{}, {"bidirectional": False}],
+    "retnet": [{}, {"bidirectional": False}, {"chunk": 3}, {"form": "recurrent"}],
 }
 CASES = [(n, v) for n in NAMES for v in VARIANTS[n]]
 
@@ -185,11 +193,49 @@ def test_transformer_with_kan_or_moe_blocks(ffn):
     assert build("transformer", TOKENS).aux_loss() is None
 
 
+def test_linear_attention_maps_and_padding():
+    enc = build("transformer", TOKENS, attention="linear").eval()
+    maps = enc.attention_maps(token_batch())
+    assert maps.shape == (4, 2, 2, 9, 9)
+    torch.testing.assert_close(maps.sum(-1), torch.ones(4, 2, 2, 9))
+    padded = ~token_batch()["mask"][:, None, None, None, :].expand_as(maps[..., 1:])
+    assert torch.all(maps[..., 1:][padded] == 0) and torch.all(maps[..., 1:][~padded] > 0)
+
+
+@pytest.mark.parametrize("make", [token_batch, series_batch], ids=["tokens", "series"])
+def test_retnet_forms_give_the_same_embedding(make):
+    torch.manual_seed(0)
+    in_dim = TOKENS if make is token_batch else SERIES
+    enc = build("retnet", in_dim).eval()
+    chunkwise = enc(make())
+    for form, chunk in [("parallel", 64), ("recurrent", 64), ("chunkwise", 3)]:
+        enc.form = form
+        for layer in enc.layers:
+            layer.forward_mixer.chunk = layer.backward_mixer.chunk = chunk
+        torch.testing.assert_close(enc(make()), chunkwise, atol=1e-5, rtol=1e-5)
+
+
+def test_mixed_stacks_build_the_layers_named():
+    from biozoo.layers.attention import TransformerBlock
+
+    enc = build("transformer", TOKENS, layers=["mamba", "retention", "attention"])
+    kinds = [type(getattr(b, "layer", b)).__name__ for b in enc.blocks]
+    assert kinds == ["MambaLayer", "RetentionLayer", "TransformerBlock"]
+    assert enc.attention_maps(token_batch()).shape == (4, 1, 2, 9, 9)  # the attention block's
+    assert isinstance(build("transformer", TOKENS, layers=3).blocks[2], TransformerBlock)
+    with pytest.raises(BiozooError, match="no attention layer"):
+        build("transformer", TOKENS, layers=["mamba"]).attention_maps(token_batch())
+    with pytest.raises(ValueError, match="at least one"):
+        ENCODERS.get("transformer").Config(layers=[])
+
+
 def test_bad_inputs_are_reported():
     with pytest.raises(BiozooError, match="graph"):
         build("lstm", GraphInput(node_dim=3, edge_dim=0))
     with pytest.raises(BiozooError, match="multiple of heads"):
         build("transformer", TableInput(5), d_model=10, heads=4)
+    with pytest.raises(BiozooError, match="even head width"):
+        build("retnet", TableInput(5), d_model=12, heads=4)
     with pytest.raises(BiozooError, match="dict"):
         build("cnn1d", TOKENS)(torch.randn(2, 3))
 
@@ -266,10 +312,18 @@ def order_accuracy(name, options, steps=60):
         return ((head(enc(x_test)).squeeze(-1) > 0).float() == y_test).float().mean().item()
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_every_sequence_encoder_learns_order_not_just_composition(name):
+ORDER_OPTIONS = [  # options beside the defaults
+    ("transformer", {"attention": "linear"}),
+    ("transformer", {"layers": ["mamba", "mamba", "attention"]}),
+]
+
+
+@pytest.mark.parametrize(
+    "name, options", [(n, {}) for n in NAMES] + ORDER_OPTIONS, ids=lambda v: str(v or "")
+)
+def test_every_sequence_encoder_learns_order_not_just_composition(name, options):
     # defaults of each encoder; the two classes differ only in the order of four residues
-    assert order_accuracy(name, {}) > 0.9
+    assert order_accuracy(name, options) > 0.9
 
 
 def test_an_order_blind_encoder_fails_the_order_test():

@@ -18,6 +18,7 @@ from biozoo.encoders.mamba import MambaEncoder
 from biozoo.encoders.mlp import MLPEncoder
 from biozoo.encoders.moe import MoEEncoder
 from biozoo.encoders.recurrent import GRUEncoder, LSTMEncoder, RNNEncoder
+from biozoo.encoders.retnet import RetNetEncoder
 from biozoo.encoders.table_graph import TableGNNEncoder
 from biozoo.encoders.transformer import TransformerEncoder
 from biozoo.encoders.vit import ViTEncoder
@@ -31,6 +32,7 @@ __all__ = [
     "LSTMEncoder",
     "MambaEncoder",
     "RNNEncoder",
+    "RetNetEncoder",
     "TransformerEncoder",
     "ChebNetEncoder",
     "GATEncoder",

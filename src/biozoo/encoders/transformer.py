@@ -10,10 +10,16 @@ mixes neighbouring tokens before the blocks by default: without it the transform
 learn residue order on small data (``benchmarks/results/order_motif.md``).
 
 The position-wise block is an MLP, a KAN (``biozoo.layers.kan.KANFeedForward``) or a
-mixture of experts (``biozoo.layers.moe.MoEFeedForward``). A mixture of experts keeps Python
-state (its load-balancing loss) between calls, which ``vmap`` cannot batch: such an encoder
-sets ``stackable = False`` on the instance (the class attribute stays True, the default
-``mlp`` block being stackable). Read stackability from a built encoder, not from the class.
+mixture of experts (``biozoo.layers.moe.MoEFeedForward``). ``layers`` is a number of
+attention blocks or a list of layer kinds, ``[mamba, mamba, attention]``, for the hybrid stacks
+of Jamba (Lieber et al. 2024, https://arxiv.org/abs/2403.19887) and MambaVision: ``mamba``
+is a bidirectional :class:`~biozoo.layers.mamba.MambaLayer` (the ``mamba`` encoder's
+defaults), ``retention`` a bidirectional :class:`~biozoo.layers.retention.RetentionLayer`.
+
+A mixture of experts keeps Python state (its load-balancing loss) between calls, which
+``vmap`` cannot batch: such an encoder sets ``stackable = False`` on the instance (the class
+attribute stays True, the default ``mlp`` block being stackable). Read stackability from a built
+encoder, not from the class.
 """
 
 from __future__ import annotations
@@ -30,10 +36,14 @@ from biozoo.errors import BiozooError
 from biozoo.inputs import GroupsInput, SeriesInput, TableInput, TokensInput
 from biozoo.layers.attention import FeedForward, TransformerBlock
 from biozoo.layers.conv_stem import ConvStem
+from biozoo.layers.mamba import MambaLayer
 from biozoo.layers.positional import additive_positional
+from biozoo.layers.retention import RetentionLayer
 from biozoo.layers.token_input import TokenInput, compact_tokens, masked_mean, zero_absent
 
 __all__ = ["TransformerEncoder"]
+
+LayerKind = Literal["attention", "mamba", "retention"]
 
 
 def _feedforward(kind: str, dim: int, hidden: int, dropout: float) -> nn.Module:
@@ -53,6 +63,35 @@ def _feedforward(kind: str, dim: int, hidden: int, dropout: float) -> nn.Module:
     raise BiozooError(f"unknown transformer ffn {kind!r}; use mlp, kan or moe")
 
 
+class _Recurrent(nn.Module):
+    """A sequence layer ``(x, mask) -> x`` in a stack of transformer blocks (no weights)."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def reset_parameters(self) -> None:
+        self.layer.reset_parameters()
+
+    def forward(
+        self, x: Tensor, key_mask: Tensor | None = None, *, need_weights: bool = False
+    ) -> tuple[Tensor, None]:
+        return self.layer(x, key_mask), None
+
+
+def _mamba(d_model: int, heads: int, hidden: int, dropout: float) -> nn.Module:
+    return _Recurrent(MambaLayer(d_model, bidirectional=True))
+
+
+def _retention(d_model: int, heads: int, hidden: int, dropout: float) -> nn.Module:
+    return _Recurrent(
+        RetentionLayer(d_model, heads, hidden=hidden, bidirectional=True, dropout=dropout)
+    )
+
+
+_OTHER_LAYERS = {"mamba": _mamba, "retention": _retention}  # beside "attention"
+
+
 @ENCODERS.register("transformer")
 class TransformerEncoder(nn.Module):
     """Tokens -> convolutional stem -> (+ positions) -> pre-norm blocks -> ``[CLS]`` or mean ->
@@ -62,7 +101,8 @@ class TransformerEncoder(nn.Module):
         input: the tokens, series, groups or table it reads (sizes come from the data).
         d_model: token width.
         heads: attention heads (``d_model`` must be a multiple).
-        layers: transformer blocks.
+        layers: the number of transformer blocks, or a list of layer kinds, bottom first:
+            ``attention`` (a transformer block), ``mamba`` or ``retention``.
         hidden: width of the position-wise block.
         dropout: dropout on attention weights, residual branches and before the output map.
         pooling: ``cls`` (a learned token prepended to the sequence) or ``mean`` (masked).
@@ -75,6 +115,9 @@ class TransformerEncoder(nn.Module):
             no neighbours.
         stem_kernel: width of the stem's convolution (odd).
         ffn: position-wise block: ``mlp``, ``kan`` or ``moe``.
+        attention: ``softmax`` (scaled dot-product) or ``linear`` (softmax-free, ``elu + 1``
+            feature map, time and memory linear in the length:
+            :class:`~biozoo.layers.linear_attention.LinearAttention`).
         aux_weight: weight of the MoE load-balancing loss in :meth:`aux_loss` (Switch
             Transformer used 0.01); used with ``ffn="moe"`` only.
         kan_reg: weight of the KAN L1 + entropy penalty in :meth:`aux_loss` (0: none, as in
@@ -92,7 +135,7 @@ class TransformerEncoder(nn.Module):
         model_config = ConfigDict(extra="forbid")
         d_model: PositiveInt = 32
         heads: PositiveInt = 4
-        layers: PositiveInt = 2
+        layers: PositiveInt | list[LayerKind] = 2
         hidden: PositiveInt = 64
         dropout: float = Field(0.1, ge=0.0, lt=1.0)
         pooling: Literal["cls", "mean"] = "cls"
@@ -100,9 +143,17 @@ class TransformerEncoder(nn.Module):
         stem: Literal["conv", "none"] = "conv"
         stem_kernel: PositiveInt = 3
         ffn: Literal["mlp", "kan", "moe"] = "mlp"
+        attention: Literal["softmax", "linear"] = "softmax"
         aux_weight: NonNegativeFloat = 0.01
         kan_reg: NonNegativeFloat = 0.0
         out_dim: PositiveInt = 32
+
+        @field_validator("layers")
+        @classmethod
+        def _some(cls, v: int | list[str]) -> int | list[str]:
+            if isinstance(v, list) and not v:
+                raise ValueError("layers must name at least one layer kind")
+            return v
 
         @field_validator("stem_kernel")
         @classmethod
@@ -117,7 +168,7 @@ class TransformerEncoder(nn.Module):
         *,
         d_model: int = 32,
         heads: int = 4,
-        layers: int = 2,
+        layers: int | list[LayerKind] = 2,
         hidden: int = 64,
         dropout: float = 0.1,
         pooling: Literal["cls", "mean"] = "cls",
@@ -125,6 +176,7 @@ class TransformerEncoder(nn.Module):
         stem: Literal["conv", "none"] = "conv",
         stem_kernel: int = 3,
         ffn: Literal["mlp", "kan", "moe"] = "mlp",
+        attention: Literal["softmax", "linear"] = "softmax",
         aux_weight: float = 0.01,
         kan_reg: float = 0.0,
         out_dim: int = 32,
@@ -141,6 +193,13 @@ class TransformerEncoder(nn.Module):
         extra = 1 if pooling == "cls" else 0
         self.cls = nn.Parameter(torch.empty(d_model)) if pooling == "cls" else None
         self.positional = additive_positional(positional, d_model, self.tokens.max_len + extra)
+        kinds = ["attention"] * layers if isinstance(layers, int) else list(layers)
+        unknown = sorted(set(kinds) - {"attention", *_OTHER_LAYERS})
+        if unknown or not kinds:
+            raise BiozooError(
+                f"transformer layers {layers!r}: use a number or a list of attention, mamba, "
+                "retention"
+            )
         self.blocks = nn.ModuleList(
             TransformerBlock(
                 d_model,
@@ -148,8 +207,11 @@ class TransformerEncoder(nn.Module):
                 ffn=_feedforward(ffn, d_model, hidden, dropout),
                 dropout=dropout,
                 rotary=positional == "rotary",
+                attention=attention,
             )
-            for _ in range(layers)
+            if kind == "attention"
+            else _OTHER_LAYERS[kind](d_model, heads, hidden, dropout)
+            for kind in kinds
         )
         self.norm = nn.LayerNorm(d_model)
         self.drop = nn.Dropout(dropout)
@@ -206,11 +268,13 @@ class TransformerEncoder(nn.Module):
         return h, tmask
 
     def attention_maps(self, x: Tensor | Mapping[str, Tensor]) -> Tensor:
-        """Attention weights of every block, ``[B, layers, heads, L', L']``.
+        """Attention weights of every attention block, ``[B, blocks, heads, L', L']``.
 
         ``L'`` counts the ``[CLS]`` token (position 0) when ``pooling="cls"``.
         """
         _, _, maps = self.forward_tokens(x, need_weights=True)
+        if not maps:
+            raise BiozooError("this transformer has no attention layer, so no attention maps")
         return torch.stack(maps, dim=1)
 
     def forward(self, x: Tensor | Mapping[str, Tensor], mask: Tensor | None = None) -> Tensor:
@@ -227,10 +291,11 @@ class TransformerEncoder(nn.Module):
         state, hence ``stackable = False``). KAN: ``kan_reg`` times the L1 + entropy penalty
         of the spline coefficients (parameters only, vmap-safe).
         """
-        if self.ffn_kind == "moe" and self.aux_weight > 0:
-            terms = [block.ffn.aux_loss for block in self.blocks]
+        ffns = [block.ffn for block in self.blocks if isinstance(block, TransformerBlock)]
+        if self.ffn_kind == "moe" and self.aux_weight > 0 and ffns:
+            terms = [ffn.aux_loss for ffn in ffns]
             return self.aux_weight * torch.stack(terms).sum()
-        if self.ffn_kind == "kan" and self.kan_reg > 0:
-            terms = [block.ffn.regularization_loss() for block in self.blocks]
+        if self.ffn_kind == "kan" and self.kan_reg > 0 and ffns:
+            terms = [ffn.regularization_loss() for ffn in ffns]
             return self.kan_reg * torch.stack(terms).sum()
         return None

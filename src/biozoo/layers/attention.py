@@ -21,9 +21,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from biozoo.errors import BiozooError
+from biozoo.layers.linear_attention import LinearAttention
 from biozoo.layers.positional import RotaryEmbedding
 
-__all__ = ["FeedForward", "MultiHeadAttention", "TransformerBlock", "attention_mask"]
+__all__ = [
+    "ATTENTION_KINDS",
+    "FeedForward",
+    "MultiHeadAttention",
+    "TransformerBlock",
+    "attention_mask",
+]
 
 
 def attention_mask(
@@ -133,6 +140,13 @@ class MultiHeadAttention(nn.Module):
         return f"dim={self.dim}, heads={self.heads}, rotary={self.rotary is not None}"
 
 
+ATTENTION_KINDS: dict[str, type[nn.Module]] = {
+    "softmax": MultiHeadAttention,
+    "linear": LinearAttention,
+}
+"""Attention modules by name; each takes ``(dim, heads, *, dropout, rotary)``."""
+
+
 class FeedForward(nn.Module):
     """``Linear -> GELU -> dropout -> Linear``, the transformer's position-wise MLP.
 
@@ -164,6 +178,9 @@ class TransformerBlock(nn.Module):
         dropout: dropout on the attention weights and on both residual branches.
         rotary: rotary position embedding inside the attention.
         causal: each token attends to itself and earlier tokens only (a decoder block).
+        attention: ``softmax`` (:class:`MultiHeadAttention`) or ``linear``
+            (:class:`~biozoo.layers.linear_attention.LinearAttention`, linear in length,
+            bidirectional only).
 
     Shape:
         - x: ``[B, L, dim]``; key_mask: ``[B, L]`` bool or None; output ``[B, L, dim]``
@@ -179,11 +196,14 @@ class TransformerBlock(nn.Module):
         dropout: float = 0.0,
         rotary: bool = False,
         causal: bool = False,
+        attention: str = "softmax",
     ) -> None:
         super().__init__()
+        if attention not in ATTENTION_KINDS:
+            raise BiozooError(f"unknown attention {attention!r}; use {', '.join(ATTENTION_KINDS)}")
         self.causal = causal
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = MultiHeadAttention(dim, heads, dropout=dropout, rotary=rotary)
+        self.attn = ATTENTION_KINDS[attention](dim, heads, dropout=dropout, rotary=rotary)
         self.norm2 = nn.LayerNorm(dim)
         self.ffn = ffn if ffn is not None else FeedForward(dim, 2 * dim, dropout=dropout)
         self.drop = nn.Dropout(dropout)
