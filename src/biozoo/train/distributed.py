@@ -3,7 +3,8 @@
 The units of a run (:class:`~biozoo.train.experiment.Unit`: split x model, split x
 baselines) are independent and each one's seeds depend only on its position, so they can run
 on any worker in any order and give the results a serial run gives. Each split's transforms
-are fitted once, as a task of their own, and handed to that split's units. A finished unit
+are fitted once, as a task of their own, and then copied to every worker, so a unit runs on
+whichever worker is free. A finished unit
 comes back as its recorded files (:func:`~biozoo.train.units.encode_unit`), which the
 client writes into the run's ``units/`` as soon as it arrives: a run stopped half-way is
 resumable as a serial one is.
@@ -80,9 +81,12 @@ class DaskRunner:
             if not isinstance(journal, RunJournal):
                 store = RunJournal(Path(tmp), cfg, head_for(cohort).n_outputs)
             data = client.scatter(cohort, broadcast=True)
-            transforms = [
-                client.submit(split_transforms, cfg, data, split, pure=False) for split in splits
-            ]
+            fits = [client.submit(split_transforms, cfg, data, s, pure=False) for s in splits]
+            fitted = dict(zip([s.name for s in splits], client.gather(fits), strict=True))
+            # on every worker: a unit then runs wherever a worker is free, not where its
+            # split's transforms happened to be fitted
+            transforms = client.scatter(list(fitted.values()), broadcast=True)
+            del fits
             futures = {
                 client.submit(
                     _unit_files,
@@ -106,7 +110,6 @@ class DaskRunner:
                 if progress:
                     for label in unit_labels(cfg, cohort, unit):
                         progress(f"{splits[unit.split_index].name}: {label}")
-            fitted = {s.name: f.result() for s, f in zip(splits, transforms, strict=True)}
         return fitted, [done[u] for u in units]
 
 
@@ -120,6 +123,12 @@ def _unit_files(
 ) -> dict[str, bytes]:
     """On a worker: train one unit and return it as files."""
     return encode_unit(run_unit(cfg, cohort, split, unit, transforms, threads=threads))
+
+
+def _warm() -> None:
+    """On a worker: import what a unit needs (torch, Lightning, the baselines)."""
+    import biozoo.train.baselines  # noqa: F401
+    import biozoo.train.units  # noqa: F401
 
 
 @contextmanager
@@ -159,6 +168,7 @@ def dask_runner(
             silence_logs=logging.ERROR,
         )
         client = Client(cluster)
+        client.run(_warm)  # each worker imports torch and biozoo now, not in its first unit
     try:
         yield DaskRunner(client, threads=threads or 1)
     finally:
