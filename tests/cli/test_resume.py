@@ -37,7 +37,9 @@ def _config(files: dict[str, Path], tmp: Path, **training: object) -> Path:
 
 
 def _units(out: Path) -> list[Path]:
-    return list(out.glob(".*.partial/units/*/unit.json"))
+    """The finished units (not a unit's own hidden temporary, still being written)."""
+    found = out.glob(".*.partial/units/*/unit.json")
+    return [p for p in found if not p.parent.name.startswith(".")]
 
 
 def _train(cfg: Path, out: Path) -> subprocess.Popen:
@@ -138,6 +140,9 @@ def _fake_partial(out: Path, config: dict, *, units: bool = True) -> Path:
     (partial / "units" / "s0-baselines").mkdir(parents=True)
     if units:
         (partial / "units" / "s0-baselines" / "unit.json").write_text("{}")
+    else:  # a unit's own temporary, killed before its rename: not a finished unit
+        (partial / "units" / ".s0-m0-x.partial").mkdir()
+        (partial / "units" / ".s0-m0-x.partial" / "unit.json").write_text("{}")
     (partial / "config.yaml").write_text(yaml.safe_dump(config))
     return partial
 

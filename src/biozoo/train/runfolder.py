@@ -187,7 +187,9 @@ def is_resumable(folder: Path) -> bool:
     return (
         layout.config.is_file()
         and layout.units.is_dir()
-        and any((p / UNIT_FILE).is_file() for p in layout.units.iterdir())
+        and any(
+            (p / UNIT_FILE).is_file() for p in layout.units.iterdir() if not p.name.startswith(".")
+        )
     )
 
 

@@ -143,4 +143,5 @@ class RunJournal:
     def recorded(self) -> Iterator[str]:
         """The keys of the recorded units."""
         if self.folder.is_dir():
-            yield from sorted(p.name for p in self.folder.iterdir() if (p / UNIT).is_file())
+            done = (p for p in self.folder.iterdir() if not p.name.startswith("."))
+            yield from sorted(p.name for p in done if (p / UNIT).is_file())
