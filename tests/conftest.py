@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,13 @@ def tiny_files(tmp_path_factory) -> dict[str, Path]:
         seed=1,
     )
     return write_cohort(sim, tmp_path_factory.mktemp("tiny"))
+
+
+def skops_arrays(path: Path) -> list[bytes]:
+    """The arrays inside a skops file, in a fixed order: skops names its array files by
+    object id, so two writes of the same fitted model differ as bytes but not in these."""
+    with zipfile.ZipFile(path) as z:
+        return sorted(z.read(n) for n in z.namelist() if n.endswith(".npy"))
 
 
 def tiny_raw(files: dict[str, Path], **sections: object) -> dict:

@@ -46,7 +46,13 @@ def atomic_file(path: Path) -> Iterator[Path]:
 
 
 @contextmanager
-def atomic_dir(final: Path | Callable[[], Path], *, replace: bool = False) -> Iterator[Path]:
+def atomic_dir(
+    final: Path | Callable[[], Path],
+    *,
+    replace: bool = False,
+    adopt: Path | None = None,
+    keep: Callable[[Path, BaseException], bool] | None = None,
+) -> Iterator[Path]:
     """Yield a fresh temporary folder beside ``final``, renamed to it when the block succeeds.
 
     Args:
@@ -54,9 +60,15 @@ def atomic_dir(final: Path | Callable[[], Path], *, replace: bool = False) -> It
             e.g. to stamp the time the folder was finished).
         replace: swap out an existing ``final`` (removed once the new one is in place);
             without it an existing ``final`` is an error of :func:`os.rename`.
+        adopt: a temporary folder (in ``final``'s folder) left by an earlier process, taken
+            over with its contents under a name of this process (one rename, so of two
+            processes adopting it only one gets it: the other's rename fails).
+        keep: called with the temporary folder and the exception on failure; when it says
+            True the folder stays where it is (e.g. a run interrupted after some finished work
+            that can be resumed).
 
-    On failure nothing is left: the temporary folder goes, and so do the parent folders
-    this call made, while they are empty.
+    On failure nothing is left (unless ``keep`` says otherwise): the temporary folder goes,
+    and so do the parent folders this call made, while they are empty.
     """
     first = final() if callable(final) else Path(final)
     made = [p for p in (first.parent, *first.parent.parents) if not p.exists()]  # deepest first
@@ -64,6 +76,12 @@ def atomic_dir(final: Path | Callable[[], Path], *, replace: bool = False) -> It
     tmp = Path(
         tempfile.mkdtemp(prefix=f".{first.name}-{_owner()}-", suffix=PARTIAL, dir=first.parent)
     )
+    if adopt is not None:
+        try:
+            os.rename(adopt, tmp)  # onto our own empty folder
+        except BaseException:
+            tmp.rmdir()
+            raise
     try:
         yield tmp
         _follow_umask(tmp)
@@ -77,7 +95,9 @@ def atomic_dir(final: Path | Callable[[], Path], *, replace: bool = False) -> It
         _rename(tmp, target, final if callable(final) else None)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
+    except BaseException as err:
+        if keep is not None and tmp.is_dir() and keep(tmp, err):
+            raise
         shutil.rmtree(tmp, ignore_errors=True)
         for parent in made:
             try:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # the heavy floors are imported when a function needs them
 
     from biozoo.data.cohort import Cohort
     from biozoo.search.space import SearchConfig
-    from biozoo.train.experiment import Progress
+    from biozoo.train.experiment import Progress, UnitRunner
     from biozoo.train.run import RunResult
 
 __all__ = [
@@ -78,6 +78,8 @@ def run(
     cohort: Cohort | None = None,
     out_dir: Path | None = None,
     progress: Progress | None = None,
+    resume: Path | None = None,
+    runner: UnitRunner | None = None,
 ) -> RunResult:
     """Run ``cfg`` end to end: train, explain (``output.attributions``), report, and log it
     to MLflow (``output.mlflow``).
@@ -87,6 +89,10 @@ def run(
         cohort: the data, if already loaded (else read from ``cfg.data``).
         out_dir: where the run folder goes (default ``cfg.output.dir``).
         progress: called with a short label before each fit.
+        resume: an unfinished run folder of ``cfg`` to finish (see
+            :func:`biozoo.train.run.train`).
+        runner: runs the units elsewhere, e.g. a
+            :class:`~biozoo.train.distributed.DaskRunner`.
 
     Returns:
         A :class:`~biozoo.train.run.RunResult`: the finished run's folder, leaderboard and
@@ -101,7 +107,15 @@ def run(
 
         tracker = MlflowTracker(cfg.output.mlflow, cfg.name)
     finish = _finisher(cfg, progress)
-    result = train(cfg, cohort=cohort, out_dir=out_dir, progress=progress, finish=finish)
+    result = train(
+        cfg,
+        cohort=cohort,
+        out_dir=out_dir,
+        progress=progress,
+        finish=finish,
+        resume=resume,
+        runner=runner,
+    )
     if tracker is not None:
         try:
             tracker.log(result.path)

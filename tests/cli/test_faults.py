@@ -25,9 +25,13 @@ runner = CliRunner()
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
-def _config(files: dict[str, Path], tmp: Path, **training: object) -> Path:
+def _config(
+    files: dict[str, Path], tmp: Path, baselines: list[str] | None = None, **training: object
+) -> Path:
     raw = copy.deepcopy(tiny_raw(files))
     raw["training"].update(training)
+    if baselines is not None:
+        raw["baselines"] = baselines
     raw["output"] = {"report": False}
     path = tmp / "run.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -39,8 +43,11 @@ def _everything(out: Path) -> list[str]:
 
 
 def _start_training(files: dict[str, Path], tmp: Path) -> tuple[subprocess.Popen, Path]:
-    """A real ``biozoo train`` on a long tiny run, returned once its partial folder exists."""
-    cfg = _config(files, tmp, epochs=100000, patience=100000)
+    """A real ``biozoo train`` on a long tiny run, returned once its partial folder exists.
+
+    It has no baselines, so no unit of it ever finishes: stopped, it has nothing to resume.
+    """
+    cfg = _config(files, tmp, baselines=[], epochs=100000, patience=100000)
     out = tmp / "runs"
     env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
     code = "from biozoo.cli import main; main()"

@@ -125,13 +125,43 @@ def demo(
 @app.command()
 @_friendly
 def train(
-    config: Annotated[Path, typer.Argument(help="Run config (YAML).")],
+    config: Annotated[
+        Path | None, typer.Argument(help="Run config (YAML); with --resume, RUN's own.")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for the run folder.")] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            help="Finish RUN, the hidden .partial folder an interrupted or killed run left: "
+            "only its missing units are trained.",
+            metavar="RUN",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Train the units on a local Dask cluster of N worker processes.", min=1),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Train the units on an existing Dask cluster (tcp://host:port)."),
+    ] = None,
 ) -> None:
     """Train and evaluate the models and baselines of CONFIG; write a run folder."""
     from biozoo.api import load_config
 
-    _run(load_config(config), out)
+    if config is None and resume is None:
+        raise BiozooError("give a run config (or --resume RUN to finish an unfinished run).")
+    if resume is not None and out is not None and out.resolve() != resume.parent.resolve():
+        raise BiozooError(f"--resume {resume} finishes in {resume.parent}, not in --out {out}.")
+    if config is not None:
+        cfg = load_config(config)
+    else:
+        from biozoo.train.resume import check_resumable
+        from biozoo.train.saved_run import load_run_config
+
+        check_resumable(resume, None)
+        cfg = load_run_config(resume)
+    _run(cfg, out, resume=resume, workers=workers, scheduler=scheduler)
 
 
 @app.command()
@@ -360,17 +390,36 @@ def _yaml_sources(path: Path) -> dict[str, Path]:
     return out
 
 
-def _run(cfg, out: Path | None) -> None:
+def _run(
+    cfg,
+    out: Path | None,
+    *,
+    resume: Path | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+) -> None:
+    from contextlib import nullcontext
+
     from biozoo import api
     from biozoo.data.align import load_cohort
 
     cohort = load_cohort(cfg.data)
     _check_out_dir(out if out is not None else cfg.output.dir)
+    cluster = nullcontext(None)
+    if workers is not None or scheduler is not None:
+        from biozoo.train.distributed import dask_runner
+
+        cluster = dask_runner(workers=workers, scheduler=scheduler, threads=cfg.training.threads)
     # a live bar on a terminal; plain periodic lines when the output goes to a log file
     live = out_console.is_terminal and err_console.is_terminal
     per_split = len(cfg.models) + len(cfg.baselines)
-    with run_progress(err_console, cfg.training.split.n_splits, per_split, live=live) as progress:
-        result = api.run(cfg, cohort=cohort, out_dir=out, progress=progress)
+    with (
+        cluster as runner,
+        run_progress(err_console, cfg.training.split.n_splits, per_split, live=live) as progress,
+    ):
+        result = api.run(
+            cfg, cohort=cohort, out_dir=out, progress=progress, resume=resume, runner=runner
+        )
     _print_leaderboard(result.leaderboard, cohort.task.primary, cohort, cfg)
     out_console.print(f"run folder: {result.path}  ({result.seconds:.0f} s)")
     report = result.path / "report.html"
@@ -424,9 +473,16 @@ def main() -> None:
     try:
         app()
     except Interrupted as sig:
+        from biozoo.train.runfolder import kept_run
+
         name = signal.Signals(sig.signum).name
+        kept = kept_run(sig)
+        done = (
+            f"its finished units are kept in {kept}: finish it with biozoo train --resume {kept}"
+            if kept is not None
+            else "nothing was left half-written"
+        )
         err_console.print(
-            f"[bold red]interrupted:[/] {name} arrived; nothing was left half-written.",
-            highlight=False,
+            f"[bold red]interrupted:[/] {name} arrived; {done}.", highlight=False, soft_wrap=True
         )
         sys.exit(128 + sig.signum)

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -41,12 +42,19 @@ __all__ = [
     "evaluate_model",
     "FittedModel",
     "FoldModel",
+    "Unit",
+    "UnitJournal",
+    "UnitRunner",
     "fit_model",
     "member_predictions",
     "member_seeds",
     "run_experiment",
     "run_splits",
+    "run_unit",
+    "split_transforms",
     "train_split_ensemble",
+    "unit_labels",
+    "units_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -82,6 +90,67 @@ class ExperimentResult:
     # (baseline name, split) -> fitted model, kept when the run saves its models
     baselines: dict[tuple[str, str], BaselineModel] = field(default_factory=dict)
 
+    def add(self, unit: ExperimentResult) -> None:
+        """Append one unit's results (see :func:`run_unit`); units are added in run order."""
+        for name in ("metrics", "member_metrics", "training", "cross_attention", "latents"):
+            into = getattr(self, name)
+            for key, values in getattr(unit, name).items():
+                into.setdefault(key, []).extend(values)
+        self.predictions.extend(unit.predictions)
+        self.models.extend(unit.models)
+        self.baselines.update(unit.baselines)
+        for key, s in unit.seconds.items():
+            self.seconds[key] = self.seconds.get(key, 0.0) + s
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One independent piece of a run: the baselines (``model_index`` None) or one deep
+    model, on one split. Its seeds depend on these positions only, so units can run in any
+    order, in any process, and give the same results."""
+
+    split_index: int
+    model_index: int | None
+
+    @property
+    def key(self) -> str:
+        """A file-name-safe name: ``s0-baselines``, ``s0-m1``."""
+        what = "baselines" if self.model_index is None else f"m{self.model_index}"
+        return f"s{self.split_index}-{what}"
+
+
+def units_of(cfg: RunConfig, n_splits: int) -> list[Unit]:
+    """The units of a run in the order a serial run trains them."""
+    return [
+        Unit(si, mi)
+        for si in range(n_splits)
+        for mi in ([None] if cfg.baselines else []) + list(range(len(cfg.models)))
+    ]
+
+
+class UnitJournal(Protocol):
+    """Where a run records its finished units, and finds those an earlier attempt finished."""
+
+    def load(self, unit: Unit) -> ExperimentResult | None:
+        """The recorded results of ``unit``, or None when it has not finished."""
+
+    def record(self, unit: Unit, result: ExperimentResult) -> None:
+        """Record ``unit``'s results (atomically)."""
+
+
+class UnitRunner(Protocol):
+    """Runs the units of an experiment elsewhere (e.g. on a Dask cluster)."""
+
+    def run(
+        self,
+        cfg: RunConfig,
+        cohort: Cohort,
+        splits: list[Split],
+        journal: UnitJournal | None,
+        progress: Progress | None,
+    ) -> tuple[dict[str, FittedTransforms], list[ExperimentResult]]:
+        """Each split's fitted transforms, and every unit's results in :func:`units_of` order."""
+
 
 def member_seeds(seed: int, split_index: int, model_index: int, n: int) -> list[int]:
     """Initialisation seeds of one ensemble, from positions only."""
@@ -115,10 +184,15 @@ def run_experiment(
     *,
     progress: Progress | None = None,
     splits: list[Split] | None = None,
+    journal: UnitJournal | None = None,
+    runner: UnitRunner | None = None,
 ) -> ExperimentResult:
     """Train and evaluate every model and baseline of ``cfg`` on every split of ``cohort``.
 
-    ``splits`` are :func:`run_splits`, made here unless the caller made them already.
+    ``splits`` are :func:`run_splits`, made here unless the caller made them already. With a
+    ``journal``, each finished :class:`Unit` is recorded there and a unit it already holds is
+    read back instead of trained; a ``runner`` runs the units (e.g. on a Dask cluster)
+    instead of this process, one after the other.
     """
     splits = run_splits(cfg, cohort) if splits is None else splits
     result = ExperimentResult(splits)
@@ -126,35 +200,93 @@ def run_experiment(
         result.kinds[name] = "deep"
     for name in cfg.baselines:
         result.kinds[BASELINES.get(name).label_for(cohort.task)] = "baseline"
+    if runner is not None:
+        transforms, units = runner.run(cfg, cohort, splits, journal, progress)
+        result.transforms.update(transforms)
+        for unit in units:
+            result.add(unit)
+        return result
     for si, split in enumerate(splits):
-        train, test = cohort.subset(split.train), cohort.subset(split.test)
-        labelled_train = train.labelled_part()
-        transforms = fit_transforms(labelled_train, cfg.data)
+        transforms = split_transforms(cfg, cohort, split)
         result.transforms[split.name] = transforms
-        _run_baselines(cfg, cohort, split, si, labelled_train, test, transforms, result, progress)
-        fold = (transforms.fold_data(train), transforms.fold_data(test))
-        for mi, mname in enumerate(cfg.models):
-            if progress:
-                progress(f"{split.name}: {mname}")
-            t0 = time.perf_counter()
-            listener = progress if isinstance(progress, EpochListener) else None
-            with torch_threads(cfg.training.threads):
-                _run_deep(
-                    cfg,
-                    cohort,
-                    split,
-                    si,
-                    mi,
-                    mname,
-                    train,
-                    test,
-                    transforms,
-                    fold,
-                    result,
-                    on_epoch=listener,
-                )
-            result.seconds[mname] = result.seconds.get(mname, 0.0) + time.perf_counter() - t0
+        fold = None
+        for unit in units_of(cfg, len(splits)):
+            if unit.split_index != si:
+                continue
+            done = journal.load(unit) if journal is not None else None
+            if done is None:
+                if fold is None and unit.model_index is not None:
+                    train, test = cohort.subset(split.train), cohort.subset(split.test)
+                    fold = (transforms.fold_data(train), transforms.fold_data(test))
+                done = run_unit(cfg, cohort, split, unit, transforms, fold=fold, progress=progress)
+                if journal is not None:
+                    journal.record(unit, done)
+            elif progress:
+                for label in unit_labels(cfg, cohort, unit):
+                    progress(f"{split.name}: {label} (recorded)")
+            result.add(done)
     return result
+
+
+def split_transforms(cfg: RunConfig, cohort: Cohort, split: Split) -> FittedTransforms:
+    """The transforms of ``split``, fitted on its labelled training part."""
+    return fit_transforms(cohort.subset(split.train).labelled_part(), cfg.data)
+
+
+def run_unit(
+    cfg: RunConfig,
+    cohort: Cohort,
+    split: Split,
+    unit: Unit,
+    transforms: FittedTransforms,
+    *,
+    fold: tuple[FoldData, FoldData] | None = None,
+    progress: Progress | None = None,
+    threads: int | None = None,
+) -> ExperimentResult:
+    """Train and evaluate one unit (the baselines or one deep model) on ``split``.
+
+    Args:
+        cfg: the run's config.
+        cohort: the whole cohort.
+        split: the unit's split (position ``unit.split_index``).
+        unit: which unit.
+        transforms: ``split``'s fitted transforms (:func:`split_transforms`).
+        fold: the transformed training and test parts, if already made.
+        progress: called with a short label before each fit.
+        threads: torch's thread count for a deep model (default ``training.threads``).
+
+    Returns:
+        The unit's results alone, to be :meth:`ExperimentResult.add`-ed in run order.
+    """
+    result = ExperimentResult([split])
+    si, train, test = unit.split_index, cohort.subset(split.train), cohort.subset(split.test)
+    if unit.model_index is None:
+        labelled_train = train.labelled_part()
+        _run_baselines(cfg, cohort, split, si, labelled_train, test, transforms, result, progress)
+        return result
+    mi = unit.model_index
+    mname = list(cfg.models)[mi]
+    if fold is None:
+        fold = (transforms.fold_data(train), transforms.fold_data(test))
+    if progress:
+        progress(f"{split.name}: {mname}")
+    t0 = time.perf_counter()
+    listener = progress if isinstance(progress, EpochListener) else None
+    with torch_threads(cfg.training.threads if threads is None else threads):
+        _run_deep(
+            cfg, cohort, split, si, mi, mname, train, test, transforms, fold, result,
+            on_epoch=listener,
+        )  # fmt: skip
+    result.seconds[mname] = time.perf_counter() - t0
+    return result
+
+
+def unit_labels(cfg: RunConfig, cohort: Cohort, unit: Unit) -> list[str]:
+    """The methods ``unit`` trains, as the leaderboard names them (one per progress step)."""
+    if unit.model_index is None:
+        return [BASELINES.get(name).label_for(cohort.task) for name in cfg.baselines]
+    return [list(cfg.models)[unit.model_index]]
 
 
 def evaluate_model(

@@ -14,16 +14,26 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from biozoo._atomic import atomic_file
 from biozoo.compare import paired_summary
 from biozoo.config import RunConfig
 from biozoo.data.align import load_cohort
 from biozoo.data.cohort import Cohort
 from biozoo.evaluate import leaderboard, summarize
 from biozoo.resolved import resolved_config
-from biozoo.train.experiment import ExperimentResult, Progress, run_experiment, run_splits
+from biozoo.train.experiment import (
+    ExperimentResult,
+    Progress,
+    UnitRunner,
+    head_for,
+    run_experiment,
+    run_splits,
+)
+from biozoo.train.resume import check_resumable
 from biozoo.train.runfolder import RunFolder
 from biozoo.train.saved_baselines import save_baseline
 from biozoo.train.saving import save_ensemble, save_transforms
+from biozoo.train.units import RunJournal
 
 __all__ = ["RunResult", "train"]
 
@@ -52,6 +62,8 @@ def train(
     progress: Progress | None = None,
     finish: Callable[[Path, Cohort], None] | None = None,
     extend: Callable[[ExperimentResult, RunFolder], None] | None = None,
+    resume: Path | None = None,
+    runner: UnitRunner | None = None,
 ) -> RunResult:
     """Train and evaluate ``cfg``'s models and baselines and write its run folder.
 
@@ -66,6 +78,10 @@ def train(
         extend: called with the experiment's result and the open run folder before the
             leaderboard is made; it may add methods to the result and files to the folder
             (``biozoo search`` adds its searched model there).
+        resume: an unfinished run folder of ``cfg`` (left by a killed or interrupted run) to
+            finish: its recorded units are read back, the others trained, and the run is
+            finished beside it (``out_dir`` is not used).
+        runner: runs the units elsewhere (e.g. :class:`biozoo.train.distributed.DaskRunner`).
 
     Returns:
         The finished run's folder, leaderboard and metrics.
@@ -74,8 +90,16 @@ def train(
     cohort = cohort if cohort is not None else load_cohort(cfg.data)
     splits = run_splits(cfg, cohort)  # a split that cannot be made fails before any folder
     out = Path(out_dir) if out_dir is not None else cfg.output.dir
-    with RunFolder(out, cfg.name) as folder:
-        result = run_experiment(cfg, cohort, progress=progress, splits=splits)
+    if resume is not None:
+        check_resumable(resume, cfg)
+        out = Path(resume).parent
+    with RunFolder(out, cfg.name, resume=resume) as folder:
+        with atomic_file(folder.path(folder.layout.config)) as tmp:  # marks a resumable run
+            tmp.write_text(_config_text(cfg))
+        journal = RunJournal(folder.layout.units, cfg, head_for(cohort).n_outputs)
+        result = run_experiment(
+            cfg, cohort, progress=progress, splits=splits, journal=journal, runner=runner
+        )
         if extend is not None:
             extend(result, folder)
         board = leaderboard(result.metrics, task=cohort.task, kinds=result.kinds)
@@ -117,10 +141,7 @@ def _metrics(cfg: RunConfig, cohort: Cohort, result: ExperimentResult) -> dict[s
 
 def _write(folder, cfg, cohort, result, board, metrics) -> None:
     layout = folder.layout
-    folder.write_text(
-        layout.config,
-        yaml.safe_dump(json.loads(resolved_config(cfg).model_dump_json()), sort_keys=False),
-    )
+    folder.write_text(layout.config, _config_text(cfg))
     folder.write_json(layout.versions, versions(cfg))
     folder.write_json(layout.metrics, metrics)
     folder.write_csv(layout.leaderboard, board)
@@ -162,6 +183,11 @@ def _write(folder, cfg, cohort, result, board, metrics) -> None:
             )
         for (name, split), model in result.baselines.items():
             save_baseline(folder.path(layout.baseline(name, split)), model)
+
+
+def _config_text(cfg: RunConfig) -> str:
+    """config.yaml: the resolved config."""
+    return yaml.safe_dump(json.loads(resolved_config(cfg).model_dump_json()), sort_keys=False)
 
 
 def versions(cfg: RunConfig) -> dict[str, object]:

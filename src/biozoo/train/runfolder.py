@@ -1,8 +1,11 @@
 """The run folder: where each file lives (:class:`RunLayout`) and its atomic writer.
 
 The folder is written under a hidden temporary name and renamed when complete. An
-interrupted or failed run leaves no folder under its final name (the partial one is
-removed), so a folder that exists is a finished run.
+interrupted or failed run leaves no folder under its final name, so a folder that exists is
+a finished run. While it runs, each finished unit of work is recorded atomically in the
+temporary folder's ``units/`` (:mod:`biozoo.train.units`); a run interrupted (Ctrl-C,
+SIGTERM) or killed after some units keeps its temporary folder, which ``biozoo train --resume``
+finishes. One without any finished unit (or failed by an error) is removed.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ from biozoo._atomic import atomic_dir, json_default, stale_partials
 from biozoo.data.spec import SAFE_NAME
 from biozoo.errors import BiozooError
 
-__all__ = ["RunFolder", "RunLayout", "clean_stale"]
+__all__ = ["RunFolder", "RunLayout", "clean_stale", "is_resumable", "kept_run"]
 
 log = logging.getLogger(__name__)
 
 SAVED = ".safetensors"
+UNIT_FILE = "unit.json"  # in each finished unit's folder, written last (biozoo.train.units)
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,11 @@ class RunLayout:
     def report(self) -> Path:
         """The self-contained report page."""
         return self.root / "report.html"
+
+    @property
+    def units(self) -> Path:
+        """The finished units of a run still being written (gone once it is complete)."""
+        return self.root / "units"
 
     @property
     def models(self) -> Path:
@@ -177,32 +186,88 @@ def _safe(name: str, what: str) -> str:
     return name
 
 
-def clean_stale(out_dir: Path) -> list[Path]:
-    """Remove (and report) hidden partial folders left in ``out_dir`` by killed runs."""
-    stale = stale_partials(out_dir)
-    for p in stale:
+def is_resumable(folder: Path) -> bool:
+    """Whether ``folder`` is an unfinished run with at least one finished unit recorded."""
+    layout = RunLayout(Path(folder))
+    return (
+        layout.config.is_file()
+        and layout.units.is_dir()
+        and any(
+            (p / UNIT_FILE).is_file() for p in layout.units.iterdir() if not p.name.startswith(".")
+        )
+    )
+
+
+def clean_stale(out_dir: Path, *, skip: Path | None = None) -> list[Path]:
+    """Remove (and report) hidden partial folders left in ``out_dir`` by killed runs.
+
+    A partial folder that can be resumed (:func:`is_resumable`) is kept and named in a
+    warning instead; ``skip`` (a partial about to be resumed) is left alone silently.
+
+    Returns:
+        The folders removed.
+    """
+    removed = []
+    for p in stale_partials(out_dir):
+        if skip is not None and p.resolve() == Path(skip).resolve():
+            continue
+        if is_resumable(p):
+            log.warning(
+                "keeping %s, left unfinished by a run that was killed: "
+                "finish it with biozoo train --resume %s",
+                p,
+                p,
+            )
+            continue
         log.warning("removing %s, left half-written by a run that was killed", p)
         shutil.rmtree(p, ignore_errors=True)
-    return stale
+        removed.append(p)
+    return removed
+
+
+_KEPT = "biozoo_resumable_run"
+
+
+def kept_run(err: BaseException) -> Path | None:
+    """The unfinished run folder an interrupted run kept for resuming, if it kept one."""
+    return getattr(err, _KEPT, None)
+
+
+def _keep_interrupted(tmp: Path, err: BaseException) -> bool:
+    """Keep an interrupted run (not one failed by an error) that has finished units."""
+    if isinstance(err, Exception) or not is_resumable(tmp):
+        return False
+    setattr(err, _KEPT, tmp)
+    return True
 
 
 class RunFolder:
     """Collects a run's files in ``<out>/.<name>-*.partial`` and renames it on success.
 
-    Use as a context manager: on an exception the partial folder is deleted. The folder is
-    renamed to ``<out>/<name>-<timestamp>`` when :meth:`commit` is called.
+    Use as a context manager: on an exception the partial folder is deleted, unless the run
+    was interrupted (KeyboardInterrupt, a signal) after some units finished: then it stays,
+    for ``--resume``, and :func:`kept_run` of the exception names it. The folder is renamed to
+    ``<out>/<name>-<timestamp>`` when :meth:`commit` is called.
+
+    Args:
+        out_dir: the folder for run folders.
+        name: the run's name.
+        resume: an unfinished run's partial folder in ``out_dir`` to take over and finish.
     """
 
-    def __init__(self, out_dir: Path, name: str) -> None:
+    def __init__(self, out_dir: Path, name: str, *, resume: Path | None = None) -> None:
         self.out_dir = Path(out_dir)
         self.name = name
+        self.resume = resume
         self.tmp: Path | None = None
         self.final: Path | None = None
         self._stack = ExitStack()
 
     def __enter__(self) -> RunFolder:
-        clean_stale(self.out_dir)
-        self.tmp = self._stack.enter_context(atomic_dir(self._final_name))
+        clean_stale(self.out_dir, skip=self.resume)
+        self.tmp = self._stack.enter_context(
+            atomic_dir(self._final_name, adopt=self.resume, keep=_keep_interrupted)
+        )
         return self
 
     def __exit__(
@@ -242,6 +307,7 @@ class RunFolder:
     def commit(self) -> Path:
         """Rename the finished folder to ``<out>/<name>-<timestamp>`` and return that path."""
         assert self.tmp is not None
+        shutil.rmtree(self.layout.units, ignore_errors=True)
         self._stack.close()
         self.tmp = None
         assert self.final is not None

@@ -21,7 +21,7 @@ import skops.io as sio
 from biozoo.errors import BiozooError
 from biozoo.tasks import TASKS, BaselineModel
 
-__all__ = ["BASELINE_TYPES", "load_baseline", "save_baseline", "trusted_types"]
+__all__ = ["BASELINE_TYPES", "baseline_bytes", "load_baseline", "save_baseline", "trusted_types"]
 
 BASELINE_TYPES = (
     "biozoo.tasks.estimators.FittedClassifier",
@@ -51,9 +51,14 @@ def trusted_types() -> set[str]:
     return set(BASELINE_TYPES) | tasks
 
 
+def baseline_bytes(model: BaselineModel) -> bytes:
+    """A fitted baseline's model in the file format of :func:`save_baseline`."""
+    return sio.dumps(model)
+
+
 def save_baseline(path: Path, model: BaselineModel) -> None:
     """Write a fitted baseline's model (skops format; no pickle)."""
-    sio.dump(model, Path(path))
+    Path(path).write_bytes(baseline_bytes(model))
 
 
 def load_baseline(path: Path) -> BaselineModel:
