@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
+from pydantic import ValidationError
 
 from biozoo.config import ModelConfig
-from biozoo.decoders import DECODERS, EncoderDecoder, StepDecoder
+from biozoo.decoders import (
+    DECODERS,
+    DecodingOptions,
+    EncoderDecoder,
+    StepDecoder,
+    beam_search,
+    decode,
+    greedy_search,
+)
 from biozoo.errors import BiozooError
 from biozoo.heads import SequenceHead
 from biozoo.inputs import TableInput, TokensInput
@@ -79,3 +90,32 @@ def test_a_decoder_needs_an_encoder_with_token_states_and_one_modality():
     two = {"a": TokensInput(vocab=7, max_len=4), "b": TokensInput(vocab=7, max_len=4)}
     with pytest.raises(BiozooError, match="a model with a decoder reads one modality"):
         build_model(spec, two, V)
+
+
+@pytest.mark.parametrize("name", DECODERS.names())
+def test_decoder_config_extends_the_decoding_options_and_matches_its_signature(name):
+    cls = DECODERS.get(name)
+    assert issubclass(cls.Config, DecodingOptions)
+    params = inspect.signature(cls).parameters
+    for field, info in cls.Config.model_fields.items():
+        assert field in params, field
+        assert params[field].default == info.get_default(), field
+    with pytest.raises(ValidationError, match="search"):
+        cls.Config(search="sample")
+    with pytest.raises(ValidationError, match="extra"):
+        cls.Config(beam=4)
+
+
+@pytest.mark.parametrize("name", DECODERS.names())
+@pytest.mark.parametrize("search", ["greedy", "beam"])
+def test_a_decoder_is_decoded_by_the_search_its_options_name(name, search):
+    torch.manual_seed(2)
+    dec = DECODERS.get(name)(6, V, search=search, beam_width=3, max_len=5).eval()
+    assert dec.decoding == DecodingOptions(search=search, beam_width=3, max_len=5)
+    memory, mask = torch.randn(3, 4, 6), torch.ones(3, 4, dtype=torch.bool)
+    if search == "beam":
+        expected, _ = beam_search(dec, memory, mask, width=3, max_len=5)
+    else:
+        expected, _ = greedy_search(dec, memory, mask, max_len=5)
+    assert torch.equal(decode(dec, memory, mask, dec.decoding), expected)
+

@@ -26,6 +26,7 @@ from biozoo.report.plots import (
     calibration_figure,
     confusion_figure,
 )
+from biozoo.report.run_files import read_run
 from biozoo.tasks import TASKS as REGISTRY
 
 TASKS = ("binary", "multiclass", "regression")
@@ -328,7 +329,7 @@ def test_the_paired_comparison_is_that_of_metrics_json(task, reports, run_dirs):
     page, run = reports[task], run_dirs[task]
     metrics = json.loads((run / "metrics.json").read_text())
     written = metrics["paired"]
-    shown = report_html._read(run).paired()
+    shown = read_run(run).paired()
     assert shown["comparisons"] == written["comparisons"]  # the same numbers
     linear = REGISTRY.get(task)().baseline_label("linear")  # ridge (CV) for regression
     assert shown["reference"] == written["reference"] == linear

@@ -6,25 +6,28 @@ A model config with a ``decoder`` builds an encoder-decoder
 - ``attention_lstm``: an LSTM with additive (Bahdanau) attention;
 - ``transformer``: causal self-attention and cross-attention blocks.
 
-Decoding (greedy or beam search) is in :mod:`biozoo.decoders.search`.
+Every decoder's ``Config`` extends :class:`DecodingOptions` (``search``, ``beam_width``,
+``max_len``); decoding (greedy or beam search) is in :mod:`biozoo.decoders.search`.
 """
 
 from biozoo.decoders._registry import DECODERS
 from biozoo.decoders.attention_lstm import AttentionLSTMDecoder
-from biozoo.decoders.protocols import EncoderDecoder, StepDecoder, TokenStates
-from biozoo.decoders.search import beam_search, greedy_search, sequence_log_prob
+from biozoo.decoders.protocols import DecodingOptions, EncoderDecoder, StepDecoder, TokenStates
+from biozoo.decoders.search import beam_search, decode, greedy_search, sequence_log_prob
 from biozoo.decoders.seq2seq import Seq2SeqModel
 from biozoo.decoders.transformer import TransformerDecoder
 
 __all__ = [
     "DECODERS",
     "AttentionLSTMDecoder",
+    "DecodingOptions",
     "EncoderDecoder",
     "Seq2SeqModel",
     "StepDecoder",
     "TokenStates",
     "TransformerDecoder",
     "beam_search",
+    "decode",
     "greedy_search",
     "sequence_log_prob",
 ]

@@ -21,11 +21,11 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import Field, PositiveInt
 from torch import Tensor, nn
 
 from biozoo.decoders._registry import DECODERS
-from biozoo.decoders.protocols import State
+from biozoo.decoders.protocols import DecodingOptions, State
 
 __all__ = ["AdditiveAttention", "AttentionLSTMDecoder"]
 
@@ -76,15 +76,11 @@ class AttentionLSTMDecoder(nn.Module):
 
     stackable: ClassVar[bool] = False
 
-    class Config(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Config(DecodingOptions):
         d_model: PositiveInt = 32
         hidden: PositiveInt = 64
         attention_dim: PositiveInt = 64
         dropout: float = Field(0.0, ge=0.0, lt=1.0)
-        search: Literal["greedy", "beam"] = "greedy"
-        beam_width: PositiveInt = 4
-        max_len: PositiveInt = 128
 
     def __init__(
         self,
@@ -100,7 +96,7 @@ class AttentionLSTMDecoder(nn.Module):
         max_len: int = 128,
     ) -> None:
         super().__init__()
-        self.search, self.beam_width, self.max_len = search, beam_width, max_len
+        self.decoding = DecodingOptions(search=search, beam_width=beam_width, max_len=max_len)
         self.embed = nn.Embedding(n_outputs, d_model, padding_idx=0)
         self.attention = AdditiveAttention(hidden, memory_dim, attention_dim)
         self.init = nn.Linear(memory_dim, 2 * hidden)

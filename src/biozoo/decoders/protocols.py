@@ -3,7 +3,8 @@
 - :class:`TokenStates`: an encoder that hands back one state per input token (the memory a
   decoder attends to).
 - :class:`StepDecoder`: a decoder that scores the next token from a prefix (what
-  :mod:`biozoo.decoders.search` drives) and runs teacher-forced over a whole target.
+  :mod:`biozoo.decoders.search` drives) and runs teacher-forced over a whole target; its
+  :class:`DecodingOptions` say how it is decoded.
 - :class:`EncoderDecoder`: a model whose ``forward(inputs, present, target)`` takes the
   target ids as its third argument (teacher forcing) and decodes when it is left out; the
   training loop passes the target to such a model.
@@ -12,11 +13,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
+from pydantic import BaseModel, ConfigDict, PositiveInt
 from torch import Tensor
 
-__all__ = ["EncoderDecoder", "State", "StepDecoder", "TokenStates"]
+__all__ = ["DecodingOptions", "EncoderDecoder", "State", "StepDecoder", "TokenStates"]
 
 State = dict[str, Tensor]
 """A decoder's running state: tensors with the (sample x beam) dimension first."""
@@ -34,9 +36,26 @@ class TokenStates(Protocol):
         ...
 
 
+class DecodingOptions(BaseModel):
+    """How a decoder decodes: the options every decoder's ``Config`` extends.
+
+    Attributes:
+        search: ``greedy`` or ``beam`` decoding.
+        beam_width: beams per sample (``search: beam``).
+        max_len: most tokens decoded per sample, ``[EOS]`` included.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    search: Literal["greedy", "beam"] = "greedy"
+    beam_width: PositiveInt = 4
+    max_len: PositiveInt = 128
+
+
 @runtime_checkable
 class StepDecoder(Protocol):
     """A decoder of target ids that attends to the encoder's token states."""
+
+    decoding: DecodingOptions
 
     def start(self, memory: Tensor, mask: Tensor) -> State:
         """The state before the first token, for memory ``[N, L, d]`` and mask ``[N, L]``."""

@@ -8,17 +8,20 @@ every beam of every sample has finished or ``max_len`` tokens were emitted. With
 ``width = 1`` beam search is greedy search.
 
 Both return ids ``[B, max_len]``: the tokens, then ``[EOS]``, then padding (0), and the
-sequences' scores ``[B]``.
+sequences' scores ``[B]``. :func:`decode` runs the search that a decoder's
+:class:`~biozoo.decoders.protocols.DecodingOptions` name.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
-from biozoo.decoders.protocols import State, StepDecoder
+from biozoo.decoders.protocols import DecodingOptions, State, StepDecoder
 
-__all__ = ["beam_search", "greedy_search", "sequence_log_prob"]
+__all__ = ["beam_search", "decode", "greedy_search", "sequence_log_prob", "shifted"]
 
 _BOS, _EOS, _PAD = 1, 2, 0
 
@@ -93,8 +96,7 @@ def beam_search(
 def sequence_log_prob(decoder: StepDecoder, memory: Tensor, mask: Tensor, ids: Tensor) -> Tensor:
     """Summed log-probability ``[B]`` of the sequences ``ids [B, T]`` (tokens up to and
     including ``[EOS]``; padding after it counts nothing)."""
-    prefix = torch.cat([torch.full_like(ids[:, :1], _BOS), ids[:, :-1]], dim=1)
-    logits, _ = decoder.teacher_forced(memory, mask, prefix)
+    logits, _ = decoder.teacher_forced(memory, mask, shifted(ids))
     log_p = logits.log_softmax(-1).gather(-1, ids[..., None]).squeeze(-1)
     return (log_p * (ids != _PAD)).sum(-1)
 
@@ -103,3 +105,25 @@ def _pad(ids: Tensor, max_len: int) -> Tensor:
     out = ids.new_zeros(ids.shape[0], max_len)
     out[:, : ids.shape[1]] = ids
     return out
+
+
+def shifted(ids: Tensor) -> Tensor:
+    """``[BOS]`` and the ids ``[B, T]`` shifted right by one: the decoder's input for ``ids``."""
+    return torch.cat([torch.full_like(ids[:, :1], _BOS), ids[:, :-1]], dim=1)
+
+
+_SEARCHES: dict[str, Callable[[StepDecoder, Tensor, Tensor, DecodingOptions], Tensor]] = {
+    "greedy": lambda dec, memory, mask, o: greedy_search(dec, memory, mask, max_len=o.max_len)[0],
+    "beam": lambda dec, memory, mask, o: beam_search(
+        dec, memory, mask, width=o.beam_width, max_len=o.max_len
+    )[0],
+}
+
+
+def decode(decoder: StepDecoder, memory: Tensor, mask: Tensor, options: DecodingOptions) -> Tensor:
+    """Decoded ids ``[B, options.max_len]`` by the search ``options`` name.
+
+    Shape:
+        - memory ``[B, L, d]``, mask ``[B, L]``; output ids ``[B, max_len]``.
+    """
+    return _SEARCHES[options.search](decoder, memory, mask, options)

@@ -15,11 +15,10 @@ import torch
 from torch import Tensor, nn
 
 from biozoo.decoders.protocols import StepDecoder, TokenStates
-from biozoo.decoders.search import beam_search, greedy_search
+from biozoo.decoders.search import decode, shifted
 
 __all__ = ["Seq2SeqModel", "decoded_logits"]
 
-_BOS = 1
 _OFF = -1e9  # logit of the tokens a decoded position did not choose
 
 
@@ -69,12 +68,7 @@ class Seq2SeqModel(nn.Module):
         return self._search(h, mask)
 
     def _search(self, h: Tensor, mask: Tensor) -> Tensor:
-        dec = self.decoder
-        if dec.search == "beam":
-            ids, _ = beam_search(dec, h, mask, width=dec.beam_width, max_len=dec.max_len)
-        else:
-            ids, _ = greedy_search(dec, h, mask, max_len=dec.max_len)
-        return ids
+        return decode(self.decoder, h, mask, self.decoder.decoding)
 
     @torch.no_grad()
     def cross_attention(
@@ -82,7 +76,7 @@ class Seq2SeqModel(nn.Module):
     ) -> tuple[Tensor, Tensor, Tensor]:
         h, mask = self.memory(inputs)
         ids = self._search(h, mask)
-        _, maps = self.decoder.teacher_forced(h, mask, _shift(ids))
+        _, maps = self.decoder.teacher_forced(h, mask, shifted(ids))
         return ids, maps, mask
 
     def forward(
@@ -101,7 +95,7 @@ class Seq2SeqModel(nn.Module):
             return {**z, "fused": z[self.modality]}
         h, mask = self.memory(inputs)
         if target is not None:
-            logits, _ = self.decoder.teacher_forced(h, mask, _shift(target.long()))
+            logits, _ = self.decoder.teacher_forced(h, mask, shifted(target.long()))
         else:
             logits = decoded_logits(self._search(h, mask), self.n_outputs).to(h.dtype)
         outputs = logits.unsqueeze(1)  # (B, 1, T, V)
@@ -109,8 +103,3 @@ class Seq2SeqModel(nn.Module):
         if not with_aux:
             return outputs, view_mask
         return outputs, view_mask, h.new_zeros(())
-
-
-def _shift(ids: Tensor) -> Tensor:
-    """``[BOS]`` and the ids shifted right by one: the decoder's input for ``ids``."""
-    return torch.cat([torch.full_like(ids[:, :1], _BOS), ids[:, :-1]], dim=1)

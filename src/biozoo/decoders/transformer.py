@@ -26,11 +26,11 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import Field, PositiveInt
 from torch import Tensor, nn
 
 from biozoo.decoders._registry import DECODERS
-from biozoo.decoders.protocols import State
+from biozoo.decoders.protocols import DecodingOptions, State
 from biozoo.errors import BiozooError
 from biozoo.layers.attention import FeedForward, MultiHeadAttention
 from biozoo.layers.positional import additive_positional
@@ -87,17 +87,13 @@ class TransformerDecoder(nn.Module):
 
     stackable: ClassVar[bool] = False
 
-    class Config(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Config(DecodingOptions):
         d_model: PositiveInt = 32
         heads: PositiveInt = 4
         layers: PositiveInt = 2
         hidden: PositiveInt = 64
         dropout: float = Field(0.1, ge=0.0, lt=1.0)
         positional: Literal["learned", "sinusoidal"] = "sinusoidal"
-        search: Literal["greedy", "beam"] = "greedy"
-        beam_width: PositiveInt = 4
-        max_len: PositiveInt = 128
 
     def __init__(
         self,
@@ -117,7 +113,7 @@ class TransformerDecoder(nn.Module):
         super().__init__()
         if d_model % heads:
             raise BiozooError(f"decoder d_model {d_model} is not a multiple of heads {heads}")
-        self.search, self.beam_width, self.max_len = search, beam_width, max_len
+        self.decoding = DecodingOptions(search=search, beam_width=beam_width, max_len=max_len)
         self.embed = nn.Embedding(n_outputs, d_model, padding_idx=0)
         self.positional = additive_positional(positional, d_model, max_len + 1)
         self.blocks = nn.ModuleList(

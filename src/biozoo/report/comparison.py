@@ -11,86 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from html import escape
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from matplotlib.figure import Figure
 
-from biozoo.compare import corrected_t, paired_summary, split_scores
+from biozoo.compare import corrected_t, split_scores
 from biozoo.report.blocks import LABELS, figure, note, signed, swatch, table
-from biozoo.train.runfolder import RunLayout
-
-if TYPE_CHECKING:
-    from biozoo.report.html import RunFiles
+from biozoo.report.run_files import RunFiles, per_split_aligned
 
 __all__ = [
     "bold_cells",
     "comparison_section",
     "members_rows",
     "paired_figure",
-    "split_sizes",
-    "summarize_run",
 ]
-
-
-def split_sizes(run_dir: Path, splits: Sequence[str], n_samples: int) -> list[tuple[int, int]]:
-    """``(n_train, n_test)`` per split, from ``splits.csv`` (else the held-out predictions).
-
-    Args:
-        run_dir: the run folder.
-        splits: split names in run order (``metrics.json["splits"]``).
-        n_samples: the cohort's size (used without ``splits.csv``: n_train = n - n_test).
-
-    Returns:
-        One pair per split.
-    """
-    layout = RunLayout(run_dir)
-    path = layout.splits_csv
-    if path.is_file():
-        parts = pd.read_csv(path, dtype=str).groupby(["split", "part"]).size()
-        return [(int(parts.get((s, "train"), 0)), int(parts.get((s, "test"), 0))) for s in splits]
-    preds = layout.predictions
-    tested = pd.Series(dtype=int)
-    if preds.is_file():
-        rows = pd.read_csv(preds, usecols=["sample_id", "split"], dtype=str)
-        tested = rows.drop_duplicates().groupby("split").size()
-    return [(n_samples - int(tested.get(s, 0)), int(tested.get(s, 0))) for s in splits]
-
-
-def summarize_run(
-    metrics: Mapping,
-    kinds: Mapping[str, str],
-    sizes: Sequence[tuple[int, int]],
-    *,
-    metric: str,
-    higher_is_better: bool,
-    label: str,
-) -> dict:
-    """:func:`biozoo.compare.paired_summary` of a run's ``metrics.json``, verdict in words.
-
-    Per-split scores that do not line up with the splits (a hand-edited file) are not paired:
-    the summary then compares nothing and its verdict says why.
-    """
-    per_split = metrics.get("per_split") or {}
-    if not _aligned(per_split, sizes):
-        per_split = {}
-    out = paired_summary(
-        per_split,
-        kinds,
-        sizes,
-        metric=metric,
-        higher_is_better=higher_is_better,
-        label=label,
-    )
-    if not per_split:
-        out["verdict"] = "no paired comparison: metrics.json has no per-split scores to pair"
-    return out
-
-
-def _aligned(per_split: Mapping, sizes: Sequence[tuple[int, int]]) -> bool:
-    return all(len(rows) == len(sizes) for rows in per_split.values())
 
 
 def bold_cells(
@@ -104,7 +38,7 @@ def bold_cells(
     Returns:
         The method, or None when the best mean is within split-to-split noise of another.
     """
-    if not _aligned(per_split, sizes):
+    if not per_split_aligned(per_split, sizes):
         return None
     scores = split_scores(per_split, metric)
     means = {m: float(np.nanmean(v)) for m, v in scores.items() if np.isfinite(v).any()}
@@ -171,7 +105,7 @@ def paired_figure(
 
     Args:
         per_split: ``metrics.json["per_split"]``.
-        summary: the run's paired summary (:func:`summarize_run`).
+        summary: the run's paired summary (:func:`~biozoo.report.run_files.summarize_run`).
         order: methods in leaderboard order (the x axis).
         colours: ``method -> colour``.
         splits: split names.
@@ -253,13 +187,13 @@ def comparison_section(run: RunFiles, paired: dict) -> str:
 
     Args:
         run: the run folder's files.
-        paired: the run's paired summary (:func:`summarize_run`).
+        paired: the run's paired summary (:func:`~biozoo.report.run_files.summarize_run`).
 
     Returns:
         The section's HTML.
     """
     per_split = run.metrics.get("per_split") or {}
-    if not per_split or not _aligned(per_split, run.sizes):
+    if not per_split or not per_split_aligned(per_split, run.sizes):
         return note("No per-split scores in metrics.json that line up with the run's splits.")
     metric = str(paired["metric"])
     label = LABELS.get(metric, metric)

@@ -13,15 +13,12 @@ import json
 import logging
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from biozoo.report import plots
 from biozoo.report.blocks import figure, note, table
-
-if TYPE_CHECKING:
-    from biozoo.report.html import RunFiles
+from biozoo.report.run_files import RunFiles
 
 __all__ = [
     "attention_section",

@@ -9,27 +9,23 @@ after ``biozoo explain`` has added ``attributions/``, ``attention/``, ``explanat
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cached_property
 from html import escape
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 import biozoo.report.plots as plots
 from biozoo._atomic import atomic_file
-from biozoo.errors import BiozooError
 from biozoo.evaluate import format_mean_sd
 from biozoo.registry import Registry
 from biozoo.report.blocks import LABELS, figure, note, swatch, table
-from biozoo.report.comparison import bold_cells, comparison_section, split_sizes, summarize_run
+from biozoo.report.comparison import bold_cells, comparison_section
 from biozoo.report.explained import attention_section, attributions_section, explanations_section
 from biozoo.report.latent_maps import latent_map_data, plot_latent_map
 from biozoo.report.overlays import image_maps_section
+from biozoo.report.run_files import RunFiles, read_run
 from biozoo.report.search import search_section
 from biozoo.report.sequence import (
     accuracy_by_length_figure,
@@ -39,83 +35,11 @@ from biozoo.report.sequence import (
 from biozoo.report.survival import km_figure
 from biozoo.report.template import PAGE, section
 from biozoo.report.training import training_section
-from biozoo.tasks import TASKS, Task
 from biozoo.train.runfolder import RunLayout
 
 __all__ = ["render_report", "write_report"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RunFiles:
-    """The files of a finished run folder, read once."""
-
-    path: Path
-    metrics: dict
-    config: dict
-    config_text: str
-    versions: dict
-    board: pd.DataFrame | None
-    preds: pd.DataFrame | None
-
-    @property
-    def layout(self) -> RunLayout:
-        return RunLayout(self.path)
-
-    @property
-    def task_name(self) -> str:
-        return str(self.metrics.get("task", "binary"))
-
-    @property
-    def task(self) -> type[Task]:
-        """The run's task class (its metric directions and primary metric)."""
-        return TASKS.get(self.task_name)
-
-    @property
-    def classes(self) -> list[str]:
-        return [str(c) for c in self.metrics.get("classes") or []]
-
-    @property
-    def kinds(self) -> dict[str, str]:
-        """``method -> kind`` from the leaderboard (deep when it has no kind column)."""
-        if self.board is None or self.board.empty:
-            return {}
-        kinds = self.board["kind"] if "kind" in self.board else pd.Series("deep", self.board.index)
-        methods = self.board["method"].astype(str)
-        return dict(zip(methods, kinds.fillna("").astype(str), strict=True))
-
-    @property
-    def colours(self) -> dict[str, str]:
-        """One colour per method, by kind and run order (:func:`plots.method_colours`)."""
-        kinds = self.kinds
-        order = list(self.metrics.get("per_split") or {}) or list(kinds)
-        order += [m for m in kinds if m not in order]
-        return plots.method_colours([(m, kinds.get(m, "deep")) for m in order])
-
-    @property
-    def primary(self) -> str:
-        return self.task.primary
-
-    @cached_property
-    def sizes(self) -> list[tuple[int, int]]:
-        """``(n_train, n_test)`` per split, in run order."""
-        splits = [str(s) for s in self.metrics.get("splits") or []]
-        if not splits and self.preds is not None and "split" in self.preds:
-            splits = list(dict.fromkeys(self.preds["split"].astype(str)))
-        return split_sizes(self.path, splits, int(self.metrics.get("n_samples") or 0))
-
-    def paired(self) -> dict:
-        """The paired summary of the primary metric (as in ``metrics.json["paired"]``)."""
-        metric = self.primary
-        return summarize_run(
-            self.metrics,
-            self.kinds,
-            self.sizes,
-            metric=metric,
-            higher_is_better=self.task.higher_is_better.get(metric, True),
-            label=LABELS.get(metric, metric),
-        )
 
 
 def write_report(run_dir: Path, *, umap: bool = True) -> Path:
@@ -141,7 +65,7 @@ def write_report(run_dir: Path, *, umap: bool = True) -> Path:
 
 def render_report(run_dir: Path, *, umap: bool = True) -> str:
     """The report page of a run folder as an HTML string (see :func:`write_report`)."""
-    run = _read(Path(run_dir))
+    run = read_run(Path(run_dir))
     paired = run.paired()
     parts = [
         ("summary", "Data set and protocol", _summary(run)),
@@ -178,34 +102,6 @@ def _subtitle(run: RunFiles) -> str:
     version = (run.versions.get("packages") or {}).get("biozoo")
     written = f"biozoo {version}" if version else "biozoo"
     return f"{run.task_name} · {run.metrics.get('n_samples', '?')} samples · trained with {written}"
-
-
-def _read(path: Path) -> RunFiles:
-    layout = RunLayout(path)
-    if not layout.metrics.is_file():
-        raise BiozooError(f"{path} is not a finished biozoo run folder: it has no metrics.json.")
-    config_text = _text(layout.config)
-    config = yaml.safe_load(config_text) if config_text else {}
-    versions = json.loads(_text(layout.versions) or "{}")
-    board = pd.read_csv(layout.leaderboard) if layout.leaderboard.is_file() else None
-    preds = None
-    if layout.predictions.is_file():
-        text_cols = {"sample_id": str, "split": str, "method": str, "y_true": str, "y_pred": str}
-        preds = pd.read_csv(layout.predictions, dtype=text_cols)
-    metrics = json.loads(layout.metrics.read_text())
-    return RunFiles(
-        path,
-        metrics,
-        config if isinstance(config, dict) else {},
-        config_text,
-        versions,
-        board,
-        preds,
-    )
-
-
-def _text(path: Path) -> str:
-    return path.read_text(encoding="utf-8") if path.is_file() else ""
 
 
 def _summary(run: RunFiles) -> str:

@@ -9,16 +9,13 @@ from __future__ import annotations
 import logging
 import zipfile
 from html import escape
-from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from biozoo.report.blocks import figure, note
 from biozoo.report.explained import sample_classes
-
-if TYPE_CHECKING:
-    from biozoo.report.html import RunFiles
+from biozoo.report.run_files import RunFiles
 
 __all__ = ["image_maps_section", "overlay_figure"]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from html import escape
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,10 +18,8 @@ from matplotlib.ticker import MaxNLocator
 
 from biozoo.report.blocks import LABELS, figure, note, table
 from biozoo.report.plots import COLOURS
+from biozoo.report.run_files import RunFiles
 from biozoo.search.layout import SearchLayout
-
-if TYPE_CHECKING:
-    from biozoo.report.html import RunFiles
 
 __all__ = ["history_figure", "importance_figure", "search_section"]
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,10 +20,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from biozoo.report.blocks import figure, note, swatch, table
+from biozoo.report.run_files import RunFiles
 from biozoo.train.runfolder import RunLayout
-
-if TYPE_CHECKING:
-    from biozoo.report.html import RunFiles
 
 __all__ = ["COLUMNS", "read_histories", "training_figure", "training_section"]
 
