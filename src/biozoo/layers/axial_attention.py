@@ -37,10 +37,12 @@ from biozoo.layers.attention import ATTENTION_KINDS, MultiHeadAttention
 __all__ = ["GRID_ATTENTION_KINDS", "AxialAttention"]
 
 
-def _line_index(prefix: int, rows: int, cols: int, device=None) -> Tensor:
-    """``[rows, prefix + cols]``: the sequence positions of the prefix and of each row's tokens."""
-    grid = prefix + torch.arange(rows * cols, device=device).view(rows, cols)
-    return torch.cat([torch.arange(prefix, device=device).expand(rows, prefix), grid], dim=1)
+def _line_index(prefix: int, rows: int, cols: int, *, columns: bool) -> Tensor:
+    """``[lines, prefix + per line]``: the sequence positions of the prefix and of each row's
+    (each column's, with ``columns``) tokens."""
+    grid = prefix + torch.arange(rows * cols).view(rows, cols)
+    grid = grid.T if columns else grid
+    return torch.cat([torch.arange(prefix).expand(grid.shape[0], prefix), grid], dim=1)
 
 
 class AxialAttention(nn.Module):
@@ -83,8 +85,6 @@ class AxialAttention(nn.Module):
         self.grid, self.prefix = (rows, cols), prefix
         self.row = MultiHeadAttention(dim, heads, dropout=dropout)
         self.col = MultiHeadAttention(dim, heads, dropout=dropout)
-        self.register_buffer("row_index", _line_index(prefix, rows, cols), persistent=False)
-        self.register_buffer("col_index", _line_index(prefix, cols, rows), persistent=False)
 
     def reset_parameters(self) -> None:
         self.row.reset_parameters()
@@ -121,7 +121,7 @@ class AxialAttention(nn.Module):
             dense = x.new_zeros(b, attn.heads, length, length)
             if pre_w is not None:
                 dense[:, :, :p] = pre_w
-            index = self.col_index if transpose else self.row_index
+            index = _line_index(p, *self.grid, columns=transpose).to(x.device)
             q = index[:, p:, None].expand(rows, cols, p + cols)
             k = index[:, None, :].expand(rows, cols, p + cols)
             w = w[:, :, p:].reshape(b, rows, attn.heads, cols, p + cols).transpose(1, 2)
