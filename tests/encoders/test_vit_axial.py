@@ -1,6 +1,7 @@
 """The vit with axial attention: a planted row-versus-column task it learns, its attention
 maps and rollout, and its members stacked under ``vmap``."""
 
+import pytest
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 
@@ -81,3 +82,18 @@ def test_axial_vit_members_stack_under_vmap():
     stacked = vmap(one)(params, buffers, images.expand(2, *images.shape))
     for i, member in enumerate(members):
         torch.testing.assert_close(stacked[i], member(images), atol=1e-5, rtol=1e-5)
+
+
+def test_axial_is_a_kind_of_the_patch_grid_only():
+    from biozoo.config import ModelConfig
+    from biozoo.data.spec import PartSpec
+    from biozoo.errors import BiozooError
+    from biozoo.inputs import TokensInput
+    from biozoo.model import build_model
+
+    spec = ModelConfig(default_encoder=PartSpec(name="vit", attention="axial"))
+    model = build_model(spec, {"img": SPEC}, 1)
+    assert isinstance(model.encoders["img"].blocks[0].attn, AxialAttention)
+    spec = ModelConfig(default_encoder=PartSpec(name="transformer", attention="axial"))
+    with pytest.raises(BiozooError, match="modality 'seq': unknown attention 'axial'"):
+        build_model(spec, {"seq": TokensInput(vocab=10, max_len=7)}, 1)
