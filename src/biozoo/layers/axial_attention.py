@@ -65,8 +65,8 @@ class AxialAttention(nn.Module):
           token) or None.
         - output: ``[B, L, dim]`` and, with ``need_weights``, ``[B, heads, L, L]``: the
           value mixing of the layer taken with identity value and output maps,
-          ``(A_row + A_col + A_col A_row) / 3`` (rows sum to 1; zero outside a token's row,
-          column and the prefix, and on masked keys).
+          ``(A_row + A_col + A_col A_row) / 3``: rows sum to 1, masked keys get 0, and the
+          two-hop term ``A_col A_row`` reaches every grid token.
     """
 
     def __init__(
@@ -91,9 +91,14 @@ class AxialAttention(nn.Module):
         self.col.reset_parameters()
 
     def _pass(
-        self, attn: MultiHeadAttention, x: Tensor, key_mask: Tensor | None, *, transpose: bool,
+        self,
+        attn: MultiHeadAttention,
+        x: Tensor,
+        key_mask: Tensor | None,
+        *,
+        transpose: bool,
         need_weights: bool,
-    ) -> tuple[Tensor, Tensor | None]:  # fmt: skip
+    ) -> tuple[Tensor, Tensor | None]:
         """One axial pass: every line of the grid (rows, or columns with ``transpose``)."""
         b, length, d = x.shape
         p, (rows, cols) = self.prefix, self.grid
