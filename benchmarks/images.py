@@ -66,15 +66,16 @@ DATASETS = {"image_patterns": (32, "label"), "nuclei": (40, "touching")}  # side
 BASELINES = ["linear", "random_forest"]
 
 
-def run_dataset(name: str, epochs: int, tmp: Path) -> dict:
-    """One biozoo run of every model and baseline on ``name``, explained afterwards."""
+def run_dataset(name: str, epochs: int, tmp: Path, models: dict | None = None) -> dict:
+    """One biozoo run of every model (``models``, default :data:`MODELS`) and baseline on
+    ``name``, explained afterwards."""
     raw = {
         "name": name,
         "data": {
             "modalities": {"image": {"kind": "image", "dataset": f"{name}/images"}},
             "target": {"dataset": name, "column": DATASETS[name][1], "task": "binary"},
         },
-        "models": {k: {"encoders": {"image": dict(v)}} for k, v in MODELS.items()},
+        "models": {k: {"encoders": {"image": dict(v)}} for k, v in (models or MODELS).items()},
         "training": {
             "epochs": epochs,
             "patience": 4,

@@ -15,7 +15,10 @@ thread, lengths 256, 1k, 4k and 16k:
 - ``transformer_linear``: the same pre-norm block with ``attention="linear"`` (softmax-free
   ``elu + 1`` kernel, :class:`biozoo.layers.linear_attention.LinearAttention`);
 - ``retnet``: biozoo's ``RetentionLayer`` (4 heads, FFN 128, one direction), chunkwise form
-  (chunks of 64).
+  (chunks of 64);
+- ``transformer_axial``: the same pre-norm block with axial attention
+  (:class:`biozoo.layers.axial_attention.AxialAttention`) on a square grid of the ``L``
+  tokens (16 x 16 up to 128 x 128): softmax attention along each row, then each column.
 
 A second section times the scan alone (``d_inner`` 128, state 16) for the scan algorithms
 considered: biozoo's blocked scan, the reference loop, mambapy's ``pscan`` (with the decay and
@@ -53,7 +56,7 @@ from _common import machine, machine_lines, markdown_table  # noqa: E402
 COMMAND = "OMP_NUM_THREADS=1 python benchmarks/scan_speed.py"
 LENGTHS = [256, 1024, 4096, 16384]
 LAYERS = ["transformer", "transformer_explicit", "mamba", "mamba_reference", "mambapy", "lstm",
-          "transformer_linear", "retnet"]  # fmt: skip
+          "transformer_linear", "retnet", "transformer_axial"]  # fmt: skip
 SCANS = ["blocked (biozoo)", "reference loop", "mambapy pscan", "hillis-steele", "chunked ssd"]
 SCAN_LENGTHS = [256, 1024, 4096]
 BATCH, D_MODEL, D_INNER, D_STATE = 8, 64, 128, 16
@@ -61,7 +64,7 @@ OUT = Path(__file__).parent / "results"
 
 
 # ---------------------------------------------------------------- one case (child process)
-def _layer(name: str) -> torch.nn.Module:
+def _layer(name: str, length: int) -> torch.nn.Module:
     if name in ("transformer", "transformer_explicit"):
         from biozoo.layers.attention import TransformerBlock
 
@@ -71,6 +74,13 @@ def _layer(name: str) -> torch.nn.Module:
         from biozoo.layers.attention import TransformerBlock
 
         return _First(TransformerBlock(D_MODEL, 4, dropout=0.0, attention="linear"))
+    if name == "transformer_axial":
+        from biozoo.layers.attention import TransformerBlock
+        from biozoo.layers.axial_attention import AxialAttention
+
+        side = math.isqrt(length)  # a square grid of the L tokens
+        axial = AxialAttention(D_MODEL, 4, grid=(side, length // side))
+        return _First(TransformerBlock(D_MODEL, 4, dropout=0.0, attn=axial))
     if name == "retnet":
         from biozoo.layers.retention import RetentionLayer
 
@@ -166,7 +176,7 @@ def run_case(kind: str, name: str, length: int, repeats: int) -> dict:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     if kind == "layer":
-        model = _layer(name)
+        model = _layer(name, length)
         x = torch.randn(BATCH, length, D_MODEL)
 
         def step():
@@ -345,6 +355,9 @@ def findings(layers: dict, cross: float | None) -> str:
             f"- retnet (chunkwise retention + FFN) / attention (SDPA), CPU time: "
             f"{_ratios(layers.get('retnet', {}), layers['transformer'], 'cpu_s')}; "
             f"/ {ours}: {_ratios(layers.get('retnet', {}), mamba, 'cpu_s')}.",
+            f"- axial attention (rows, then columns of a square grid) / attention (SDPA), CPU "
+            f"time: {_ratios(layers.get('transformer_axial', {}), layers['transformer'], 'cpu_s')}"
+            f"; / {ours}: {_ratios(layers.get('transformer_axial', {}), mamba, 'cpu_s')}.",
             "- Reference figures quoted in the issue (2-core machine, one thread): mambapy pscan "
             "~220 ms at 256 and 5.7 s at 4k; TransformerEncoderLayer 18 ms and 1.8 s; LSTM 7 ms "
             "and 0.1 s (their transformer block differs from ours: heads and FFN width).",
@@ -410,10 +423,13 @@ def _only_lines(info: dict) -> str:
     if not only:
         return ""
     names = ", ".join(only["layers"])
-    rest = {k: v for k, v in only.items() if k != "layers"}
+    rest = {k: v for k, v in only.items() if k not in ("layers", "repeats", "wall_s")}
+    command = f"timeout 600 {COMMAND} --only {','.join(only['layers'])}"
+    command += f" --repeats {only['repeats']}" if "repeats" in only else ""
+    wall = f", wall time {only['wall_s']:.0f} s" if "wall_s" in only else ""
     return (
-        f"\nThe rows of {names} were measured later, alone "
-        f"(`{COMMAND} --only {','.join(only['layers'])}`), on:\n\n{machine_lines(rest)}\n"
+        f"\nThe rows of {names} were measured later, alone (`{command}`{wall}), on:\n\n"
+        f"{machine_lines(rest)}\n"
     )
 
 
@@ -454,8 +470,11 @@ def main() -> None:
             unknown = sorted(set(args.only) - set(LAYERS))
             if unknown:
                 parser.error(f"unknown layers {unknown}; choose from {LAYERS}")
+            t0 = time.perf_counter()
             layers |= sweep("layer", args.only, args.lengths or LENGTHS, args)
-            info["machine_only"] = machine() | {"torch_threads": 1, "layers": args.only}
+            info["machine_only"] = machine() | {"torch_threads": 1, "layers": args.only,
+                                                "repeats": args.repeats,
+                                                "wall_s": time.perf_counter() - t0}  # fmt: skip
     else:
         lengths = args.lengths or LENGTHS
         layers = sweep("layer", LAYERS, lengths, args)

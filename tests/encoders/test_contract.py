@@ -91,6 +91,8 @@ OPTIONS = {
     "transformer-linear": ("transformer", {"attention": "linear"}),
     "transformer-mixed": ("transformer", {"layers": ["mamba", "retention", "attention"]}),
     "retnet-recurrent": ("retnet", {"form": "recurrent"}),
+    "vit-axial": ("vit", {"attention": "axial"}),
+    "vit-linear": ("vit", {"attention": "linear"}),
 }
 """Encoder options that change the network, checked like registered encoders of their own:
 id -> (encoder, options)."""

@@ -25,6 +25,7 @@ VARIANTS = {
     "vit": ("vit", {}),
     "vit-sinusoidal": ("vit", {"positional": "sinusoidal", "patch": 8, "layers": 3}),
     "hybrid": ("vit", {"stem": "conv", "patch": 2}),
+    "vit-axial": ("vit", {"attention": "axial"}),  # rows, then columns of the 4 x 3 patches
 }
 
 

@@ -12,6 +12,13 @@ data they lag CNNs. ``stem="conv"`` is the paper's hybrid: residual convolution 
 (:class:`~biozoo.layers.conv2d.ResidualStages`, as in ``cnn2d``) run first and the patches
 are cut from their feature map. Pixels past the last whole patch are not read.
 
+``attention`` picks the blocks' attention over the tokens: ``softmax`` (every token attends to
+every token), ``linear`` (softmax-free, linear in the number of patches) or ``axial``
+(:class:`~biozoo.layers.axial_attention.AxialAttention`: a patch attends along its row of the
+patch grid, then along its column, in ``O(n * (rows + cols))`` for ``n`` patches). With
+``axial`` the ``[CLS]`` token stays the pooled embedding: it is a key of every row and column
+and its own query attends globally, over all patches, in both passes.
+
 Capabilities: :class:`~biozoo.encoders.protocols.PatchAttention` (attention rollout onto the
 image) and :class:`~biozoo.encoders.protocols.ConvFeatureMap` (Grad-CAM on the hybrid's stem;
 :meth:`ViTEncoder.cam_layer` is None without a stem).
@@ -30,6 +37,7 @@ from biozoo.encoders._registry import ENCODERS
 from biozoo.errors import BiozooError
 from biozoo.inputs import ImageInput
 from biozoo.layers.attention import FeedForward, TransformerBlock
+from biozoo.layers.axial_attention import GRID_ATTENTION_KINDS
 from biozoo.layers.conv2d import ResidualStages, check_image
 from biozoo.layers.positional import sinusoidal_2d
 
@@ -53,6 +61,7 @@ class ViTEncoder(nn.Module):
         stem: ``none`` (plain ViT) or ``conv`` (hybrid: residual convolution stages first).
         stem_width: channels of the stem's first stage (doubling per stage).
         stem_stages: stem stages; the stem halves the resolution ``stem_stages - 1`` times.
+        attention: ``softmax``, ``linear`` or ``axial`` (rows, then columns of the patch grid).
         out_dim: size of the embedding.
 
     Shape:
@@ -78,6 +87,7 @@ class ViTEncoder(nn.Module):
         stem: Literal["none", "conv"] = "none"
         stem_width: PositiveInt = 16
         stem_stages: PositiveInt = 2
+        attention: Literal["softmax", "linear", "axial"] = "softmax"
         out_dim: PositiveInt = 32
 
     def __init__(
@@ -94,6 +104,7 @@ class ViTEncoder(nn.Module):
         stem: Literal["none", "conv"] = "none",
         stem_width: int = 16,
         stem_stages: int = 2,
+        attention: Literal["softmax", "linear", "axial"] = "softmax",
         out_dim: int = 32,
     ) -> None:
         super().__init__()
@@ -125,9 +136,14 @@ class ViTEncoder(nn.Module):
         else:
             table = torch.cat([torch.zeros(1, d_model), sinusoidal_2d(*self.grid, d_model)])
             self.register_buffer("pos_table", table, persistent=False)
+        attn = GRID_ATTENTION_KINDS[attention]
         self.blocks = nn.ModuleList(
             TransformerBlock(
-                d_model, heads, ffn=FeedForward(d_model, hidden, dropout=dropout), dropout=dropout
+                d_model,
+                heads,
+                ffn=FeedForward(d_model, hidden, dropout=dropout),
+                dropout=dropout,
+                attn=attn(d_model, heads, grid=self.grid, prefix=1, dropout=dropout),
             )
             for _ in range(layers)
         )

@@ -181,6 +181,9 @@ class TransformerBlock(nn.Module):
         attention: ``softmax`` (:class:`MultiHeadAttention`) or ``linear``
             (:class:`~biozoo.layers.linear_attention.LinearAttention`, linear in length,
             bidirectional only).
+        attn: the attention module itself, built by the caller (e.g. over a token grid,
+            :data:`~biozoo.layers.axial_attention.GRID_ATTENTION_KINDS`); replaces
+            ``attention`` and ``rotary``.
 
     Shape:
         - x: ``[B, L, dim]``; key_mask: ``[B, L]`` bool or None; output ``[B, L, dim]``
@@ -197,13 +200,16 @@ class TransformerBlock(nn.Module):
         rotary: bool = False,
         causal: bool = False,
         attention: str = "softmax",
+        attn: nn.Module | None = None,
     ) -> None:
         super().__init__()
         if attention not in ATTENTION_KINDS:
             raise BiozooError(f"unknown attention {attention!r}; use {', '.join(ATTENTION_KINDS)}")
         self.causal = causal
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = ATTENTION_KINDS[attention](dim, heads, dropout=dropout, rotary=rotary)
+        if attn is None:
+            attn = ATTENTION_KINDS[attention](dim, heads, dropout=dropout, rotary=rotary)
+        self.attn = attn
         self.norm2 = nn.LayerNorm(dim)
         self.ffn = ffn if ffn is not None else FeedForward(dim, 2 * dim, dropout=dropout)
         self.drop = nn.Dropout(dropout)
