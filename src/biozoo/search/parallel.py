@@ -125,9 +125,8 @@ def run_trials(
         for future in running:
             future.cancel()
         for number in running.values():  # cancelled before they could tell
-            trial = study.get_trials(deepcopy=False)[number]
-            if not trial.state.is_finished():
-                study.tell(number, state=optuna.trial.TrialState.FAIL)
+            if not study.get_trials(deepcopy=False)[number].state.is_finished():
+                study.tell(number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
 
 
 def _run_trial(
