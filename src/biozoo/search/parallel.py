@@ -15,8 +15,9 @@ database server (``--storage postgresql://...``).
 Determinism: each trial's sampler is seeded by the split's seed and the trial's number, but
 the TPE sampler draws from the trials finished when the trial starts, and which ones those are
 depends on the workers' timing. So a parallel search may try other values than a serial one
-with the same seed, and two parallel searches may differ; the inner folds, the trial budget
-and the scoring of a given configuration are the same.
+with the same seed, and two parallel searches may differ once TPE models the finished trials
+(during its random start-up trials a trial's values depend on its number alone); the inner
+folds, the trial budget and the scoring of a given configuration are the same.
 """
 
 from __future__ import annotations
