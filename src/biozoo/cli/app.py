@@ -449,7 +449,8 @@ def _run(
 
 
 def _cluster(workers: int | None, scheduler: str | None, threads: int | None):
-    """A Dask cluster's runner for ``--workers`` or ``--scheduler``, else None."""
+    """A context that yields a Dask cluster's runner for ``--workers`` or ``--scheduler``
+    (shared by train and search), else None."""
     from contextlib import nullcontext
 
     if workers is None and scheduler is None:
