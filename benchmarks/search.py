@@ -6,7 +6,10 @@ weight decay, epochs, patience) with a small budget: ``--trials`` per outer spli
 inner hold-out (30 % of the outer training part) by default. Writes
 ``benchmarks/results/search.md`` and ``.json``.
 
-    OMP_NUM_THREADS=1 python benchmarks/search.py [--trials 6] [--inner-folds 0]
+    OMP_NUM_THREADS=1 python benchmarks/search.py [--trials 6] [--inner-folds 0] [--workers N]
+
+``--workers N`` runs the units and trials on a local Dask cluster of N processes and writes
+``search-workers-N.md`` / ``.json`` instead (a parallel search may try other values).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +32,7 @@ from biozoo.api import load_search, search  # noqa: E402
 from biozoo.evaluate import format_mean_sd  # noqa: E402
 from biozoo.search.layout import SearchLayout  # noqa: E402
 from biozoo.search.space import SearchConfig  # noqa: E402
+from biozoo.train.distributed import dask_runner  # noqa: E402
 
 SPLIT_HEADER = [
     "outer split",
@@ -48,6 +53,9 @@ def main() -> None:
     parser.add_argument(
         "--inner-folds", type=int, default=0, help="inner k-fold (0: one 70/30 hold-out)"
     )
+    parser.add_argument(
+        "--workers", type=int, default=0, help="local Dask worker processes (0: this process)"
+    )
     args = parser.parse_args()
     cfg, space = load_search(CONFIG)
     inner = (
@@ -59,9 +67,16 @@ def main() -> None:
     space = SearchConfig.model_validate(raw)
     command = f"OMP_NUM_THREADS=1 python benchmarks/search.py --trials {args.trials}"
     command += f" --inner-folds {args.inner_folds}"
+    stem = "search"
+    cluster = nullcontext(None)
+    if args.workers:
+        command += f" --workers {args.workers}"
+        stem = f"search-workers-{args.workers}"
+        cluster = dask_runner(workers=args.workers, threads=1)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        result = search(cfg, space, out_dir=Path(tmp))
+        with cluster as runner:  # the cluster's start-up is counted
+            result = search(cfg, space, out_dir=Path(tmp), runner=runner)
         seconds = time.perf_counter() - t0
         layout = SearchLayout(result.path)
         summary = json.loads(layout.summary.read_text())
@@ -140,7 +155,7 @@ resampled t, 95 %: {diff.get("mean", float("nan")):+.3f} [{diff.get("low", float
 {machine_lines(machine())}
 """
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "search.md").write_text(text)
+    (args.out / f"{stem}.md").write_text(text)
     record = {
         "command": command,
         "seconds": seconds,
@@ -151,7 +166,7 @@ resampled t, 95 %: {diff.get("mean", float("nan")):+.3f} [{diff.get("low", float
         "best_models": best,
         "machine": machine(),
     }
-    (args.out / "search.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    (args.out / f"{stem}.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
     print(text)
 
 

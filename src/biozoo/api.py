@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the heavy floors are imported when a function needs them
 
     from biozoo.data.cohort import Cohort
     from biozoo.search.space import SearchConfig
+    from biozoo.train.distributed import DaskRunner
     from biozoo.train.experiment import Progress, UnitRunner
     from biozoo.train.run import RunResult
 
@@ -158,6 +159,7 @@ def search(
     out_dir: Path | None = None,
     storage: str | None = None,
     progress: Progress | None = None,
+    runner: DaskRunner | None = None,
 ) -> RunResult:
     """Search ``space`` by nested evaluation and write a run folder with the searched row.
 
@@ -174,6 +176,10 @@ def search(
         storage: an Optuna storage URL shared by several workers (``postgresql://...``);
             default: an SQLite file in the run folder.
         progress: called with a short label before each fit and after each trial.
+        runner: a Dask cluster (:func:`biozoo.train.distributed.dask_runner`) for the run's
+            units and each split's trials; ``storage`` must then be one every worker reaches
+            (the default SQLite file serves a local cluster only). A parallel search may try
+            other values than a serial one with the same seed.
 
     Raises:
         BiozooError: the storage cannot be reached (before any folder is made).
@@ -191,6 +197,7 @@ def search(
         storage=shared,
         progress=progress,
         finish=_finisher(cfg, progress),
+        runner=runner,
     )
 
 

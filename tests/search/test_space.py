@@ -162,3 +162,46 @@ def test_the_example_search_config_loads():
     cfg, search = load_search(Path(__file__).parents[2] / "examples" / "search" / "gse7390.yaml")
     assert search.name() == "searched" and "multimodule_mlp" in cfg.models
     assert {c.name for c in search.space.encoders["gex"]} == {"mlp", "kan"}
+
+
+def test_class_weight_decision_and_label_smoothing_are_searchable(tiny_files):
+    raw = search_raw(tiny_files)
+    raw["search"]["space"]["training"].update(
+        class_weight={"choices": ["none", "balanced"]},
+        decision={"choices": ["argmax", "prior_correction", "thresholds"]},
+        label_smoothing={"low": 0.0, "high": 0.2},
+    )
+    cfg, search = parse_search(raw)
+    params = {
+        "rna.mlp.hidden.depth": 1,
+        "rna.mlp.hidden.width": 4,
+        "rna.mlp.dropout": 0.0,
+        "lr": 0.01,
+        "optimizer": "adamw",
+        "class_weight": "balanced",
+        "decision": "thresholds",
+        "label_smoothing": 0.1,
+    }
+    out = trial_config(cfg, search, FixedTrial(params))
+    assert out.training.class_weight == "balanced"
+    assert out.training.decision == "thresholds"
+    assert out.training.label_smoothing == 0.1
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("class_weight", {"choices": ["none", "inverse"]}, ["'inverse'", "class_weight"]),
+        ("decision", {"choices": ["argmax", "youden"]}, ["'youden'", "decision"]),
+        ("label_smoothing", {"low": 0.0, "high": 1.0}, ["label_smoothing", "1.0"]),
+    ],
+)
+def test_an_unknown_training_choice_is_one_sentence(tiny_files, key, value, words):
+    raw = search_raw(tiny_files)
+    raw["search"]["space"]["training"][key] = value
+    with pytest.raises(BiozooError) as err:
+        parse_search(raw, source="s.yaml")
+    message = str(err.value)
+    assert message.startswith("s.yaml: search.space.training.") and "\n" not in message
+    for w in words:
+        assert w in message, message

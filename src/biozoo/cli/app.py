@@ -176,6 +176,19 @@ def search(
             "default: SQLite in the run folder."
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Run the units and trials on a local Dask cluster of N worker processes.", min=1
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Run the units and trials on an existing Dask cluster (tcp://host:port); "
+            "needs a shared --storage."
+        ),
+    ] = None,
 ) -> None:
     """Search architectures and hyperparameters of CONFIG by nested evaluation: each outer
     split's search sees its training part only; the best configuration is scored once on its
@@ -184,11 +197,25 @@ def search(
     from biozoo.data.align import load_cohort
 
     cfg, space = api.load_search(config)
+    if workers is None and scheduler is not None and (storage or "sqlite").startswith("sqlite"):
+        raise BiozooError(
+            f"--scheduler {scheduler} runs trials on machines that cannot share an SQLite "
+            "file: give a database server with --storage postgresql://user@host/db."
+        )
     cohort = load_cohort(cfg.data)
     _check_out_dir(out if out is not None else cfg.output.dir)
-    with err_console.status("searching") as status:
+    with (
+        _cluster(workers, scheduler, cfg.training.threads) as runner,
+        err_console.status("searching") as status,
+    ):
         result = api.search(
-            cfg, space, cohort=cohort, out_dir=out, storage=storage, progress=status.update
+            cfg,
+            space,
+            cohort=cohort,
+            out_dir=out,
+            storage=storage,
+            progress=status.update,
+            runner=runner,
         )
     _print_leaderboard(result.leaderboard, cohort.task.primary, cohort, cfg)
     out_console.print(f"run folder: {result.path}  ({result.seconds:.0f} s)")
@@ -398,18 +425,12 @@ def _run(
     workers: int | None = None,
     scheduler: str | None = None,
 ) -> None:
-    from contextlib import nullcontext
-
     from biozoo import api
     from biozoo.data.align import load_cohort
 
     cohort = load_cohort(cfg.data)
     _check_out_dir(out if out is not None else cfg.output.dir)
-    cluster = nullcontext(None)
-    if workers is not None or scheduler is not None:
-        from biozoo.train.distributed import dask_runner
-
-        cluster = dask_runner(workers=workers, scheduler=scheduler, threads=cfg.training.threads)
+    cluster = _cluster(workers, scheduler, cfg.training.threads)
     # a live bar on a terminal; plain periodic lines when the output goes to a log file
     live = out_console.is_terminal and err_console.is_terminal
     per_split = len(cfg.models) + len(cfg.baselines)
@@ -425,6 +446,18 @@ def _run(
     report = result.path / "report.html"
     if report.is_file():
         out_console.print(f"report: {report}")
+
+
+def _cluster(workers: int | None, scheduler: str | None, threads: int | None):
+    """A context that yields a Dask cluster's runner for ``--workers`` or ``--scheduler``
+    (shared by train and search), else None."""
+    from contextlib import nullcontext
+
+    if workers is None and scheduler is None:
+        return nullcontext(None)
+    from biozoo.train.distributed import dask_runner
+
+    return dask_runner(workers=workers, scheduler=scheduler, threads=threads)
 
 
 def _check_out_dir(out: Path) -> None:

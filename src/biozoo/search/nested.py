@@ -30,9 +30,11 @@ from biozoo.errors import BiozooError
 from biozoo.resolved import resolved_config
 from biozoo.search.layout import SearchLayout
 from biozoo.search.objective import InnerObjective
+from biozoo.search.parallel import run_trials
 from biozoo.search.sample import trial_config
 from biozoo.search.space import SearchConfig
 from biozoo.search.study import fail_stale, open_storage, open_study, stop_after
+from biozoo.train.distributed import DaskRunner
 from biozoo.train.experiment import ExperimentResult, Progress, evaluate_model
 from biozoo.train.run import RunResult, train
 from biozoo.train.runfolder import RunFolder
@@ -85,11 +87,14 @@ def search_split(
     storage: RDBStorage,
     *,
     progress: Progress | None = None,
+    runner: DaskRunner | None = None,
 ) -> SplitSearch:
     """Search the training part of ``split`` (its test part is never handed on).
 
     The inner splits (``search.inner``) are drawn from the training part with the run seed;
     the sampler's seed is ``search.seed`` (default the run seed) plus the split's position.
+    With ``runner`` the trials run on its Dask cluster (:mod:`biozoo.search.parallel`): the
+    same budget and inner folds, but the values tried may differ from a serial search's.
 
     Raises:
         BiozooError: no trial finished with a score.
@@ -107,18 +112,33 @@ def search_split(
             seed=seed + split_index,
             pruner=search.pruner,
         )
-    callbacks = [stop_after(search.trials)]
-    if progress is not None:
-        callbacks.append(
-            lambda s, t: progress(f"{split.name}: trial {t.number + 1} of {search.trials}")
-        )
-    with _quiet_optuna():
-        study.optimize(
-            InnerObjective(cfg, search, train, folds),
-            n_trials=search.trials,
-            timeout=search.timeout,
-            callbacks=callbacks,
-        )
+    objective = InnerObjective(cfg, search, train, folds)
+    if runner is not None:
+        with _quiet_optuna():
+            run_trials(
+                runner.client,
+                study,
+                storage,
+                objective,
+                trials=search.trials,
+                seed=seed + split_index,
+                pruner=search.pruner,
+                threads=runner.threads,
+                timeout=search.timeout,
+                finished=None
+                if progress is None
+                else lambda n: progress(f"{split.name}: trial {n} of {search.trials}"),
+            )
+    else:
+        callbacks = [stop_after(search.trials)]
+        if progress is not None:
+            callbacks.append(
+                lambda s, t: progress(f"{split.name}: trial {t.number + 1} of {search.trials}")
+            )
+        with _quiet_optuna():
+            study.optimize(
+                objective, n_trials=search.trials, timeout=search.timeout, callbacks=callbacks
+            )
     fail_stale(study, storage)
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]
     if not done:
@@ -188,11 +208,13 @@ def add_searched(
     *,
     storage: RDBStorage | None = None,
     progress: Progress | None = None,
+    runner: DaskRunner | None = None,
 ) -> list[SplitSearch]:
     """Search every outer split of ``result`` and add the searched model's row to it.
 
     Writes the search's files into ``folder`` (:class:`SearchLayout`). Without ``storage``
-    the studies live in ``search/study.db`` in the run folder.
+    the studies live in ``search/study.db`` in the run folder. With ``runner`` each split's
+    trials run on its Dask cluster.
     """
     layout = SearchLayout(folder.layout.root)
     own = storage is None
@@ -204,7 +226,9 @@ def add_searched(
     try:
         for si, split in enumerate(result.splits):
             t0 = time.perf_counter()
-            split_search = search_split(cfg, search, cohort, split, si, storage, progress=progress)
+            split_search = search_split(
+                cfg, search, cohort, split, si, storage, progress=progress, runner=runner
+            )
             if progress is not None:
                 progress(f"{split.name}: {name}")
             evaluate_model(split_search.best, cohort, split, si, name, result)
@@ -258,6 +282,7 @@ def run_search(
     storage: RDBStorage | None = None,
     progress: Progress | None = None,
     finish: Callable[[Path, Cohort], None] | None = None,
+    runner: DaskRunner | None = None,
 ) -> RunResult:
     """The run of ``cfg`` (its models and baselines) plus the searched model, nested.
 
@@ -269,12 +294,24 @@ def run_search(
         storage: a shared Optuna storage (default: SQLite in the run folder).
         progress: called with a short label before each fit and after each trial.
         finish: as for :func:`biozoo.train.run.train` (the report is written there).
+        runner: a Dask cluster for the run's units and the search's trials
+            (:func:`biozoo.train.distributed.dask_runner`); default: this process.
     """
     from biozoo.data.align import load_cohort
 
     data = cohort if cohort is not None else load_cohort(cfg.data)
 
     def extend(result: ExperimentResult, folder: RunFolder) -> None:
-        add_searched(cfg, search, data, result, folder, storage=storage, progress=progress)
+        add_searched(
+            cfg, search, data, result, folder, storage=storage, progress=progress, runner=runner
+        )
 
-    return train(cfg, cohort=data, out_dir=out_dir, progress=progress, finish=finish, extend=extend)
+    return train(
+        cfg,
+        cohort=data,
+        out_dir=out_dir,
+        progress=progress,
+        finish=finish,
+        extend=extend,
+        runner=runner,
+    )

@@ -100,7 +100,10 @@ def _with_driver(where: URL) -> URL:
 
 
 def _engine_options(backend: str) -> dict[str, object]:
-    """Fail fast on a server that does not answer (PostgreSQL's connect timeout, seconds)."""
+    """Fail fast on a server that does not answer (PostgreSQL's connect timeout, seconds);
+    on an SQLite file, wait for a lock another worker process holds (seconds)."""
+    if backend == "sqlite":
+        return {"connect_args": {"timeout": 60}}
     return {"connect_args": {"connect_timeout": 10}} if backend == "postgresql" else {}
 
 
