@@ -150,13 +150,18 @@ class TrainingConfig(FitOptions):
     The outer ``split``, the ``seed`` and the inner validation fraction (``val_fraction``)
     are the run's, so every model sees the same samples. ``threads`` caps torch's CPU threads
     while a model trains and predicts (``null``, the default: leave torch's setting alone), so
-    that several trainings side by side do not oversubscribe the cores.
+    that several trainings side by side do not oversubscribe the cores. ``accelerator`` is
+    where models train and predict (:mod:`biozoo.train.device`): ``auto`` (the default) a
+    CUDA GPU when torch sees one and the CPU otherwise, ``cpu``, or ``cuda`` (a run that asks
+    for it on a machine without CUDA stops before it writes anything). Weights are saved from
+    the CPU, so a run trained on a GPU predicts on a machine without one.
     """
 
     val_fraction: float = Field(0.2, gt=0.0, lt=0.5)
     seed: int = 0
     split: SplitConfig = Field(default_factory=SplitConfig)
     threads: PositiveInt | None = None
+    accelerator: Literal["auto", "cpu", "cuda"] = "auto"
 
 
 class OutputConfig(Strict):

@@ -36,6 +36,7 @@ __all__ = [
     "member_graphs",
     "repeat_rows",
     "take_rows",
+    "to_device",
 ]
 
 _PACKABLE = ({"x", "edge_index"}, {"x", "edge_index", "edge_attr"})
@@ -87,6 +88,17 @@ class FoldData:
             None if self.labelled is None else repeat_rows(self.labelled, n_members),
         )
 
+    def to(self, device: torch.device | str) -> FoldData:
+        """The same rows on ``device`` (inputs, masks, targets; tensors already there are
+        not copied, and a member repeat is moved once, see :func:`to_device`)."""
+        return FoldData(
+            to_device(self.inputs, device),
+            to_device(self.present, device),
+            to_device(self.y, device),
+            self.augment,
+            to_device(self.labelled, device),
+        )
+
     def augmented(self, generators: Sequence[torch.Generator]) -> FoldData:
         """Member-stacked rows (``[M, b, ...]``, from a 2-D :meth:`take`) with each
         augmentable input changed at random, member ``m`` drawing from ``generators[m]``."""
@@ -115,6 +127,26 @@ def repeat_rows(value: Any, m: int) -> Any:
     if isinstance(value, dict):
         return {k: repeat_rows(v, m) for k, v in value.items()}
     return value.repeat(m)
+
+
+def to_device(value: Any, device: torch.device | str) -> Any:
+    """One encoder input (or mask) on ``device``: a tensor, a dict or list of them, or a graph
+    batch (anything with ``to``); None and other objects are handed back as they are.
+
+    A member repeat (:func:`repeat_rows`, stride 0 on the member dim) moves one copy and is
+    expanded again on ``device``.
+    """
+    if isinstance(value, Tensor):
+        if value.dim() and value.stride(0) == 0 and value.device != torch.device(device):
+            return value[0].to(device).expand(value.shape)
+        return value.to(device)
+    if isinstance(value, dict):
+        return {k: to_device(v, device) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(to_device(v, device) for v in value)
+    if callable(getattr(value, "to", None)):
+        return value.to(device)
+    return value
 
 
 def empty_graph(node_dim: int, edge_dim: int = 0) -> Data:

@@ -161,7 +161,7 @@ def attention_map_frame(
     n_layers, n_heads = maps.shape[1], maps.shape[2]
     frames = []
     for i, sid in enumerate(_ids(sample_ids, maps.shape[0])):
-        pos = mask[i].nonzero().flatten()
+        pos = mask[i].nonzero().flatten().cpu()
         names = [
             "[CLS]" if p < offset
             else _name(int(ids[i, p - offset]) if ids is not None else int(p) - offset, labels)

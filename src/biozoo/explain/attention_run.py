@@ -26,12 +26,13 @@ import torch
 from torch import nn
 
 from biozoo.config import RunConfig
-from biozoo.data.batch import FoldData, take_rows
+from biozoo.data.batch import FoldData, take_rows, to_device
 from biozoo.data.cohort import Cohort
 from biozoo.encoders import ENCODERS
 from biozoo.encoders.protocols import AttentionEncoder, PatchAttention
 from biozoo.explain.attention import attention_map_frame, token_attention
 from biozoo.fusion import FUSIONS
+from biozoo.train.device import module_device
 from biozoo.train.saved_run import SavedRun
 
 __all__ = ["attention_models", "run_attention"]
@@ -93,8 +94,10 @@ def run_attention(
     }
 
 
-def _inputs(data: FoldData, mod: str, rows: np.ndarray) -> object:
-    return take_rows(data.inputs[mod], torch.as_tensor(rows, dtype=torch.long))
+def _inputs(data: FoldData, mod: str, rows: np.ndarray, encoder: nn.Module) -> object:
+    """The rows' input of ``mod``, on ``encoder``'s device."""
+    x = take_rows(data.inputs[mod], torch.as_tensor(rows, dtype=torch.long))
+    return to_device(x, module_device(encoder))
 
 
 def _received(
@@ -107,7 +110,7 @@ def _received(
 ) -> pd.DataFrame:
     frames = []
     for start in range(0, len(rows), _BATCH):
-        x = _inputs(data, mod, rows[start : start + _BATCH])
+        x = _inputs(data, mod, rows[start : start + _BATCH], encoders[0])
         batch_ids = ids[start : start + _BATCH]
         per = [token_attention(e, x, batch_ids, labels=labels) for e in encoders]
         frame = per[0].copy()
@@ -125,7 +128,7 @@ def _mean_maps(
     ids: list[str],
     labels: list[str] | None,
 ) -> pd.DataFrame:
-    x = _inputs(data, mod, rows)
+    x = _inputs(data, mod, rows, encoders[0])
     per = [attention_map_frame(e, x, ids, labels=labels) for e in encoders]
     frame = per[0].copy()
     frame["weight"] = np.mean([f["weight"] for f in per], axis=0)

@@ -39,8 +39,10 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from biozoo.data.batch import to_device
 from biozoo.errors import BiozooError
 from biozoo.model import MultiModalModel
+from biozoo.train.device import module_device
 
 __all__ = [
     "METHODS",
@@ -155,7 +157,8 @@ def attribute_tables(
         seed: seed of gradient SHAP's random draws.
 
     Returns:
-        The :class:`TableAttributions`.
+        The :class:`TableAttributions`, on the CPU (the inputs are moved to the model's
+        device to be attributed there).
 
     Shape:
         - ``values[m]``: ``[n, p_m]``, the shape of ``inputs[m]``.
@@ -164,6 +167,9 @@ def attribute_tables(
     if head.per_class and target is None:
         raise BiozooError("per-class attributions need each sample's class (target).")
     model.eval()
+    device = module_device(model)
+    inputs, present = to_device(inputs, device), to_device(present, device)
+    target, baselines = to_device(target, device), to_device(baselines, device)
     if tables is None:
         tables = [m for m in model.modalities if _is_table(inputs[m])]
     tables = [m for m in model.modalities if m in tables]
@@ -178,7 +184,9 @@ def attribute_tables(
     fixed = _fixed_embeddings(model, inputs, present, others)
     wrapped = _Explained(model, head, tables, others, output_scale).eval()
     base = baselines or {}
-    b = tuple(base.get(m, torch.zeros(1, inputs[m].shape[1])).float() for m in tables)
+    b = tuple(
+        base.get(m, torch.zeros(1, inputs[m].shape[1], device=device)).float() for m in tables
+    )
     masks = [present[m] for m in model.modalities]
     n = len(masks[0])
     parts: dict[str, list[Tensor]] = {m: [] for m in tables}
@@ -190,9 +198,9 @@ def attribute_tables(
         tgt = None if target is None or not head.per_class else target[rows].long()
         attr, delta = _run(wrapped, method, x, b, tgt, extra, n_steps, n_samples, seed + a)
         for m, t in zip(tables, attr, strict=True):
-            parts[m].append(t.detach())
+            parts[m].append(t.detach().cpu())
         if delta is not None:
-            deltas.append(delta.detach().reshape(-1))
+            deltas.append(delta.detach().reshape(-1).cpu())
     values = {m: torch.cat(v) for m, v in parts.items()}
     return TableAttributions(values, torch.cat(deltas) if deltas else None, skipped)
 
@@ -213,7 +221,7 @@ def _fixed_embeddings(model, inputs, present, others) -> dict[str, Tensor]:
     for m in others:
         x = inputs[m]
         if not isinstance(x, Tensor | dict) and hasattr(x, "repeat"):
-            x = x.repeat(1)[0]  # a graph source: the whole set as one batch
+            x = to_device(x.repeat(1)[0], module_device(model))  # a graph source: one batch
         out[m] = model.encoders[m](x, present[m])
     return out
 

@@ -31,6 +31,7 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.explain import Explainer, GNNExplainer
 
 from biozoo.errors import BiozooError
+from biozoo.train.device import module_device
 
 __all__ = ["GraphExplanation", "GraphModelFunction", "explain_graphs"]
 
@@ -193,16 +194,21 @@ def explain_graphs(
 
 
 def _masks(explainers: list[Explainer], g: Data, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Node ``[N]`` and edge ``[E]`` importances of one graph, averaged over the members."""
-    kwargs = {"edge_attr": g.edge_attr} if getattr(g, "edge_attr", None) is not None else {}
+    """Node ``[N]`` and edge ``[E]`` importances of one graph, averaged over the members
+    (on the members' device)."""
+    device = module_device(explainers[0].model)
+    kwargs = {}
+    if getattr(g, "edge_attr", None) is not None:
+        kwargs["edge_attr"] = g.edge_attr.to(device)
+    x, edge_index = g.x.to(device), g.edge_index.to(device)
     nodes, edges = [], []
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         for explainer in explainers:
-            e = explainer(g.x, g.edge_index, **kwargs)
+            e = explainer(x, edge_index, **kwargs)
             nodes.append(e.node_mask.detach().reshape(-1))
             edges.append(e.edge_mask.detach().reshape(-1))
-    return torch.stack(nodes).mean(0).numpy(), torch.stack(edges).mean(0).numpy()
+    return torch.stack(nodes).mean(0).cpu().numpy(), torch.stack(edges).mean(0).cpu().numpy()
 
 
 def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:

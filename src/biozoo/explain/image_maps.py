@@ -78,7 +78,7 @@ def rollout_map(encoder: nn.Module, images: Tensor) -> Tensor:
             maps = encoder.attention_maps(images).float()  # (B, layers, heads, 1 + n, 1 + n)
     finally:
         encoder.train(was_training)
-    mask = torch.ones(maps.shape[0], maps.shape[-1], dtype=torch.bool)
+    mask = torch.ones(maps.shape[0], maps.shape[-1], dtype=torch.bool, device=maps.device)
     flow = received_attention(maps, mask, method="rollout", cls=True)[:, 1:]  # (B, n)
     rows, cols = encoder.patch_grid()
     cell = encoder.patch_pixels()  # pixels per patch side

@@ -30,13 +30,14 @@ import torch
 from torch import Tensor, nn
 
 from biozoo.config import RunConfig
-from biozoo.data.batch import FoldData, take_rows
+from biozoo.data.batch import FoldData, take_rows, to_device
 from biozoo.data.cohort import Cohort
 from biozoo.encoders import ENCODERS
 from biozoo.encoders.protocols import ConvFeatureMap, PatchAttention
 from biozoo.explain.image_maps import grad_cam, model_output, rollout_map
 from biozoo.fusion import FUSIONS
 from biozoo.model import MultiModalModel
+from biozoo.train.device import module_device
 from biozoo.train.saved_run import SavedRun
 
 __all__ = ["ImageMaps", "image_models", "run_image_maps"]
@@ -131,13 +132,16 @@ def _member_mean(
     idx: Tensor,
     n_classes: int | None,
 ) -> dict[str, Tensor]:
-    """``method -> [b, H, W]``: each member's maps of the rows ``idx``, averaged."""
-    inputs = {m: take_rows(v, idx) for m, v in data.inputs.items()}
-    present = {m: v[idx] for m, v in data.present.items()}
+    """``method -> [b, H, W]``: each member's maps of the rows ``idx``, averaged (computed
+    on the members' device, handed back on the CPU)."""
+    device = module_device(members[0])
+    inputs = to_device({m: take_rows(v, idx) for m, v in data.inputs.items()}, device)
+    present = to_device({m: v[idx] for m, v in data.present.items()}, device)
     images = inputs[mod].float()
-    target = data.y[idx] if head.per_class else None
+    y = None if data.y is None else to_device(data.y[idx], device)
+    target = y if head.per_class else None
     two = n_classes == 2 and not head.per_class  # one log-odds: turn it to the true class
-    sign = 2.0 * data.y[idx].float() - 1.0 if two else None
+    sign = 2.0 * y.float() - 1.0 if two else None
     sums: dict[str, Tensor] = {}
     for member in members:
         member.eval()
@@ -151,4 +155,4 @@ def _member_mean(
             found["grad_cam"] = grad_cam(forward, layer, images, target=target)
         for method, values in found.items():
             sums[method] = sums.get(method, 0) + values
-    return {method: total / len(members) for method, total in sums.items()}
+    return {method: (total / len(members)).cpu() for method, total in sums.items()}

@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from biozoo.data.batch import FoldData, take_rows
+from biozoo.data.batch import FoldData, take_rows, to_device
 from biozoo.decoders.protocols import EncoderDecoder
 from biozoo.tasks.sequence_target import EOS, FIRST, PAD, UNK
+from biozoo.train.device import module_device
 from biozoo.train.ensemble import Ensemble
 
 __all__ = ["cross_attention_frame", "has_cross_attention"]
@@ -62,8 +63,9 @@ def cross_attention_frame(
         input positions.
     """
     index = torch.as_tensor(rows, dtype=torch.long)
-    inputs = {k: take_rows(v, index) for k, v in data.inputs.items()}
-    present = {k: v[index] for k, v in data.present.items()}
+    device = module_device(ensemble)
+    inputs = to_device({k: take_rows(v, index) for k, v in data.inputs.items()}, device)
+    present = to_device({k: v[index] for k, v in data.present.items()}, device)
     frames = []
     for m in range(ensemble.n_members):
         model = _member(ensemble, m)

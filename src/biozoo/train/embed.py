@@ -25,7 +25,7 @@ from biozoo.data.batch import FoldData
 from biozoo.errors import BiozooError
 from biozoo.latent.protocols import Embeds
 from biozoo.train.ensemble import Ensemble
-from biozoo.train.plan import member_models
+from biozoo.train.plan import member_args, member_models
 from biozoo.train.predict import data_for_prediction
 from biozoo.train.saved_run import SavedRun
 
@@ -39,10 +39,10 @@ def is_latent(ensemble: Ensemble) -> bool:
 
 @torch.no_grad()
 def posterior_members(ensemble: Ensemble, data: FoldData) -> tuple[Tensor, Tensor]:
-    """Every member's posterior mean and variance, ``[M, n, d]`` each."""
+    """Every member's posterior mean and variance, ``[M, n, d]`` each (on the CPU)."""
     ensemble.eval()
-    rep = data.repeat(ensemble.n_members)
-    return ensemble(rep.inputs, rep.present, posterior=True)
+    mean, var = ensemble(*member_args(ensemble, data), posterior=True)
+    return mean.cpu(), var.cpu()
 
 
 @torch.no_grad()
@@ -50,11 +50,10 @@ def reconstruction_metrics(ensemble: Ensemble, data: FoldData) -> dict[str, floa
     """Each reconstruction metric, averaged over members and over the samples that have the
     modality (``recon_mse``, ``recon_nb_deviance``; per modality when there are several)."""
     ensemble.eval()
-    rep = data.repeat(ensemble.n_members)
-    scores = ensemble(rep.inputs, rep.present, reconstruct=True)
+    scores = ensemble(*member_args(ensemble, data), reconstruct=True)
     out = {}
     for name, values in scores.items():
-        per_sample = values.mean(dim=0).numpy()  # NaN where the sample lacks the modality
+        per_sample = values.mean(dim=0).cpu().numpy()  # NaN where the sample lacks the modality
         seen = per_sample[~np.isnan(per_sample)]
         out[name] = float(seen.mean()) if len(seen) else float("nan")
     return out

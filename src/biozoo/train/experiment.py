@@ -29,6 +29,7 @@ from biozoo.train.baselines import BASELINES
 from biozoo.train.class_balance import fit_decision, loss_head
 from biozoo.train.cross_attention import cross_attention_frame, has_cross_attention
 from biozoo.train.decision import decided
+from biozoo.train.device import on_device, resolve_device
 from biozoo.train.embed import is_latent, reconstruction_metrics
 from biozoo.train.ensemble import Ensemble, make_ensemble
 from biozoo.train.fold import FittedTransforms, fit_transforms
@@ -398,6 +399,7 @@ def train_split_ensemble(
         return build_model(spec, inputs, head.n_outputs)
 
     ensemble = make_ensemble(make_model, seeds)
+    device = resolve_device(tr.accelerator)
     pretrained: dict[str, object] = {}
     if tr.pretrain is not None:  # self-supervised, on this split's training part only
         pretrained = pretrain_ensemble(
@@ -408,6 +410,7 @@ def train_split_ensemble(
             batch_size=tr.batch_size,
             weight_decay=tr.weight_decay,
             seed=seeds[0],
+            device=device,
         )
     y_fit = train_target[fit_pos if labelled is None else fit_pos[labelled[fit_pos]]]
     info = fit_ensemble(
@@ -427,10 +430,12 @@ def train_split_ensemble(
         schedule=None if tr.schedule is None else tr.schedule.model_dump(),
         gradient_noise=tr.gradient_noise,
         on_epoch=on_epoch,
+        device=device,
     )
     saved_inputs = {m: d.to_meta() for m, d in inputs.items()}
     if tr.decision != "argmax":  # fitted on the inner validation rows, saved with the weights
-        p_val = predict_members(ensemble, head, val_data).numpy().mean(axis=0)
+        with on_device(ensemble, device):
+            p_val = predict_members(ensemble, head, val_data).numpy().mean(axis=0)
         rule = fit_decision(head, tr, y_val=train_target[val_pos], p_val=p_val, y_fit=y_fit)
         info["decision"] = rule.state()
     summary = {"in_dims": saved_inputs, "seeds": seeds, **pretrained, **info}
@@ -522,6 +527,7 @@ def _run_deep(
     history = info.pop("history")
     summary = {k: v for k, v in info.items() if k not in ("in_dims", "seeds")}
     result.training.setdefault(mname, []).append({"split": split.name, **summary})
+    ensemble.to(resolve_device(cfg.training_for(mname).accelerator))  # scored where it trained
     members = member_predictions(ensemble, head, transforms, test_data)
     mean = decided(info, members.mean(axis=0))
     members = decided(info, members)
@@ -549,6 +555,7 @@ def _run_deep(
         result.cross_attention.setdefault(mname, []).append(frame)
     if cfg.output.latents:
         _record_latents(result, mname, split, cohort, transforms, ensemble, fit_pos, val_pos)
+    ensemble.cpu()  # saved and sent between processes from the CPU
 
 
 _MAPS = 4  # test samples per split whose cross-attention maps are written

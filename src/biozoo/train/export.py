@@ -202,4 +202,4 @@ def open_int8(export: Path) -> SavedRun:
     export = Path(export)
     if not is_int8_export(export):
         raise BiozooError(f"{export} is not an int8 export (no int8.json in it).")
-    return SavedRun(export, loader=load_int8)
+    return SavedRun(export, loader=load_int8, device="cpu")  # quantized layers run on the CPU

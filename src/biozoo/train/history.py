@@ -110,11 +110,11 @@ class LossHistory(L.Callback):
             return
         row = {
             "epoch": trainer.current_epoch,
-            "train_loss": (self._train_sum / self._batches).double().numpy(),
-            "val_loss": val.double().numpy(),
+            "train_loss": (self._train_sum / self._batches).double().cpu().numpy(),
+            "val_loss": val.double().cpu().numpy(),
         }
         if self._auc is not None:
-            row["val_roc_auc"] = self._auc.numpy()
+            row["val_roc_auc"] = self._auc.cpu().numpy()
         self.epochs.append(row)
 
     def frame(self) -> pd.DataFrame:

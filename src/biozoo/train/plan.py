@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from biozoo.data.batch import FoldData
 from biozoo.decoders.protocols import EncoderDecoder
 from biozoo.latent.protocols import Generative
+from biozoo.train.device import lightning_accelerator, module_device
 from biozoo.train.ensemble import Ensemble, LoopEnsemble, StackedEnsemble
 from biozoo.train.history import LossHistory
 from biozoo.train.optim import build_optimizer, needs_create_graph
@@ -33,6 +34,7 @@ __all__ = [
     "EnsemblePlan",
     "MemberEarlyStopping",
     "fit_ensemble",
+    "member_args",
     "member_models",
     "predict_members",
 ]
@@ -154,6 +156,11 @@ class EnsemblePlan(L.LightningModule):
             else:  # a batch of unlabelled rows only: nothing supervised to learn from
                 losses.append(outputs.new_zeros(()))
         return torch.stack(losses)
+
+    def transfer_batch_to_device(
+        self, batch: FoldData, device: torch.device, dataloader_idx: int
+    ) -> FoldData:
+        return batch.to(device)
 
     def on_train_epoch_start(self) -> None:
         for model in self.generative:
@@ -280,12 +287,15 @@ def fit_ensemble(
     schedule: dict[str, Any] | None = None,
     gradient_noise: float | None = None,
     on_epoch: EpochListener | None = None,
+    device: torch.device | None = None,
 ) -> dict[str, object]:
     """Train the members on ``fit``, early-stopping each on ``val``; returns a summary.
 
     ``schedule`` is ``{"name": ..., "warmup_epochs": ..., **options}``; its steps count the
     whole ``epochs`` budget (early stopping may end training before the schedule does).
     ``on_epoch`` hears each epoch's mean validation loss (:mod:`biozoo.train.progress`).
+    The members train on ``device`` (default the CPU; see :mod:`biozoo.train.device`) and are
+    on the CPU again afterwards.
 
     Returns:
         ``epochs_run``, each member's ``best_epoch`` (0-based; the weights kept) and
@@ -310,11 +320,12 @@ def fit_ensemble(
     )
     stopper, history = MemberEarlyStopping(patience), LossHistory()
     m = ensemble.n_members
+    accelerator, devices = lightning_accelerator(device or torch.device("cpu"))
     with _quiet_lightning(), warnings.catch_warnings():
         trainer = L.Trainer(
             max_epochs=epochs,
-            accelerator="cpu",
-            devices=1,
+            accelerator=accelerator,
+            devices=devices,
             logger=False,
             enable_checkpointing=False,
             enable_progress_bar=False,
@@ -342,21 +353,26 @@ def fit_ensemble(
 
 @torch.no_grad()
 def predict_members(ensemble: Ensemble, head: nn.Module, data: FoldData) -> Tensor:
-    """Every member's predictions for ``data``: ``[M, n, C]`` probabilities or ``[M, n]``."""
+    """Every member's predictions for ``data``: ``[M, n, C]`` probabilities or ``[M, n]``,
+    computed on the ensemble's device and handed back on the CPU."""
     ensemble.eval()
-    outputs, view_mask = ensemble(*_repeat_args(data, ensemble.n_members))
+    outputs, view_mask = ensemble(*member_args(ensemble, data))
     return torch.stack(
         [head(outputs[m], view_mask[m]).prediction for m in range(ensemble.n_members)]
-    )
+    ).cpu()
 
 
 @torch.no_grad()
 def embed_members(ensemble: Ensemble, data: FoldData) -> dict[str, Tensor]:
-    """Every member's embeddings: name -> ``[M, n, d]`` (per encoder, plus ``fused``)."""
+    """Every member's embeddings: name -> ``[M, n, d]`` (per encoder, plus ``fused``), on
+    the CPU."""
     ensemble.eval()
-    return ensemble(*_repeat_args(data, ensemble.n_members), embed=True)
+    z = ensemble(*member_args(ensemble, data), embed=True)
+    return {name: t.cpu() for name, t in z.items()}
 
 
-def _repeat_args(data: FoldData, m: int) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-    rep = data.repeat(m)
+def member_args(ensemble: Ensemble, data: FoldData) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """``data``'s inputs and presence masks, repeated for every member, on the ensemble's
+    device."""
+    rep = data.repeat(ensemble.n_members).to(module_device(ensemble))
     return rep.inputs, rep.present

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from biozoo.config import PretrainConfig
-from biozoo.data.batch import FoldData, take_rows
+from biozoo.data.batch import FoldData, take_rows, to_device
 from biozoo.decoders.protocols import TokenStates
 from biozoo.errors import BiozooError
 from biozoo.inputs import VALUE_FIRST, VALUE_HIDDEN, TokensInput
@@ -51,7 +51,7 @@ def hide_values(
     Shape:
         - values: Long ``[B, L]``; outputs: the hidden ids ``[B, L]`` and a bool ``[B, L]``.
     """
-    draw = torch.rand(values.shape, generator=generator)
+    draw = torch.rand(values.shape, generator=generator).to(values.device)
     hidden = (draw < fraction) & (values >= VALUE_FIRST)
     return torch.where(hidden, torch.full_like(values, VALUE_HIDDEN), values), hidden
 
@@ -83,11 +83,13 @@ def pretrain_ensemble(
     batch_size: int,
     weight_decay: float,
     seed: int,
+    device: torch.device | None = None,
 ) -> dict[str, object]:
     """Pretrain every member's value-reading encoders on ``data``'s samples, in place.
 
     Each member is copied into a model from ``make_model``, pretrained alone (its own seed
-    ``seed + member`` for batches and hidden tokens), and its weights put back.
+    ``seed + member`` for batches and hidden tokens) on ``device`` (default the CPU), and its
+    weights put back.
 
     Returns:
         ``pretrain_loss``: each member's mean loss over its last epoch.
@@ -98,8 +100,9 @@ def pretrain_ensemble(
     state = ensemble.stacked_state()
     trained, last = [], []
     n = len(data)
+    device = device or torch.device("cpu")
     for member in range(ensemble.n_members):
-        model = make_model()
+        model = make_model().to(device)
         tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
         with torch.no_grad():
             for k, t in state.items():
@@ -112,7 +115,7 @@ def pretrain_ensemble(
             )
         scorers = nn.ModuleDict(
             {m: nn.Linear(e.token_dim, e.input.values - VALUE_FIRST) for m, e in encoders.items()}
-        )
+        ).to(device)
         params = [p for e in encoders.values() for p in e.parameters()]
         params += list(scorers.parameters())
         opt = torch.optim.AdamW(params, lr=options.lr, weight_decay=weight_decay)
@@ -125,7 +128,7 @@ def pretrain_ensemble(
                     masked_value_loss(
                         e,
                         scorers[m],
-                        take_rows(data.inputs[m], idx),
+                        to_device(take_rows(data.inputs[m], idx), device),
                         options.mask_fraction,
                         generator,
                     )

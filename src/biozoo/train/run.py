@@ -21,6 +21,7 @@ from biozoo.data.align import load_cohort
 from biozoo.data.cohort import Cohort
 from biozoo.evaluate import leaderboard, summarize
 from biozoo.resolved import resolved_config
+from biozoo.train.device import check_accelerator
 from biozoo.train.experiment import (
     ExperimentResult,
     Progress,
@@ -87,6 +88,8 @@ def train(
         The finished run's folder, leaderboard and metrics.
     """
     t0 = time.perf_counter()
+    if runner is None:  # units run here; on a runner, the workers' machines decide
+        check_accelerator(cfg.training.accelerator)
     cohort = cohort if cohort is not None else load_cohort(cfg.data)
     splits = run_splits(cfg, cohort)  # a split that cannot be made fails before any folder
     out = Path(out_dir) if out_dir is not None else cfg.output.dir

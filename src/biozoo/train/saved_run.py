@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from torch import nn
 
 from biozoo._yaml import read_yaml
@@ -25,6 +26,7 @@ from biozoo.data.cohort import Cohort
 from biozoo.errors import BiozooError
 from biozoo.model import MultiModalModel, build_model
 from biozoo.tasks import BaselineModel
+from biozoo.train.device import module_device, serving_device
 from biozoo.train.ensemble import Ensemble, make_ensemble
 from biozoo.train.fold import FittedTransforms
 from biozoo.train.runfolder import RunLayout
@@ -49,7 +51,7 @@ def load_float(path: Path, meta: dict, build: Callable[[], nn.Module]) -> Ensemb
     from safetensors.torch import load_file
 
     ensemble = make_ensemble(build, [0] * int(meta["n_members"]))
-    state = load_file(str(path))
+    state = load_file(str(path), device="cpu")  # saved from any device, read on the CPU
     check_tensors(path, state, ensemble.stacked_state())
     ensemble.load_stacked_state(state)
     return ensemble.eval()
@@ -127,7 +129,7 @@ class SavedSplit:
         model = build_model(self.spec, self.meta["in_dims"], self.head.n_outputs)
         state = self.ensemble.member_state_dict(index)
         model.load_state_dict({k: state[k] for k in model.state_dict()})
-        return model.eval()
+        return model.to(module_device(self.ensemble)).eval()
 
     def members(self) -> list[MultiModalModel]:
         """Every member as a plain model (see :meth:`member`)."""
@@ -166,16 +168,30 @@ class SavedRun:
     Args:
         path: the folder.
         loader: reads one ensemble's weights (default :func:`load_float`).
+        device: where the ensembles are put to score and explain (default: the run's
+            ``training.accelerator`` on this machine, the CPU where it has no CUDA; see
+            :func:`~biozoo.train.device.serving_device`).
 
     Raises:
         BiozooError: ``path`` has no ``config.yaml`` or it does not validate.
     """
 
-    def __init__(self, path: Path | str, *, loader: EnsembleLoader = load_float) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        loader: EnsembleLoader = load_float,
+        device: torch.device | str | None = None,
+    ) -> None:
         self.path = Path(path)
         self.layout = RunLayout(self.path)
         self.loader = loader
         self.cfg = load_run_config(self.path)
+        self.device = (
+            serving_device(self.cfg.training.accelerator)
+            if device is None
+            else torch.device(device)
+        )
 
     def splits(self) -> list[str]:
         """The splits the run saved (sorted); an error if it saved no models."""
@@ -255,7 +271,7 @@ class SavedRun:
 
         with reading(path):
             ensemble = self.loader(path, meta, build)
-        return SavedSplit(ensemble, head, transforms, meta, spec)
+        return SavedSplit(ensemble.to(self.device), head, transforms, meta, spec)
 
     def split_rows(self, cohort: Cohort) -> dict[str, dict[str, np.ndarray]]:
         """split -> {"train": positions, "test": positions} in ``cohort``, from splits.csv."""

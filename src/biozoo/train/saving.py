@@ -51,7 +51,7 @@ def load_transforms(path: Path, task: Task) -> FittedTransforms:
 
 def save_ensemble(path: Path, state: dict[str, torch.Tensor], meta: dict[str, object]) -> None:
     """A stacked ensemble's weights (member dim first) and what rebuilding it needs."""
-    tensors = {k: v.detach().contiguous() for k, v in state.items()}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     save_file(tensors, str(path), metadata={"biozoo": json.dumps(meta, default=json_default)})
 
 

@@ -50,7 +50,7 @@ def encode_unit(result: ExperimentResult) -> dict[str, bytes]:
     models = []
     for i, fm in enumerate(result.models):
         weights = f"weights/{i}.safetensors"
-        state = {k: v.detach().contiguous() for k, v in fm.ensemble.stacked_state().items()}
+        state = {k: v.detach().cpu().contiguous() for k, v in fm.ensemble.stacked_state().items()}
         files[weights] = save_tensors(state)
         models.append(
             {
