@@ -2,8 +2,8 @@
 
 700 cells, 10 cell types (``bulk_labels``), 765 genes; 5-fold stratified CV with the run
 seed 0, so every row below sees the same folds (the folds of ``sequence_protocols.py
---protocol pbmc``). Deep models are ensembles of 3, early-stopped on an inner validation
-part of each training fold. Rows:
+--protocol pbmc``). Deep models are ensembles of 3 (``--ensemble N``: N members, the row
+named ``NAME/eN``), early-stopped on an inner validation part of each training fold. Rows:
 
 - ``logistic`` (the ``linear`` baseline on the standardised table) and an MLP on the table;
 - ``omics_groups`` (32 correlation groups) and ``gene_rank`` (each cell's 64 most expressed
