@@ -2,8 +2,8 @@
 
 700 cells, 10 cell types (``bulk_labels``), 765 genes; 5-fold stratified CV with the run
 seed 0, so every row below sees the same folds (the folds of ``sequence_protocols.py
---protocol pbmc``). Deep models are ensembles of 3, early-stopped on an inner validation
-part of each training fold. Rows:
+--protocol pbmc``). Deep models are ensembles of 3 (``--ensemble N``: N members, the row
+named ``NAME/eN``), early-stopped on an inner validation part of each training fold. Rows:
 
 - ``logistic`` (the ``linear`` baseline on the standardised table) and an MLP on the table;
 - ``omics_groups`` (32 correlation groups) and ``gene_rank`` (each cell's 64 most expressed
@@ -16,7 +16,7 @@ part of each training fold. Rows:
 
 Each row runs in its own process, so its wall time and peak resident memory are its own.
 
-    python benchmarks/scell_tokens.py [--rows NAME ...] [--epochs N] [--out DIR]
+    python benchmarks/scell_tokens.py [--rows NAME ...] [--epochs N] [--ensemble N] [--out DIR]
 
 Writes ``benchmarks/results/scell_tokens.md`` and ``.json`` (rows already in the JSON are
 kept unless rerun, so rows can be run in several invocations).
@@ -82,21 +82,26 @@ ROWS: dict[str, dict] = {
 }
 
 
-def training(epochs: int, **extra: object) -> dict:
+def training(epochs: int, ensemble: int = 3, **extra: object) -> dict:
     """The fit options of ``sequence_protocols.py``'s pbmc protocol (same split and seed)."""
     return {
         "lr": 0.001,
         "epochs": epochs,
         "patience": 8,
         "batch_size": 64,
-        "ensemble": 3,
+        "ensemble": ensemble,
         "seed": 0,
         "split": {"kind": "kfold", "folds": 5},
         **extra,
     }
 
 
-def run_row(label: str, epochs: int) -> dict:
+def row_key(label: str, ensemble: int) -> str:
+    """The table's name of a row: the label, with ``/e1`` etc. for a smaller ensemble."""
+    return label if ensemble == 3 else f"{label}/e{ensemble}"
+
+
+def run_row(label: str, epochs: int, ensemble: int = 3) -> dict:
     """One row's leaderboard line (mean and sd over the 5 folds) and seconds."""
     import biozoo
 
@@ -107,7 +112,7 @@ def run_row(label: str, epochs: int) -> dict:
         "name": "pbmc",
         "data": {"modalities": {"rna": spec["modality"]}, "target": TARGET},
         "models": models,
-        "training": training(epochs, **spec.get("training", {})),
+        "training": training(epochs, ensemble, **spec.get("training", {})),
         "baselines": spec.get("baselines", []),
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -118,13 +123,14 @@ def run_row(label: str, epochs: int) -> dict:
     board = result.leaderboard
     row = board.iloc[0] if encoder is None else board[board["method"] == label].iloc[0]
     out = {f"{m}_{s}": float(row[f"{m}_{s}"]) for m in METRICS for s in ("mean", "sd")}
-    return {**out, "seconds": seconds, "epochs": epochs, "config": raw}
+    return {**out, "seconds": seconds, "epochs": epochs, "ensemble": ensemble, "config": raw}
 
 
-def _child(label: str, epochs: int, path: Path) -> tuple[dict, float, float]:
+def _child(label: str, epochs: int, ensemble: int, path: Path) -> tuple[dict, float, float]:
     """Runs one row in a fresh process: its result, wall seconds and peak RSS (MB)."""
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    cmd = [sys.executable, __file__, "--child", label, "--epochs", str(epochs), "--out", str(path)]
+    cmd = [sys.executable, __file__, "--child", label, "--epochs", str(epochs)]
+    cmd += ["--ensemble", str(ensemble), "--out", str(path)]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -142,10 +148,11 @@ def report(rows: dict[str, dict], out: Path) -> None:
         table.append(
             [label]
             + [f"{r[f'{m}_mean']:.3f} ± {r[f'{m}_sd']:.3f}" for m in METRICS]
-            + [r["epochs"], f"{r['wall_s']:.0f}", f"{r['peak_rss_mb']:.0f}"]
+            + [r["epochs"], r.get("ensemble", 3), f"{r['wall_s']:.0f}", f"{r['peak_rss_mb']:.0f}"]
         )
-    header = ["row", *METRICS, "max epochs", "wall s", "peak RSS MB"]
-    tokenised = [r["macro_f1_mean"] for k, r in rows.items() if k not in ("logistic", "mlp")]
+    header = ["row", *METRICS, "max epochs", "ensemble", "wall s", "peak RSS MB"]
+    baselines = ("logistic", "mlp")
+    tokenised = [r["macro_f1_mean"] for k, r in rows.items() if k.split("/")[0] not in baselines]
     best = max(tokenised, default=float("nan"))
     text = f"""# Tokenised single-cell models on PBMC 68k reduced
 
@@ -169,19 +176,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS))
     parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--ensemble", type=int, default=3, help="members per deep model")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--child", choices=list(ROWS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        args.out.write_text(json.dumps(run_row(args.child, args.epochs)))
+        args.out.write_text(json.dumps(run_row(args.child, args.epochs, args.ensemble)))
         return
     path = args.out / "scell_tokens.json"
     rows = json.loads(path.read_text())["rows"] if path.exists() else {}
     for label in args.rows:
         with tempfile.TemporaryDirectory() as tmp:
-            row, wall, peak = _child(label, args.epochs, Path(tmp) / "row.json")
-        rows[label] = {**row, "wall_s": wall, "peak_rss_mb": peak}
-        print(f"{label}: macro F1 {row['macro_f1_mean']:.3f}, {wall:.0f} s", file=sys.stderr)
+            row, wall, peak = _child(label, args.epochs, args.ensemble, Path(tmp) / "row.json")
+        key = row_key(label, args.ensemble)
+        rows[key] = {**row, "wall_s": wall, "peak_rss_mb": peak}
+        print(f"{key}: macro F1 {row['macro_f1_mean']:.3f}, {wall:.0f} s", file=sys.stderr)
         args.out.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"rows": rows}, indent=1))
         report(rows, args.out)

@@ -3,7 +3,8 @@
 - :class:`~biozoo.inputs.TokensInput`: an embedding per token id (id 0 is padding and embeds
   to zero); with value ids (``values`` set, e.g. a gene's binned expression as in scGPT: Cui
   et al. 2024, https://doi.org/10.1038/s41592-024-02201-0) a second embedding per value id is
-  added to the token's.
+  added to the token's, initialised small (sd :data:`VALUE_EMBED_STD`) so that training
+  starts from the token identities and grows the values' share.
 - :class:`~biozoo.inputs.SeriesInput`: a linear map of each time step's channels.
 - :class:`~biozoo.inputs.GroupsInput`: one token per feature group, a linear map of the
   group's ``S`` values with its own weights (AttOmics: Beaude et al. 2023,
@@ -24,7 +25,9 @@ from torch import Tensor, nn
 from biozoo.errors import BiozooError
 from biozoo.inputs import VALUE_NONE, GroupsInput, SeriesInput, TableInput, TokensInput
 
-__all__ = ["TokenInput", "compact_tokens", "masked_mean", "zero_absent"]
+__all__ = ["VALUE_EMBED_STD", "TokenInput", "compact_tokens", "masked_mean", "zero_absent"]
+
+VALUE_EMBED_STD = 0.02  # initial sd of the value embeddings (gene embeddings: 1)
 
 
 class TokenInput(nn.Module):
@@ -87,7 +90,11 @@ class TokenInput(nn.Module):
             case TokensInput():
                 self.embed.reset_parameters()
                 if self.input.values:
-                    self.value_embed.reset_parameters()
+                    # small, as the learned positions: a value embedding as large as the
+                    # gene's (N(0, 1)) swamps the gene identity at the start of training
+                    nn.init.normal_(self.value_embed.weight, std=VALUE_EMBED_STD)
+                    with torch.no_grad():
+                        self.value_embed.weight[VALUE_NONE].zero_()
             case SeriesInput():
                 self.proj.reset_parameters()
             case _:
