@@ -168,6 +168,7 @@ def test_the_example_search_config_loads():
     ("name", "default", "module", "families"),
     [
         ("simulated", "multimodule", "rna", {"mlp", "kan"}),
+        ("liver_cohort", "multimodule", "meth", {"mlp", "kan"}),
         ("pbmc68k", "mlp", "rna", {"mlp", "kan"}),
         ("pbcseq", "lstm", "labs", {"lstm", "gru"}),
     ],
