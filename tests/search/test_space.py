@@ -164,6 +164,24 @@ def test_the_example_search_config_loads():
     assert {c.name for c in search.space.encoders["gex"]} == {"mlp", "kan"}
 
 
+@pytest.mark.parametrize(
+    ("name", "default", "module", "families"),
+    [
+        ("simulated", "multimodule", "rna", {"mlp", "kan"}),
+        ("liver_cohort", "multimodule", "meth", {"mlp", "kan"}),
+        ("pbmc68k", "mlp", "rna", {"mlp", "kan"}),
+        ("pbcseq", "lstm", "labs", {"lstm", "gru"}),
+    ],
+)
+def test_each_dataset_search_config_loads(name, default, module, families):
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "examples" / "search" / f"{name}.yaml"
+    cfg, search = load_search(path)
+    assert list(cfg.models) == [default] and search.trials == 30
+    assert {c.name for c in search.space.encoders[module]} == families
+
+
 def test_class_weight_decision_and_label_smoothing_are_searchable(tiny_files):
     raw = search_raw(tiny_files)
     raw["search"]["space"]["training"].update(
