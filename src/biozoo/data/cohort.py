@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from biozoo.data.read import Read
 from biozoo.tasks import Task
-
-if TYPE_CHECKING:
-    from biozoo.data.protocol import Read
 
 __all__ = [
     "Cohort",
@@ -21,8 +18,6 @@ __all__ = [
     "align_records",
     "align_table",
 ]
-
-__all__ = ["Cohort", "Modality", "RecordModality", "TableModality"]
 
 
 @dataclass

@@ -38,7 +38,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkab
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import BaseModel
 
+from biozoo.data.read import Read
 from biozoo.errors import BiozooError
 from biozoo.inputs import InputSpec
 from biozoo.registry import Registry
@@ -46,7 +48,6 @@ from biozoo.tasks import Task
 
 if TYPE_CHECKING:
     from biozoo.data.cohort import Modality
-    from biozoo.data.spec import ModalityConfig
 
 __all__ = [
     "MODALITIES",
@@ -55,7 +56,6 @@ __all__ = [
     "Part",
     "Read",
     "part_class",
-    "part_for",
     "register_modality",
 ]
 
@@ -101,21 +101,6 @@ class Augments(Protocol):
 
 
 @dataclass(frozen=True)
-class Read:
-    """What a kind's reader gives: the data by sample id, where it came from, and extras.
-
-    Attributes:
-        data: a table (rows = sample ids) or a Series of one record per sample id.
-        source: the path or bundled dataset, for messages.
-        meta: what the reader learned about the records (e.g. channel names).
-    """
-
-    data: pd.DataFrame | pd.Series
-    source: str
-    meta: dict[str, object]
-
-
-@dataclass(frozen=True)
 class ModalityKind:
     """One kind of modality.
 
@@ -130,7 +115,7 @@ class ModalityKind:
     """
 
     name: str
-    Config: type[ModalityConfig]
+    Config: type[BaseModel]
     read: Callable[[str, Any], Read]
     align: Callable[[str, str, Read, pd.Index], Modality]
     views: Registry[type[Part]]
@@ -145,16 +130,6 @@ def register_modality(kind: ModalityKind) -> ModalityKind:
     if kind.default_view not in kind.views:
         raise ValueError(f"default view {kind.default_view!r} is not a view of {kind.name!r}")
     return MODALITIES.register(kind.name)(kind)
-
-
-def view_class(cfg: ModalityConfig) -> type[Part]:
-    """The part class (the kind's view) a modality's config asks for."""
-    return MODALITIES.get(cfg.kind).views.get(cfg.view_spec()[0])
-
-
-def part_for(cfg: ModalityConfig) -> Part:
-    """A fresh (unfitted) part for a modality's config: its kind's view, with its options."""
-    return view_class(cfg)(**cfg.view_spec()[1])
 
 
 def part_class(saved_type: str) -> type[Part]:

@@ -25,7 +25,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from biozoo.data.protocol import MODALITIES
+from biozoo.data.protocol import MODALITIES, Part
 from biozoo.errors import BiozooError
 from biozoo.tasks import TASKS, TargetOptions, Task
 
@@ -39,6 +39,8 @@ __all__ = [
     "TransformConfig",
     "describe_error",
     "nested_error",
+    "part_for",
+    "view_class",
 ]
 
 
@@ -152,6 +154,16 @@ class ModalityConfig(_Source):
             schema(**options)
         except ValidationError as err:
             raise nested_error(err, section) from None
+
+
+def view_class(cfg: ModalityConfig) -> type[Part]:
+    """The part class (the kind's view) a modality's config asks for."""
+    return MODALITIES.get(cfg.kind).views.get(cfg.view_spec()[0])
+
+
+def part_for(cfg: ModalityConfig) -> Part:
+    """A fresh (unfitted) part for a modality's config: its kind's view, with its options."""
+    return view_class(cfg)(**cfg.view_spec()[1])
 
 
 class RecordConfig(ModalityConfig):

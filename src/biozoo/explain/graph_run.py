@@ -16,7 +16,7 @@ import numpy as np
 
 from biozoo.config import RunConfig
 from biozoo.data.cohort import Cohort
-from biozoo.data.protocol import view_class
+from biozoo.data.spec import view_class
 from biozoo.explain.graph import GraphExplanation, explain_graphs
 from biozoo.fusion import FUSIONS
 from biozoo.train.saved_run import SavedRun

@@ -9,8 +9,8 @@ import torch
 
 from biozoo.data.batch import FoldData
 from biozoo.data.cohort import Cohort
-from biozoo.data.protocol import Augments, Part, part_for
-from biozoo.data.spec import DataConfig
+from biozoo.data.protocol import Augments, Part
+from biozoo.data.spec import DataConfig, part_for
 from biozoo.inputs import InputSpec
 from biozoo.tasks import TargetTransform
 

@@ -36,8 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 from biozoo._yaml import read_yaml
 from biozoo.data.cohort import RecordModality, align_records
 from biozoo.data.events import PAD, UNK, EventsConfig, EventTokens, History, read_modality
-from biozoo.data.protocol import Read, part_for
-from biozoo.data.spec import SAFE_NAME, PartSpec, describe_error
+from biozoo.data.protocol import Read
+from biozoo.data.spec import SAFE_NAME, PartSpec, describe_error, part_for
 from biozoo.data.splits import inner_split, make_splits
 from biozoo.encoders import ENCODERS
 from biozoo.errors import BiozooError
