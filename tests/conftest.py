@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import zipfile
 from pathlib import Path
 
@@ -32,6 +33,28 @@ def tiny_files(tmp_path_factory) -> dict[str, Path]:
         seed=1,
     )
     return write_cohort(sim, tmp_path_factory.mktemp("tiny"))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def search_refused(tmp_path: Path, args: list[str]) -> str:
+    """Run ``biozoo search ARGS --out tmp_path/runs``, which must be refused: exit 2, no
+    traceback, nothing new under ``tmp_path``. Returns the output on one line."""
+    from typer.testing import CliRunner
+
+    from biozoo.cli import app
+
+    before = sorted(tmp_path.rglob("*"))
+    result = CliRunner().invoke(app, ["search", *args, "--out", str(tmp_path / "runs")])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert sorted(tmp_path.rglob("*")) == before, "something was left behind"
+    return " ".join(result.output.split())
 
 
 def skops_arrays(path: Path) -> list[bytes]:

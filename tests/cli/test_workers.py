@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import copy
 import json
-import socket
 from pathlib import Path
 
 import yaml
-from tests.conftest import skops_arrays, tiny_raw
+from tests.conftest import free_port, skops_arrays, tiny_raw
 from typer.testing import CliRunner
 
 from biozoo.cli import app
@@ -50,14 +49,8 @@ def test_two_local_workers_give_the_serial_results(tiny_files, tmp_path):
     assert a == b
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_an_unreachable_scheduler_is_one_sentence_and_nothing_is_left(tiny_files, tmp_path):
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     out = tmp_path / "runs"
     cfg = str(_config(tiny_files, tmp_path))
     result = runner.invoke(app, ["train", cfg, "--scheduler", address, "--out", str(out)])

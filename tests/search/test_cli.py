@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 import yaml
+from tests.conftest import free_port, search_refused
 from tests.search.conftest import search_raw
 from typer.testing import CliRunner
 
@@ -20,12 +19,6 @@ def _write(tmp_path, raw) -> str:
     return str(path)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_search_command_prints_the_leaderboard(tiny_files, tmp_path):
     raw = search_raw(tiny_files, trials=1)
     raw["training"]["split"] = {"kind": "holdout", "repeats": 1, "test_size": 0.3}
@@ -36,15 +29,6 @@ def test_search_command_prints_the_leaderboard(tiny_files, tmp_path):
     (run,) = out.iterdir()
     assert (run / "search" / "best" / "h0.yaml").is_file()
     assert (run / "search" / "study.db").is_file()
-
-
-def _refused(tmp_path, args: list[str]) -> str:
-    before = sorted(tmp_path.rglob("*"))
-    result = runner.invoke(app, ["search", *args, "--out", str(tmp_path / "runs")])
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    assert sorted(tmp_path.rglob("*")) == before, "something was left behind"
-    return " ".join(result.output.split())
 
 
 @pytest.mark.parametrize(
@@ -63,19 +47,21 @@ def _refused(tmp_path, args: list[str]) -> str:
 def test_a_bad_space_exits_2_leaving_nothing(tiny_files, tmp_path, edit, words):
     raw = search_raw(tiny_files)
     edit(raw["search"])
-    message = _refused(tmp_path, [_write(tmp_path, raw)])
+    message = search_refused(tmp_path, [_write(tmp_path, raw)])
     for w in words:
         assert w in message
 
 
 def test_an_unreachable_postgresql_names_host_and_port_not_the_password(tiny_files, tmp_path):
-    port = _free_port()
+    port = free_port()
     url = f"postgresql://alice:s3cret-pw@127.0.0.1:{port}/studies"
-    message = _refused(tmp_path, [_write(tmp_path, search_raw(tiny_files)), "--storage", url])
+    message = search_refused(tmp_path, [_write(tmp_path, search_raw(tiny_files)), "--storage", url])
     assert f"127.0.0.1:{port}" in message and "cannot reach the study storage" in message
     assert "s3cret" not in message
 
 
 def test_a_storage_that_is_not_a_url_is_refused(tiny_files, tmp_path):
-    message = _refused(tmp_path, [_write(tmp_path, search_raw(tiny_files)), "--storage", "db"])
+    message = search_refused(
+        tmp_path, [_write(tmp_path, search_raw(tiny_files)), "--storage", "db"]
+    )
     assert "is not a database URL" in message

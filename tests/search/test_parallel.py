@@ -11,13 +11,13 @@ from __future__ import annotations
 import functools
 import json
 import os
-import socket
 
 import cloudpickle
 import pandas as pd
 import pytest
 import tests.search.trial_spy as trial_spy
 import yaml
+from tests.conftest import free_port, search_refused
 from tests.search.conftest import search_raw
 from tests.search.trial_spy import SpyObjective
 from typer.testing import CliRunner
@@ -88,37 +88,24 @@ def test_two_local_workers_run_every_trial_and_no_trial_sees_an_outer_test_row(
     assert per_split == {s.name: TRIALS for s in splits}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _refused(tmp_path, args: list[str]) -> str:
-    before = sorted(tmp_path.rglob("*"))
-    result = runner.invoke(app, ["search", *args, "--out", str(tmp_path / "runs")])
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    assert sorted(tmp_path.rglob("*")) == before, "something was left behind"
-    return " ".join(result.output.split())
-
-
 def test_workers_and_scheduler_together_are_refused(tiny_files, tmp_path):
     config = _write(tmp_path, search_raw(tiny_files))
-    message = _refused(tmp_path, [config, "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"])
+    message = search_refused(
+        tmp_path, [config, "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"]
+    )
     assert "not both" in message
 
 
 def test_a_scheduler_without_a_shared_storage_is_one_sentence(tiny_files, tmp_path):
     config = _write(tmp_path, search_raw(tiny_files))
-    message = _refused(tmp_path, [config, "--scheduler", "tcp://127.0.0.1:1"])
+    message = search_refused(tmp_path, [config, "--scheduler", "tcp://127.0.0.1:1"])
     assert message.startswith("error: --scheduler tcp://127.0.0.1:1 runs trials on machines")
     assert "--storage postgresql://" in message and message.count(". ") == 0
 
 
 def test_an_unreachable_scheduler_is_one_sentence_and_nothing_is_left(tiny_files, tmp_path):
     config = _write(tmp_path, search_raw(tiny_files))
-    address = f"tcp://127.0.0.1:{_free_port()}"
-    storage = f"postgresql://postgres@127.0.0.1:{_free_port()}/studies"
-    message = _refused(tmp_path, [config, "--scheduler", address, "--storage", storage])
+    address = f"tcp://127.0.0.1:{free_port()}"
+    storage = f"postgresql://postgres@127.0.0.1:{free_port()}/studies"
+    message = search_refused(tmp_path, [config, "--scheduler", address, "--storage", storage])
     assert message.startswith("error: cannot reach the Dask scheduler at " + address), message
