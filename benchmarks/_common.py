@@ -7,6 +7,7 @@ import platform
 import sys
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 
 import torch
 
@@ -55,3 +56,11 @@ def peak_mb(run: Callable[[], None]) -> float:
         current += event.self_cpu_memory_usage
         peak = max(peak, current)
     return peak / 1e6
+
+
+def write_keeping_reading(out: Path, text: str, heading: str) -> None:
+    """Write a results page, keeping what ``out`` already holds from ``heading`` on (a reading
+    written by hand after the runs) below the new ``text``."""
+    if out.exists() and heading in (kept := out.read_text()):
+        text += "\n" + kept[kept.index(heading) :]
+    out.write_text(text)

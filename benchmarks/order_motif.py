@@ -48,7 +48,7 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, machine_lines, markdown_table  # noqa: E402
+from _common import machine, machine_lines, markdown_table, write_keeping_reading  # noqa: E402
 
 import biozoo  # noqa: E402
 from biozoo.data.sources.order_motif import order_motif_peptides  # noqa: E402
@@ -465,10 +465,7 @@ def write_markdown() -> None:
             f"{markdown_table(['method', 'ROC AUC', 'accuracy', 'seconds'], table)}\n"
         )
     text += f"\n## Machine\n\n{machine_lines(machine())}\n"
-    out = RESULTS / "order_motif.md"
-    if out.exists() and READING in (kept := out.read_text()):  # the reading written by hand
-        text += "\n" + kept[kept.index(READING) :]
-    out.write_text(text)
+    write_keeping_reading(RESULTS / "order_motif.md", text, READING)
 
 
 def main() -> None:

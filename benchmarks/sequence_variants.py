@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, machine_lines, markdown_table  # noqa: E402
+from _common import machine, machine_lines, markdown_table, write_keeping_reading  # noqa: E402
 from order_motif import amp, cv  # noqa: E402
 
 from biozoo.evaluate import format_mean_sd  # noqa: E402
@@ -105,10 +105,7 @@ def write_markdown(record: dict) -> None:
         )
     if "machine" in record:
         text += f"\n## Machine\n\n{machine_lines(record['machine'])}\n"
-    out = RESULTS / "sequence_variants.md"
-    if out.exists() and READING in (kept := out.read_text()):  # the reading written by hand
-        text += "\n" + kept[kept.index(READING) :]
-    out.write_text(text)
+    write_keeping_reading(RESULTS / "sequence_variants.md", text, READING)
 
 
 def main() -> None:

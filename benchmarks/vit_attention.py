@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, machine_lines, markdown_table  # noqa: E402
+from _common import machine, machine_lines, markdown_table, write_keeping_reading  # noqa: E402
 from images import DATASETS, run_dataset  # noqa: E402
 
 from biozoo.evaluate import format_mean_sd  # noqa: E402
@@ -82,9 +82,7 @@ def write(res: dict) -> None:
     lines += ["", "## Machine", "", machine_lines(res["machine"])]
     out = RESULTS / "vit_attention.md"
     text = "\n".join(lines) + "\n"
-    if out.exists() and READING in (kept := out.read_text()):  # the reading written by hand
-        text += "\n" + kept[kept.index(READING) :]
-    out.write_text(text)
+    write_keeping_reading(out, text, READING)
     (RESULTS / "vit_attention.json").write_text(json.dumps(res, indent=1))
 
 
