@@ -35,7 +35,13 @@ from biozoo.search.sample import trial_config
 from biozoo.search.space import SearchConfig
 from biozoo.search.study import fail_stale, open_storage, open_study, stop_after
 from biozoo.train.distributed import DaskRunner
-from biozoo.train.experiment import ExperimentResult, Progress, evaluate_model
+from biozoo.train.experiment import (
+    ExperimentResult,
+    Progress,
+    Unit,
+    run_unit,
+    split_transforms,
+)
 from biozoo.train.run import RunResult, train
 from biozoo.train.runfolder import RunFolder
 
@@ -229,9 +235,11 @@ def add_searched(
             split_search = search_split(
                 cfg, search, cohort, split, si, storage, progress=progress, runner=runner
             )
-            if progress is not None:
-                progress(f"{split.name}: {name}")
-            evaluate_model(split_search.best, cohort, split, si, name, result)
+            best = split_search.best  # one deep model, the searched one: unit (si, 0)
+            transforms = result.transforms.get(split.name) or split_transforms(best, cohort, split)
+            retrained = run_unit(best, cohort, split, Unit(si, 0), transforms, progress=progress)
+            retrained.seconds.clear()  # the row's time is the search's and the retraining's
+            result.add(retrained)
             result.seconds[name] = result.seconds.get(name, 0.0) + time.perf_counter() - t0
             found.append(split_search)
     finally:

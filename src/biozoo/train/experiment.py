@@ -40,7 +40,6 @@ from biozoo.train.threads import torch_threads
 
 __all__ = [
     "ExperimentResult",
-    "evaluate_model",
     "FittedModel",
     "FoldModel",
     "Unit",
@@ -288,31 +287,6 @@ def unit_labels(cfg: RunConfig, cohort: Cohort, unit: Unit) -> list[str]:
     if unit.model_index is None:
         return [BASELINES.get(name).label_for(cohort.task) for name in cfg.baselines]
     return [list(cfg.models)[unit.model_index]]
-
-
-def evaluate_model(
-    cfg: RunConfig,
-    cohort: Cohort,
-    split: Split,
-    split_index: int,
-    model: str,
-    result: ExperimentResult,
-    *,
-    model_index: int = 0,
-) -> None:
-    """Train model ``model`` of ``cfg`` on ``split``'s training part and record its test
-    scores, predictions and training curves in ``result``, as :func:`run_experiment` does for
-    each of its deep models (with the split's transforms already in ``result``, if any)."""
-    train, test = cohort.subset(split.train), cohort.subset(split.test)
-    transforms = result.transforms.get(split.name) or fit_transforms(
-        train.labelled_part(), cfg.data
-    )
-    fold = (transforms.fold_data(train), transforms.fold_data(test))
-    with torch_threads(cfg.training.threads):
-        _run_deep(
-            cfg, cohort, split, split_index, model_index, model, train, test, transforms, fold,
-            result,
-        )
 
 
 def _with_unlabelled(split: Split, labelled: np.ndarray) -> Split:
