@@ -24,6 +24,7 @@ from torch import nn
 from biozoo.errors import BiozooError
 
 __all__ = [
+    "ACCELERATORS",
     "Accelerator",
     "check_accelerator",
     "lightning_accelerator",
@@ -34,25 +35,32 @@ __all__ = [
 ]
 
 Accelerator = Literal["auto", "cpu", "cuda"]
+ACCELERATORS: tuple[str, ...] = ("auto", "cpu", "cuda")
 
 
-def resolve_device(accelerator: str, *, cuda_available: bool | None = None) -> torch.device:
-    """The device ``training.accelerator`` names on this machine.
+def resolve_device(
+    accelerator: str, *, cuda_available: bool | None = None, where: str = "training.accelerator"
+) -> torch.device:
+    """The device ``training.accelerator`` (or another option naming one) names here.
 
     Args:
         accelerator: ``auto``, ``cpu`` or ``cuda``.
         cuda_available: whether CUDA can be used (default: ``torch.cuda.is_available()``).
+        where: the key or option the value comes from, for the error message
+            (e.g. ``--device``).
 
     Raises:
-        BiozooError: ``cuda`` on a machine where torch sees no CUDA device.
+        BiozooError: a value other than those three, or ``cuda`` on a machine where torch
+            sees no CUDA device.
     """
+    if accelerator not in ACCELERATORS:
+        raise BiozooError(f"{where} {accelerator!r} is not a device; use auto, cpu or cuda.")
     cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
     if accelerator == "cpu" or (accelerator == "auto" and not cuda):
         return torch.device("cpu")
     if not cuda:
         raise BiozooError(
-            "training.accelerator is 'cuda' but torch sees no CUDA device on this machine; "
-            "use 'auto' or 'cpu'."
+            f"{where} is 'cuda' but torch sees no CUDA device on this machine; use 'auto' or 'cpu'."
         )
     return torch.device("cuda", 0)
 
@@ -62,10 +70,29 @@ def check_accelerator(accelerator: str) -> None:
     resolve_device(accelerator)
 
 
-def serving_device(accelerator: str, *, cuda_available: bool | None = None) -> torch.device:
+def serving_device(
+    accelerator: str,
+    *,
+    override: str | None = None,
+    cuda_available: bool | None = None,
+    where: str = "device",
+) -> torch.device:
     """Where a saved run trained with ``accelerator`` scores new samples: its own choice, but
-    the CPU where a run trained with ``cuda`` is read on a machine without CUDA."""
+    the CPU where a run trained with ``cuda`` is read on a machine without CUDA.
+
+    Args:
+        accelerator: the run's ``training.accelerator``.
+        override: ``auto``, ``cpu`` or ``cuda`` asked for at serving time (``--device``),
+            in place of the run's choice; ``cuda`` is then an error where CUDA is absent.
+        cuda_available: whether CUDA can be used (default: ``torch.cuda.is_available()``).
+        where: the option ``override`` comes from, for the error message.
+
+    Raises:
+        BiozooError: an ``override`` that is not a device, or ``cuda`` without CUDA.
+    """
     cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
+    if override is not None:
+        return resolve_device(override, cuda_available=cuda, where=where)
     return resolve_device("cpu" if not cuda else accelerator, cuda_available=cuda)
 
 

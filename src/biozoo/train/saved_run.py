@@ -168,12 +168,13 @@ class SavedRun:
     Args:
         path: the folder.
         loader: reads one ensemble's weights (default :func:`load_float`).
-        device: where the ensembles are put to score and explain (default: the run's
-            ``training.accelerator`` on this machine, the CPU where it has no CUDA; see
-            :func:`~biozoo.train.device.serving_device`).
+        device: where the ensembles are put to score and explain: a device, or ``auto``,
+            ``cpu`` or ``cuda`` (default: the run's ``training.accelerator`` on this machine,
+            the CPU where it has no CUDA; see :func:`~biozoo.train.device.serving_device`).
 
     Raises:
-        BiozooError: ``path`` has no ``config.yaml`` or it does not validate.
+        BiozooError: ``path`` has no ``config.yaml`` or it does not validate, or ``device``
+            is not a device or is ``cuda`` on a machine without CUDA.
     """
 
     def __init__(
@@ -188,9 +189,9 @@ class SavedRun:
         self.loader = loader
         self.cfg = load_run_config(self.path)
         self.device = (
-            serving_device(self.cfg.training.accelerator)
-            if device is None
-            else torch.device(device)
+            torch.device(device)
+            if isinstance(device, torch.device)
+            else serving_device(self.cfg.training.accelerator, override=device)
         )
 
     def splits(self) -> list[str]:
