@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import chain
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -25,6 +25,7 @@ from biozoo.errors import BiozooError
 
 __all__ = [
     "ACCELERATORS",
+    "Accelerated",
     "Accelerator",
     "check_accelerator",
     "lightning_accelerator",
@@ -36,6 +37,16 @@ __all__ = [
 
 Accelerator = Literal["auto", "cpu", "cuda"]
 ACCELERATORS: tuple[str, ...] = ("auto", "cpu", "cuda")
+
+
+@runtime_checkable
+class Accelerated(Protocol):
+    """A fitted model outside a run's ensembles that runs torch where its ``accelerator``
+    (``auto``, ``cpu`` or ``cuda``) says, e.g. the patient GCN baseline, which trains when it
+    predicts; a saved run sets it to its serving device (a plain string, so that the model
+    is still written and read by skops)."""
+
+    accelerator: str
 
 
 def resolve_device(

@@ -306,9 +306,9 @@ def _run_baselines(cfg, cohort, split, si, train, test, transforms, result, prog
         if progress:
             progress(f"{split.name}: {label}")
         t0 = time.perf_counter()
-        model = cls(task=cohort.task, seed=cfg.training.seed + si).fit(
-            x_train, train.target, n_classes=cohort.n_classes
-        )
+        model = cls(
+            task=cohort.task, seed=cfg.training.seed + si, accelerator=cfg.training.accelerator
+        ).fit(x_train, train.target, n_classes=cohort.n_classes)
         pred = model.predict(x_test)
         reference = None
         if cohort.task.needs_reference:

@@ -26,7 +26,7 @@ from biozoo.data.cohort import Cohort
 from biozoo.errors import BiozooError
 from biozoo.model import MultiModalModel, build_model
 from biozoo.tasks import BaselineModel
-from biozoo.train.device import module_device, serving_device
+from biozoo.train.device import Accelerated, module_device, serving_device
 from biozoo.train.ensemble import Ensemble, make_ensemble
 from biozoo.train.fold import FittedTransforms
 from biozoo.train.runfolder import RunLayout
@@ -235,7 +235,8 @@ class SavedRun:
 
     def baseline(self, name: str, split: str) -> tuple[BaselineModel, FittedTransforms]:
         """Baseline ``name``'s fitted model of ``split``, with the split's fitted transforms
-        (the baseline reads :meth:`FittedTransforms.flat` of them)."""
+        (the baseline reads :meth:`FittedTransforms.flat` of them); one that runs torch (the
+        patient GCN) runs on :attr:`device`."""
         path = self.layout.baseline(name, split)
         if not path.is_file():
             raise BiozooError(
@@ -243,6 +244,8 @@ class SavedRun:
                 "(was output.save_models off?)."
             )
         model = load_baseline(path)
+        if isinstance(model, Accelerated):  # it runs torch: on this run's serving device
+            model.accelerator = self.device.type
         task = self.cfg.data.target.build_task()
         with reading(self.layout.transforms(split)):
             transforms = load_transforms(self.layout.transforms(split), task)
