@@ -2,7 +2,8 @@
 
 ``torch.cuda.is_available`` is patched to False, so these tests say the same on a machine
 with a GPU and on one without: ``cuda`` is refused with one sentence (status 2) before
-anything is written, and ``cpu`` scores exactly as the run's own default does here.
+anything is written, and ``cpu`` scores exactly as the run's own default does here. The
+life-event run's ``training.accelerator`` is refused the same way.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 
 from biozoo import api
 from biozoo.cli import app
+from biozoo.data.sources.life_events import simulate_life_events
 from biozoo.errors import BiozooError
 from biozoo.train.device import serving_device
 from biozoo.train.saved_run import SavedRun
@@ -115,3 +117,20 @@ def test_the_python_api_refuses_as_the_cli_does(run_dir, tiny_files):
         api.embed(run_dir, files, device="tpu")
     with pytest.raises(BiozooError, match=r"^device is 'cuda' but"):
         api.explain(run_dir, device="cuda")
+
+
+def test_a_life_event_run_asking_for_cuda_where_there_is_none_writes_no_folder(tmp_path):
+    simulate_life_events(40, seed=0).events.to_csv(tmp_path / "events.csv", index=False)
+    config = tmp_path / "life.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {"data": {"path": "events.csv"}, "training": {"epochs": 1, "accelerator": "cuda"}}
+        )
+    )
+    out = tmp_path / "runs"
+    message = _refused(["events", str(config), "--out", str(out)], tmp_path)
+    assert message.endswith(
+        "training.accelerator is 'cuda' but torch sees no CUDA device on "
+        "this machine; use 'auto' or 'cpu'."
+    )
+    assert not out.exists()
