@@ -35,7 +35,7 @@ def run_dir(tiny_files, tmp_path_factory):
     raw = tiny_raw(
         tiny_files,
         models={"mlp": {"default_encoder": {"name": "mlp", "hidden": [8], "out_dim": 4}}},
-        baselines=[],
+        baselines=["patient_gcn"],
         output={"report": False},
     )
     raw["training"]["split"] = {"kind": "holdout", "repeats": 1}
@@ -99,6 +99,23 @@ def test_cpu_and_auto_predict_exactly_what_the_default_predicts_here(
         result = runner.invoke(app, args)
         assert result.exit_code == 0, result.output
     assert chosen.read_bytes() == default.read_bytes()
+
+
+def test_a_saved_patient_gcn_runs_on_the_serving_device(run_dir, tiny_files, monkeypatch):
+    (split,) = SavedRun(run_dir).splits()
+    model, _ = SavedRun(run_dir, device="cpu").baseline("patient_gcn", split)
+    assert model.accelerator == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # read only, never run
+    model, _ = SavedRun(run_dir).baseline("patient_gcn", split)
+    assert model.accelerator == "cuda"  # the run's auto, where CUDA is
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    outs = []
+    for extra in ([], ["--device", "cpu"]):
+        args = ["predict", str(run_dir), *_sources(tiny_files), "--method", "patient_gcn"]
+        result = runner.invoke(app, [*args, *extra])
+        assert result.exit_code == 0, result.output
+        outs.append(result.stdout)
+    assert outs[0] == outs[1] and len(outs[0].splitlines()) == 61
 
 
 def test_the_option_overrides_the_runs_accelerator(run_dir):
