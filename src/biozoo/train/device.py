@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import chain
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, get_args, runtime_checkable
 
 import torch
 from torch import nn
@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 Accelerator = Literal["auto", "cpu", "cuda"]
-ACCELERATORS: tuple[str, ...] = ("auto", "cpu", "cuda")
+ACCELERATORS: tuple[str, ...] = get_args(Accelerator)
 
 
 @runtime_checkable
