@@ -1,8 +1,8 @@
 """The demo's deep models trained on the CPU and on a CUDA GPU, in one process.
 
 Trains the demo config (GSE7390 gex + clin, 5 splits, ensembles of 5; deep models only, the
-baselines do not use the device) once with ``training.accelerator: cpu`` and once with
-``cuda``, after a warm-up that pays CUDA's start-up, and writes
+demo's scikit-learn baselines do not use the device) once with ``training.accelerator: cpu``
+and once with ``cuda``, after a warm-up that pays CUDA's start-up, and writes
 ``benchmarks/results/gpu_timing.md`` and ``.json``: each model's training and scoring
 seconds on either device, their ratio, and how far the two runs' ROC AUC and predictions
 differ (GPU kernels round differently, so the numbers are close, not identical).

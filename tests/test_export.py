@@ -112,6 +112,18 @@ def test_export_errors(tiny_run, exported, tiny_files, tmp_path):
     assert not list(tiny_run.glob(".int8-*.partial"))
 
 
+def test_an_int8_export_is_made_and_scored_on_the_cpu_even_where_cuda_is(
+    tiny_run, exported, tiny_files, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # the run's auto says cuda
+    out = export_int8(tiny_run, out=tmp_path / "int8")  # quantized on the CPU all the same
+    sources = {m: tiny_files[m] for m in MODS}
+    expected = biozoo.predict(exported, sources)
+    pd.testing.assert_frame_equal(biozoo.predict(out, sources, device="auto"), expected)
+    with pytest.raises(BiozooError, match="^an int8 export scores on the CPU only"):
+        biozoo.predict(out, sources, device="cuda")
+
+
 def test_export_to_another_folder(tiny_run, tmp_path):
     out = export_int8(tiny_run, out=tmp_path / "deploy" / "model-int8")
     assert out == tmp_path / "deploy" / "model-int8" and is_int8_export(out)

@@ -209,6 +209,7 @@ def predict(
     split: str | None = None,
     backend: Backend | None = None,
     method: str | None = None,
+    device: str | None = None,
 ) -> pd.DataFrame:
     """Predictions of a run's saved ensembles (see :func:`biozoo.train.predict.predict`).
 
@@ -220,10 +221,14 @@ def predict(
         backend: ``float`` or ``int8``; default: ``int8`` for an int8 export, else ``float``.
         method: a deep model or a saved baseline (config name or leaderboard label) instead
             of ``model``.
+        device: ``auto``, ``cpu`` or ``cuda``: where the saved models score (default: the
+            run's ``training.accelerator``, the CPU where CUDA is absent); an int8 export
+            scores on the CPU.
 
     Returns:
         A DataFrame: one row per sample and model.
     """
+    from biozoo.train.device import resolve_device
     from biozoo.train.export import is_int8_export, open_int8
     from biozoo.train.predict import predict as predict_run
     from biozoo.train.saved_run import SavedRun
@@ -234,7 +239,11 @@ def predict(
         raise BiozooError(f"unknown backend {backend!r}; use float or int8.")
     if backend == "float" and is_int8_export(run):
         raise BiozooError(f"{run} is an int8 export; score it with the int8 backend.")
-    saved = open_int8(run) if backend == "int8" else SavedRun(run)
+    if device is not None:
+        resolve_device(device, where="device")  # not a device, or cuda without it: refused
+    if backend == "int8" and device == "cuda":
+        raise BiozooError("an int8 export scores on the CPU only, not on device 'cuda'.")
+    saved = open_int8(run) if backend == "int8" else SavedRun(run, device=device)
     return predict_run(saved, data, model=model, split=split, method=method)
 
 
@@ -245,6 +254,7 @@ def embed(
     model: str | None = None,
     split: str | None = None,
     member: int = 0,
+    device: str | None = None,
 ) -> pd.DataFrame:
     """Latent coordinates of new samples (see :func:`biozoo.train.embed.embed`).
 
@@ -254,13 +264,17 @@ def embed(
         model: one of the run's latent models (default: every one).
         split: the split whose ensemble embeds (default: the first).
         member: the member of that ensemble (latent spaces of members are not aligned).
+        device: ``auto``, ``cpu`` or ``cuda``: where the saved models embed (default: the
+            run's ``training.accelerator``, the CPU where CUDA is absent).
 
     Returns:
         One row per sample and model: posterior means ``mean_j`` and variances ``var_j``.
     """
     from biozoo.train.embed import embed as embed_run
+    from biozoo.train.saved_run import SavedRun
 
-    return embed_run(run, data, model=model, split=split, member=member)
+    saved = SavedRun(run, device=device)
+    return embed_run(saved, data, model=model, split=split, member=member)
 
 
 def explain(
@@ -273,7 +287,7 @@ def explain(
         rewrite_report: rewrite its report.html afterwards, to show the explanations (the
             path is returned under ``"report"``).
         cohort: the run's data, if already loaded.
-        **options: ``method``, ``models``, ``overwrite``... of ``explain_run``.
+        **options: ``method``, ``models``, ``overwrite``, ``device``... of ``explain_run``.
     """
     from biozoo.explain.explain_run import explain_run
 

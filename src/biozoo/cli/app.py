@@ -34,6 +34,14 @@ err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., object])
 
+DeviceOption = Annotated[
+    str | None,
+    typer.Option(
+        help="auto, cpu or cuda: where the saved models run (default: the run's "
+        "training.accelerator; the CPU where CUDA is absent)."
+    ),
+]
+
 
 def _friendly(fn: F) -> F:
     """Turn a BiozooError, or a file system refusal, into one line on stderr and its status."""
@@ -249,14 +257,22 @@ def predict(
         str | None,
         typer.Option(help="A method of the leaderboard: a deep model or a saved baseline."),
     ] = None,
+    device: DeviceOption = None,
 ) -> None:
     """Score new samples with a run's saved ensembles (or its int8 export), or a baseline."""
     from biozoo import api
 
+    _check_device(device)
     if out is not None:
         _check_out_file(out)
     frame = api.predict(
-        run, _sources(data), model=model, split=split, backend=backend, method=method
+        run,
+        _sources(data),
+        model=model,
+        split=split,
+        backend=backend,
+        method=method,
+        device=device,
     )
     _write_csv(frame, out, "predictions")
 
@@ -285,14 +301,16 @@ def embed(
     ] = None,
     member: Annotated[int, typer.Option(help="The member of that ensemble.")] = 0,
     out: Annotated[Path | None, typer.Option(help="Write CSV here (default: stdout).")] = None,
+    device: DeviceOption = None,
 ) -> None:
     """Latent coordinates (posterior mean and variance) of new samples, from a run's latent
     models (those with an objective)."""
     from biozoo import api
 
+    _check_device(device)
     if out is not None:
         _check_out_file(out)
-    frame = api.embed(run, _sources(data), model=model, split=split, member=member)
+    frame = api.embed(run, _sources(data), model=model, split=split, member=member, device=device)
     _write_csv(frame, out, "embeddings")
 
 
@@ -309,14 +327,16 @@ def explain(
     overwrite: Annotated[
         bool, typer.Option(help="Recompute explanations that are already there.")
     ] = False,
+    device: DeviceOption = None,
 ) -> None:
     """Feature attributions, transformer attention, graph explanations and image maps of a
     run's saved models, each on its own test samples; then rewrite the run's report.html to
     show them."""
     from biozoo import api
 
+    _check_device(device)
     with err_console.status("computing attributions"):
-        result = api.explain(run, method=method, models=model, overwrite=overwrite)
+        result = api.explain(run, method=method, models=model, overwrite=overwrite, device=device)
     table = Table(title="top features (mean |attribution| over folds)", box=box.SIMPLE_HEAD)
     for col in ("model", "method", "modality", "top 5", "file"):
         table.add_column(col, no_wrap=col != "top 5")
@@ -380,6 +400,14 @@ def datasets() -> None:
             f"  tables: {', '.join(f'{d.name}/{t}' for t in d.tables)}", highlight=False
         )
         out_console.print(d.description, highlight=False)
+
+
+def _check_device(device: str | None) -> None:
+    """Refuse ``--device`` before any work when it names no device, or CUDA that is absent."""
+    if device is not None:
+        from biozoo.train.device import resolve_device
+
+        resolve_device(device, where="--device")
 
 
 def _check_out_file(out: Path) -> None:

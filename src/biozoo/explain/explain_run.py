@@ -75,6 +75,7 @@ def explain_run(
     top: int = 10,
     max_maps: int = 4,
     graph_samples: int = 6,
+    device: str | None = None,
 ) -> dict[str, object]:
     """Compute the attributions a run folder lacks; return the models' summaries.
 
@@ -88,6 +89,8 @@ def explain_run(
         max_maps: test samples whose full attention maps are written, and test images kept
             beside their maps (per model, modality).
         graph_samples: test molecules explained by GNNExplainer (per model).
+        device: ``auto``, ``cpu`` or ``cuda``: where the saved models are explained
+            (default: the run's ``training.accelerator``, the CPU where CUDA is absent).
 
     Returns:
         ``{"path": <attributions folder>, "computed": [models computed now],
@@ -97,12 +100,13 @@ def explain_run(
         asked for (``attributions/summary.json`` lists every model explained so far).
 
     Raises:
-        BiozooError: not a run folder, no saved models, an unknown model, existing
+        BiozooError: not a run folder, no saved models, an unknown model, a ``device``
+            that is not one (or ``cuda`` without CUDA), existing
             attributions made with another method (without ``overwrite``), or data that no
             longer matches ``splits.csv``.
     """
     method = resolve_method(method)
-    run = _check_run(Path(run_dir))
+    run = _check_run(Path(run_dir), device)
     names = _model_names(run, models)
     out = run.layout.attributions
     summaries: dict[str, dict] = {}
@@ -185,10 +189,10 @@ def _attention_and_graphs(run, names, cohort, overwrite, max_maps, graph_samples
     return {"attention": list(wanted), "explanations": list(graphs), "image_maps": list(images)}
 
 
-def _check_run(path: Path) -> SavedRun:
+def _check_run(path: Path, device: str | None) -> SavedRun:
     if not path.is_dir():
         raise BiozooError(f"{path} is not a folder, so it cannot be a biozoo run folder.")
-    run = SavedRun(path)
+    run = SavedRun(path, device=device)
     if not run.layout.splits_csv.is_file():
         raise BiozooError(f"{path} is not a finished biozoo run folder (it has no splits.csv).")
     if not run.layout.split_names():

@@ -6,7 +6,8 @@ sampled on the range its input took on the data, it is matched against candidate
 ``a * f(b * x + c) + d`` (``f`` from :data:`LIBRARY`): a grid search over ``(b, c)`` with the
 best ``(a, d)`` in closed form (least squares), refined by nonlinear least squares. The best
 candidate by R^2 (the simpler one on near-ties) replaces the edge, and the network's formula is
-composed with sympy.
+composed with sympy. The edges are sampled where the KAN's weights are (the data is moved to
+its device) and fitted on the CPU.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from torch import nn
 
 from biozoo.errors import BiozooError
 from biozoo.layers.kan import KANLinear
+from biozoo.train.device import module_device
 
 __all__ = ["LIBRARY", "EdgeFit", "SymbolicKAN", "fit_edge", "symbolic_formula"]
 
@@ -220,8 +222,9 @@ def symbolic_formula(
     """Replace every edge of a trained KAN by its best library fit and compose the formula.
 
     Args:
-        model: a trained :class:`~biozoo.layers.kan.KAN`.
-        x: data ``[N, n_inputs]``; each edge is sampled on the range its input takes on it.
+        model: a trained :class:`~biozoo.layers.kan.KAN` (on any device).
+        x: data ``[N, n_inputs]``; each edge is sampled on the range its input takes on it
+            (moved to the model's device).
         library: candidate names (default: all of :data:`LIBRARY`).
         n_samples: points per edge.
         prune: an edge whose value range is below ``prune`` times the largest range in its
@@ -239,13 +242,15 @@ def symbolic_formula(
         raise BiozooError(f"symbolic_formula got {len(names)} names for {n_in} inputs.")
     variables = [sp.Symbol(n) for n in names]
     nodes: list[sp.Expr] = list(variables)
-    h = x.reshape(-1, n_in).to(layers[0].base_weight.dtype)
+    device = module_device(layers[0])
+    h = x.reshape(-1, n_in).to(device, layers[0].base_weight.dtype)
     edges: list[EdgeFit] = []
     for li, layer in enumerate(layers):
         lo, hi = h.min(0).values, h.max(0).values
-        grid = lo + (hi - lo) * torch.linspace(0, 1, n_samples).unsqueeze(1)  # (n, in)
-        phi = layer.edge_activations(grid).double().numpy()  # (n, out, in)
-        xs = grid.double().numpy()
+        steps = torch.linspace(0, 1, n_samples, device=device).unsqueeze(1)
+        grid = lo + (hi - lo) * steps  # (n, in)
+        phi = layer.edge_activations(grid).double().cpu().numpy()  # (n, out, in)
+        xs = grid.double().cpu().numpy()
         spread = phi.max(0) - phi.min(0)  # (out, in)
         scale = float(spread.max()) if spread.size else 0.0
         out_nodes: list[sp.Expr] = []

@@ -13,6 +13,10 @@ Kipf & Welling's graph auto-encoder, https://arxiv.org/abs/1611.07308):
 4. common neighbours, Adamic-Adar, Jaccard and preferential attachment are computed on the
    training graph only (scipy sparse rows, never an ``n x n`` dense matrix);
 5. every method scores the same test pairs: ROC AUC and average precision.
+
+The GNN trains and scores on the device ``accelerator`` names (:mod:`biozoo.train.device`:
+``auto``, ``cpu`` or ``cuda``); the negatives are drawn on the CPU, so a seed draws the same
+pairs on any device.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from torch import Tensor, nn
 
 from biozoo.errors import BiozooError
+from biozoo.train.device import Accelerator, module_device, resolve_device
 
 __all__ = [
     "LinkGNN",
@@ -276,6 +281,7 @@ def train_link_gnn(
     epochs: int = 300,
     patience: int = 30,
     seed: int = 0,
+    accelerator: Accelerator = "auto",
 ) -> tuple[LinkGNN, dict[str, Any]]:
     """Train a :class:`LinkGNN` on the training graph; early stopping on validation ROC AUC.
 
@@ -291,14 +297,22 @@ def train_link_gnn(
         epochs: most epochs.
         patience: epochs without a better validation AUC before stopping.
         seed: seed of the initialisation and of the negative sampling.
+        accelerator: ``auto``, ``cpu`` or ``cuda``: where the model trains.
 
     Returns:
-        The model with its best weights, and ``{"best_epoch", "epochs", "val_roc_auc"}``.
+        The model with its best weights, on the device it trained on, and
+        ``{"best_epoch", "epochs", "val_roc_auc"}``.
+
+    Raises:
+        BiozooError: ``accelerator`` is ``cuda`` on a machine without CUDA.
     """
-    ei = split.train_edge_index()
-    pos = torch.from_numpy(split.train)
+    device = resolve_device(accelerator, where="accelerator")
+    ei_cpu = split.train_edge_index()  # the negatives are drawn on the CPU
+    ei = ei_cpu.to(device)
+    pos = torch.from_numpy(split.train).to(device)
     x = None if node_features is None else torch.as_tensor(node_features, dtype=torch.float32)
-    val = torch.from_numpy(np.concatenate([split.val_pos, split.val_neg]))
+    x = None if x is None else x.to(device)
+    val = torch.from_numpy(np.concatenate([split.val_pos, split.val_neg])).to(device)
     val_y = np.r_[np.ones(len(split.val_pos)), np.zeros(len(split.val_neg))]
     bce = nn.BCEWithLogitsLoss()
     with _seeded(seed):
@@ -310,22 +324,22 @@ def train_link_gnn(
             layers=layers,
             decoder=decoder,
             dropout=dropout,
-        )
+        ).to(device)
         opt = torch.optim.Adam(net.parameters(), lr=lr)
         best, best_state, best_epoch, epoch = -1.0, None, 0, 0
         for epoch in range(1, epochs + 1):
             net.train()
-            neg = _train_negatives(ei, split.n_nodes, len(pos))
+            neg = _train_negatives(ei_cpu, split.n_nodes, len(pos)).to(device)
             z = net.encode(ei, x)
             logits = torch.cat([net.decode(z, pos), net.decode(z, neg)])
-            target = torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))])
+            target = torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))]).to(device)
             loss = bce(logits, target)
             opt.zero_grad()
             loss.backward()
             opt.step()
             net.eval()
             with torch.no_grad():
-                auc = roc_auc_score(val_y, net.decode(net.encode(ei, x), val).numpy())
+                auc = roc_auc_score(val_y, net.decode(net.encode(ei, x), val).cpu().numpy())
             if auc >= best:  # ties go to the later, longer-trained epoch
                 best, best_epoch, best_state = auc, epoch, copy.deepcopy(net.state_dict())
             elif epoch - best_epoch >= patience:
@@ -354,6 +368,20 @@ def _train_negatives(edge_index: Tensor, n: int, count: int) -> Tensor:
     return out[:count]
 
 
+@torch.no_grad()
+def _gnn_scores(
+    net: LinkGNN, split: LinkSplit, feats: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The GNN's logits of the test edges and non-edges, computed on its device (the
+    messages pass along the training graph only)."""
+    device = module_device(net)
+    x = None if feats is None else torch.from_numpy(feats).to(device)
+    z = net.encode(split.train_edge_index().to(device), x)
+    pos = net.decode(z, torch.from_numpy(split.test_pos).to(device)).cpu().numpy()
+    neg = net.decode(z, torch.from_numpy(split.test_neg).to(device)).cpu().numpy()
+    return pos, neg
+
+
 def _metrics(pos: np.ndarray, neg: np.ndarray) -> dict[str, float]:
     y = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
     s = np.r_[pos, neg]
@@ -371,6 +399,7 @@ def link_prediction(
     seed: int = 0,
     node_features: pd.DataFrame | None = None,
     heuristics: tuple[str, ...] = HEURISTICS,
+    accelerator: Accelerator = "auto",
     **gnn: Any,
 ) -> dict[str, dict[str, Any]]:
     """Hold out edges, train the GNN and score the classical heuristics on the same pairs.
@@ -382,6 +411,7 @@ def link_prediction(
         seed: seed of the split, the negatives, the initialisation and the training.
         node_features: optional features indexed by node name (missing nodes get zeros).
         heuristics: classical scores to compute (see :func:`heuristic_scores`).
+        accelerator: ``auto``, ``cpu`` or ``cuda``: where the GNN trains and scores.
         **gnn: options of :func:`train_link_gnn` (``model``, ``decoder``, ``hidden``...).
 
     Returns:
@@ -411,11 +441,10 @@ def link_prediction(
             log.warning("%d of %d nodes lack features; zeros used", missing.sum(), len(missing))
         feats = np.nan_to_num(feats)
     t0 = time.perf_counter()
-    net, info = train_link_gnn(split, node_features=feats, seed=seed, **gnn)
-    with torch.no_grad():
-        z = net.encode(split.train_edge_index(), None if feats is None else torch.from_numpy(feats))
-        pos = net.decode(z, torch.from_numpy(split.test_pos)).numpy()
-        neg = net.decode(z, torch.from_numpy(split.test_neg)).numpy()
+    net, info = train_link_gnn(
+        split, node_features=feats, seed=seed, accelerator=accelerator, **gnn
+    )
+    pos, neg = _gnn_scores(net, split, feats)
     out["gnn"] = {**_metrics(pos, neg), "seconds": time.perf_counter() - t0, **info}
     for name in heuristics:
         t0 = time.perf_counter()

@@ -5,7 +5,8 @@ trial can see an outer test sample. Each inner fold fits its own transforms on i
 part (as an outer split does), trains the trial's ensemble there (early stopping on a
 validation part drawn from it) and scores the task's primary metric on the inner fold's held
 out part. After each inner fold the running mean is reported to the pruner, which may stop
-the trial before its last fold.
+the trial before its last fold. A trial trains and scores on ``training.accelerator``'s
+device, as a run unit does (:func:`~biozoo.train.experiment.unit_device`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from biozoo.data.splits import Split
 from biozoo.search.sample import trial_config
 from biozoo.search.space import SearchConfig
 from biozoo.tasks import Reference
-from biozoo.train.experiment import head_for, member_predictions, train_split_ensemble
+from biozoo.train.device import on_device
+from biozoo.train.experiment import (
+    head_for,
+    member_predictions,
+    train_split_ensemble,
+    unit_device,
+)
 from biozoo.train.fold import fit_transforms
 from biozoo.train.threads import torch_threads
 
@@ -34,7 +41,9 @@ log = logging.getLogger(__name__)
 def score_fold(cfg: RunConfig, model: str, fit: Cohort, held_out: Cohort, *, fold: int) -> float:
     """Train ``model`` of ``cfg`` on ``fit`` and return the primary metric on ``held_out``.
 
-    Transforms are fitted on ``fit`` only; seeds come from the run seed and ``fold``.
+    Transforms are fitted on ``fit`` only; seeds come from the run seed and ``fold``. The
+    ensemble trains and is scored on :func:`~biozoo.train.experiment.unit_device`, and is
+    handed back on the CPU.
     """
     task = fit.task
     transforms = fit_transforms(fit, cfg.data)
@@ -52,11 +61,12 @@ def score_fold(cfg: RunConfig, model: str, fit: Cohort, held_out: Cohort, *, fol
             split_index=fold,
             model_index=0,
         )
-        pred = member_predictions(ensemble, head, transforms, transforms.fold_data(held_out))
-        reference = None
-        if task.needs_reference:
-            fitted = member_predictions(ensemble, head, transforms, fit_data).mean(axis=0)
-            reference = Reference(fit.target, fitted)
+        with on_device(ensemble, unit_device(cfg, model)):  # scored where it trained
+            pred = member_predictions(ensemble, head, transforms, transforms.fold_data(held_out))
+            reference = None
+            if task.needs_reference:
+                fitted = member_predictions(ensemble, head, transforms, fit_data).mean(axis=0)
+                reference = Reference(fit.target, fitted)
     scores = task.metrics(
         held_out.target, pred.mean(axis=0), n_classes=fit.n_classes, reference=reference
     )

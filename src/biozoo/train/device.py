@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import chain
-from typing import Literal
+from typing import Literal, Protocol, get_args, runtime_checkable
 
 import torch
 from torch import nn
@@ -24,6 +24,8 @@ from torch import nn
 from biozoo.errors import BiozooError
 
 __all__ = [
+    "ACCELERATORS",
+    "Accelerated",
     "Accelerator",
     "check_accelerator",
     "lightning_accelerator",
@@ -34,25 +36,42 @@ __all__ = [
 ]
 
 Accelerator = Literal["auto", "cpu", "cuda"]
+ACCELERATORS: tuple[str, ...] = get_args(Accelerator)
 
 
-def resolve_device(accelerator: str, *, cuda_available: bool | None = None) -> torch.device:
-    """The device ``training.accelerator`` names on this machine.
+@runtime_checkable
+class Accelerated(Protocol):
+    """A fitted model outside a run's ensembles that runs torch where its ``accelerator``
+    (``auto``, ``cpu`` or ``cuda``) says, e.g. the patient GCN baseline, which trains when it
+    predicts; a saved run sets it to its serving device (a plain string, so that the model
+    is still written and read by skops)."""
+
+    accelerator: str
+
+
+def resolve_device(
+    accelerator: str, *, cuda_available: bool | None = None, where: str = "training.accelerator"
+) -> torch.device:
+    """The device ``training.accelerator`` (or another option naming one) names here.
 
     Args:
         accelerator: ``auto``, ``cpu`` or ``cuda``.
         cuda_available: whether CUDA can be used (default: ``torch.cuda.is_available()``).
+        where: the key or option the value comes from, for the error message
+            (e.g. ``--device``).
 
     Raises:
-        BiozooError: ``cuda`` on a machine where torch sees no CUDA device.
+        BiozooError: a value other than those three, or ``cuda`` on a machine where torch
+            sees no CUDA device.
     """
+    if accelerator not in ACCELERATORS:
+        raise BiozooError(f"{where} {accelerator!r} is not a device; use auto, cpu or cuda.")
     cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
     if accelerator == "cpu" or (accelerator == "auto" and not cuda):
         return torch.device("cpu")
     if not cuda:
         raise BiozooError(
-            "training.accelerator is 'cuda' but torch sees no CUDA device on this machine; "
-            "use 'auto' or 'cpu'."
+            f"{where} is 'cuda' but torch sees no CUDA device on this machine; use 'auto' or 'cpu'."
         )
     return torch.device("cuda", 0)
 
@@ -62,10 +81,29 @@ def check_accelerator(accelerator: str) -> None:
     resolve_device(accelerator)
 
 
-def serving_device(accelerator: str, *, cuda_available: bool | None = None) -> torch.device:
+def serving_device(
+    accelerator: str,
+    *,
+    override: str | None = None,
+    cuda_available: bool | None = None,
+    where: str = "device",
+) -> torch.device:
     """Where a saved run trained with ``accelerator`` scores new samples: its own choice, but
-    the CPU where a run trained with ``cuda`` is read on a machine without CUDA."""
+    the CPU where a run trained with ``cuda`` is read on a machine without CUDA.
+
+    Args:
+        accelerator: the run's ``training.accelerator``.
+        override: ``auto``, ``cpu`` or ``cuda`` asked for at serving time (``--device``),
+            in place of the run's choice; ``cuda`` is then an error where CUDA is absent.
+        cuda_available: whether CUDA can be used (default: ``torch.cuda.is_available()``).
+        where: the option ``override`` comes from, for the error message.
+
+    Raises:
+        BiozooError: an ``override`` that is not a device, or ``cuda`` without CUDA.
+    """
     cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
+    if override is not None:
+        return resolve_device(override, cuda_available=cuda, where=where)
     return resolve_device("cpu" if not cuda else accelerator, cuda_available=cuda)
 
 

@@ -53,6 +53,7 @@ __all__ = [
     "run_unit",
     "split_transforms",
     "train_split_ensemble",
+    "unit_device",
     "unit_labels",
     "units_of",
 ]
@@ -282,6 +283,15 @@ def run_unit(
     return result
 
 
+def unit_device(cfg: RunConfig, mname: str) -> torch.device:
+    """Where model ``mname`` trains and is scored: ``training.accelerator`` on this machine.
+
+    Raises:
+        BiozooError: ``cuda`` on a machine without CUDA.
+    """
+    return resolve_device(cfg.training_for(mname).accelerator)
+
+
 def unit_labels(cfg: RunConfig, cohort: Cohort, unit: Unit) -> list[str]:
     """The methods ``unit`` trains, as the leaderboard names them (one per progress step)."""
     if unit.model_index is None:
@@ -306,9 +316,9 @@ def _run_baselines(cfg, cohort, split, si, train, test, transforms, result, prog
         if progress:
             progress(f"{split.name}: {label}")
         t0 = time.perf_counter()
-        model = cls(task=cohort.task, seed=cfg.training.seed + si).fit(
-            x_train, train.target, n_classes=cohort.n_classes
-        )
+        model = cls(
+            task=cohort.task, seed=cfg.training.seed + si, accelerator=cfg.training.accelerator
+        ).fit(x_train, train.target, n_classes=cohort.n_classes)
         pred = model.predict(x_test)
         reference = None
         if cohort.task.needs_reference:
@@ -373,7 +383,7 @@ def train_split_ensemble(
         return build_model(spec, inputs, head.n_outputs)
 
     ensemble = make_ensemble(make_model, seeds)
-    device = resolve_device(tr.accelerator)
+    device = unit_device(cfg, mname)
     pretrained: dict[str, object] = {}
     if tr.pretrain is not None:  # self-supervised, on this split's training part only
         pretrained = pretrain_ensemble(
@@ -436,6 +446,8 @@ class FittedModel:
         task: the cohort's task.
         info: the training summary (epochs run, best epochs and validation losses, seeds,
             the per-epoch ``history`` frame).
+        device: where it trained and predicts (the ensemble is kept on the CPU between
+            predictions).
     """
 
     transforms: FittedTransforms
@@ -443,11 +455,13 @@ class FittedModel:
     ensemble: Ensemble
     task: Task
     info: dict[str, object]
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     def predict(self, cohort: Cohort) -> np.ndarray:
         """The members' mean prediction: probabilities ``[n, C]`` or values ``[n]``."""
         data = self.transforms.fold_data(cohort)
-        members = member_predictions(self.ensemble, self.head, self.transforms, data)
+        with on_device(self.ensemble, self.device):
+            members = member_predictions(self.ensemble, self.head, self.transforms, data)
         return decided(self.info, members.mean(axis=0))
 
 
@@ -476,7 +490,7 @@ def fit_model(cfg: RunConfig, model: str, cohort: Cohort) -> FittedModel:
             model_index=list(cfg.models).index(model),
             labelled=cohort.labelled,
         )
-    return FittedModel(transforms, head, ensemble, cohort.task, info)
+    return FittedModel(transforms, head, ensemble, cohort.task, info, unit_device(cfg, model))
 
 
 def _run_deep(
@@ -501,7 +515,7 @@ def _run_deep(
     history = info.pop("history")
     summary = {k: v for k, v in info.items() if k not in ("in_dims", "seeds")}
     result.training.setdefault(mname, []).append({"split": split.name, **summary})
-    ensemble.to(resolve_device(cfg.training_for(mname).accelerator))  # scored where it trained
+    ensemble.to(unit_device(cfg, mname))  # scored where it trained
     members = member_predictions(ensemble, head, transforms, test_data)
     mean = decided(info, members.mean(axis=0))
     members = decided(info, members)

@@ -135,7 +135,7 @@ def export_int8(run_dir: Path, *, out: Path | None = None) -> Path:
     Raises:
         BiozooError: not a run folder, no saved models, or ``out`` already exists.
     """
-    run = SavedRun(run_dir)
+    run = SavedRun(run_dir, device="cpu")  # quantized on the CPU, where int8 layers run
     splits = run.splits()
     out = Path(out) if out is not None else run.path / "int8"
     if out.exists():

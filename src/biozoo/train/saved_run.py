@@ -26,7 +26,7 @@ from biozoo.data.cohort import Cohort
 from biozoo.errors import BiozooError
 from biozoo.model import MultiModalModel, build_model
 from biozoo.tasks import BaselineModel
-from biozoo.train.device import module_device, serving_device
+from biozoo.train.device import Accelerated, module_device, serving_device
 from biozoo.train.ensemble import Ensemble, make_ensemble
 from biozoo.train.fold import FittedTransforms
 from biozoo.train.runfolder import RunLayout
@@ -168,12 +168,13 @@ class SavedRun:
     Args:
         path: the folder.
         loader: reads one ensemble's weights (default :func:`load_float`).
-        device: where the ensembles are put to score and explain (default: the run's
-            ``training.accelerator`` on this machine, the CPU where it has no CUDA; see
-            :func:`~biozoo.train.device.serving_device`).
+        device: where the ensembles are put to score and explain: a device, or ``auto``,
+            ``cpu`` or ``cuda`` (default: the run's ``training.accelerator`` on this machine,
+            the CPU where it has no CUDA; see :func:`~biozoo.train.device.serving_device`).
 
     Raises:
-        BiozooError: ``path`` has no ``config.yaml`` or it does not validate.
+        BiozooError: ``path`` has no ``config.yaml`` or it does not validate, or ``device``
+            is not a device or is ``cuda`` on a machine without CUDA.
     """
 
     def __init__(
@@ -188,9 +189,9 @@ class SavedRun:
         self.loader = loader
         self.cfg = load_run_config(self.path)
         self.device = (
-            serving_device(self.cfg.training.accelerator)
-            if device is None
-            else torch.device(device)
+            torch.device(device)
+            if isinstance(device, torch.device)
+            else serving_device(self.cfg.training.accelerator, override=device)
         )
 
     def splits(self) -> list[str]:
@@ -234,7 +235,8 @@ class SavedRun:
 
     def baseline(self, name: str, split: str) -> tuple[BaselineModel, FittedTransforms]:
         """Baseline ``name``'s fitted model of ``split``, with the split's fitted transforms
-        (the baseline reads :meth:`FittedTransforms.flat` of them)."""
+        (the baseline reads :meth:`FittedTransforms.flat` of them); one that runs torch (the
+        patient GCN) runs on :attr:`device`."""
         path = self.layout.baseline(name, split)
         if not path.is_file():
             raise BiozooError(
@@ -242,6 +244,8 @@ class SavedRun:
                 "(was output.save_models off?)."
             )
         model = load_baseline(path)
+        if isinstance(model, Accelerated):  # it runs torch: on this run's serving device
+            model.accelerator = self.device.type
         task = self.cfg.data.target.build_task()
         with reading(self.layout.transforms(split)):
             transforms = load_transforms(self.layout.transforms(split), task)

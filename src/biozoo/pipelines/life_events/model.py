@@ -9,7 +9,10 @@ no-event tokens :func:`with_no_events` puts at every multiple of a few years of 
 Delphi-2M does, so that rates are read again as age goes by between distant events. Silent
 tokens and padding never occur as events (log-rate ``-inf``). Training is a plain loop on
 patients: AdamW, early stopping on the validation patients' mean negative log-likelihood per
-transition, best weights restored.
+transition, best weights restored. It runs where the model's weights are
+(:func:`~biozoo.train.device.module_device`; the life-event run puts the model on its
+``training.accelerator``); the batches are drawn on the CPU, so the same seed draws the same
+batches on any device.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from biozoo.data.batch import to_device
 from biozoo.data.events import History
 from biozoo.encoders.protocols import EventEncoder
 from biozoo.errors import BiozooError
 from biozoo.layers.competing_exponentials import exponential_log_likelihood
+from biozoo.train.device import module_device
 
 __all__ = [
     "NO_EVENT",
@@ -81,7 +86,8 @@ def transitions(x: dict[str, Tensor], silent: list[int]) -> Transitions:
     codes, ages, mask = x["codes"], x["ages"], x["mask"]
     valid = mask[:, :-1] & mask[:, 1:]
     code = codes[:, 1:]
-    observed = valid & ~torch.isin(code, torch.tensor(silent, dtype=code.dtype))
+    silent_ids = torch.tensor(silent, dtype=code.dtype, device=code.device)
+    observed = valid & ~torch.isin(code, silent_ids)
     dt = (ages[:, 1:] - ages[:, :-1]).clamp(min=0.0) * valid
     return Transitions(valid, code, dt, observed)
 
@@ -146,6 +152,9 @@ def fit_event_model(
 ) -> dict[str, object]:
     """Train on the ``fit`` patients, early-stopping on the ``val`` patients' likelihood.
 
+    The patients' tensors are moved to the model's device (see the module docstring); the
+    model stays there.
+
     Returns:
         ``epochs_run``, ``best_epoch`` (0-based), ``best_val_nll`` (per transition) and the
         per-epoch ``history`` (fit and validation NLL).
@@ -154,6 +163,8 @@ def fit_event_model(
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     n = len(fit["codes"])
+    device = module_device(model)
+    fit, val = to_device(fit, device), to_device(val, device)
     best, best_epoch, best_state, wait = np.inf, -1, copy.deepcopy(model.state_dict()), 0
     history: list[dict[str, float]] = []
     epoch = 0
@@ -161,7 +172,7 @@ def fit_event_model(
         model.train()
         total, count = 0.0, 0
         for rows in torch.randperm(n, generator=g).split(batch_size):
-            ll, k = model.log_likelihood(_take(fit, rows), silent)
+            ll, k = model.log_likelihood(_take(fit, rows.to(device)), silent)
             loss = -ll / k.clamp(min=1)
             opt.zero_grad()
             loss.backward()

@@ -34,6 +34,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
 from biozoo._yaml import read_yaml
+from biozoo.data.batch import to_device
 from biozoo.data.cohort import RecordModality, align_records
 from biozoo.data.events import PAD, UNK, EventsConfig, EventTokens, History, read_modality
 from biozoo.data.protocol import Read
@@ -59,6 +60,7 @@ from biozoo.pipelines.life_events.model import (
 )
 from biozoo.pipelines.life_events.next_code import NextCodeLogistic, transition_features
 from biozoo.pipelines.life_events.sampling import sample_trajectories
+from biozoo.train.device import Accelerator, on_device, resolve_device
 
 __all__ = ["LifeEventsConfig", "LifeEventsResult", "load_life_events_config", "run_life_events"]
 
@@ -68,7 +70,8 @@ class _Strict(BaseModel):
 
 
 class LifeEventsTraining(_Strict):
-    """Patient split and optimisation."""
+    """Patient split and optimisation; ``accelerator`` is where the model trains, is scored
+    and samples (:mod:`biozoo.train.device`: ``auto``, ``cpu`` or ``cuda``)."""
 
     test_size: float = Field(0.2, gt=0.0, lt=1.0)
     val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
@@ -78,6 +81,7 @@ class LifeEventsTraining(_Strict):
     weight_decay: float = Field(0.0, ge=0.0)
     patience: PositiveInt = 5
     seed: int = 0
+    accelerator: Accelerator = "auto"
 
 
 class LifeEventsEvaluation(_Strict):
@@ -143,8 +147,17 @@ class LifeEventsResult:
 
 
 def run_life_events(cfg: LifeEventsConfig) -> LifeEventsResult:
-    """Split patients, fit, train and score (see the module docstring)."""
+    """Split patients, fit, train and score (see the module docstring).
+
+    The model trains, is scored and samples on ``training.accelerator``'s device, and is
+    handed back on the CPU.
+
+    Raises:
+        BiozooError: ``training.accelerator`` is ``cuda`` on a machine without CUDA (before
+            any data is read), or the data or config cannot be used.
+    """
     t0 = time.perf_counter()
+    device = resolve_device(cfg.training.accelerator)
     read = read_modality("events", cfg.data)
     raw = list(read.data)
     read = Read(read.data.map(lambda h: with_no_events(h, cfg.no_event_every)), read.source, {})
@@ -164,28 +177,34 @@ def run_life_events(cfg: LifeEventsConfig) -> LifeEventsResult:
     fit_pos, val_pos = inner_split(np.zeros(len(train)), val_fraction=tr.val_fraction, seed=tr.seed)
     torch.manual_seed(tr.seed)  # the initial weights come from the run seed only
     model = EventHistoryModel(event_encoder(cfg.model, part), len(index), never)
-    t1 = time.perf_counter()
-    info = fit_event_model(
-        model,
-        _rows(x_train, fit_pos),
-        _rows(x_train, val_pos),
-        silent=silent,
-        epochs=tr.epochs,
-        batch_size=tr.batch_size,
-        lr=tr.lr,
-        weight_decay=tr.weight_decay,
-        patience=tr.patience,
-        seed=tr.seed,
-    )
-    t2 = time.perf_counter()
+    with on_device(model, device):
+        t1 = time.perf_counter()
+        info = fit_event_model(
+            model,
+            _rows(x_train, fit_pos),
+            _rows(x_train, val_pos),
+            silent=silent,
+            epochs=tr.epochs,
+            batch_size=tr.batch_size,
+            lr=tr.lr,
+            weight_decay=tr.weight_decay,
+            patience=tr.patience,
+            seed=tr.seed,
+        )
+        t2 = time.perf_counter()
+        with torch.no_grad():
+            model_rates = model.log_rates(to_device(x_test, device))[:, :-1].cpu()
+        codes = [i for c, i in index.items() if i not in (PAD, UNK, *silent)]
+        vocab = part.token_names() or []
+        raw_train = [raw[i] for i in train]
+        later = {c for h in raw_train for c in h.codes[1:]}  # codes that occur after a first one
+        names = [vocab[c] for c in codes if vocab[c] in later]
+        aalen = AalenJohansenIncidence(names, cfg.terminal).fit(raw_train)
+        incidence = _incidence_check(cfg, model, part, aalen, [raw[i] for i in test])
     ev = cfg.evaluation
     sex_train, sex_test = (_sex(mod.subset(rows), part, ev.sex_covariate) for rows in (train, test))
     baseline = _fit_baseline(x_train, sex_train, silent, never, len(index), ev.baseline_band_years)
-    codes = [i for c, i in index.items() if i not in (PAD, UNK, *silent)]
-    vocab = part.token_names() or []
     logistic = _fit_logistic(x_train, silent, len(index), codes)
-    with torch.no_grad():
-        model_rates = model.log_rates(x_test)[:, :-1]
     test_features = transition_features(x_test, silent, len(index))
     scored = {
         "delphi": _scored(x_test, model_rates.numpy().astype(np.float64), sex_test, silent),
@@ -196,11 +215,6 @@ def run_life_events(cfg: LifeEventsConfig) -> LifeEventsResult:
             next_prob=logistic.predict_proba(test_features),
         ),
     }
-    raw_train = [raw[i] for i in train]
-    later = {c for h in raw_train for c in h.codes[1:]}  # codes that occur after a first event
-    names = [vocab[c] for c in codes if vocab[c] in later]
-    aalen = AalenJohansenIncidence(names, cfg.terminal).fit(raw_train)
-    incidence = _incidence_check(cfg, model, part, aalen, [raw[i] for i in test])
     rows, aucs, calib = [], [], []
     for method, s in scored.items():
         auc = next_event_auc(s, vocab, codes, ev.age_bands, min_cases=ev.min_cases)

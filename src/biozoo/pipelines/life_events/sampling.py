@@ -7,7 +7,10 @@ nothing happened between the last event and ``start_age``, the first new event c
 ``max(last age, start_age)`` plus the sampled wait (the exponential has no memory). A
 trajectory stops at a terminal code (kept) or when the next event would fall after
 ``max_age`` (dropped). The trajectories of all histories are sampled in parallel, in
-lockstep, from one seeded generator: the same seed gives the same trajectories.
+lockstep, from one seeded generator: the same seed gives the same trajectories. The model
+reads the histories on its own device (:func:`~biozoo.train.device.module_device`); the
+rates come back to the CPU, where the generator draws, so the draws do not depend on the
+device.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from biozoo.data.batch import to_device
 from biozoo.data.events import PAD, EventTokens, History
 from biozoo.errors import BiozooError
 from biozoo.layers.competing_exponentials import sample_next_event
 from biozoo.pipelines.life_events.model import NO_EVENT, EventHistoryModel, with_no_events
+from biozoo.train.device import module_device
 
 __all__ = ["rates_after", "sample_trajectories"]
 
@@ -44,8 +49,18 @@ def rates_after(
     model.eval()
     x = part.encode([with_no_events(h, no_event_every) for h in histories])
     last = x["mask"].sum(dim=1) - 1
-    rates = model.log_rates(x)[torch.arange(len(histories)), last].exp()
+    rates = _rates_at(model, x, torch.arange(len(histories)), last).exp()
     return pd.DataFrame(rates.double().numpy(), columns=part.token_names())
+
+
+def _rates_at(
+    model: EventHistoryModel, x: dict[str, torch.Tensor], rows: torch.Tensor, at: torch.Tensor
+) -> torch.Tensor:
+    """Log-rates ``[len(rows), V]`` after event ``at`` of each row, computed on the model's
+    device and handed back on the CPU."""
+    device = module_device(model)
+    log_rates = model.log_rates(to_device(x, device))
+    return log_rates[rows.to(device), at.to(device)].cpu()
 
 
 @torch.no_grad()
@@ -123,7 +138,7 @@ def sample_trajectories(
             "mask": codes[:, :used] != PAD,
             "covariates": x["covariates"],
         }
-        log_rates = model.log_rates(inputs)[rows, last]  # (m, V)
+        log_rates = _rates_at(model, inputs, rows, last)  # (m, V)
         code, wait = sample_next_event(log_rates.double(), generator=g)
         now = torch.maximum(ages[rows, last].double(), floor)
         when = now + wait

@@ -12,7 +12,9 @@ its name in the leaderboard (:meth:`~biozoo.tasks.base.Task.baseline_label`).
 
 All baselines share one contract:
 
-* ``__init__(*, task, seed=0, n_jobs=1)`` with a :class:`~biozoo.tasks.base.Task`;
+* ``__init__(*, task, seed=0, n_jobs=1, accelerator="auto")`` with a
+  :class:`~biozoo.tasks.base.Task` (``accelerator``, a run's ``training.accelerator``, is
+  read by the baselines that run torch: the patient GCN);
 * ``fit(X, y, *, n_classes=None) -> self``;
 * ``predict(X)``: the task's prediction shape (probabilities ``[n, C]`` for classification,
   values ``[n]`` for regression, risk scores ``[n]`` for survival);
@@ -44,12 +46,16 @@ class Baseline:
         task: the task of the targets.
         seed: seed for every ``random_state`` (and the inner CV split).
         n_jobs: parallel jobs for estimators that accept it (``-1`` = all cores).
+        accelerator: ``auto``, ``cpu`` or ``cuda``: where a baseline that runs torch trains.
     """
 
     family: ClassVar[str] = ""
 
-    def __init__(self, *, task: Task, seed: int = 0, n_jobs: int = 1) -> None:
+    def __init__(
+        self, *, task: Task, seed: int = 0, n_jobs: int = 1, accelerator: str = "auto"
+    ) -> None:
         self.task, self.seed, self.n_jobs = task, seed, n_jobs
+        self.accelerator = accelerator
         self.label = self.label_for(task)
         self.model_: BaselineModel | None = None
 

@@ -21,7 +21,8 @@ and adds test nodes at inference; PyG's symmetric normalisation of ``A + I``; ea
 on a validation part of the training samples.
 
 It is registered as a classical-style baseline: ``fit(X_train, y_train)`` keeps the training
-data and ``predict(X_test)`` builds the graph over both and trains there.
+data and ``predict(X_test)`` builds the graph over both and trains there, on the device its
+``accelerator`` names (a run's ``training.accelerator``; see :mod:`biozoo.train.device`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from biozoo.data.splits import inner_split
 from biozoo.errors import BiozooError
 from biozoo.tasks import BaselineModel, Task
 from biozoo.train.baselines._base import BASELINES, Baseline
+from biozoo.train.device import resolve_device
 
 __all__ = ["PatientGCN", "PatientGCNBaseline", "similarity_graph", "transductive_gcn"]
 
@@ -117,6 +119,7 @@ def transductive_gcn(
     patience: int = 30,
     val_fraction: float = 0.2,
     seed: int = 0,
+    device: torch.device | None = None,
 ) -> np.ndarray:
     """Train a GCN on the labelled nodes of a similarity graph over all rows; predict all rows.
 
@@ -139,6 +142,8 @@ def transductive_gcn(
         patience: epochs without a better validation loss before stopping.
         val_fraction: fraction of the labelled samples used for early stopping.
         seed: seed of the validation split, initialisation and dropout.
+        device: where the GCN trains and predicts (default the CPU); the predictions are
+            handed back on the CPU.
 
     Returns:
         The task's float64 predictions of every row (``[n, C]`` probabilities, ``[n]``
@@ -152,21 +157,23 @@ def transductive_gcn(
     fit, val = inner_split(
         y_lab, stratify=task.stratify_labels(y_lab), val_fraction=val_fraction, seed=seed
     )
+    device = device or torch.device("cpu")
     transform = task.fit_target(y_lab[fit])
-    y_t = torch.from_numpy(transform.transform(y_lab))
-    head = task.head(n_classes)
+    y_t = torch.from_numpy(transform.transform(y_lab)).to(device)
+    head = task.head(n_classes).to(device)
     ei, w = similarity_graph(X, method=graph, k=k)
-    x = torch.as_tensor(np.asarray(X), dtype=torch.float32)
-    ei_t, w_t = torch.from_numpy(ei), torch.from_numpy(w)
-    node_fit, node_val = torch.from_numpy(idx[fit]), torch.from_numpy(idx[val])
-    one_view = torch.ones(len(x), 1, dtype=torch.bool)
+    x = torch.as_tensor(np.asarray(X), dtype=torch.float32).to(device)
+    ei_t, w_t = torch.from_numpy(ei).to(device), torch.from_numpy(w).to(device)
+    node_fit = torch.from_numpy(idx[fit]).to(device)
+    node_val = torch.from_numpy(idx[val]).to(device)
+    one_view = torch.ones(len(x), 1, dtype=torch.bool, device=device)
 
     def loss(out: Tensor, nodes: Tensor, rows: np.ndarray) -> Tensor:
         return head(out[nodes].unsqueeze(1), one_view[nodes], y_t[rows]).loss
 
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        net = _GCN(x.shape[1], list(hidden), head.n_outputs, dropout)
+        net = _GCN(x.shape[1], list(hidden), head.n_outputs, dropout).to(device)
         opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
         best, best_state, best_epoch = np.inf, None, 0
         for epoch in range(1, epochs + 1):
@@ -187,7 +194,7 @@ def transductive_gcn(
     net.eval()
     with torch.no_grad():
         # float64 through the head, so that probabilities sum to 1 to machine precision
-        pred = head(net(x, ei_t, w_t).double().unsqueeze(1), one_view).prediction
+        pred = head(net(x, ei_t, w_t).double().unsqueeze(1), one_view).prediction.cpu()
     return np.asarray(transform.inverse_transform(pred.double().numpy()), dtype=np.float64)
 
 
@@ -198,13 +205,24 @@ class PatientGCN:
         task: the task of the targets.
         n_classes: number of classes of a classification task.
         seed: seed of the training.
+        accelerator: ``auto``, ``cpu`` or ``cuda``: where it trains (a plain string, kept
+            in the saved baseline; a saved run sets it to its serving device).
         **options: keyword options of :func:`transductive_gcn`.
     """
 
+    accelerator: str = "auto"  # also the value of a saved baseline written without one
+
     def __init__(
-        self, *, task: Task, n_classes: int | None = None, seed: int = 0, **options: Any
+        self,
+        *,
+        task: Task,
+        n_classes: int | None = None,
+        seed: int = 0,
+        accelerator: str = "auto",
+        **options: Any,
     ) -> None:
         self.task, self.n_classes, self.seed, self.options = task, n_classes, seed, options
+        self.accelerator = accelerator
         self._X: np.ndarray | None = None
         self._y: np.ndarray | None = None
 
@@ -227,6 +245,7 @@ class PatientGCN:
             task=self.task,
             n_classes=self.n_classes,
             seed=self.seed,
+            device=resolve_device(self.accelerator),
             **self.options,
         )
         return out[n_train:]
@@ -249,5 +268,11 @@ class PatientGCNBaseline(Baseline):
         return cls.LABEL
 
     def _fit(self, X: np.ndarray, y: np.ndarray, n_classes: int | None) -> BaselineModel:
-        model = PatientGCN(task=self.task, n_classes=n_classes, seed=self.seed, **self.OPTIONS)
+        model = PatientGCN(
+            task=self.task,
+            n_classes=n_classes,
+            seed=self.seed,
+            accelerator=self.accelerator,
+            **self.OPTIONS,
+        )
         return model.fit(X, y)
