@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from biozoo.errors import BiozooError
 from biozoo.layers.linear_attention import LinearAttention
 from biozoo.layers.positional import RotaryEmbedding
+from biozoo.layers.vmap import under_vmap
 
 __all__ = [
     "ATTENTION_KINDS",
@@ -55,13 +56,6 @@ def attention_mask(
         tri = torch.ones(lq, lk, dtype=torch.bool, device=dev).tril(lk - lq)
         mask = tri[None, None] if mask is None else mask & tri
     return mask
-
-
-def _under_vmap(t: Tensor) -> bool:
-    # SDPA's fused CPU kernel has no vmap batching rule (vmap would loop over members);
-    # the explicit softmax path batches. functorch offers no public test for this.
-    is_batched = getattr(torch._C._functorch, "is_batchedtensor", None)
-    return bool(is_batched is not None and is_batched(t))
 
 
 class MultiHeadAttention(nn.Module):
@@ -125,7 +119,9 @@ class MultiHeadAttention(nn.Module):
         mask = attention_mask(key_mask, lq, lk, causal=causal, device=x.device)
         p = self.dropout if self.training else 0.0
         weights = None
-        if need_weights or _under_vmap(q):
+        # SDPA's fused CPU kernel has no vmap batching rule (vmap would loop over members);
+        # the explicit softmax path batches
+        if need_weights or under_vmap(q):
             scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)  # (B, h, Lq, Lk)
             if mask is not None:
                 scores = scores.masked_fill(~mask, float("-inf"))
