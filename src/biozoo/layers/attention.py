@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from biozoo.errors import BiozooError
 from biozoo.layers.linear_attention import LinearAttention
+from biozoo.layers.multihead import head_dim
 from biozoo.layers.positional import RotaryEmbedding
 from biozoo.layers.vmap import under_vmap
 
@@ -86,9 +87,8 @@ class MultiHeadAttention(nn.Module):
         rotary: bool = False,
     ) -> None:
         super().__init__()
-        if dim % heads:
-            raise BiozooError(f"attention width {dim} is not a multiple of its {heads} heads")
-        self.dim, self.heads, self.head_dim = dim, heads, dim // heads
+        self.dim, self.heads = dim, heads
+        self.head_dim = head_dim(dim, heads, "attention width")
         self.dropout = dropout
         self.q_proj = nn.Linear(dim, dim, bias=bias)
         self.kv_proj = nn.Linear(kv_dim or dim, 2 * dim, bias=bias)
