@@ -178,13 +178,14 @@ class _PlacedBases(torch.autograd.Function):
     def setup_context(ctx, inputs, output) -> None:
         _, _, deriv, flat, _ = inputs
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(flat, deriv)
+        if ctx.needs_input_grad[0]:  # the slots are kept only for a gradient to x
+            ctx.save_for_backward(flat, deriv)
 
     @staticmethod
     def backward(ctx, grad: Tensor | None) -> tuple[Tensor | None, None, None, None, None]:
-        flat, deriv = ctx.saved_tensors
         if grad is None or not ctx.needs_input_grad[0]:
             return None, None, None, None, None
+        flat, deriv = ctx.saved_tensors
         if deriv is None:  # order 0: piecewise constant
             return grad.new_zeros(grad.shape[0], grad.shape[2]), None, None, None, None
         padded = F.pad(grad, (0, 0, 1, 1))  # (N, G+k+2, in), zero at the discarded slots
@@ -192,11 +193,8 @@ class _PlacedBases(torch.autograd.Function):
         return (g * deriv).sum(0), None, None, None, None
 
 
-def _place(x: Tensor, mu: Tensor, s: Tensor, coef: Tensor, inv_h: Tensor, n_bases: int) -> Tensor:
-    need_deriv = x.requires_grad and torch.is_grad_enabled()
-    local, deriv = _local_polynomials(coef, s, inv_h, need_deriv)
-    flat = _slots(mu, coef.shape[0] - 1, n_bases)
-    return _PlacedBases.apply(x, local, deriv, flat, n_bases)
+def _needs_deriv(x: Tensor) -> bool:
+    return x.requires_grad and torch.is_grad_enabled()
 
 
 def uniform_bases(x: Tensor, knots: Tensor, order: int) -> Tensor:
@@ -208,7 +206,8 @@ def uniform_bases(x: Tensor, knots: Tensor, order: int) -> Tensor:
     u = torch.addcmul(-knots[:, 0] * inv_h, x.detach(), inv_h).clamp(-1.0, float(n))
     mu = u.floor().clamp(max=n - 1)  # interval index
     coef = _cardinal_table(k, x.dtype, x.device)
-    return _place(x, mu, u - mu, coef, inv_h, n - k - 1)
+    local, deriv = _local_polynomials(coef, u - mu, inv_h, _needs_deriv(x))
+    return _PlacedBases.apply(x, local, deriv, _slots(mu, k, n - k - 1), n - k - 1)
 
 
 def local_bases(x: Tensor, knots: Tensor, order: int) -> Tensor:
@@ -355,5 +354,8 @@ def tabled_bases(x: Tensor, tables: IntervalTables, order: int) -> Tensor:
     rows = tables.intervals.index_select(1, row).view(-1, n_rows, n_in)  # ((k+1)^2 + 3, N, in)
     s = torch.addcmul(rows[-1], xd, rows[-2])
     coef = rows[: (k + 1) ** 2].view(k + 1, k + 1, n_rows, n_in)  # (p, r, N, in)
+    local, deriv = _local_polynomials(coef, s, rows[-2], _needs_deriv(x))
     n_bases = tables.intervals.shape[1] // n_in - k - 2  # (n + 1) rows per input; G + k
-    return _place(x, rows[-3], s, coef, rows[-2], n_bases)
+    flat = _slots(rows[-3], k, n_bases)
+    del rows, coef  # the gathered rows are the step's largest tensor: gone before the scatter
+    return _PlacedBases.apply(x, local, deriv, flat, n_bases)
