@@ -32,7 +32,13 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, machine_lines, markdown_table, peak_mb  # noqa: E402
+from _common import (  # noqa: E402
+    machine,
+    machine_lines,
+    markdown_table,
+    peak_mb,
+    write_keeping_reading,
+)
 
 from biozoo.layers.kan import KAN  # noqa: E402
 
@@ -60,6 +66,7 @@ SWEEP_HEADER = [
     "peak MB MLP / KAN / adapted",
 ]
 
+READING = "## Reading"  # written by hand below the tables; kept when they are regenerated
 REFERENCE = """\
 Quoted, not re-measured here (same shape, one thread, a 2-core machine): pykan 0.2.8 about
 830 ms per step as it comes and 28 ms after `speed()`; efficient-kan about 8 ms; fast-kan
@@ -255,11 +262,13 @@ grid {GRID}, order {ORDER}, float32, `torch.set_num_threads(1)`. The models take
 over rounds (wall clock; thread CPU time beside it, which discounts time the shared machine
 gave to other processes).
 
-- **biozoo KAN**: `biozoo.layers.kan.KAN` on its initial uniform grid (closed-form local
-  B-spline bases, one scatter, one matmul; analytic backward of the bases).
-- **biozoo KAN, adapted grid**: the same after `update_grid` (quantile knots): the general
-  general path (each input's interval by counting knots, de Boor's triangle on its k + 1
-  non-zero bases, the same scatter and matmul).
+- **biozoo KAN**: `biozoo.layers.kan.KAN` on its initial uniform grid: each input's k + 1
+  non-zero B-spline bases are the cardinal polynomials of its position in its interval, placed
+  by one scatter, then one matmul; analytic derivatives of the bases.
+- **biozoo KAN, adapted grid**: the same after `update_grid` (quantile knots), through tables
+  built once per set of knots (`biozoo.layers.bspline.interval_tables`): a lookup grid of cells
+  narrower than the closest two knots finds each input's interval with one comparison, and a
+  table holds each interval's polynomial coefficients; then the same scatter and matmul.
 - **pykan 0.2.8, as it comes**: `kan.KAN(width=..., grid=5, k=3)` with its defaults
   (symbolic branch on, activations saved); **speed()**: after `model.speed()` (symbolic branch
   and activation saving off).
@@ -281,7 +290,7 @@ declares no dependencies and uses the torch already here).
 Load average at the end: {" ".join(f"{v:.2f}" for v in os.getloadavg())}
 """
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "kan_speed.md").write_text(text)
+    write_keeping_reading(args.out / "kan_speed.md", text, READING)
     record = {
         "command": command,
         "shape": {"batch": batch, "widths": widths, "grid": GRID, "order": ORDER},

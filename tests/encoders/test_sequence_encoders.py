@@ -232,7 +232,7 @@ def test_mixed_stacks_build_the_layers_named():
 def test_bad_inputs_are_reported():
     with pytest.raises(BiozooError, match="graph"):
         build("lstm", GraphInput(node_dim=3, edge_dim=0))
-    with pytest.raises(BiozooError, match="multiple of heads"):
+    with pytest.raises(BiozooError, match="multiple of its 4 heads"):
         build("transformer", TableInput(5), d_model=10, heads=4)
     with pytest.raises(BiozooError, match="even head width"):
         build("retnet", TableInput(5), d_model=12, heads=4)

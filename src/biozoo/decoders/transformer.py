@@ -31,8 +31,8 @@ from torch import Tensor, nn
 
 from biozoo.decoders._registry import DECODERS
 from biozoo.decoders.protocols import DecodingOptions, State
-from biozoo.errors import BiozooError
 from biozoo.layers.attention import FeedForward, MultiHeadAttention
+from biozoo.layers.multihead import head_dim
 from biozoo.layers.positional import additive_positional
 
 __all__ = ["CrossAttentionBlock", "TransformerDecoder"]
@@ -111,8 +111,7 @@ class TransformerDecoder(nn.Module):
         max_len: int = 128,
     ) -> None:
         super().__init__()
-        if d_model % heads:
-            raise BiozooError(f"decoder d_model {d_model} is not a multiple of heads {heads}")
+        head_dim(d_model, heads, "decoder d_model")
         self.decoding = DecodingOptions(search=search, beam_width=beam_width, max_len=max_len)
         self.embed = nn.Embedding(n_outputs, d_model, padding_idx=0)
         self.positional = additive_positional(positional, d_model, max_len + 1)

@@ -23,9 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 from torch import Tensor, nn
 
 from biozoo.encoders._registry import ENCODERS
-from biozoo.errors import BiozooError
 from biozoo.inputs import EventsInput
 from biozoo.layers.attention import TransformerBlock
+from biozoo.layers.multihead import head_dim
 from biozoo.layers.positional import AgeEncoding
 from biozoo.layers.token_input import zero_absent
 
@@ -71,8 +71,7 @@ class DelphiEncoder(nn.Module):
         out_dim: int = 32,
     ) -> None:
         super().__init__()
-        if d_model % heads:
-            raise BiozooError(f"delphi d_model {d_model} is not a multiple of heads {heads}")
+        head_dim(d_model, heads, "delphi d_model")
         self.input, self.out_dim, self.d_model = input, out_dim, d_model
         self.codes = nn.Embedding(input.vocab, d_model, padding_idx=0)
         self.age = AgeEncoding(d_model)

@@ -37,6 +37,7 @@ from biozoo.inputs import GroupsInput, SeriesInput, TableInput, TokensInput
 from biozoo.layers.attention import FeedForward, TransformerBlock
 from biozoo.layers.conv_stem import ConvStem
 from biozoo.layers.mamba import MambaLayer
+from biozoo.layers.multihead import head_dim
 from biozoo.layers.positional import additive_positional
 from biozoo.layers.retention import RetentionLayer
 from biozoo.layers.token_input import TokenInput, compact_tokens, masked_mean, zero_absent
@@ -182,8 +183,7 @@ class TransformerEncoder(nn.Module):
         out_dim: int = 32,
     ) -> None:
         super().__init__()
-        if d_model % heads:
-            raise BiozooError(f"transformer d_model {d_model} is not a multiple of heads {heads}")
+        head_dim(d_model, heads, "transformer d_model")
         self.input, self.out_dim, self.pooling, self.ffn_kind = input, out_dim, pooling, ffn
         self.aux_weight, self.kan_reg = aux_weight, kan_reg
         self.stackable = ffn != "moe"

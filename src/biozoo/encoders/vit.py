@@ -39,6 +39,7 @@ from biozoo.inputs import ImageInput
 from biozoo.layers.attention import FeedForward, TransformerBlock
 from biozoo.layers.axial_attention import GRID_ATTENTION_KINDS
 from biozoo.layers.conv2d import ResidualStages, check_image
+from biozoo.layers.multihead import head_dim
 from biozoo.layers.positional import sinusoidal_2d
 
 __all__ = ["ViTEncoder"]
@@ -108,8 +109,7 @@ class ViTEncoder(nn.Module):
         out_dim: int = 32,
     ) -> None:
         super().__init__()
-        if d_model % heads:
-            raise BiozooError(f"vit d_model {d_model} is not a multiple of heads {heads}")
+        head_dim(d_model, heads, "vit d_model")
         self.input, self.out_dim, self.patch = input, out_dim, patch
         self.pooling = "cls"
         self.stem = None

@@ -22,7 +22,9 @@ from torch import Tensor, nn
 
 from biozoo.errors import BiozooError
 from biozoo.layers.linear_attention import LinearAttention
+from biozoo.layers.multihead import head_dim
 from biozoo.layers.positional import RotaryEmbedding
+from biozoo.layers.vmap import under_vmap
 
 __all__ = [
     "ATTENTION_KINDS",
@@ -57,13 +59,6 @@ def attention_mask(
     return mask
 
 
-def _under_vmap(t: Tensor) -> bool:
-    # SDPA's fused CPU kernel has no vmap batching rule (vmap would loop over members);
-    # the explicit softmax path batches. functorch offers no public test for this.
-    is_batched = getattr(torch._C._functorch, "is_batchedtensor", None)
-    return bool(is_batched is not None and is_batched(t))
-
-
 class MultiHeadAttention(nn.Module):
     """Multi-head attention of queries ``x`` on keys/values ``context`` (``x`` itself if None).
 
@@ -92,9 +87,8 @@ class MultiHeadAttention(nn.Module):
         rotary: bool = False,
     ) -> None:
         super().__init__()
-        if dim % heads:
-            raise BiozooError(f"attention width {dim} is not a multiple of its {heads} heads")
-        self.dim, self.heads, self.head_dim = dim, heads, dim // heads
+        self.dim, self.heads = dim, heads
+        self.head_dim = head_dim(dim, heads, "attention width")
         self.dropout = dropout
         self.q_proj = nn.Linear(dim, dim, bias=bias)
         self.kv_proj = nn.Linear(kv_dim or dim, 2 * dim, bias=bias)
@@ -125,7 +119,9 @@ class MultiHeadAttention(nn.Module):
         mask = attention_mask(key_mask, lq, lk, causal=causal, device=x.device)
         p = self.dropout if self.training else 0.0
         weights = None
-        if need_weights or _under_vmap(q):
+        # SDPA's fused CPU kernel has no vmap batching rule (vmap would loop over members);
+        # the explicit softmax path batches
+        if need_weights or under_vmap(q):
             scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)  # (B, h, Lq, Lk)
             if mask is not None:
                 scores = scores.masked_fill(~mask, float("-inf"))

@@ -11,16 +11,12 @@ intervals extended by ``k`` knots on each side, and node ``o`` sums its incoming
 
 Speed: the ``G + k`` bases of every input are built for the whole batch at once, then one
 matmul with the flattened coefficients gives all edges' splines summed per node (no per-edge
-loop). On a uniform grid (the initial one) each input's ``k + 1`` non-zero bases are fixed
-polynomials of its position in its interval, scattered into place; on any other grid (after
-:meth:`KANLinear.update_grid`) a count of knots finds each input's interval and de Boor's
-triangle computes just its ``k + 1`` non-zero bases, scattered the same way. Both have an
-analytic backward, and both match :func:`bspline_basis`, the plain reference.
+loop). Only each input's ``k + 1`` non-zero bases are computed, on a uniform grid (the initial
+one) and after :meth:`KANLinear.update_grid` alike; :mod:`biozoo.layers.bspline` has the paths.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Sequence
 
@@ -29,6 +25,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from biozoo.errors import BiozooError
+from biozoo.layers.bspline import (
+    IntervalTables,
+    bspline_basis,
+    interval_tables,
+    local_bases,
+    tabled_bases,
+    uniform_bases,
+)
+from biozoo.layers.vmap import under_vmap
 
 __all__ = ["KAN", "KANFeedForward", "KANLinear", "bspline_basis"]
 
@@ -49,212 +54,6 @@ def _extended_knots(core: Tensor, order: int) -> Tensor:
     left = core[:, :1] - h_lo * steps.flip(0)
     right = core[:, -1:] + h_hi * steps
     return torch.cat([left, core, right], dim=1)
-
-
-def bspline_basis(x: Tensor, knots: Tensor, order: int) -> Tensor:
-    """B-spline bases of order ``order`` on per-input knots, by the Cox-de Boor recursion.
-
-    The plain, differentiable reference; :class:`KANLinear` uses faster equivalents.
-
-    Args:
-        x: inputs.
-        knots: non-decreasing knots per input, ``n_knots = G + 2k + 1``.
-        order: spline order ``k`` (3: cubic).
-
-    Returns:
-        the ``G + k`` basis values of each input; zero outside ``[t_0, t_last)``.
-
-    Shape:
-        - x: ``[N, in]``; knots: ``[in, n_knots]``; output ``[N, in, n_knots - 1 - k]``.
-    """
-    xe = x.unsqueeze(-1)
-    b = ((xe >= knots[:, :-1]) & (xe < knots[:, 1:])).to(x.dtype)
-    for j in range(1, order + 1):
-        left_d = knots[:, j:-1] - knots[:, : -(j + 1)]
-        right_d = knots[:, j + 1 :] - knots[:, 1:-j]
-        left = torch.where(left_d > 0, (xe - knots[:, : -(j + 1)]) / left_d, 0.0)
-        right = torch.where(right_d > 0, (knots[:, j + 1 :] - xe) / right_d, 0.0)
-        b = left * b[..., :-1] + right * b[..., 1:]
-    return b
-
-
-# Internally the bases are laid out (N, G + k, in): the input dim innermost keeps every
-# elementwise op contiguous, and the flattened (N, (G+k)*in) matrix is a view.
-
-
-def _cardinal_polynomials(order: int) -> list[list[float]]:
-    """Coefficients ``M[r][p]`` of the ``k + 1`` non-zero uniform B-splines on one interval:
-    ``B_{mu-k+r}(x) = sum_p M[r][p] s^p`` with ``s`` the position in the interval, in [0, 1)."""
-    polys = [[1.0] + [0.0] * order]
-    for j in range(1, order + 1):
-        nxt = []
-        for r in range(j + 1):
-            c = [0.0] * (order + 1)
-            # B^j_r = (s + j - r) / j * B^{j-1}_{r-1} + (r + 1 - s) / j * B^{j-1}_r
-            for src, a, sign in ((r - 1, j - r, 1.0), (r, r + 1, -1.0)):
-                if 0 <= src < j:
-                    for e, v in enumerate(polys[src][:order]):
-                        c[e] += v * a / j
-                        c[e + 1] += sign * v / j
-            nxt.append(c)
-        polys = nxt
-    return polys
-
-
-_POLY_CACHE: dict[tuple, tuple[Tensor, Tensor]] = {}
-
-
-def _poly_tables(order: int, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
-    """``[r, p]`` coefficients of the local bases, and ``[r, p]`` of their ``d/ds``."""
-    key = (order, dtype, device)
-    if key not in _POLY_CACHE:
-        m = torch.tensor(_cardinal_polynomials(order), dtype=torch.float64)  # (k+1, k+1)
-        d = m[:, 1:] * torch.arange(1, order + 1, dtype=torch.float64)  # (k+1, k)
-        _POLY_CACHE[key] = (m.to(device, dtype), d.to(device, dtype))
-    return _POLY_CACHE[key]
-
-
-def _row_index(n_rows: int, n_in: int, width: int, device: torch.device) -> Tensor:
-    """Flat position of ``(row, slot 0, input)`` in a ``(n_rows, width, n_in)`` tensor;
-    cached for training-sized batches."""
-    if n_rows * n_in <= 1 << 18:
-        return _cached_row_index(n_rows, n_in, width, device)
-    return _cached_row_index.__wrapped__(n_rows, n_in, width, device)
-
-
-@functools.lru_cache(maxsize=16)
-def _cached_row_index(n_rows: int, n_in: int, width: int, device: torch.device) -> Tensor:
-    rows = torch.arange(n_rows, device=device).unsqueeze(-1) * (width * n_in)
-    return rows + torch.arange(n_in, device=device)
-
-
-def _scatter_local(local: Tensor, mu: Tensor, n_bases: int) -> tuple[Tensor, Tensor]:
-    """Place each input's ``k + 1`` local bases ``(k+1, N*in)`` of interval ``mu`` ``(N, in)``
-    into the dense ``(N, G + k, in)`` layout; also returns the flat slots for the backward.
-
-    Basis ``mu-k+r`` goes to slot ``mu-k+r+1`` of ``(N, G+k+2, in)``: slots ``1 .. G+k`` are
-    the real bases; the partial bases beyond either end (near the ends of the extended grid,
-    or for inputs outside it) pile up in the two discarded slots ``0`` and ``G+k+1``. A flat
-    1-D scatter is far faster than one along dim 1, and ``scatter_add_`` has a vmap batching
-    rule (``scatter_`` has none).
-    """
-    k = local.shape[0] - 1
-    n_rows, n_in = mu.shape
-    shift = torch.arange(1 - k, 2, device=mu.device).view(-1, 1, 1)  # (k+1, 1, 1)
-    slot = (mu + shift).clamp(0, n_bases + 1)  # (k+1, N, in)
-    flat = (slot * n_in + _row_index(n_rows, n_in, n_bases + 2, mu.device)).flatten()
-    dense = local.new_zeros(n_rows * (n_bases + 2) * n_in)
-    dense.scatter_add_(0, flat, local.flatten())
-    return dense.view(n_rows, n_bases + 2, n_in)[:, 1:-1], flat
-
-
-def _gather_local(grad: Tensor, flat: Tensor, order: int) -> Tensor:
-    """The gradient ``(N, G+k, in)`` at each input's ``k + 1`` local slots: ``(k+1, N*in)``."""
-    padded = F.pad(grad, (0, 0, 1, 1))  # (N, G+k+2, in), zero at the discarded slots
-    return padded.flatten().index_select(0, flat).view(order + 1, -1)
-
-
-class _UniformBasis(torch.autograd.Function):
-    """Bases on uniform knots: each input's ``k + 1`` non-zero bases are fixed polynomials of
-    its position ``s`` in its interval, scattered into the ``G + k`` slots."""
-
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(x: Tensor, knots: Tensor, order: int) -> tuple[Tensor, Tensor, Tensor]:
-        k, n = order, knots.shape[-1]
-        n_bases = n - k - 1
-        inv_h = 1.0 / (knots[:, 1] - knots[:, 0])  # (in,)
-        # clamped: far-outside inputs land in the discarded padding, with finite values
-        u = torch.addcmul(-knots[:, 0] * inv_h, x, inv_h).clamp(-1.0, float(n))  # (N, in)
-        mu = u.floor().clamp(max=n - 1)  # interval index
-        s = u - mu  # position in the interval, in [0, 1]
-        pows = [torch.ones_like(s)]
-        for _ in range(k):
-            pows.append(pows[-1] * s)
-        powers = torch.stack(pows)  # (k+1, N, in): s^0 .. s^k
-        local = _poly_tables(k, x.dtype, x.device)[0] @ powers.flatten(1)  # (k+1, N*in)
-        dense, flat = _scatter_local(local, mu.long(), n_bases)
-        return dense, flat, powers
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:
-        _, knots, ctx.order = inputs
-        _, flat, powers = output
-        ctx.mark_non_differentiable(flat, powers)
-        ctx.set_materialize_grads(False)
-        ctx.save_for_backward(flat, powers, 1.0 / (knots[:, 1] - knots[:, 0]))
-
-    @staticmethod
-    def backward(ctx, grad: Tensor | None, *_: None) -> tuple[Tensor | None, None, None]:
-        flat, powers, inv_h = ctx.saved_tensors
-        k = ctx.order
-        if grad is None:
-            return None, None, None
-        if k == 0:
-            return torch.zeros_like(grad[:, 0]), None, None
-        g = _gather_local(grad, flat, k)  # (k+1, N*in)
-        deriv = _poly_tables(k, grad.dtype, grad.device)[1] @ powers[:k].flatten(1)
-        return (g * deriv).sum(0).view_as(powers[0]) * inv_h, None, None
-
-
-class _LocalBasis(torch.autograd.Function):
-    """Bases on arbitrary non-decreasing knots, only the ``k + 1`` non-zero ones per input.
-
-    Each input's interval ``mu`` (``t_mu <= x < t_mu+1``) comes from counting its knots
-    ``<= x``; de Boor's triangle on the ``2k`` knots around it gives ``B_{mu-k} .. B_mu``
-    (every divisor there spans ``[t_mu, t_mu+1]``, so none is zero, even where knots
-    coincide), scattered into place as on the uniform grid. The knots are padded by ``k + 1``
-    unit steps at each end, so inputs outside the extended grid get finite values, discarded.
-    The backward uses ``B'_i = k (B^{k-1}_i / (t_{i+k} - t_i) - B^{k-1}_{i+1} / (...))``, whose
-    terms the last level of the triangle already holds.
-    """
-
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(x: Tensor, knots: Tensor, order: int) -> tuple[Tensor, Tensor, Tensor]:
-        k, n = order, knots.shape[-1]
-        n_in, n_bases = x.shape[1], n - k - 1
-        pad = torch.arange(1, k + 2, dtype=knots.dtype, device=knots.device)
-        padded = torch.cat([knots[:, :1] - pad.flip(0), knots, knots[:, -1:] + pad], dim=1)
-        # interval of each input in the original knots, -1 .. n-1 (-1, n-1: outside)
-        # (a count of knots <= x: faster than searchsorted for the few knots of a KAN grid)
-        mu = (x.unsqueeze(1) >= knots.t()).sum(1) - 1  # (N, in)
-        # window a = 0 .. 2k-1 holds t_{mu-k+1+a}, i.e. padded[mu + 2 + a]: one flat gather
-        base = ((mu + 2) * n_in + torch.arange(n_in, device=x.device)).flatten()
-        offs = torch.arange(0, 2 * k * n_in, n_in, device=x.device).unsqueeze(-1)  # (2k, 1)
-        win = padded.t().flatten().index_select(0, (base + offs).flatten()).view(-1, *x.shape)
-        d = x - win  # d[a] = x - t_{mu-k+1+a}
-        b = x.new_ones((1, *x.shape))
-        temp = b
-        for j in range(1, k + 1):
-            # divisors t_{mu+1+r} - t_{mu+1-j+r}, r = 0 .. j-1
-            temp = b / (win[k : k + j] - win[k - j : k])
-            up = -d[k : k + j] * temp  # (t_{mu+1+r} - x) B^{j-1}_r / span
-            down = d[k - j : k] * temp  # (x - t_{mu+1-j+r}) B^{j-1}_r / span
-            b = torch.cat([up[:1], up[1:] + down[:-1], down[-1:]])  # (j+1, N, in)
-        deriv = k * torch.cat([-temp[:1], temp[:-1] - temp[1:], temp[-1:]]) if k else temp * 0
-        dense, flat = _scatter_local(b.flatten(1), mu, n_bases)
-        return dense, flat, deriv
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:
-        ctx.order = inputs[2]
-        _, flat, deriv = output
-        ctx.mark_non_differentiable(flat, deriv)
-        ctx.set_materialize_grads(False)
-        ctx.save_for_backward(flat, deriv)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor | None, *_: None) -> tuple[Tensor | None, None, None]:
-        flat, deriv = ctx.saved_tensors
-        if grad is None:
-            return None, None, None
-        if ctx.order == 0:
-            return torch.zeros_like(grad[:, 0]), None, None
-        g = _gather_local(grad, flat, ctx.order)  # (k+1, N*in)
-        return (g * deriv.flatten(1)).sum(0).view_as(deriv[0]), None, None
 
 
 class KANLinear(nn.Module):
@@ -308,6 +107,7 @@ class KANLinear(nn.Module):
         self.spline_weight = nn.Parameter(torch.empty(out_features, in_features, grid + order))
         self.register_buffer("knots", torch.empty(in_features, grid + 2 * order + 1))
         self._uniform = True
+        self._tables: tuple[tuple, IntervalTables | None] | None = None
         self.register_load_state_dict_post_hook(_recheck_uniform)
         self.reset_parameters()
 
@@ -337,16 +137,31 @@ class KANLinear(nn.Module):
     def _bases_t(self, x: Tensor) -> Tensor:
         """:meth:`bases` laid out ``[N, G + k, in_features]`` (the fast internal layout)."""
         if self._uniform:
-            return _UniformBasis.apply(x, self.knots, self.order)[0]
-        return _LocalBasis.apply(x, self.knots, self.order)[0]
+            return uniform_bases(x, self.knots, self.order)
+        if not (under_vmap(x) or under_vmap(self.knots)):
+            tables = self._interval_tables()
+            if tables is not None:
+                return tabled_bases(x, tables, self.order)
+        return local_bases(x, self.knots, self.order)
+
+    def _interval_tables(self) -> IntervalTables | None:
+        """The lookup tables of the current knots, rebuilt when the knots change (in place,
+        by a grid update or a state dict) or move to another device or dtype."""
+        k = self.knots
+        key = (k.data_ptr(), k._version, k.dtype, k.device, k.shape)
+        if self._tables is None or self._tables[0] != key:
+            self._tables = (key, interval_tables(k, self.order))
+        return self._tables[1]
 
     def bases(self, x: Tensor) -> Tensor:
         """The ``G + k`` B-spline basis values of each input.
 
         Uniform knots (the initial grid) take a closed form: each input's ``k + 1`` non-zero
         bases are fixed polynomials of its position in its interval. Other knots (after
-        :meth:`update_grid`) take de Boor's triangle on each input's own interval, found by
-        counting knots. Both have an analytic backward and match :func:`bspline_basis`.
+        :meth:`update_grid`) take per-interval polynomial tables, with a lookup grid to find
+        each input's interval (de Boor's triangle under ``torch.func.vmap``, or where knots
+        are too close for a small lookup grid). All have an analytic backward and match
+        :func:`bspline_basis`.
 
         Shape:
             - x: ``[N, in_features]``; output ``[N, in_features, G + k]``.

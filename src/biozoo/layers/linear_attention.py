@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from biozoo.errors import BiozooError
+from biozoo.layers.multihead import head_dim
 from biozoo.layers.positional import RotaryEmbedding
 
 __all__ = ["LinearAttention"]
@@ -61,9 +62,8 @@ class LinearAttention(nn.Module):
         rotary: bool = False,
     ) -> None:
         super().__init__()
-        if dim % heads:
-            raise BiozooError(f"attention width {dim} is not a multiple of its {heads} heads")
-        self.dim, self.heads, self.head_dim = dim, heads, dim // heads
+        self.dim, self.heads = dim, heads
+        self.head_dim = head_dim(dim, heads, "attention width")
         self.qkv_proj = nn.Linear(dim, 3 * dim, bias=bias)
         self.out_proj = nn.Linear(dim, dim, bias=bias)
         self.drop = nn.Dropout(dropout)

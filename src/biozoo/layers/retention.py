@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from biozoo.errors import BiozooError
 from biozoo.layers.attention import FeedForward
+from biozoo.layers.multihead import head_dim
 from biozoo.layers.positional import RotaryEmbedding
 
 __all__ = [
@@ -128,9 +129,8 @@ class MultiScaleRetention(nn.Module):
 
     def __init__(self, dim: int, heads: int = 4, *, chunk: int = 64) -> None:
         super().__init__()
-        if dim % heads:
-            raise BiozooError(f"retention width {dim} is not a multiple of its {heads} heads")
-        self.dim, self.heads, self.head_dim, self.chunk = dim, heads, dim // heads, chunk
+        self.dim, self.heads, self.chunk = dim, heads, chunk
+        self.head_dim = head_dim(dim, heads, "retention width")
         self.qkv_proj = nn.Linear(dim, 3 * dim, bias=False)
         self.gate_proj = nn.Linear(dim, dim, bias=False)
         self.out_proj = nn.Linear(dim, dim, bias=False)

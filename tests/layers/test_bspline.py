@@ -1,0 +1,104 @@
+"""The three fast B-spline paths against the reference: lookup tables, de Boor, uniform."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from biozoo.layers import bspline
+from biozoo.layers.bspline import bspline_basis, interval_tables, local_bases, tabled_bases
+from biozoo.layers.kan import KAN, KANLinear
+from biozoo.train.ensemble import StackedEnsemble
+
+
+def _odd_knots(order: int) -> torch.Tensor:
+    """Quantile knots of skewed samples, with two coincident interior knots in input 1."""
+    torch.manual_seed(8)
+    layer = KANLinear(3, 2, grid=5, order=order).double()
+    layer.update_grid(torch.randn(60, 3, dtype=torch.float64) ** 3)
+    knots = layer.knots.clone()
+    knots[1, order + 2] = knots[1, order + 3]
+    return knots
+
+
+def _probe(knots: torch.Tensor) -> torch.Tensor:
+    """Inputs inside, exactly on every knot, just beside knots, and far outside the grid."""
+    torch.manual_seed(9)
+    on = knots.t()
+    beside = torch.cat([on + 1e-9, on - 1e-9])
+    far = torch.tensor([[-50.0, 50.0, 0.0], [1e6, -1e6, 3.0]], dtype=knots.dtype)
+    return torch.cat([torch.randn(40, 3, dtype=knots.dtype) * 2, on, beside, far])
+
+
+@pytest.mark.parametrize("order", [0, 1, 2, 3])
+def test_tabled_and_de_boor_paths_match_the_reference(order):
+    knots = _odd_knots(order)
+    tables = interval_tables(knots, order)
+    assert tables is not None
+    x = _probe(knots)
+    want = bspline_basis(x, knots, order)
+    for got in (tabled_bases(x, tables, order), local_bases(x, knots, order)):
+        assert torch.allclose(got.transpose(1, 2), want, atol=1e-12)
+
+
+@pytest.mark.parametrize("order", [1, 3])
+def test_tabled_gradient_matches_de_boor_and_passes_gradcheck(order):
+    knots = _odd_knots(order)
+    tables = interval_tables(knots, order)
+    x = _probe(knots)[:44].requires_grad_()
+    x2 = x.detach().clone().requires_grad_()
+    w = torch.randn(x.shape[0], knots.shape[1] - order - 1, 3, dtype=x.dtype)
+    (tabled_bases(x, tables, order) * w).sum().backward()
+    (local_bases(x2, knots, order) * w).sum().backward()
+    assert x.grad.isfinite().all() and torch.allclose(x.grad, x2.grad, atol=1e-9)
+    tiny = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v: tabled_bases(v, tables, order), (tiny,))
+
+
+def test_knots_too_close_for_a_lookup_grid_take_de_boor(monkeypatch):
+    knots = _odd_knots(3)
+    monkeypatch.setattr(bspline, "_MAX_TABLE_ENTRIES", 10)
+    assert interval_tables(knots, 3) is None
+    layer = KANLinear(3, 2, grid=5).double()
+    layer._set_knots(knots)
+    x = _probe(knots)
+    assert torch.allclose(layer.bases(x), bspline_basis(x, knots, 3), atol=1e-12)
+
+
+def test_tables_follow_the_knots_through_updates_dtype_and_state_dicts():
+    torch.manual_seed(10)
+    layer = KANLinear(2, 2)
+    x = torch.randn(64, 2)
+    layer.update_grid(x)
+    first = layer._interval_tables()
+    layer.update_grid(x * 3)  # new knots in place: the tables are rebuilt
+    assert layer._interval_tables() is not first
+    assert torch.allclose(layer.bases(x * 3), bspline_basis(x * 3, layer.knots, 3), atol=1e-5)
+    double = layer.double()
+    xd = x.double()
+    assert double._interval_tables().intervals.dtype == torch.float64
+    assert torch.allclose(double.bases(xd), bspline_basis(xd, double.knots, 3), atol=1e-12)
+    fresh = KANLinear(2, 2).double()
+    fresh.load_state_dict(double.state_dict())
+    assert torch.allclose(fresh(xd), double(xd), atol=1e-12)
+
+
+def test_stacked_adapted_members_match_single_models_with_gradients():
+    # under vmap the adapted grid takes de Boor's triangle; outputs and every gradient agree
+    torch.manual_seed(11)
+    x = torch.randn(40, 3)
+
+    def make() -> KAN:
+        net = KAN([3, 4, 2], grid=4)
+        net.update_grid(x)
+        return net
+
+    ens = StackedEnsemble(make, seeds=[3, 4])
+    xs = torch.randn(2, 6, 3)
+    ens(xs).pow(2).sum().backward()
+    for m, seed in enumerate([3, 4]):
+        torch.manual_seed(seed)
+        single = make()
+        single(xs[m]).pow(2).sum().backward()
+        for (name, p), stacked in zip(single.named_parameters(), ens.stacked, strict=True):
+            assert torch.allclose(stacked.grad[m], p.grad, atol=1e-5), name
