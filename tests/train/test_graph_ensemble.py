@@ -8,7 +8,7 @@ import torch
 from torch_geometric.data import Data
 
 from biozoo.config import ModelConfig
-from biozoo.data.batch import FoldData, GraphSource, member_graphs
+from biozoo.data.batch import FoldData, GraphSource, MemberGraphs, member_graphs
 from biozoo.data.spec import PartSpec
 from biozoo.heads import RegressionHead
 from biozoo.inputs import GraphInput, TableInput
@@ -114,3 +114,23 @@ def test_member_graphs_pads_into_a_separate_graph_slot():
     assert (padded.batch[~padded.node_mask] == 2).all()
     pad_edges = padded.edge_index[1][:, 2:]  # member 1 has 2 real edges
     assert (pad_edges == 8).all()
+
+
+def test_take_padded_gathers_the_same_tensors_as_padding_member_batches():
+    src = GraphSource([_graph(1 + (i * 5) % 7 if i % 4 else 0, i) for i in range(15)])
+    part = src.take(torch.tensor([14, 2, 9, 0, 5, 7, 11, 3]))  # a part sharing the packing
+    index = torch.tensor([[0, 3, 5], [7, 7, 1], [2, 4, 6]])
+    for source in (src, part):
+        fast, slow = source.take_padded(index), member_graphs(source.take(index))
+        for name, a, b in zip(fast._fields, fast, slow, strict=True):
+            assert a.dtype == b.dtype and torch.equal(a, b), name
+
+
+def test_fold_take_padded_only_for_graph_inputs_and_unchanged_without_it():
+    data = _data()
+    index = torch.tensor([[1, 2, 3, 4], [5, 6, 7, 8]])
+    padded, plain = data.take(index, padded=True), data.take(index)
+    assert isinstance(padded.inputs["mol"], MemberGraphs)
+    assert isinstance(plain.inputs["mol"], list) and len(plain.inputs["mol"]) == 2
+    torch.testing.assert_close(padded.inputs["t"], plain.inputs["t"], rtol=0, atol=0)
+    assert padded.to("cpu").inputs["mol"].x.shape == padded.inputs["mol"].x.shape

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from biozoo.data.member_graphs import MemberGraphs, gather_padded, member_graphs
 
 if TYPE_CHECKING:  # PyG is imported when a graph is built: a run of tables never loads it
     from torch_geometric.data import Batch, Data
@@ -32,6 +34,7 @@ __all__ = [
     "FoldData",
     "GraphSource",
     "MemberGraphs",
+    "TakesPadded",
     "empty_graph",
     "member_graphs",
     "repeat_rows",
@@ -68,10 +71,15 @@ class FoldData:
     def __len__(self) -> int:
         return len(next(iter(self.present.values())))
 
-    def take(self, index: Tensor) -> FoldData:
-        """Rows ``index``; an index ``[M, b]`` gives member-stacked inputs ``[M, b, ...]``."""
+    def take(self, index: Tensor, *, padded: bool = False) -> FoldData:
+        """Rows ``index``; an index ``[M, b]`` gives member-stacked inputs ``[M, b, ...]``.
+
+        With ``padded``, graph inputs that can (:class:`TakesPadded`, and not augmented)
+        come as one :class:`MemberGraphs` instead of ``M`` batches (for a stacked ensemble).
+        """
+        pad = {k: padded and k not in self.augment for k in self.inputs}
         return FoldData(
-            {k: take_rows(v, index) for k, v in self.inputs.items()},
+            {k: take_rows(v, index, padded=pad[k]) for k, v in self.inputs.items()},
             {k: v[index] for k, v in self.present.items()},
             None if self.y is None else self.y[index],
             self.augment,
@@ -111,12 +119,23 @@ class FoldData:
         return FoldData(inputs, self.present, self.y, self.augment, self.labelled)
 
 
-def take_rows(value: Any, index: Tensor) -> Any:
-    """Rows ``index`` of one encoder input: a tensor, a dict of tensors or a graph source."""
+@runtime_checkable
+class TakesPadded(Protocol):
+    """A graph input that hands members' rows ``[M, b]`` out already padded."""
+
+    def take_padded(self, index: Tensor) -> MemberGraphs: ...
+
+
+def take_rows(value: Any, index: Tensor, *, padded: bool = False) -> Any:
+    """Rows ``index`` of one encoder input: a tensor, a dict of tensors or a graph source
+    (padded into :class:`MemberGraphs` when ``padded``, the index is ``[M, b]`` and the
+    source can)."""
     if isinstance(value, Tensor):
         return value[index]
     if isinstance(value, dict):
-        return {k: take_rows(v, index) for k, v in value.items()}
+        return {k: take_rows(v, index, padded=padded) for k, v in value.items()}
+    if padded and index.dim() == 2 and isinstance(value, TakesPadded):
+        return value.take_padded(index)
     return value.take(index)
 
 
@@ -142,10 +161,10 @@ def to_device(value: Any, device: torch.device | str) -> Any:
         return value.to(device)
     if isinstance(value, dict):
         return {k: to_device(v, device) for k, v in value.items()}
+    if callable(getattr(value, "to", None)):  # a graph batch, padded member batches
+        return value.to(device)
     if isinstance(value, list | tuple):
         return type(value)(to_device(v, device) for v in value)
-    if callable(getattr(value, "to", None)):
-        return value.to(device)
     return value
 
 
@@ -227,6 +246,20 @@ class GraphSource:
         """The whole set as one ``Batch``, for each of ``m`` members (the same cached object)."""
         full = self.batch()
         return [full] * m
+
+    def take_padded(self, index: Tensor | np.ndarray | Sequence[int]) -> MemberGraphs:
+        """The graphs at ``index`` (``[M, b]``, one row per member), padded into one
+        :class:`MemberGraphs` -- the same tensors as ``member_graphs(self.take(index))``,
+        gathered for all members at once when the graphs are packable."""
+        idx = _as_positions(index)
+        if idx.ndim != 2:
+            raise ValueError(f"take_padded needs a 2-D index [M, b], got {idx.ndim} dimensions")
+        packed, rows = self._packing()
+        if packed is None:
+            return member_graphs(self.take(idx))
+        p = packed
+        rows_t = torch.from_numpy(np.ascontiguousarray(rows[idx]))
+        return gather_padded(p.x, p.edge_index, p.edge_attr, p.node_ptr, p.edge_ptr, rows_t)
 
     def _packing(self) -> tuple[_Packed | None, np.ndarray]:
         if self._packed is None and self._rows is None:
@@ -325,51 +358,3 @@ def _as_positions(index: Tensor | np.ndarray | Sequence[int]) -> np.ndarray:
             raise ValueError("a boolean index must be 1-D")
         return np.flatnonzero(idx)
     return idx.astype(np.int64, copy=False)
-
-
-class MemberGraphs(NamedTuple):
-    """Ensemble members' graph batches padded to one shape, member dim first, for ``vmap``.
-
-    Member ``m``'s batch occupies its first ``n_m`` node rows and ``e_m`` edge columns; the
-    padding is one or more extra nodes in an extra graph slot (index ``B``), joined by
-    padding edges among themselves, so no message reaches a real node and a readout over
-    ``B + 1`` graphs keeps the real ones apart. ``node_mask`` marks the real nodes (a batch
-    norm takes its statistics over them only).
-
-    Shape:
-        - x ``[M, N, F]``, edge_index ``[M, 2, E]``, edge_attr ``[M, E, D]`` (``D = 0``
-          without edge features), batch ``[M, N]``, node_mask ``[M, N]`` bool, graph_slots
-          ``[M, B]`` (only its width is read: the number of graphs per member).
-    """
-
-    x: Tensor
-    edge_index: Tensor
-    edge_attr: Tensor
-    batch: Tensor
-    node_mask: Tensor
-    graph_slots: Tensor
-
-
-def member_graphs(batches: Sequence[Batch]) -> MemberGraphs:
-    """Pad ``M`` PyG batches of the same number of graphs into one :class:`MemberGraphs`."""
-    b = int(batches[0].num_graphs)
-    if any(int(g.num_graphs) != b for g in batches):
-        raise ValueError("member batches must hold the same number of graphs")
-    n = max(int(g.x.shape[0]) for g in batches) + 1  # at least one padding node each
-    e = max(int(g.edge_index.shape[1]) for g in batches)
-    m, f = len(batches), batches[0].x.shape[1]
-    ea = getattr(batches[0], "edge_attr", None)
-    d = 0 if ea is None else ea.shape[1]
-    x = batches[0].x.new_zeros(m, n, f)
-    edge_index = torch.full((m, 2, e), n - 1, dtype=torch.long)
-    edge_attr = x.new_zeros(m, e, d)
-    batch = torch.full((m, n), b, dtype=torch.long)
-    node_mask = torch.zeros(m, n, dtype=torch.bool)
-    for i, g in enumerate(batches):
-        k, j = g.x.shape[0], g.edge_index.shape[1]
-        x[i, :k], edge_index[i, :, :j], batch[i, :k] = g.x, g.edge_index, g.batch
-        node_mask[i, :k] = True
-        if d:
-            edge_attr[i, :j] = g.edge_attr
-    slots = torch.ones(m, b, dtype=torch.bool)
-    return MemberGraphs(x, edge_index, edge_attr, batch, node_mask, slots)

@@ -48,6 +48,7 @@ from torch_geometric.nn.norm import BatchNorm, GraphNorm
 from biozoo.activations import ACTIVATIONS
 from biozoo.encoders._registry import ENCODERS
 from biozoo.inputs import GraphInput
+from biozoo.layers.graph_ops import gin_messages
 from biozoo.layers.readout import GraphReadout, Readout
 
 __all__ = ["ChebNetEncoder", "GATEncoder", "GCNEncoder", "GINEncoder", "GraphEncoder"]
@@ -142,6 +143,12 @@ class GraphEncoder(nn.Module):
     ) -> Tensor:
         return conv(h, edge_index)
 
+    def _call_padded_conv(
+        self, conv: nn.Module, h: Tensor, edge_index: Tensor, edge_attr: Tensor | None
+    ) -> Tensor:
+        """The convolution on one member's padded graphs (under ``vmap``)."""
+        return self._call_conv(conv, h, edge_index, edge_attr)
+
     def reset_parameters(self) -> None:
         for module in self.modules():
             if module is not self and hasattr(module, "reset_parameters"):
@@ -159,8 +166,9 @@ class GraphEncoder(nn.Module):
             edge_attr = edge_attr.to(h.dtype)
         node_mask = getattr(x, "node_mask", None)
         slots = num_graphs + (node_mask is not None)  # padded members: one padding graph
+        call = self._call_conv if node_mask is None else self._call_padded_conv
         for conv, norm in zip(self.convs, self.norms, strict=True):
-            z = self._call_conv(conv, h, x.edge_index, edge_attr)
+            z = call(conv, h, x.edge_index, edge_attr)
             z = self.drop(self.act(_apply_norm(norm, z, batch, slots, node_mask)))
             h = h + z if self.residual else z
         return h
@@ -380,6 +388,11 @@ class GINEncoder(GraphEncoder):
     GINE's ``sum_j relu(h_j + W e_ij)`` (PyG ``GINEConv``). Other options:
     :class:`GraphEncoder`.
 
+    Its readout defaults to ``sum`` (the other graph encoders': ``mean``): GIN's sum
+    aggregation is meant to be read out by a sum (Xu et al.), and on molecular regression it
+    is measured better (``benchmarks/molecule_gnn.py``: test RMSE, 3 random 80/20 splits,
+    FreeSolv 1.03 vs 1.14, solubility 0.67 vs 0.71).
+
     Args:
         train_eps: learn ``eps`` instead of fixing it at 0.
     """
@@ -388,6 +401,7 @@ class GINEncoder(GraphEncoder):
     stackable: ClassVar[bool] = True
 
     class Config(_GraphOptions):
+        readout: Readout = "sum"
         train_eps: bool = False
 
     def __init__(
@@ -397,7 +411,7 @@ class GINEncoder(GraphEncoder):
         hidden: int = 64,
         layers: int = 3,
         out_dim: int = 64,
-        readout: Readout = "mean",
+        readout: Readout = "sum",
         norm: Norm = "batch",
         residual: bool = True,
         dropout: float = 0.1,
@@ -424,3 +438,9 @@ class GINEncoder(GraphEncoder):
         if edge_attr is None:
             return conv(h, edge_index)
         return conv(h, edge_index, edge_attr)
+
+    def _call_padded_conv(
+        self, conv: nn.Module, h: Tensor, edge_index: Tensor, edge_attr: Tensor | None
+    ) -> Tensor:
+        # the same layer with row gathers / scatters that fold the member dim under vmap
+        return gin_messages(conv, h, edge_index, edge_attr)

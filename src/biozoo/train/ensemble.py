@@ -25,7 +25,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from biozoo.data.batch import member_graphs
 from biozoo.encoders.protocols import Stackable
 
-__all__ = ["Ensemble", "LoopEnsemble", "StackedEnsemble", "make_ensemble"]
+__all__ = ["Ensemble", "LoopEnsemble", "StackedEnsemble", "make_ensemble", "pad_graphs"]
 
 
 class StackedEnsemble(nn.Module):
@@ -75,7 +75,7 @@ class StackedEnsemble(nn.Module):
         """
         params, buffers = self._state()
         template = self.template
-        args = tuple(_pad_graphs(a) for a in args)
+        args = tuple(pad_graphs(a) for a in args)
 
         def one(p: dict[str, Tensor], b: dict[str, Tensor], *a: object) -> object:
             return functional_call(template, (p, b), a, static)
@@ -194,11 +194,12 @@ def _build(make_model: Callable[[], nn.Module], seeds: list[int]) -> list[nn.Mod
     return members
 
 
-def _pad_graphs(value: object) -> object:
+def pad_graphs(value: object) -> object:
     """Lists of per-member PyG batches become one :class:`MemberGraphs` (vmap needs tensors
-    with the member dim first); everything else is left as it is."""
+    with the member dim first); everything else (already padded graphs included) is left as
+    it is."""
     if isinstance(value, dict):
-        return {k: _pad_graphs(v) for k, v in value.items()}
+        return {k: pad_graphs(v) for k, v in value.items()}
     if isinstance(value, list) and value and hasattr(value[0], "num_graphs"):
         return member_graphs(value)
     return value

@@ -11,6 +11,7 @@ import logging
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import lightning as L
@@ -23,7 +24,7 @@ from biozoo.data.batch import FoldData
 from biozoo.decoders.protocols import EncoderDecoder
 from biozoo.latent.protocols import Generative
 from biozoo.train.device import lightning_accelerator, module_device
-from biozoo.train.ensemble import Ensemble, LoopEnsemble, StackedEnsemble
+from biozoo.train.ensemble import Ensemble, LoopEnsemble, StackedEnsemble, pad_graphs
 from biozoo.train.history import LossHistory
 from biozoo.train.optim import build_optimizer, needs_create_graph
 from biozoo.train.progress import EpochListener, EpochReport
@@ -60,11 +61,15 @@ class MemberBatches(IterableDataset):
     """Each epoch, every member gets its own shuffled pass over the rows, in equal batches.
 
     Inputs whose part can augment (:attr:`FoldData.augment`) are augmented here, member ``m``
-    in epoch ``e`` drawing from a generator seeded with ``(seed, e, m)`` alone.
+    in epoch ``e`` drawing from a generator seeded with ``(seed, e, m)`` alone. With
+    ``padded`` (a stacked ensemble), graph inputs come already padded into one
+    :class:`~biozoo.data.batch.MemberGraphs` (see :meth:`FoldData.take`).
     """
 
-    def __init__(self, data: FoldData, n_members: int, batch_size: int, seed: int) -> None:
-        self.data, self.n_members, self.seed = data, n_members, seed
+    def __init__(
+        self, data: FoldData, n_members: int, batch_size: int, seed: int, *, padded: bool = False
+    ) -> None:
+        self.data, self.n_members, self.seed, self.padded = data, n_members, seed, padded
         n = len(data)
         self.n_batches = max(1, int(np.ceil(n / batch_size)))
         if n // self.n_batches < 2 and n >= 2:  # BatchNorm needs two rows per batch
@@ -78,7 +83,7 @@ class MemberBatches(IterableDataset):
         perms = torch.stack([torch.randperm(n, generator=g) for _ in range(self.n_members)])
         gens = self._generators(self.epoch - 1) if self.data.augment else []
         for chunk in torch.tensor_split(perms, self.n_batches, dim=1):  # (M, b)
-            batch = self.data.take(chunk)
+            batch = self.data.take(chunk, padded=self.padded)
             yield batch.augmented(gens) if gens else batch
 
     def _generators(self, epoch: int) -> list[torch.Generator]:
@@ -303,7 +308,8 @@ def fit_ensemble(
         :meth:`biozoo.train.history.LossHistory.frame`.
     """
     torch.manual_seed(seed)
-    batches = MemberBatches(fit, ensemble.n_members, batch_size, seed)
+    stacked = isinstance(ensemble, StackedEnsemble)
+    batches = MemberBatches(fit, ensemble.n_members, batch_size, seed, padded=stacked)
     plan = EnsemblePlan(
         ensemble,
         head,
@@ -319,7 +325,9 @@ def fit_ensemble(
         seed=seed,
     )
     stopper, history = MemberEarlyStopping(patience), LossHistory()
-    m = ensemble.n_members
+    val_feed = val.repeat(ensemble.n_members)
+    if stacked:  # the same validation graphs every epoch: padded once, not at every call
+        val_feed = replace(val_feed, inputs=pad_graphs(val_feed.inputs))
     accelerator, devices = lightning_accelerator(device or torch.device("cpu"))
     with _quiet_lightning(), warnings.catch_warnings():
         trainer = L.Trainer(
@@ -340,7 +348,7 @@ def fit_ensemble(
         trainer.fit(
             plan,
             train_dataloaders=_loader(batches),
-            val_dataloaders=_loader([val.repeat(m)]),
+            val_dataloaders=_loader([val_feed]),
         )
     ensemble.eval()
     return {
