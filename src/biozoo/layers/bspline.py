@@ -286,7 +286,8 @@ def interval_tables(knots: Tensor, order: int) -> IntervalTables | None:
     t = knots.detach().to(torch.float64)
     n_in, n = t.shape
     k = order
-    gaps = torch.where(t.diff(dim=1) > 0, t.diff(dim=1), torch.inf).min(dim=1).values
+    h = t.diff(dim=1)  # (in, n-1) interval widths
+    gaps = torch.where(h > 0, h, torch.inf).min(dim=1).values
     span = t[:, -1] - t[:, 0]
     if not bool(torch.isfinite(gaps).all() and (span > 0).all()):
         return None
@@ -311,7 +312,6 @@ def interval_tables(knots: Tensor, order: int) -> IntervalTables | None:
 
     # each interval's k+1 local bases, sampled at k+1 inner points and fitted exactly
     s = (torch.arange(k + 1, dtype=torch.float64, device=t.device) + 0.5) / (k + 1)
-    h = t.diff(dim=1)  # (in, n-1)
     xs = (t[:, :-1, None] + h[..., None] * s).reshape(n_in, -1).t()  # ((n-1)(k+1), in)
     values = bspline_basis(xs, t, k).view(n - 1, k + 1, n_in, -1)  # (m, q, in, G+k)
     basis = torch.arange(n - 1, device=t.device)[:, None] - k + torch.arange(k + 1)  # (m, r)
@@ -322,10 +322,11 @@ def interval_tables(knots: Tensor, order: int) -> IntervalTables | None:
     coef = torch.linalg.solve(vander, picked.permute(2, 0, 1, 3))  # (in, m, p, r)
     coef = torch.where((h > 0)[..., None, None], coef, 0.0)
     inv_h = torch.where(h > 0, 1.0 / h.clamp(min=torch.finfo(torch.float64).tiny), 0.0)
-    rows = torch.cat([coef.flatten(2), inv_h[..., None], (-t[:, :-1] * inv_h)[..., None]], -1)
+    offset = -t[:, :-1] * inv_h
+    mu_slot = torch.zeros_like(inv_h)  # filled below, padded rows included
+    rows = torch.cat([coef.flatten(2), mu_slot[..., None], inv_h[..., None], offset[..., None]], -1)
     rows = F.pad(rows, (0, 0, 1, 1))  # mu = -1 and mu = n-1: outside, all zero
-    mu = torch.arange(-1, n, dtype=torch.float64, device=t.device).expand(n_in, -1)
-    rows = torch.cat([rows[..., :-2], mu[..., None], rows[..., -2:]], -1)
+    rows[..., -3] = torch.arange(-1, n, dtype=torch.float64, device=t.device)  # mu of each row
     dtype = knots.dtype
     exact = torch.float32 if dtype == torch.float32 else torch.float64  # for small integers
     scale = 1.0 / width
