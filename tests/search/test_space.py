@@ -59,16 +59,22 @@ def test_trial_config_fills_the_choices(tiny_files):
     assert out.training.epochs == cfg.training.epochs and out.baselines == cfg.baselines
 
 
+# the tiny search space's own parameters, fixed, for tests that add to the space
+_FIXED = {
+    "rna.mlp.hidden.depth": 1,
+    "rna.mlp.hidden.width": 4,
+    "rna.mlp.dropout": 0.0,
+    "lr": 0.01,
+    "optimizer": "adamw",
+}
+
+
 def test_choices_of_lists_are_recorded_as_text(tiny_files):
     raw = search_raw(tiny_files)
     raw["search"]["space"]["head"] = {"hidden": {"choices": [[], [8, 4]]}}
     cfg, search = parse_search(raw)
     params = {
-        "rna.mlp.hidden.depth": 1,
-        "rna.mlp.hidden.width": 4,
-        "rna.mlp.dropout": 0.0,
-        "lr": 0.01,
-        "optimizer": "adamw",
+        **_FIXED,
         "head.hidden": "[8, 4]",
     }
     out = trial_config(cfg, search, FixedTrial(params))
@@ -191,11 +197,7 @@ def test_class_weight_decision_and_label_smoothing_are_searchable(tiny_files):
     )
     cfg, search = parse_search(raw)
     params = {
-        "rna.mlp.hidden.depth": 1,
-        "rna.mlp.hidden.width": 4,
-        "rna.mlp.dropout": 0.0,
-        "lr": 0.01,
-        "optimizer": "adamw",
+        **_FIXED,
         "class_weight": "balanced",
         "decision": "thresholds",
         "label_smoothing": 0.1,
