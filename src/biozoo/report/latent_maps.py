@@ -101,15 +101,28 @@ def latent_map_data(
 
 
 def _first_member(frame: pd.DataFrame) -> pd.DataFrame | None:
-    """Rows of the first split (in file order) and the lowest member; None if unusable."""
-    z_cols = [c for c in frame.columns if c.startswith("z") and c[1:].isdigit()]
+    """Rows of the first split (in file order) and the lowest member; None if unusable.
+
+    A searched model's latent width can differ between splits, so the file's columns are
+    those of its widest split: the columns empty in the rows kept are dropped.
+    """
+    z_cols = _z_columns(frame)
     if frame.empty or not z_cols or "sample_id" not in frame:
         return None
     if "split" in frame:
         frame = frame[frame["split"].astype(str) == str(frame["split"].iloc[0])]
     if "member" in frame:
         frame = frame[frame["member"] == frame["member"].min()]
-    return frame.reset_index(drop=True)
+    empty = [c for c in z_cols if frame[c].isna().all()]
+    return frame.drop(columns=empty).reset_index(drop=True)
+
+
+def _z_columns(frame: pd.DataFrame) -> list[str]:
+    """The latent coordinates ``z0, z1, ...`` in numeric order."""
+    return sorted(
+        (c for c in frame.columns if c.startswith("z") and c[1:].isdigit()),
+        key=lambda c: int(c[1:]),
+    )
 
 
 def _same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
@@ -118,11 +131,7 @@ def _same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
 
 
 def _z(frame: pd.DataFrame) -> np.ndarray:
-    cols = sorted(
-        (c for c in frame.columns if c.startswith("z") and c[1:].isdigit()),
-        key=lambda c: int(c[1:]),
-    )
-    return frame[cols].to_numpy(dtype=np.float64)
+    return frame[_z_columns(frame)].to_numpy(dtype=np.float64)
 
 
 def _targets(run_dir: Path, numeric: bool) -> pd.Series:
