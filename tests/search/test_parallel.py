@@ -13,6 +13,7 @@ import json
 import os
 
 import cloudpickle
+import numpy as np
 import pandas as pd
 import pytest
 import tests.search.trial_spy as trial_spy
@@ -23,10 +24,11 @@ from tests.search.trial_spy import SpyObjective
 from typer.testing import CliRunner
 
 import biozoo.search.nested as nested
+from biozoo import api
 from biozoo.cli import app
 from biozoo.data.align import load_cohort
 from biozoo.search.check import parse_search
-from biozoo.train.experiment import run_splits
+from biozoo.train.experiment import Unit, run_splits, run_unit, split_transforms
 
 runner = CliRunner()
 TRIALS = 3
@@ -73,6 +75,21 @@ def test_two_local_workers_run_every_trial_and_no_trial_sees_an_outer_test_row(
     assert list(summary["splits"]) == [s.name for s in splits]
     metrics = json.loads((run / "metrics.json").read_text())
     assert len(metrics["per_split"]["searched-mlp"]) == len(splits)
+    # each split's best configuration was retrained on a worker: as it retrains here (the
+    # cohort's modalities in the order of the config file the run read)
+    predictions = pd.read_csv(run / "predictions.csv", dtype={"sample_id": str, "split": str})
+    last = len(splits) - 1
+    best = api.load_config(run / "search" / "best" / f"{splits[last].name}.yaml")
+    read = load_cohort(best.data)
+    here = run_unit(
+        best, read, splits[last], Unit(last, 0), split_transforms(best, read, splits[last])
+    )
+    mine = here.predictions[0].sort_values("sample_id")
+    theirs = predictions[
+        (predictions["method"] == "searched-mlp") & (predictions["split"] == splits[last].name)
+    ].sort_values("sample_id")
+    assert list(theirs["sample_id"]) == list(mine["sample_id"])
+    np.testing.assert_allclose(theirs["p_1"].to_numpy(), mine["p_1"].to_numpy(), atol=1e-6)
 
     records = [json.loads(p.read_text()) for p in marks.glob("*.json")]
     assert len(records) == TRIALS * len(splits)

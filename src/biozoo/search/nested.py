@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,20 +31,22 @@ from biozoo.errors import BiozooError
 from biozoo.resolved import resolved_config
 from biozoo.search.layout import SearchLayout
 from biozoo.search.objective import InnerObjective
-from biozoo.search.parallel import run_trials
+from biozoo.search.parallel import StudyRun, TrialBudget, run_trials
 from biozoo.search.sample import trial_config
 from biozoo.search.space import SearchConfig
 from biozoo.search.study import fail_stale, open_storage, open_study, stop_after
-from biozoo.train.distributed import DaskRunner
+from biozoo.train.distributed import DaskRunner, unit_files
 from biozoo.train.experiment import (
     ExperimentResult,
     Progress,
     Unit,
+    head_for,
     run_unit,
     split_transforms,
 )
 from biozoo.train.run import RunResult, train
 from biozoo.train.runfolder import RunFolder
+from biozoo.train.units import RunJournal
 
 __all__ = ["SplitSearch", "add_searched", "run_search", "search_split", "study_name"]
 
@@ -93,21 +96,42 @@ def search_split(
     storage: RDBStorage,
     *,
     progress: Progress | None = None,
-    runner: DaskRunner | None = None,
 ) -> SplitSearch:
-    """Search the training part of ``split`` (its test part is never handed on).
+    """Search the training part of ``split`` in this process (its test part is never handed
+    on).
 
     The inner splits (``search.inner``) are drawn from the training part with the run seed;
     the sampler's seed is ``search.seed`` (default the run seed) plus the split's position.
-    With ``runner`` the trials run on its Dask cluster (:mod:`biozoo.search.parallel`): the
-    same budget and inner folds, but the values tried may differ from a serial search's.
 
     Raises:
         BiozooError: no trial finished with a score.
     """
     t0 = time.perf_counter()
+    study, objective, _ = _open_split(cfg, search, cohort, split, split_index, storage)
+    callbacks = [stop_after(search.trials)]
+    if progress is not None:
+        callbacks.append(
+            lambda s, t: progress(f"{split.name}: trial {t.number + 1} of {search.trials}")
+        )
+    with _quiet_optuna():
+        study.optimize(
+            objective, n_trials=search.trials, timeout=search.timeout, callbacks=callbacks
+        )
+    return _found(cfg, search, split, study, storage, time.perf_counter() - t0)
+
+
+def _open_split(
+    cfg: RunConfig,
+    search: SearchConfig,
+    cohort: Cohort,
+    split: Split,
+    split_index: int,
+    storage: RDBStorage,
+) -> tuple[optuna.Study, InnerObjective, int]:
+    """The study of ``split``, its objective (the training part and its inner folds) and
+    the study's sampler seed."""
     train = cohort.subset(split.train).labelled_part()
-    seed = cfg.training.seed if search.seed is None else search.seed
+    seed = _base_seed(cfg, search) + split_index
     folds = cohort_splits(train, search.inner, seed=cfg.training.seed)
     task = cohort.task
     with _quiet_optuna():
@@ -115,36 +139,30 @@ def search_split(
             storage,
             study_name(cfg, split),
             maximize=task.higher_is_better[task.primary],
-            seed=seed + split_index,
+            seed=seed,
             pruner=search.pruner,
         )
-    objective = InnerObjective(cfg, search, train, folds)
-    if runner is not None:
-        with _quiet_optuna():
-            run_trials(
-                runner.client,
-                study,
-                storage,
-                objective,
-                trials=search.trials,
-                seed=seed + split_index,
-                pruner=search.pruner,
-                threads=runner.threads,
-                timeout=search.timeout,
-                finished=None
-                if progress is None
-                else lambda n: progress(f"{split.name}: trial {n} of {search.trials}"),
-            )
-    else:
-        callbacks = [stop_after(search.trials)]
-        if progress is not None:
-            callbacks.append(
-                lambda s, t: progress(f"{split.name}: trial {t.number + 1} of {search.trials}")
-            )
-        with _quiet_optuna():
-            study.optimize(
-                objective, n_trials=search.trials, timeout=search.timeout, callbacks=callbacks
-            )
+    return study, InnerObjective(cfg, search, train, folds), seed
+
+
+def _base_seed(cfg: RunConfig, search: SearchConfig) -> int:
+    """The search's seed: ``search.seed``, default the run seed."""
+    return cfg.training.seed if search.seed is None else search.seed
+
+
+def _found(
+    cfg: RunConfig,
+    search: SearchConfig,
+    split: Split,
+    study: optuna.Study,
+    storage: RDBStorage,
+    seconds: float,
+) -> SplitSearch:
+    """What the finished study of ``split`` found.
+
+    Raises:
+        BiozooError: no trial finished with a score.
+    """
     fail_stale(study, storage)
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]
     if not done:
@@ -159,8 +177,8 @@ def search_split(
         best_trial=best.number,
         best_value=float(best.value),
         trials=_trials_frame(study),
-        importance=_importance(study, seed),
-        seconds=time.perf_counter() - t0,
+        importance=_importance(study, _base_seed(cfg, search)),
+        seconds=seconds,
     )
 
 
@@ -219,8 +237,10 @@ def add_searched(
     """Search every outer split of ``result`` and add the searched model's row to it.
 
     Writes the search's files into ``folder`` (:class:`SearchLayout`). Without ``storage``
-    the studies live in ``search/study.db`` in the run folder. With ``runner`` each split's
-    trials run on its Dask cluster.
+    the studies live in ``search/study.db`` in the run folder. With ``runner`` the splits'
+    trials and retrainings share its Dask cluster (:mod:`biozoo.search.parallel`); the
+    searched row's seconds are then each split's search and retraining, summed over splits
+    that overlapped in time.
     """
     layout = SearchLayout(folder.layout.root)
     own = storage is None
@@ -228,25 +248,97 @@ def add_searched(
         storage = open_storage(f"sqlite:///{folder.path(layout.study)}")
     name = search.name()
     result.kinds[name] = "deep"
-    found = []
     try:
-        for si, split in enumerate(result.splits):
-            t0 = time.perf_counter()
-            split_search = search_split(
-                cfg, search, cohort, split, si, storage, progress=progress, runner=runner
-            )
-            best = split_search.best  # one deep model, the searched one: unit (si, 0)
-            transforms = result.transforms.get(split.name) or split_transforms(best, cohort, split)
-            retrained = run_unit(best, cohort, split, Unit(si, 0), transforms, progress=progress)
-            retrained.seconds.clear()  # the row's time is the search's and the retraining's
-            result.add(retrained)
-            result.seconds[name] = result.seconds.get(name, 0.0) + time.perf_counter() - t0
-            found.append(split_search)
+        if runner is None:
+            searched = _search_here(cfg, search, cohort, result, storage, progress)
+        else:
+            searched = _search_on_cluster(cfg, search, cohort, result, storage, runner, progress)
     finally:
         if own:
             storage.engine.dispose()
+    for _, retrained, seconds in searched:
+        retrained.seconds.clear()  # the row's time is the search's and the retraining's
+        result.add(retrained)
+        result.seconds[name] = result.seconds.get(name, 0.0) + seconds
+    found = [split_search for split_search, _, _ in searched]
     _write(folder, layout, search, found)
     return found
+
+
+Searched = tuple[SplitSearch, ExperimentResult, float]
+"""One outer split's search, its retrained best configuration, and the seconds of both."""
+
+
+def _search_here(
+    cfg: RunConfig,
+    search: SearchConfig,
+    cohort: Cohort,
+    result: ExperimentResult,
+    storage: RDBStorage,
+    progress: Progress | None,
+) -> list[Searched]:
+    """Each outer split searched, then its best configuration retrained, one after another."""
+    searched = []
+    for si, split in enumerate(result.splits):
+        t0 = time.perf_counter()
+        split_search = search_split(cfg, search, cohort, split, si, storage, progress=progress)
+        best = split_search.best  # one deep model, the searched one: unit (si, 0)
+        transforms = result.transforms.get(split.name) or split_transforms(best, cohort, split)
+        retrained = run_unit(best, cohort, split, Unit(si, 0), transforms, progress=progress)
+        searched.append((split_search, retrained, time.perf_counter() - t0))
+    return searched
+
+
+def _search_on_cluster(
+    cfg: RunConfig,
+    search: SearchConfig,
+    cohort: Cohort,
+    result: ExperimentResult,
+    storage: RDBStorage,
+    runner: DaskRunner,
+    progress: Progress | None,
+) -> list[Searched]:
+    """Every outer split's trials on the cluster, the earliest split first, and each split's
+    best configuration retrained there as soon as its study has its trials."""
+    client, splits = runner.client, result.splits
+    runs = []
+    for si, split in enumerate(splits):
+        study, objective, seed = _open_split(cfg, search, cohort, split, si, storage)
+        runs.append(StudyRun(study, objective, seed))
+    found: dict[int, SplitSearch] = {}
+    data: list[object] = []  # the cohort, scattered once, at the first retraining
+
+    def retrain(i: int) -> object:
+        split = splits[i]
+        found[i] = _found(cfg, search, split, runs[i].study, storage, runs[i].seconds)
+        best = found[i].best
+        transforms = result.transforms.get(split.name) or split_transforms(best, cohort, split)
+        if not data:
+            data.append(client.scatter(cohort))
+        if progress is not None:
+            progress(f"{split.name}: {search.name()}")
+        unit = Unit(i, 0)
+        return client.submit(
+            unit_files, best, data[0], split, unit, transforms, runner.threads, pure=False
+        )
+
+    def finished(i: int, n: int) -> None:
+        if progress is not None:
+            progress(f"{splits[i].name}: trial {n} of {search.trials}")
+
+    budget = TrialBudget(search.trials, search.pruner, runner.threads, search.timeout)
+    with _quiet_optuna():
+        run_trials(client, storage, runs, budget, finished=finished, follow_up=retrain)
+    n_outputs = head_for(cohort).n_outputs
+    searched = []
+    with tempfile.TemporaryDirectory(prefix="biozoo-searched-") as tmp:
+        for i, run in enumerate(runs):
+            journal = RunJournal(Path(tmp), found[i].best, n_outputs)
+            journal.write(Unit(i, 0), run.follow_up)
+            retrained = journal.load(Unit(i, 0))
+            seconds = run.seconds + sum(retrained.seconds.values())
+            searched.append((found[i], retrained, seconds))
+    return searched
 
 
 def _write(

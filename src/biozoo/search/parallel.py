@@ -1,12 +1,17 @@
-"""A study's trials on a Dask cluster (``biozoo search --workers N | --scheduler ADDR``).
+"""The trials of a search's studies on a Dask cluster (``biozoo search --workers N |
+--scheduler ADDR``).
 
-The client asks the study for each trial and hands it to a worker, which draws the trial's
-values, trains it on the inner folds (reporting each running score to the pruner) and tells
-the study its outcome, all in the shared storage. At most one trial per worker thread runs at
-a time, and the client asks for a new trial only while the finished and running trials
-together stay under the budget, so a split's study ends with the requested number of trials,
-as a serial search's does (fewer only when trials fail or ``search.timeout`` passes). A trial
-whose worker dies is run again by Dask on another worker, under the same trial number.
+The client asks each study for its trials and hands them to the workers, which draw the
+trial's values, train it on the inner folds (reporting each running score to the pruner) and
+tell the study its outcome, all in the shared storage. The studies (one per outer split) share
+the cluster: a free worker takes a trial of the earliest study that still has room, so the
+workers stay busy while a study waits for its last trials, and once a study has its budget
+its follow-up task (the best configuration's retraining) is submitted on the cluster too. At
+most one task per worker thread runs at a time, and a study is asked for a new trial only
+while its finished and running trials together stay under the budget, so each study ends
+with the requested number of trials, as a serial search's does (fewer only when trials fail
+or ``search.timeout`` passes, counted from the study's first trial). A trial whose worker
+dies is run again by Dask on another worker, under the same trial number.
 
 The storage must be one every worker reaches: the run folder's SQLite file serves worker
 processes on the client's machine (a local cluster); workers on other machines need a
@@ -24,7 +29,8 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import optuna
@@ -34,10 +40,12 @@ from biozoo.search.objective import InnerObjective
 from biozoo.search.study import FINISHED, open_study
 from biozoo.train.threads import torch_threads
 
-__all__ = ["run_trials", "trial_seed"]
+__all__ = ["StudyRun", "TrialBudget", "run_trials", "trial_seed"]
 
-Finished = Callable[[int], None]
-"""Called on the client with the count of finished trials after each trial ends."""
+Finished = Callable[[int, int], None]
+"""Called on the client after each trial ends: the study's position, its finished trials."""
+FollowUp = Callable[[int], object]
+"""Called on the client when study ``i`` has its trials; returns the follow-up's future."""
 
 
 def trial_seed(seed: int, number: int) -> int:
@@ -45,87 +53,156 @@ def trial_seed(seed: int, number: int) -> int:
     return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
 
 
+@dataclass(frozen=True)
+class TrialBudget:
+    """What every study of :func:`run_trials` may spend.
+
+    Attributes:
+        trials: the finished trials each study should hold (all workers, all clients).
+        pruner: the pruner's name.
+        threads: torch threads per trial on a worker.
+        timeout: seconds after a study's first trial when it starts no new trial.
+    """
+
+    trials: int
+    pruner: str
+    threads: int = 1
+    timeout: float | None = None
+
+
+@dataclass
+class StudyRun:
+    """One study's trials on the cluster: given by the caller, filled in by :func:`run_trials`.
+
+    Attributes:
+        study: the study, opened in the shared storage on the client.
+        objective: its objective (an outer split's training part and inner folds).
+        seed: the study's sampler seed (each trial's is :func:`trial_seed`).
+        seconds: wall time from its first trial's submission to its last trial's end.
+        follow_up: what its follow-up task returned (None without one).
+    """
+
+    study: optuna.Study
+    objective: InnerObjective
+    seed: int
+    seconds: float = 0.0
+    follow_up: object = None
+    _asked: int = field(default=0, repr=False)
+    _running: int = field(default=0, repr=False)
+    _start: float | None = field(default=None, repr=False)
+    _shared: object = field(default=None, repr=False)
+    _over: bool = field(default=False, repr=False)
+
+    def finished(self) -> int:
+        """Its finished trials (every worker's, every client's)."""
+        return len(self.study.get_trials(deepcopy=False, states=FINISHED))
+
+    def has_room(self, budget: TrialBudget) -> bool:
+        """Whether it may start another trial."""
+        if self._over or self._asked >= budget.trials:
+            return False
+        timeout, start = budget.timeout, self._start
+        if timeout is not None and start is not None and time.monotonic() > start + timeout:
+            return False
+        return self.finished() + self._running < budget.trials
+
+
 def run_trials(
     client: object,
-    study: optuna.Study,
     storage: RDBStorage,
-    objective: InnerObjective,
+    studies: Sequence[StudyRun],
+    budget: TrialBudget,
     *,
-    trials: int,
-    seed: int,
-    pruner: str,
-    threads: int = 1,
-    timeout: float | None = None,
     finished: Finished | None = None,
+    follow_up: FollowUp | None = None,
 ) -> None:
-    """Run up to ``trials`` trials of ``study`` on the workers of ``client``.
+    """Run the trials of ``studies`` on the workers of ``client``, the earliest study first.
+
+    Fills in each study's ``seconds`` and ``follow_up``.
 
     Args:
         client: a connected ``distributed.Client``.
-        study: the split's study, opened in ``storage`` on the client.
-        storage: the study's storage, reached again by each worker.
-        objective: the split's objective (its training part and inner folds).
-        trials: the finished trials the study should hold (all workers, all clients).
-        seed: the split's sampler seed (each trial's is :func:`trial_seed`).
-        pruner: the pruner's name.
-        threads: torch threads per trial on a worker.
-        timeout: seconds after which no new trial starts.
-        finished: called after each trial with the study's count of finished trials.
+        storage: the studies' storage, reached again by each worker.
+        studies: the studies, in the order they are served.
+        budget: trials, pruner, threads and timeout of every study.
+        finished: called after each trial with the study's position and finished trials.
+        follow_up: called once a study has its trials (none running, none more to start);
+            the future it returns takes a worker like a trial, and its result becomes the
+            study's ``follow_up``.
 
     Raises:
-        Exception: a trial's own error (the trial is marked failed, the others cancelled).
+        Exception: a trial's or a follow-up's own error (a failed trial is marked failed;
+            every other running trial is cancelled and marked failed).
     """
     from distributed import as_completed
 
     slots = max(1, sum(client.nthreads().values()))
-    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    shared = client.scatter(objective, broadcast=True)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    running: dict[object, int] = {}
-    asked = 0
+    running: dict[object, tuple[int, int | None]] = {}  # future -> (study, trial or None)
 
-    def room() -> bool:
-        if asked >= trials or len(running) >= slots:
-            return False
-        if deadline is not None and time.monotonic() > deadline:
-            return False
-        done = len(study.get_trials(deepcopy=False, states=FINISHED))
-        return done + len(running) < trials
-
-    def submit() -> object:
-        nonlocal asked
-        trial = study.ask()
-        asked += 1
+    def submit_trial(i: int) -> object:
+        run = studies[i]
+        if run._shared is None:
+            run._shared = client.scatter(run.objective)
+            run._start = time.monotonic()
+        trial = run.study.ask()
+        run._asked += 1
+        run._running += 1
+        maximize = run.study.direction == optuna.study.StudyDirection.MAXIMIZE
         future = client.submit(
             _run_trial,
             storage,
-            study.study_name,
+            run.study.study_name,
             trial._trial_id,
-            shared,
+            run._shared,
             maximize,
-            trial_seed(seed, trial.number),
-            pruner,
-            threads,
+            trial_seed(run.seed, trial.number),
+            budget.pruner,
+            budget.threads,
             pure=False,
         )
-        running[future] = trial.number
+        running[future] = (i, trial.number)
         return future
 
-    while room():
-        submit()
-    queue = as_completed(list(running))
+    def next_tasks() -> list[object]:
+        """Follow-ups of the studies that are over, then trials while workers are free."""
+        new = []
+        for i, run in enumerate(studies):
+            if run._over or run._running or run.has_room(budget):
+                continue
+            run._over, run._shared = True, None  # the objective's copies are released
+            if run._start is not None:  # None: other workers had finished its trials
+                run.seconds = time.monotonic() - run._start
+            if follow_up is not None:
+                future = follow_up(i)
+                running[future] = (i, None)
+                new.append(future)
+        while len(running) < slots:
+            i = next((i for i, run in enumerate(studies) if run.has_room(budget)), None)
+            if i is None:
+                break
+            new.append(submit_trial(i))
+        return new
+
+    queue = as_completed(next_tasks())
     try:
         for future in queue:
-            running.pop(future)
-            future.result()  # a trial's own error is raised here
-            if finished is not None:
-                finished(len(study.get_trials(deepcopy=False, states=FINISHED)))
-            while room():
-                queue.add(submit())
+            i, number = running.pop(future)
+            result = future.result()  # a trial's or a follow-up's own error is raised here
+            if number is None:
+                studies[i].follow_up = result
+            else:
+                studies[i]._running -= 1
+                if finished is not None:
+                    finished(i, studies[i].finished())
+            for new in next_tasks():
+                queue.add(new)
     finally:
         for future in running:
             future.cancel()
-        for number in running.values():  # cancelled before they could tell
+        for i, number in running.values():  # cancelled before they could tell
+            if number is None:
+                continue
+            study = studies[i].study
             if not study.get_trials(deepcopy=False)[number].state.is_finished():
                 study.tell(number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
 

@@ -39,7 +39,7 @@ from biozoo.train.experiment import (
 from biozoo.train.fold import FittedTransforms
 from biozoo.train.units import RunJournal, encode_unit
 
-__all__ = ["DaskRunner", "dask_runner"]
+__all__ = ["DaskRunner", "dask_runner", "unit_files"]
 
 CONNECT_TIMEOUT_S = 10
 
@@ -89,7 +89,7 @@ class DaskRunner:
             del fits
             futures = {
                 client.submit(
-                    _unit_files,
+                    unit_files,
                     cfg,
                     data,
                     splits[u.split_index],
@@ -113,7 +113,7 @@ class DaskRunner:
         return fitted, [done[u] for u in units]
 
 
-def _unit_files(
+def unit_files(
     cfg: RunConfig,
     cohort: Cohort,
     split: Split,
