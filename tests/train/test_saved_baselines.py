@@ -10,11 +10,12 @@ import pytest
 import skops.io as sio
 from typer.testing import CliRunner
 
+import biozoo.train.saved_baselines as saved_baselines
 from biozoo.cli import app
 from biozoo.errors import BiozooError
 from biozoo.tasks import TASKS
 from biozoo.train.baselines import BASELINES
-from biozoo.train.saved_baselines import load_baseline, save_baseline
+from biozoo.train.saved_baselines import baseline_bytes, load_baseline, save_baseline
 
 runner = CliRunner()
 
@@ -54,6 +55,27 @@ def test_every_baseline_round_trips_through_skops_with_identical_predictions(
     save_baseline(path, fitted.model_)
     loaded = load_baseline(path)  # every type it holds is trusted
     np.testing.assert_array_equal(loaded.predict(X_new), fitted.predict(X_new))
+
+
+def test_a_baseline_written_or_read_once_is_not_serialised_again(tmp_path, monkeypatch):
+    from biozoo.tasks import estimators
+
+    monkeypatch.setattr(estimators, "N_TREES", 5)
+    rng = np.random.default_rng(0)
+    fitted = BASELINES.get("random_forest")(task=TASKS.get("binary")(), seed=0)
+    fitted.fit(rng.normal(size=(30, 4)), rng.integers(0, 2, 30), n_classes=None)
+    first = baseline_bytes(fitted.model_)  # as a run unit's record writes it
+    path = tmp_path / "h0.skops"
+    path.write_bytes(first)
+    loaded = load_baseline(path)
+    calls = []
+    monkeypatch.setattr(saved_baselines.sio, "dumps", lambda m: calls.append(m) or b"new")
+    assert baseline_bytes(fitted.model_) == first  # the run folder's save: the same bytes
+    assert baseline_bytes(loaded) == first  # read back (a resumed or a Dask unit)
+    assert not calls
+    other = BASELINES.get("random_forest")(task=TASKS.get("binary")(), seed=1)
+    other.fit(rng.normal(size=(30, 4)), rng.integers(0, 2, 30), n_classes=None)
+    assert baseline_bytes(other.model_) == b"new" and len(calls) == 1
 
 
 class Evil:

@@ -14,6 +14,7 @@ is refused unread with one sentence.
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 import skops.io as sio
@@ -51,9 +52,30 @@ def trusted_types() -> set[str]:
     return set(BASELINE_TYPES) | tasks
 
 
+_WRITTEN: dict[int, tuple[weakref.ref, bytes]] = {}
+"""id(model) -> (the model, its file's bytes): a model written once (its run unit's record)
+or read from a file is not serialised again when the run folder is saved (about 1 s for a
+random forest). Entries leave with their model."""
+
+
 def baseline_bytes(model: BaselineModel) -> bytes:
-    """A fitted baseline's model in the file format of :func:`save_baseline`."""
-    return sio.dumps(model)
+    """A fitted baseline's model in the file format of :func:`save_baseline` (the bytes it
+    was last written or read as, when it has not been replaced since)."""
+    known = _WRITTEN.get(id(model))
+    if known is not None and known[0]() is model:
+        return known[1]
+    data = sio.dumps(model)
+    _remember(model, data)
+    return data
+
+
+def _remember(model: BaselineModel, data: bytes) -> None:
+    key = id(model)
+    try:
+        ref = weakref.ref(model, lambda _, key=key: _WRITTEN.pop(key, None))
+    except TypeError:  # a type without weak references is serialised each time
+        return
+    _WRITTEN[key] = (ref, data)
 
 
 def save_baseline(path: Path, model: BaselineModel) -> None:
@@ -82,4 +104,7 @@ def load_baseline(path: Path) -> BaselineModel:
             f"{path} holds the untrusted type {untrusted[0]!r}, which no biozoo baseline is "
             "made of, so it was not loaded (was the file replaced?)."
         )
-    return sio.load(path, trusted=list(found))
+    data = path.read_bytes()
+    model = sio.loads(data, trusted=list(found))
+    _remember(model, data)
+    return model
