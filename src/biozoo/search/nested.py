@@ -44,6 +44,7 @@ from biozoo.train.experiment import (
     run_unit,
     split_transforms,
 )
+from biozoo.train.fold import FittedTransforms
 from biozoo.train.run import RunResult, train
 from biozoo.train.runfolder import RunFolder
 from biozoo.train.units import RunJournal
@@ -269,6 +270,13 @@ Searched = tuple[SplitSearch, ExperimentResult, float]
 """One outer split's search, its retrained best configuration, and the seconds of both."""
 
 
+def _transforms(
+    result: ExperimentResult, best: RunConfig, cohort: Cohort, split: Split
+) -> FittedTransforms:
+    """The transforms ``split``'s retraining uses: the run's own, or fitted for ``best``."""
+    return result.transforms.get(split.name) or split_transforms(best, cohort, split)
+
+
 def _search_here(
     cfg: RunConfig,
     search: SearchConfig,
@@ -283,7 +291,7 @@ def _search_here(
         t0 = time.perf_counter()
         split_search = search_split(cfg, search, cohort, split, si, storage, progress=progress)
         best = split_search.best  # one deep model, the searched one: unit (si, 0)
-        transforms = result.transforms.get(split.name) or split_transforms(best, cohort, split)
+        transforms = _transforms(result, best, cohort, split)
         retrained = run_unit(best, cohort, split, Unit(si, 0), transforms, progress=progress)
         searched.append((split_search, retrained, time.perf_counter() - t0))
     return searched
@@ -312,7 +320,7 @@ def _search_on_cluster(
         split = splits[i]
         found[i] = _found(cfg, search, split, runs[i].study, storage, runs[i].seconds)
         best = found[i].best
-        transforms = result.transforms.get(split.name) or split_transforms(best, cohort, split)
+        transforms = _transforms(result, best, cohort, split)
         if not data:
             data.append(client.scatter(cohort))
         if progress is not None:
