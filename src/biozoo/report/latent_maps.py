@@ -12,14 +12,21 @@ no recorded target there and are drawn in grey, labelled "never held out").
 Every ``latents/<model>/<module>.csv`` gets a map: the encoders' outputs before concatenation
 and the ``fused`` embedding. A module file identical to ``fused`` (early fusion) is not repeated.
 
-UMAP: McInnes, Healy & Melville (2018), https://arxiv.org/abs/1802.03426.
+UMAP: McInnes, Healy & Melville (2018), https://arxiv.org/abs/1802.03426. umap-learn compiles its
+numba functions in every new process (about 15 s on one core, most of a small run's report);
+:func:`_import_umap` switches on numba's on-disk cache for them, so only the first report on a
+machine (and the first after umap-learn changes) pays for the compilation.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -190,7 +197,7 @@ def _umap(z: np.ndarray, seed: int) -> tuple[np.ndarray | None, str]:
     if np.ptp(z, axis=0).max(initial=0.0) == 0.0:
         return None, "UMAP skipped: every sample has the same embedding."
     try:
-        import umap
+        umap = _import_umap()
     except ImportError:
         return None, "UMAP skipped: umap-learn is not installed."
     k = min(15, n - 1)
@@ -218,6 +225,26 @@ def _umap(z: np.ndarray, seed: int) -> tuple[np.ndarray | None, str]:
         # float reductions (and so the numbers) of any training that follows in-process
         torch.set_num_threads(threads)
     return np.asarray(coords, dtype=np.float64), ""
+
+
+@functools.cache
+def _import_umap() -> ModuleType:
+    """umap, with numba's on-disk cache switched on for every jitted function of its modules
+    (as ``@njit(cache=True)`` would): numba keeps the machine code beside umap's sources (or in
+    ``NUMBA_CACHE_DIR``) and recompiles when umap's source files change. Where no cache folder
+    is writable a function simply stays uncached."""
+    import umap
+    from numba.core.dispatcher import Dispatcher
+
+    for name, module in list(sys.modules.items()):
+        if name != "umap" and not name.startswith("umap."):
+            continue
+        for obj in list(vars(module).values()):
+            if isinstance(obj, Dispatcher):
+                # RuntimeError: numba found no writable cache folder for this file
+                with contextlib.suppress(RuntimeError):
+                    obj.enable_caching()
+    return umap
 
 
 def plot_latent_map(m: LatentMap, *, classes: list[str] | None) -> Figure:
