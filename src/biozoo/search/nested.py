@@ -10,11 +10,9 @@ the searched model, added to every outer split by :func:`add_searched`. Its file
 from __future__ import annotations
 
 import json
-import logging
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +32,15 @@ from biozoo.search.objective import InnerObjective
 from biozoo.search.parallel import StudyRun, TrialBudget, run_trials
 from biozoo.search.sample import trial_config
 from biozoo.search.space import SearchConfig
-from biozoo.search.study import fail_stale, open_storage, open_study, stop_after
+from biozoo.search.study import (
+    fail_stale,
+    open_storage,
+    open_study,
+    param_importance,
+    quiet_optuna,
+    stop_after,
+    trials_frame,
+)
 from biozoo.train.distributed import DaskRunner, unit_files
 from biozoo.train.experiment import (
     ExperimentResult,
@@ -50,8 +56,6 @@ from biozoo.train.runfolder import RunFolder
 from biozoo.train.units import RunJournal
 
 __all__ = ["SplitSearch", "add_searched", "run_search", "search_split", "study_name"]
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -114,7 +118,7 @@ def search_split(
         callbacks.append(
             lambda s, t: progress(f"{split.name}: trial {t.number + 1} of {search.trials}")
         )
-    with _quiet_optuna():
+    with quiet_optuna():
         study.optimize(
             objective, n_trials=search.trials, timeout=search.timeout, callbacks=callbacks
         )
@@ -135,7 +139,7 @@ def _open_split(
     seed = _base_seed(cfg, search) + split_index
     folds = cohort_splits(train, search.inner, seed=cfg.training.seed)
     task = cohort.task
-    with _quiet_optuna():
+    with quiet_optuna():
         study = open_study(
             storage,
             study_name(cfg, split),
@@ -177,51 +181,10 @@ def _found(
         best=trial_config(cfg, search, FixedTrial(best.params, best.number)),
         best_trial=best.number,
         best_value=float(best.value),
-        trials=_trials_frame(study),
-        importance=_importance(study, _base_seed(cfg, search)),
+        trials=trials_frame(study),
+        importance=param_importance(study, _base_seed(cfg, search)),
         seconds=seconds,
     )
-
-
-def _trials_frame(study: optuna.Study) -> pd.DataFrame:
-    rows = []
-    for t in study.trials:
-        seconds = None
-        if t.datetime_start is not None and t.datetime_complete is not None:
-            seconds = (t.datetime_complete - t.datetime_start).total_seconds()
-        rows.append(
-            {
-                "number": t.number,
-                "state": t.state.name,
-                "value": t.value,
-                "seconds": seconds,
-                **t.params,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def _importance(study: optuna.Study, seed: int) -> dict[str, float]:
-    """fANOVA importances over the finished trials; empty when they cannot be computed."""
-    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
-    try:
-        with _quiet_optuna():
-            found = optuna.importance.get_param_importances(study, evaluator=evaluator)
-    except (ValueError, RuntimeError) as err:
-        log.info("no parameter importances: %s", err)
-        return {}
-    return {str(k): float(v) for k, v in found.items()}
-
-
-@contextmanager
-def _quiet_optuna() -> Iterator[None]:
-    """Optuna's per-trial INFO lines muted while a search runs (biozoo reports progress)."""
-    level = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        yield
-    finally:
-        optuna.logging.set_verbosity(level)
 
 
 def add_searched(
@@ -335,7 +298,7 @@ def _search_on_cluster(
             progress(f"{splits[i].name}: trial {n} of {search.trials}")
 
     budget = TrialBudget(search.trials, search.pruner, runner.threads, search.timeout)
-    with _quiet_optuna():
+    with quiet_optuna():
         run_trials(client, storage, runs, budget, finished=finished, follow_up=retrain)
     n_outputs = head_for(cohort).n_outputs
     searched = []

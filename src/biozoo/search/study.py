@@ -4,7 +4,8 @@ The default storage is an SQLite file in the run folder. ``--storage URL`` names
 SQLAlchemy URL Optuna accepts (``postgresql://user@host:5432/db``), so workers on several
 machines share one study per outer split. In a shared storage every running trial beats a
 heartbeat; a trial whose worker stopped beating (killed) is marked failed by the next worker
-that starts a trial, or at the end of a search.
+that starts a trial, or at the end of a search. A finished study is read back as a table of its
+trials and its parameters' fANOVA importances.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from __future__ import annotations
 import importlib.util
 import logging
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import optuna
+import pandas as pd
 from optuna.pruners import BasePruner, HyperbandPruner, MedianPruner, NopPruner
 from optuna.storages import RDBStorage
 from optuna.study import MaxTrialsCallback, StudyDirection
@@ -32,7 +36,10 @@ __all__ = [
     "fail_stale",
     "open_storage",
     "open_study",
+    "param_importance",
+    "quiet_optuna",
     "stop_after",
+    "trials_frame",
 ]
 
 log = logging.getLogger(__name__)
@@ -137,3 +144,46 @@ def fail_stale(study: optuna.Study, storage: RDBStorage) -> None:
     """Mark failed the running trials whose worker stopped beating (a shared storage)."""
     if storage.get_heartbeat_interval() is not None:
         optuna.storages.fail_stale_trials(study)
+
+
+def trials_frame(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial: ``number``, ``state``, ``value``, ``seconds`` and a column per
+    parameter."""
+    rows = []
+    for t in study.trials:
+        seconds = None
+        if t.datetime_start is not None and t.datetime_complete is not None:
+            seconds = (t.datetime_complete - t.datetime_start).total_seconds()
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "value": t.value,
+                "seconds": seconds,
+                **t.params,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def param_importance(study: optuna.Study, seed: int) -> dict[str, float]:
+    """fANOVA importances over the finished trials; empty when they cannot be computed."""
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
+    try:
+        with quiet_optuna():
+            found = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    except (ValueError, RuntimeError) as err:
+        log.info("no parameter importances: %s", err)
+        return {}
+    return {str(k): float(v) for k, v in found.items()}
+
+
+@contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Optuna's per-trial INFO lines muted while a search runs (biozoo reports progress)."""
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(level)
