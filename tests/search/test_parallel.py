@@ -71,6 +71,11 @@ def test_two_local_workers_run_every_trial_and_no_trial_sees_an_outer_test_row(
         states = trials[trials["split"] == split.name]["state"]
         assert states.value_counts().to_dict() == {"COMPLETE": TRIALS}
         assert (run / "search" / "best" / f"{split.name}.yaml").is_file()
+    # every split's parameter importances (fANOVA, normalised), computed on the client
+    importance = pd.read_csv(run / "search" / "importance.csv", dtype={"split": str})
+    sums = importance.groupby("split")["importance"].sum()
+    assert sorted(sums.index) == sorted(s.name for s in splits)
+    np.testing.assert_allclose(sums.to_numpy(), 1.0, atol=1e-6)
     summary = json.loads((run / "search" / "summary.json").read_text())
     assert list(summary["splits"]) == [s.name for s in splits]
     metrics = json.loads((run / "metrics.json").read_text())

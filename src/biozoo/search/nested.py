@@ -162,8 +162,11 @@ def _found(
     study: optuna.Study,
     storage: RDBStorage,
     seconds: float,
+    *,
+    importance: bool = True,
 ) -> SplitSearch:
-    """What the finished study of ``split`` found.
+    """What the finished study of ``split`` found (without the parameters' importances when
+    not ``importance``).
 
     Raises:
         BiozooError: no trial finished with a score.
@@ -182,7 +185,7 @@ def _found(
         best_trial=best.number,
         best_value=float(best.value),
         trials=trials_frame(study),
-        importance=param_importance(study, _base_seed(cfg, search)),
+        importance=param_importance(study, _base_seed(cfg, search)) if importance else {},
         seconds=seconds,
     )
 
@@ -280,8 +283,8 @@ def _search_on_cluster(
     data: list[object] = []  # the cohort, scattered once, at the first retraining
 
     def retrain(i: int) -> object:
-        split = splits[i]
-        found[i] = _found(cfg, search, split, runs[i].study, storage, runs[i].seconds)
+        split, study = splits[i], runs[i].study
+        found[i] = _found(cfg, search, split, study, storage, runs[i].seconds, importance=False)
         best = found[i].best
         transforms = _transforms(result, best, cohort, split)
         if not data:
@@ -289,9 +292,12 @@ def _search_on_cluster(
         if progress is not None:
             progress(f"{split.name}: {search.name()}")
         unit = Unit(i, 0)
-        return client.submit(
+        future = client.submit(
             unit_files, best, data[0], split, unit, transforms, runner.threads, pure=False
         )
+        # fANOVA on the client while a worker already retrains
+        found[i].importance = param_importance(study, _base_seed(cfg, search))
+        return future
 
     def finished(i: int, n: int) -> None:
         if progress is not None:
