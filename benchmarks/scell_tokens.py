@@ -86,6 +86,13 @@ ROWS: dict[str, dict] = {
     "omics_groups+transformer+prior+d64": _groups_row(training=PRIOR, d_model=64, hidden=128),
     "omics_groups64+transformer+prior": _groups_row(64, training=PRIOR),
     "omics_groups+transformer+prior+mean": _groups_row(training=PRIOR, pooling="mean"),
+    # the changes that held up, together
+    "omics_groups+transformer+prior+d64+dropout_3": _groups_row(
+        training=PRIOR, d_model=64, hidden=128, dropout=0.3
+    ),
+    "omics_groups+transformer+prior+d64+patience20": _groups_row(
+        training={**PRIOR, "patience": 20}, d_model=64, hidden=128
+    ),
     "gene_rank+transformer": {"modality": _gene_rank(), "encoder": {"name": "transformer"}},
     "gene_rank+values": {
         "modality": _gene_rank(value_bins=16),
