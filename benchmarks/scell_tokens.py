@@ -12,7 +12,12 @@ named ``NAME/eN``), early-stopped on an inner validation part of each training f
   second embedding (scGPT-style; per-gene quantile bins fitted on the training cells of each
   fold), for the top 64 genes or the top 128 (about half of a cell's expressed genes);
 - the same with ``training.pretrain``: masked-value pretraining on the training fold's cells
-  (a share of the value embeddings hidden, their bins predicted) before fine-tuning.
+  (a share of the value embeddings hidden, their bins predicted) before fine-tuning;
+- ``omics_groups`` variants, one change at a time: ``+prior`` (``training.decision:
+  prior_correction``, fitted on the inner validation part), then with it ``+d64`` (d_model
+  64, hidden 128), ``+dropout_3``, ``+wd1e-2`` (weight decay), ``+lr3e-3``, ``+mean``
+  (mean pooling), 64 groups, and combinations. "best epoch" is the median over members and
+  folds of the epoch whose weights early stopping kept.
 
 Each row runs in its own process, so its wall time and peak resident memory are its own.
 
@@ -43,6 +48,7 @@ COMMAND = "python benchmarks/scell_tokens.py"
 DATA = "pbmc68k_reduced/rna"
 TARGET = {"dataset": "pbmc68k_reduced", "column": "bulk_labels", "task": "multiclass"}
 METRICS = ["accuracy", "macro_f1"]
+READING = "## Reading"  # the hand-written part of the table's file, kept when rows are added
 
 
 def _gene_rank(**options: object) -> dict:
@@ -93,6 +99,9 @@ ROWS: dict[str, dict] = {
     "omics_groups+transformer+prior+d64+patience20": _groups_row(
         training={**PRIOR, "patience": 20}, d_model=64, hidden=128
     ),
+    "omics_groups+transformer+thresholds+d64": _groups_row(
+        training={"decision": "thresholds"}, d_model=64, hidden=128
+    ),
     "gene_rank+transformer": {"modality": _gene_rank(), "encoder": {"name": "transformer"}},
     "gene_rank+values": {
         "modality": _gene_rank(value_bins=16),
@@ -130,10 +139,10 @@ def training(epochs: int, ensemble: int = 3, **extra: object) -> dict:
 
 
 def row_key(label: str, ensemble: int, epochs: int) -> str:
-    """The table's name of a row: the label, with ``/e1`` etc. for a smaller ensemble and
-    ``/90ep`` etc. for other than 60 epochs (3 members) or 30 (fewer)."""
+    """The table's name of a row: the label, with ``/e1`` etc. for other than 3 members and
+    ``/90ep`` etc. for other than 60 epochs (30 for one member)."""
     key = label if ensemble == 3 else f"{label}/e{ensemble}"
-    return key if epochs == (60 if ensemble == 3 else 30) else f"{key}/{epochs}ep"
+    return key if epochs == (30 if ensemble == 1 else 60) else f"{key}/{epochs}ep"
 
 
 def run_row(label: str, epochs: int, ensemble: int = 3) -> dict:
@@ -213,7 +222,11 @@ Configs of every row are in `scell_tokens.json`.
 {machine_lines(machine())}
 """
     out.mkdir(parents=True, exist_ok=True)
-    (out / "scell_tokens.md").write_text(text)
+    path = out / "scell_tokens.md"
+    old = path.read_text() if path.exists() else ""
+    if READING in old:  # the hand-written reading stays
+        text += "\n" + old[old.index(READING) :]
+    path.write_text(text)
 
 
 def main() -> None:
