@@ -16,8 +16,8 @@ named ``NAME/eN``), early-stopped on an inner validation part of each training f
 - ``omics_groups`` variants, one change at a time: ``+prior`` (``training.decision:
   prior_correction``, fitted on the inner validation part), then with it ``+d64`` (d_model
   64, hidden 128), ``+dropout_3``, ``+wd1e-2`` (weight decay), ``+lr3e-3``, ``+mean``
-  (mean pooling), 64 groups, and combinations. "best epoch" is the median over members and
-  folds of the epoch whose weights early stopping kept.
+  (mean pooling), 64 groups, and combinations (``+d128``, ``+layers1``: one block). "best
+  epoch" is the median over members and folds of the epoch whose weights early stopping kept.
 
 Each row runs in its own process, so its wall time and peak resident memory are its own.
 
@@ -102,6 +102,10 @@ ROWS: dict[str, dict] = {
     "omics_groups+transformer+thresholds+d64": _groups_row(
         training={"decision": "thresholds"}, d_model=64, hidden=128
     ),
+    "omics_groups+transformer+prior+d64+layers1": _groups_row(
+        training=PRIOR, d_model=64, hidden=128, layers=1
+    ),
+    "omics_groups+transformer+prior+d128": _groups_row(training=PRIOR, d_model=128, hidden=256),
     "gene_rank+transformer": {"modality": _gene_rank(), "encoder": {"name": "transformer"}},
     "gene_rank+values": {
         "modality": _gene_rank(value_bins=16),
