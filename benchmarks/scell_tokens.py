@@ -12,14 +12,20 @@ named ``NAME/eN``), early-stopped on an inner validation part of each training f
   second embedding (scGPT-style; per-gene quantile bins fitted on the training cells of each
   fold), for the top 64 genes or the top 128 (about half of a cell's expressed genes);
 - the same with ``training.pretrain``: masked-value pretraining on the training fold's cells
-  (a share of the value embeddings hidden, their bins predicted) before fine-tuning.
+  (a share of the value embeddings hidden, their bins predicted) before fine-tuning;
+- ``omics_groups`` variants, one change at a time: ``+prior`` (``training.decision:
+  prior_correction``, fitted on the inner validation part), then with it ``+d64`` (d_model
+  64, hidden 128), ``+dropout_3``, ``+wd1e-2`` (weight decay), ``+lr3e-3``, ``+mean``
+  (mean pooling), 64 groups, and combinations (``+d128``, ``+layers1``: one block). "best
+  epoch" is the median over members and folds of the epoch whose weights early stopping kept.
 
 Each row runs in its own process, so its wall time and peak resident memory are its own.
 
     python benchmarks/scell_tokens.py [--rows NAME ...] [--epochs N] [--ensemble N] [--out DIR]
 
 Writes ``benchmarks/results/scell_tokens.md`` and ``.json`` (rows already in the JSON are
-kept unless rerun, so rows can be run in several invocations).
+kept unless rerun, so rows can be run in several invocations, also side by side: the JSON
+is read again before each row is written).
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, machine_lines, markdown_table  # noqa: E402
 
@@ -40,10 +48,27 @@ COMMAND = "python benchmarks/scell_tokens.py"
 DATA = "pbmc68k_reduced/rna"
 TARGET = {"dataset": "pbmc68k_reduced", "column": "bulk_labels", "task": "multiclass"}
 METRICS = ["accuracy", "macro_f1"]
+READING = "## Reading"  # the hand-written part of the table's file, kept when rows are added
 
 
 def _gene_rank(**options: object) -> dict:
     return {"dataset": DATA, "tokenizer": {"name": "gene_rank", **options}}
+
+
+def _groups(n_groups: int = 32) -> dict:
+    return {
+        "dataset": DATA,
+        "tokenizer": {"name": "omics_groups", "groups": "correlation", "n_groups": n_groups},
+    }
+
+
+PRIOR = {"decision": "prior_correction"}
+
+
+def _groups_row(n_groups: int = 32, training: dict | None = None, **encoder: object) -> dict:
+    """A row of ``omics_groups`` tokens into the transformer with some options changed."""
+    spec = {"modality": _groups(n_groups), "encoder": {"name": "transformer", **encoder}}
+    return spec if training is None else {**spec, "training": training}
 
 
 # label -> (modality, encoder or None for the baseline row, training extras, baselines)
@@ -53,13 +78,34 @@ ROWS: dict[str, dict] = {
         "modality": {"dataset": DATA},
         "encoder": {"name": "mlp", "hidden": [128], "out_dim": 32, "dropout": 0.3},
     },
-    "omics_groups+transformer": {
-        "modality": {
-            "dataset": DATA,
-            "tokenizer": {"name": "omics_groups", "groups": "correlation", "n_groups": 32},
-        },
-        "encoder": {"name": "transformer"},
-    },
+    "omics_groups+transformer": {"modality": _groups(), "encoder": {"name": "transformer"}},
+    # one change at a time against the row above (the /e1 rows: first looks, one member)
+    "omics_groups+transformer+prior": _groups_row(training=PRIOR),
+    "omics_groups+transformer+mean": _groups_row(pooling="mean"),
+    "omics_groups+transformer+nopos": _groups_row(positional="none"),
+    "omics_groups64+transformer": _groups_row(64),
+    "omics_groups+transformer+lr3e-3": _groups_row(training={"lr": 0.003}),
+    # with the prior correction, one more change at a time
+    "omics_groups+transformer+prior+lr3e-3": _groups_row(training={**PRIOR, "lr": 0.003}),
+    "omics_groups+transformer+prior+dropout_3": _groups_row(training=PRIOR, dropout=0.3),
+    "omics_groups+transformer+prior+wd1e-2": _groups_row(training={**PRIOR, "weight_decay": 0.01}),
+    "omics_groups+transformer+prior+d64": _groups_row(training=PRIOR, d_model=64, hidden=128),
+    "omics_groups64+transformer+prior": _groups_row(64, training=PRIOR),
+    "omics_groups+transformer+prior+mean": _groups_row(training=PRIOR, pooling="mean"),
+    # the changes that held up, together
+    "omics_groups+transformer+prior+d64+dropout_3": _groups_row(
+        training=PRIOR, d_model=64, hidden=128, dropout=0.3
+    ),
+    "omics_groups+transformer+prior+d64+patience20": _groups_row(
+        training={**PRIOR, "patience": 20}, d_model=64, hidden=128
+    ),
+    "omics_groups+transformer+thresholds+d64": _groups_row(
+        training={"decision": "thresholds"}, d_model=64, hidden=128
+    ),
+    "omics_groups+transformer+prior+d64+layers1": _groups_row(
+        training=PRIOR, d_model=64, hidden=128, layers=1
+    ),
+    "omics_groups+transformer+prior+d128": _groups_row(training=PRIOR, d_model=128, hidden=256),
     "gene_rank+transformer": {"modality": _gene_rank(), "encoder": {"name": "transformer"}},
     "gene_rank+values": {
         "modality": _gene_rank(value_bins=16),
@@ -96,9 +142,11 @@ def training(epochs: int, ensemble: int = 3, **extra: object) -> dict:
     }
 
 
-def row_key(label: str, ensemble: int) -> str:
-    """The table's name of a row: the label, with ``/e1`` etc. for a smaller ensemble."""
-    return label if ensemble == 3 else f"{label}/e{ensemble}"
+def row_key(label: str, ensemble: int, epochs: int) -> str:
+    """The table's name of a row: the label, with ``/e1`` etc. for other than 3 members and
+    ``/90ep`` etc. for other than 60 epochs (30 for one member)."""
+    key = label if ensemble == 3 else f"{label}/e{ensemble}"
+    return key if epochs == (30 if ensemble == 1 else 60) else f"{key}/{epochs}ep"
 
 
 def run_row(label: str, epochs: int, ensemble: int = 3) -> dict:
@@ -123,6 +171,9 @@ def run_row(label: str, epochs: int, ensemble: int = 3) -> dict:
     board = result.leaderboard
     row = board.iloc[0] if encoder is None else board[board["method"] == label].iloc[0]
     out = {f"{m}_{s}": float(row[f"{m}_{s}"]) for m in METRICS for s in ("mean", "sd")}
+    if encoder is not None:  # each member's best epoch (0-based) on each fold
+        fits = result.metrics["training"][label]
+        out["best_epoch"] = [int(e) for fit in fits for e in fit["best_epoch"]]
     return {**out, "seconds": seconds, "epochs": epochs, "ensemble": ensemble, "config": raw}
 
 
@@ -140,6 +191,11 @@ def _child(label: str, epochs: int, ensemble: int, path: Path) -> tuple[dict, fl
     return json.loads(path.read_text()), wall, usage.ru_maxrss / 1024
 
 
+def _median(epochs: list[int] | None) -> str:
+    """Median best epoch (1-based) over members and folds; empty where not recorded."""
+    return "" if not epochs else f"{float(np.median(epochs)) + 1:g}"
+
+
 def report(rows: dict[str, dict], out: Path) -> None:
     order = sorted(rows, key=lambda k: -rows[k]["macro_f1_mean"])
     table = []
@@ -148,9 +204,10 @@ def report(rows: dict[str, dict], out: Path) -> None:
         table.append(
             [label]
             + [f"{r[f'{m}_mean']:.3f} ± {r[f'{m}_sd']:.3f}" for m in METRICS]
-            + [r["epochs"], r.get("ensemble", 3), f"{r['wall_s']:.0f}", f"{r['peak_rss_mb']:.0f}"]
+            + [r["epochs"], r.get("ensemble", 3), _median(r.get("best_epoch"))]
+            + [f"{r['wall_s']:.0f}", f"{r['peak_rss_mb']:.0f}"]
         )
-    header = ["row", *METRICS, "max epochs", "ensemble", "wall s", "peak RSS MB"]
+    header = ["row", *METRICS, "max epochs", "ensemble", "best epoch", "wall s", "peak RSS MB"]
     baselines = ("logistic", "mlp")
     tokenised = [r["macro_f1_mean"] for k, r in rows.items() if k.split("/")[0] not in baselines]
     best = max(tokenised, default=float("nan"))
@@ -169,7 +226,11 @@ Configs of every row are in `scell_tokens.json`.
 {machine_lines(machine())}
 """
     out.mkdir(parents=True, exist_ok=True)
-    (out / "scell_tokens.md").write_text(text)
+    path = out / "scell_tokens.md"
+    old = path.read_text() if path.exists() else ""
+    if READING in old:  # the hand-written reading stays
+        text += "\n" + old[old.index(READING) :]
+    path.write_text(text)
 
 
 def main() -> None:
@@ -184,11 +245,12 @@ def main() -> None:
         args.out.write_text(json.dumps(run_row(args.child, args.epochs, args.ensemble)))
         return
     path = args.out / "scell_tokens.json"
-    rows = json.loads(path.read_text())["rows"] if path.exists() else {}
     for label in args.rows:
         with tempfile.TemporaryDirectory() as tmp:
             row, wall, peak = _child(label, args.epochs, args.ensemble, Path(tmp) / "row.json")
-        key = row_key(label, args.ensemble)
+        key = row_key(label, args.ensemble, args.epochs)
+        # read again: another invocation may have added rows while this one ran
+        rows = json.loads(path.read_text())["rows"] if path.exists() else {}
         rows[key] = {**row, "wall_s": wall, "peak_rss_mb": peak}
         print(f"{key}: macro F1 {row['macro_f1_mean']:.3f}, {wall:.0f} s", file=sys.stderr)
         args.out.mkdir(parents=True, exist_ok=True)
