@@ -106,6 +106,22 @@ ROWS: dict[str, dict] = {
         training=PRIOR, d_model=64, hidden=128, layers=1
     ),
     "omics_groups+transformer+prior+d128": _groups_row(training=PRIOR, d_model=128, hidden=256),
+    "omics_groups+transformer+prior+d64+ls1": _groups_row(
+        training={**PRIOR, "label_smoothing": 0.1}, d_model=64, hidden=128
+    ),
+    "omics_groups+transformer+prior+d64+lr3e-4": _groups_row(
+        training={**PRIOR, "lr": 0.0003}, d_model=64, hidden=128
+    ),
+    "omics_groups+transformer+prior+d64+lr1e-4": _groups_row(
+        training={**PRIOR, "lr": 0.0001}, d_model=64, hidden=128
+    ),
+    "omics_groups+transformer+prior+lr3e-4": _groups_row(training={**PRIOR, "lr": 0.0003}),
+    "omics_groups+transformer+prior+d128+lr3e-4": _groups_row(
+        training={**PRIOR, "lr": 0.0003}, d_model=128, hidden=256
+    ),
+    "omics_groups+transformer+prior+d64+lr3e-4+wd1e-2": _groups_row(
+        training={**PRIOR, "lr": 0.0003, "weight_decay": 0.01}, d_model=64, hidden=128
+    ),
     "gene_rank+transformer": {"modality": _gene_rank(), "encoder": {"name": "transformer"}},
     "gene_rank+values": {
         "modality": _gene_rank(value_bins=16),
