@@ -42,7 +42,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, machine_lines, markdown_table  # noqa: E402
+from _common import (  # noqa: E402
+    machine,
+    machine_lines,
+    markdown_table,
+    write_keeping_reading,
+)
 
 COMMAND = "python benchmarks/scell_tokens.py"
 DATA = "pbmc68k_reduced/rna"
@@ -242,11 +247,7 @@ Configs of every row are in `scell_tokens.json`.
 {machine_lines(machine())}
 """
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "scell_tokens.md"
-    old = path.read_text() if path.exists() else ""
-    if READING in old:  # the hand-written reading stays
-        text += "\n" + old[old.index(READING) :]
-    path.write_text(text)
+    write_keeping_reading(out / "scell_tokens.md", text, READING)
 
 
 def main() -> None:
