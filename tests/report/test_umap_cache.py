@@ -2,11 +2,7 @@
 
 import sys
 
-import pytest
-
 from biozoo.report.latent_maps import _import_umap
-
-pytest.importorskip("umap")
 
 
 def test_every_jitted_umap_function_keeps_its_machine_code_on_disk():
