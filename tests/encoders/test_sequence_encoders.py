@@ -229,6 +229,25 @@ def test_mixed_stacks_build_the_layers_named():
         ENCODERS.get("transformer").Config(layers=[])
 
 
+def test_token_dropout_hides_tokens_in_training_only():
+    torch.manual_seed(0)
+    enc = build("transformer", TOKENS, token_dropout=0.5)
+    plain = build("transformer", TOKENS)
+    plain.load_state_dict(enc.state_dict())
+    x = token_batch()
+    real = x["mask"]
+    torch.testing.assert_close(enc.eval()(x), plain.eval()(x))
+    enc.train()
+    seen = enc.attention_maps(x)[:, 0, 0, 0, 1:] > 0  # the [CLS] query's weights on tokens
+    assert not (seen & ~real).any()  # padding stays hidden
+    has = real.any(1)
+    assert (seen.sum(1) >= 1)[has].all() and (seen != real)[has].any()
+    enc.token_dropout = 0.999  # every token drawn: each sample keeps all of its own
+    assert torch.equal(enc.attention_maps(x)[:, 0, 0, 0, 1:] > 0, real)
+    with pytest.raises(ValueError):
+        ENCODERS.get("transformer").Config(token_dropout=1.0)
+
+
 def test_bad_inputs_are_reported():
     with pytest.raises(BiozooError, match="graph"):
         build("lstm", GraphInput(node_dim=3, edge_dim=0))

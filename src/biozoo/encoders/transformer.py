@@ -106,6 +106,10 @@ class TransformerEncoder(nn.Module):
             ``attention`` (a transformer block), ``mamba`` or ``retention``.
         hidden: width of the position-wise block.
         dropout: dropout on attention weights, residual branches and before the output map.
+        token_dropout: share of a training sample's tokens hidden from every layer (masked
+            like padding), drawn anew for each sample and step; a sample keeps all its tokens
+            when the draw would hide every one. Off in evaluation. A regulariser for small
+            cohorts: the model cannot lean on any one token (gene group, feature).
         pooling: ``cls`` (a learned token prepended to the sequence) or ``mean`` (masked).
         positional: ``learned``, ``sinusoidal`` (added to tokens), ``rotary`` (RoPE inside
             the attention) or ``none`` (table features and groups carry their identity in
@@ -139,6 +143,7 @@ class TransformerEncoder(nn.Module):
         layers: PositiveInt | list[LayerKind] = 2
         hidden: PositiveInt = 64
         dropout: float = Field(0.1, ge=0.0, lt=1.0)
+        token_dropout: float = Field(0.0, ge=0.0, lt=1.0)
         pooling: Literal["cls", "mean"] = "cls"
         positional: Literal["learned", "sinusoidal", "rotary", "none"] = "sinusoidal"
         stem: Literal["conv", "none"] = "conv"
@@ -172,6 +177,7 @@ class TransformerEncoder(nn.Module):
         layers: int | list[LayerKind] = 2,
         hidden: int = 64,
         dropout: float = 0.1,
+        token_dropout: float = 0.0,
         pooling: Literal["cls", "mean"] = "cls",
         positional: Literal["learned", "sinusoidal", "rotary", "none"] = "sinusoidal",
         stem: Literal["conv", "none"] = "conv",
@@ -186,6 +192,7 @@ class TransformerEncoder(nn.Module):
         head_dim(d_model, heads, "transformer d_model")
         self.input, self.out_dim, self.pooling, self.ffn_kind = input, out_dim, pooling, ffn
         self.aux_weight, self.kan_reg = aux_weight, kan_reg
+        self.token_dropout = token_dropout
         self.stackable = ffn != "moe"
         self.tokens = TokenInput(input, d_model)
         ordered = self.tokens.ordered and stem == "conv"
@@ -237,6 +244,7 @@ class TransformerEncoder(nn.Module):
         if self.stem is not None:  # real tokens first, so padding is a suffix of zeros
             h, tmask = compact_tokens(h, tmask)
             h = self.stem(h, tmask)
+        tmask = self._drop_tokens(tmask)
         if self.cls is not None:
             cls = self.cls.expand(h.shape[0], 1, -1)
             h = torch.cat([cls, h], dim=1)  # (B, 1 + L, d)
@@ -244,6 +252,14 @@ class TransformerEncoder(nn.Module):
         if self.positional is not None:
             h = self.positional(h)
         return h, tmask
+
+    def _drop_tokens(self, tmask: Tensor) -> Tensor:
+        """``tmask`` with a random share ``token_dropout`` of each sample's tokens masked
+        (training only); a sample that would lose every token keeps them all."""
+        if not self.training or self.token_dropout == 0:
+            return tmask
+        kept = tmask & (torch.rand(tmask.shape, device=tmask.device) >= self.token_dropout)
+        return torch.where(kept.any(dim=1, keepdim=True), kept, tmask)
 
     def forward_tokens(
         self, x: Tensor | Mapping[str, Tensor], *, need_weights: bool = False
