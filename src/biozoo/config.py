@@ -49,7 +49,8 @@ class HeadConfig(Strict):
 class PretrainConfig(Strict):
     """Masked-value pretraining of token encoders before fine-tuning
     (:mod:`biozoo.train.pretrain`): ``epochs`` over the fold's training samples, a share
-    ``mask_fraction`` of the valued tokens hidden, optimised with AdamW at ``lr``."""
+    ``mask_fraction`` of the valued tokens (or of the gene groups) hidden, optimised with AdamW
+    at ``lr``."""
 
     epochs: PositiveInt = 20
     mask_fraction: float = Field(0.15, gt=0.0, lt=1.0)

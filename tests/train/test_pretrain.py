@@ -31,8 +31,8 @@ def marker_cohort() -> Cohort:
     return Cohort(ids, {"a": mod}, np.arange(N) % 2, TASKS.get("binary")(), ["0", "1"])
 
 
-def config(value_bins: int = 3, pretrain_epochs: int = 2):
-    tokenizer = {"name": "gene_rank", "top_k": 2, "value_bins": value_bins}
+def config(value_bins: int = 3, pretrain_epochs: int = 2, tokenizer: dict | None = None):
+    tokenizer = tokenizer or {"name": "gene_rank", "top_k": 2, "value_bins": value_bins}
     encoder = {"name": "transformer", "d_model": 8, "heads": 2, "layers": 1, "hidden": 8}
     return parse_config(
         {
@@ -110,6 +110,55 @@ def test_hide_values_hides_valued_tokens_only():
     assert torch.equal(shown, torch.where(hidden, VALUE_HIDDEN, values))
 
 
-def test_pretraining_needs_value_ids():
-    with pytest.raises(BiozooError, match="training.pretrain needs an encoder that reads value"):
+def test_pretraining_needs_value_ids_or_groups():
+    with pytest.raises(BiozooError, match="training.pretrain needs an encoder that gives token"):
         run_experiment(config(value_bins=0), marker_cohort())
+
+
+def test_hide_groups_hides_whole_present_groups_and_keeps_one():
+    mask = torch.ones(64, 4, 2, dtype=torch.bool)
+    mask[:, 3, 1] = False  # a partly measured group is hidden whole
+    mask[0, 3] = False  # an absent group is never "hidden"
+    mask[1, 1:] = False  # a sample with one group keeps it
+    shown, hidden = pretrain.hide_groups(mask, 0.5, torch.Generator().manual_seed(0))
+    assert not hidden[0, 3] and not hidden[1].any()
+    assert torch.equal(shown, mask & ~hidden[..., None])
+    assert ((mask.any(-1) & ~hidden).sum(1) >= 1).all()  # a visible group in every sample
+    assert 0.3 < hidden[2:].float().mean() < 0.6
+    _, hidden = pretrain.hide_groups(mask, 0.999, torch.Generator().manual_seed(0))
+    assert not hidden.any()  # every group drawn: each sample would lose all, so keeps all
+
+
+GROUPS = {"name": "omics_groups", "groups": "correlation", "n_groups": 4, "min_size": 2}
+
+
+def loss_after(epochs: int) -> float:
+    cohort = marker_cohort()
+    cfg = config(tokenizer=GROUPS, pretrain_epochs=epochs)
+    transforms = experiment.fit_transforms(cohort, cfg.data)
+
+    def make_model():
+        return experiment.build_model(cfg.models["t"], transforms.inputs, 1)
+
+    torch.manual_seed(0)
+    ensemble = experiment.make_ensemble(make_model, [0])
+    before = {k: t.clone() for k, t in ensemble.stacked_state().items()}
+    options = cfg.training.pretrain
+    info = pretrain.pretrain_ensemble(
+        ensemble, make_model, transforms.fold_data(cohort), options, batch_size=8,
+        weight_decay=0.0, seed=0,
+    )  # fmt: skip
+    moved = {k for k, t in ensemble.stacked_state().items() if not torch.equal(before[k], t)}
+    assert any(k.startswith("encoders.a.tokens.weight") for k in moved)
+    assert all(k.startswith("encoders.a.") for k in moved)
+    return info["pretrain_loss"][0]
+
+
+def test_group_tokens_learn_to_predict_hidden_groups():
+    assert loss_after(40) < 0.8 * loss_after(1)
+
+
+def test_group_pretraining_runs_in_an_experiment():
+    result = run_experiment(config(tokenizer=GROUPS), marker_cohort())
+    assert all(len(s["pretrain_loss"]) == 2 for s in result.training["t"])
+    assert len(result.predictions) == 3

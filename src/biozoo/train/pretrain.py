@@ -1,13 +1,22 @@
 """Masked-value pretraining of token encoders on a fold's training samples.
 
-Before an ensemble is fine-tuned with its head, each member's token encoders that read value
-ids (gene tokens with binned expression, ``tokenizer: {name: gene_rank, value_bins: ...}``)
-learn to predict hidden values, self-supervised, as scBERT (Yang et al. 2022,
+Before an ensemble is fine-tuned with its head, each member's token encoders learn to predict
+hidden values, self-supervised, as scBERT (Yang et al. 2022,
 https://doi.org/10.1038/s42256-022-00534-z) and scGPT (Cui et al. 2024,
-https://doi.org/10.1038/s41592-024-02201-0) pretrain on unlabelled cells: in every sample a
-share of the valued tokens get the value id :data:`~biozoo.inputs.VALUE_HIDDEN`, and a linear
-map of the encoder's state of each such token scores its bin (cross-entropy). The map is
-dropped afterwards; the encoder keeps its weights and fine-tuning starts from them.
+https://doi.org/10.1038/s41592-024-02201-0) pretrain on unlabelled cells. What is hidden
+depends on what the encoder reads (:data:`OBJECTIVES`):
+
+- value ids (gene tokens with binned expression, ``tokenizer: {name: gene_rank, value_bins:
+  ...}``): in every sample a share of the valued tokens get the value id
+  :data:`~biozoo.inputs.VALUE_HIDDEN`, and a linear map of each such token's state scores
+  its bin (cross-entropy);
+- gene groups (``tokenizer: omics_groups``): a share of each sample's groups is hidden
+  whole (masked like a missing group, so the group's token carries its identity only), and
+  a linear map per group predicts the group's values from its token's state (mean squared
+  error over the group's measured values), a masked autoencoder over gene programs.
+
+The maps are dropped afterwards; the encoder keeps its weights and fine-tuning starts from
+them.
 
 Only the samples handed in are read: the experiment hands the training part of the outer
 fold, so no test sample is seen.
@@ -16,6 +25,7 @@ fold, so no test sample is seen.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 import torch
 from torch import Tensor, nn
@@ -24,23 +34,19 @@ from biozoo.config import PretrainConfig
 from biozoo.data.batch import FoldData, take_rows, to_device
 from biozoo.decoders.protocols import TokenStates
 from biozoo.errors import BiozooError
-from biozoo.inputs import VALUE_FIRST, VALUE_HIDDEN, TokensInput
+from biozoo.inputs import VALUE_FIRST, VALUE_HIDDEN, GroupsInput, TokensInput
 from biozoo.train.ensemble import Ensemble
 
-__all__ = ["hide_values", "masked_value_loss", "pretrain_ensemble", "value_encoders"]
-
-
-def value_encoders(model: nn.Module) -> dict[str, nn.Module]:
-    """The model's encoders that read value ids and expose their token states, by modality."""
-    encoders = getattr(model, "encoders", None)
-    if not isinstance(encoders, nn.ModuleDict):
-        return {}
-    out = {}
-    for name, encoder in encoders.items():
-        spec = getattr(encoder, "input", None)
-        if isinstance(encoder, TokenStates) and isinstance(spec, TokensInput) and spec.values:
-            out[name] = encoder
-    return out
+__all__ = [
+    "OBJECTIVES",
+    "GroupDecoder",
+    "hide_groups",
+    "hide_values",
+    "masked_group_loss",
+    "masked_value_loss",
+    "pretrain_ensemble",
+    "pretrainable_encoders",
+]
 
 
 def hide_values(
@@ -74,6 +80,132 @@ def masked_value_loss(
     return nn.functional.cross_entropy(logits, values[hidden] - VALUE_FIRST)
 
 
+def hide_groups(mask: Tensor, fraction: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """``mask`` with a random share ``fraction`` of each sample's present groups hidden whole,
+    and which groups; a sample that would lose all of its groups keeps them all.
+
+    Shape:
+        - mask: bool ``[B, G, S]``; outputs: the shown mask ``[B, G, S]``, hidden ``[B, G]``.
+    """
+    present = mask.any(dim=-1)
+    draw = torch.rand(present.shape, generator=generator).to(mask.device)
+    hidden = (draw < fraction) & present
+    hidden &= (present & ~hidden).any(dim=1, keepdim=True)
+    return mask & ~hidden.unsqueeze(-1), hidden
+
+
+class GroupDecoder(nn.Module):
+    """A linear map per group from its token's state to the group's ``size`` values.
+
+    Shape:
+        - states ``[B, G, d]`` -> values ``[B, G, size]``.
+    """
+
+    def __init__(self, groups: int, dim: int, size: int) -> None:
+        super().__init__()
+        bound = 1 / dim**0.5
+        self.weight = nn.Parameter(torch.empty(groups, dim, size).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.zeros(groups, size))
+
+    def forward(self, states: Tensor) -> Tensor:
+        return torch.einsum("bgd,gds->bgs", states, self.weight) + self.bias
+
+
+def masked_group_loss(
+    encoder: nn.Module,
+    decoder: nn.Module,
+    x: Mapping[str, Tensor],
+    fraction: float,
+    generator: torch.Generator,
+) -> Tensor | None:
+    """Mean squared error of the hidden groups' measured values, predicted from their
+    states; None when no group was hidden."""
+    mask = x["mask"].bool()
+    shown, hidden = hide_groups(mask, fraction, generator)
+    scored = mask & hidden.unsqueeze(-1)
+    if not scored.any():
+        return None
+    states, _ = encoder.encode_tokens({**x, "mask": shown})  # (B, G, d), position g = group g
+    return nn.functional.mse_loss(decoder(states)[scored], x["values"][scored])
+
+
+class MaskedObjective(Protocol):
+    """What is hidden and predicted for one kind of input."""
+
+    def accepts(self, spec: object) -> bool:
+        """Whether an encoder reading ``spec`` can be pretrained this way."""
+        ...
+
+    def predictor(self, encoder: nn.Module) -> nn.Module:
+        """The map from token states to the hidden values, dropped after pretraining."""
+        ...
+
+    def loss(
+        self,
+        encoder: nn.Module,
+        predictor: nn.Module,
+        x: Mapping[str, Tensor],
+        fraction: float,
+        generator: torch.Generator,
+    ) -> Tensor | None:
+        """The loss of one batch, or None when nothing was hidden."""
+        ...
+
+
+class _ValueIds:
+    def accepts(self, spec: object) -> bool:
+        return isinstance(spec, TokensInput) and spec.values > 0
+
+    def predictor(self, encoder: nn.Module) -> nn.Module:
+        return nn.Linear(encoder.token_dim, encoder.input.values - VALUE_FIRST)
+
+    def loss(
+        self,
+        encoder: nn.Module,
+        predictor: nn.Module,
+        x: Mapping[str, Tensor],
+        fraction: float,
+        generator: torch.Generator,
+    ) -> Tensor | None:
+        return masked_value_loss(encoder, predictor, x, fraction, generator)
+
+
+class _Groups:
+    def accepts(self, spec: object) -> bool:
+        return isinstance(spec, GroupsInput)
+
+    def predictor(self, encoder: nn.Module) -> nn.Module:
+        return GroupDecoder(encoder.input.groups, encoder.token_dim, encoder.input.size)
+
+    def loss(
+        self,
+        encoder: nn.Module,
+        predictor: nn.Module,
+        x: Mapping[str, Tensor],
+        fraction: float,
+        generator: torch.Generator,
+    ) -> Tensor | None:
+        return masked_group_loss(encoder, predictor, x, fraction, generator)
+
+
+OBJECTIVES: tuple[MaskedObjective, ...] = (_ValueIds(), _Groups())
+
+
+def pretrainable_encoders(model: nn.Module) -> dict[str, tuple[nn.Module, MaskedObjective]]:
+    """The model's encoders that expose their token states and read an input with a masked
+    objective, by modality, each with its objective."""
+    encoders = getattr(model, "encoders", None)
+    if not isinstance(encoders, nn.ModuleDict):
+        return {}
+    out = {}
+    for name, encoder in encoders.items():
+        spec = getattr(encoder, "input", None)
+        found = [o for o in OBJECTIVES if o.accepts(spec)]
+        if isinstance(encoder, TokenStates) and found:
+            out[name] = (encoder, found[0])
+    return out
+
+
 def pretrain_ensemble(
     ensemble: Ensemble,
     make_model: Callable[[], nn.Module],
@@ -85,7 +217,7 @@ def pretrain_ensemble(
     seed: int,
     device: torch.device | None = None,
 ) -> dict[str, object]:
-    """Pretrain every member's value-reading encoders on ``data``'s samples, in place.
+    """Pretrain every member's pretrainable encoders on ``data``'s samples, in place.
 
     Each member is copied into a model from ``make_model``, pretrained alone (its own seed
     ``seed + member`` for batches and hidden tokens) on ``device`` (default the CPU), and its
@@ -95,7 +227,7 @@ def pretrain_ensemble(
         ``pretrain_loss``: each member's mean loss over its last epoch.
 
     Raises:
-        BiozooError: the model has no encoder that reads value ids.
+        BiozooError: the model has no encoder with a masked objective.
     """
     state = ensemble.stacked_state()
     trained, last = [], []
@@ -107,15 +239,15 @@ def pretrain_ensemble(
         with torch.no_grad():
             for k, t in state.items():
                 tensors[k].copy_(t[member])
-        encoders = value_encoders(model)
-        if not encoders:
+        found = pretrainable_encoders(model)
+        if not found:
             raise BiozooError(
-                "training.pretrain needs an encoder that reads value ids and gives token "
-                "states, e.g. a transformer on tokenizer gene_rank with value_bins."
+                "training.pretrain needs an encoder that gives token states over value ids or "
+                "gene groups, e.g. a transformer on tokenizer gene_rank with value_bins, or on "
+                "omics_groups."
             )
-        scorers = nn.ModuleDict(
-            {m: nn.Linear(e.token_dim, e.input.values - VALUE_FIRST) for m, e in encoders.items()}
-        ).to(device)
+        encoders = {m: e for m, (e, _) in found.items()}
+        scorers = nn.ModuleDict({m: o.predictor(e) for m, (e, o) in found.items()}).to(device)
         params = [p for e in encoders.values() for p in e.parameters()]
         params += list(scorers.parameters())
         opt = torch.optim.AdamW(params, lr=options.lr, weight_decay=weight_decay)
@@ -125,14 +257,14 @@ def pretrain_ensemble(
             losses = []
             for idx in torch.randperm(n, generator=generator).split(batch_size):
                 terms = [
-                    masked_value_loss(
+                    objective.loss(
                         e,
                         scorers[m],
                         to_device(take_rows(data.inputs[m], idx), device),
                         options.mask_fraction,
                         generator,
                     )
-                    for m, e in encoders.items()
+                    for m, (e, objective) in found.items()
                 ]
                 terms = [t for t in terms if t is not None]
                 if not terms:
