@@ -127,6 +127,23 @@ ROWS: dict[str, dict] = {
     "omics_groups+transformer+prior+d64+lr3e-4+wd1e-2": _groups_row(
         training={**PRIOR, "lr": 0.0003, "weight_decay": 0.01}, d_model=64, hidden=128
     ),
+    # the best row so far, with a share of its group tokens hidden in each training step
+    "omics_groups+transformer+prior+d64+lr3e-4+td1": _groups_row(
+        training={**PRIOR, "lr": 0.0003}, d_model=64, hidden=128, token_dropout=0.1
+    ),
+    "omics_groups+transformer+prior+d64+lr3e-4+td25": _groups_row(
+        training={**PRIOR, "lr": 0.0003}, d_model=64, hidden=128, token_dropout=0.25
+    ),
+    # the best row so far, its encoders first pretrained on the fold's training cells to
+    # predict hidden gene groups (masked autoencoding)
+    "omics_groups+transformer+prior+d64+lr3e-4+pretrain": _groups_row(
+        training={**PRIOR, "lr": 0.0003, "pretrain": {"epochs": 20}}, d_model=64, hidden=128
+    ),
+    "omics_groups+transformer+prior+d64+lr3e-4+pretrain_m30": _groups_row(
+        training={**PRIOR, "lr": 0.0003, "pretrain": {"epochs": 20, "mask_fraction": 0.3}},
+        d_model=64,
+        hidden=128,
+    ),
     "gene_rank+transformer": {"modality": _gene_rank(), "encoder": {"name": "transformer"}},
     "gene_rank+values": {
         "modality": _gene_rank(value_bins=16),
