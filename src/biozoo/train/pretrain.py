@@ -25,7 +25,7 @@ fold, so no test sample is seen.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -40,6 +40,7 @@ from biozoo.train.ensemble import Ensemble
 __all__ = [
     "OBJECTIVES",
     "GroupDecoder",
+    "MaskedObjective",
     "hide_groups",
     "hide_values",
     "masked_group_loss",
@@ -129,66 +130,38 @@ def masked_group_loss(
     return nn.functional.mse_loss(decoder(states)[scored], x["values"][scored])
 
 
-class MaskedObjective(Protocol):
-    """What is hidden and predicted for one kind of input."""
-
-    def accepts(self, spec: object) -> bool:
-        """Whether an encoder reading ``spec`` can be pretrained this way."""
-        ...
-
-    def predictor(self, encoder: nn.Module) -> nn.Module:
-        """The map from token states to the hidden values, dropped after pretraining."""
-        ...
-
-    def loss(
-        self,
-        encoder: nn.Module,
-        predictor: nn.Module,
-        x: Mapping[str, Tensor],
-        fraction: float,
-        generator: torch.Generator,
-    ) -> Tensor | None:
-        """The loss of one batch, or None when nothing was hidden."""
-        ...
+Loss = Callable[[nn.Module, nn.Module, Mapping[str, Tensor], float, torch.Generator], Tensor | None]
 
 
-class _ValueIds:
-    def accepts(self, spec: object) -> bool:
-        return isinstance(spec, TokensInput) and spec.values > 0
+@dataclass(frozen=True)
+class MaskedObjective:
+    """What is hidden and predicted for one kind of input.
 
-    def predictor(self, encoder: nn.Module) -> nn.Module:
-        return nn.Linear(encoder.token_dim, encoder.input.values - VALUE_FIRST)
+    Attributes:
+        accepts: whether an encoder reading this input spec can be pretrained this way.
+        predictor: the map from an encoder's token states to the hidden values (dropped
+            after pretraining).
+        loss: ``(encoder, predictor, batch, fraction, generator)`` -> the batch's loss, or
+            None when nothing was hidden.
+    """
 
-    def loss(
-        self,
-        encoder: nn.Module,
-        predictor: nn.Module,
-        x: Mapping[str, Tensor],
-        fraction: float,
-        generator: torch.Generator,
-    ) -> Tensor | None:
-        return masked_value_loss(encoder, predictor, x, fraction, generator)
-
-
-class _Groups:
-    def accepts(self, spec: object) -> bool:
-        return isinstance(spec, GroupsInput)
-
-    def predictor(self, encoder: nn.Module) -> nn.Module:
-        return GroupDecoder(encoder.input.groups, encoder.token_dim, encoder.input.size)
-
-    def loss(
-        self,
-        encoder: nn.Module,
-        predictor: nn.Module,
-        x: Mapping[str, Tensor],
-        fraction: float,
-        generator: torch.Generator,
-    ) -> Tensor | None:
-        return masked_group_loss(encoder, predictor, x, fraction, generator)
+    accepts: Callable[[object], bool]
+    predictor: Callable[[nn.Module], nn.Module]
+    loss: Loss
 
 
-OBJECTIVES: tuple[MaskedObjective, ...] = (_ValueIds(), _Groups())
+OBJECTIVES: tuple[MaskedObjective, ...] = (  # the losses are looked up when called
+    MaskedObjective(
+        accepts=lambda spec: isinstance(spec, TokensInput) and spec.values > 0,
+        predictor=lambda e: nn.Linear(e.token_dim, e.input.values - VALUE_FIRST),
+        loss=lambda *batch: masked_value_loss(*batch),
+    ),
+    MaskedObjective(
+        accepts=lambda spec: isinstance(spec, GroupsInput),
+        predictor=lambda e: GroupDecoder(e.input.groups, e.token_dim, e.input.size),
+        loss=lambda *batch: masked_group_loss(*batch),
+    ),
+)
 
 
 def pretrainable_encoders(model: nn.Module) -> dict[str, tuple[nn.Module, MaskedObjective]]:
