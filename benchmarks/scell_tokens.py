@@ -83,6 +83,11 @@ ROWS: dict[str, dict] = {
         "modality": {"dataset": DATA},
         "encoder": {"name": "mlp", "hidden": [128], "out_dim": 32, "dropout": 0.3},
     },
+    "mlp+prior": {
+        "modality": {"dataset": DATA},
+        "encoder": {"name": "mlp", "hidden": [128], "out_dim": 32, "dropout": 0.3},
+        "training": PRIOR,
+    },
     "omics_groups+transformer": {"modality": _groups(), "encoder": {"name": "transformer"}},
     # one change at a time against the row above (the /e1 rows: first looks, one member)
     "omics_groups+transformer+prior": _groups_row(training=PRIOR),
