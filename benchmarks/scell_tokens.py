@@ -139,6 +139,13 @@ ROWS: dict[str, dict] = {
     "omics_groups+transformer+prior+d64+lr3e-4+td25": _groups_row(
         training={**PRIOR, "lr": 0.0003}, d_model=64, hidden=128, token_dropout=0.25
     ),
+    # the best row so far with fewer, larger groups
+    "omics_groups16+transformer+prior+d64+lr3e-4": _groups_row(
+        16, training={**PRIOR, "lr": 0.0003}, d_model=64, hidden=128
+    ),
+    "omics_groups8+transformer+prior+d64+lr3e-4": _groups_row(
+        8, training={**PRIOR, "lr": 0.0003}, d_model=64, hidden=128
+    ),
     # the best row so far, its encoders first pretrained on the fold's training cells to
     # predict hidden gene groups (masked autoencoding)
     "omics_groups+transformer+prior+d64+lr3e-4+pretrain": _groups_row(
