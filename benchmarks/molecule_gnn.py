@@ -183,13 +183,27 @@ WITH_DESCRIPTORS = {
 # run-level options of a row (``training`` keys such as ``val_fraction``, ``view``: options
 # of the descriptors modality); rows with the same options run together, baselines only
 # with the rows that have none
-RUN_OPTIONS: dict[str, dict] = {}
+RUN_OPTIONS: dict[str, dict] = {
+    "mlp-descriptors-val10": {"training": {"val_fraction": 0.1}},
+    "mlp-descriptors-bits256": {"view": {"molecule": {"fingerprint_bits": 256}}},
+}
 DESCRIPTORS_ONLY = {  # the descriptors branch alone: how much the table view gives by itself
     "mlp-descriptors": {"encoders": {"mol_desc": {"name": "mlp"}}},
     "mlp-256-descriptors": {
         "encoders": {"mol_desc": {"name": "mlp", "hidden": [256], "out_dim": 64}}
     },
     "mlp-dropout50-descriptors": {"encoders": {"mol_desc": {"name": "mlp", "dropout": 0.5}}},
+    "mlp-lr3e-4-descriptors": {"encoders": {"mol_desc": {"name": "mlp"}}, "training": {"lr": 3e-4}},
+    "mlp-wd1e-2-descriptors": {
+        "encoders": {"mol_desc": {"name": "mlp"}},
+        "training": {"weight_decay": 1e-2},
+    },
+    "mlp-ensemble10-descriptors": {
+        "encoders": {"mol_desc": {"name": "mlp"}},
+        "training": {"ensemble": 10},
+    },
+    "mlp-descriptors-val10": {"encoders": {"mol_desc": {"name": "mlp"}}},
+    "mlp-descriptors-bits256": {"encoders": {"mol_desc": {"name": "mlp"}}},
 }
 
 
