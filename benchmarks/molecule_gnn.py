@@ -179,6 +179,17 @@ WITH_DESCRIPTORS = {
     "gin-sum+descriptors": {
         "encoders": {"mol": {"name": "gin", "readout": "sum"}, "mol_desc": {"name": "mlp"}}
     },
+    "gin-sum+descriptors-late": {  # each branch predicts, the head averages the two
+        "encoders": {"mol": {"name": "gin", "readout": "sum"}, "mol_desc": {"name": "mlp"}},
+        "fusion": {"name": "late"},
+    },
+    "gin-sum+descriptors-head64": {  # a hidden layer after the concatenation
+        "encoders": {"mol": {"name": "gin", "readout": "sum"}, "mol_desc": {"name": "mlp"}},
+        "head": {"hidden": [64]},
+    },
+    "gin-sum+descriptors-val10": {
+        "encoders": {"mol": {"name": "gin", "readout": "sum"}, "mol_desc": {"name": "mlp"}}
+    },
 }
 # run-level options of a row (``training`` keys such as ``val_fraction``, ``view``: options
 # of the descriptors modality); rows with the same options run together, baselines only
@@ -186,6 +197,7 @@ WITH_DESCRIPTORS = {
 RUN_OPTIONS: dict[str, dict] = {
     "mlp-descriptors-val10": {"training": {"val_fraction": 0.1}},
     "mlp-descriptors-bits256": {"view": {"molecule": {"fingerprint_bits": 256}}},
+    "gin-sum+descriptors-val10": {"training": {"val_fraction": 0.1}},
 }
 DESCRIPTORS_ONLY = {  # the descriptors branch alone: how much the table view gives by itself
     "mlp-descriptors": {"encoders": {"mol_desc": {"name": "mlp"}}},
