@@ -190,6 +190,11 @@ WITH_DESCRIPTORS = {
     "gin-sum+descriptors-val10": {
         "encoders": {"mol": {"name": "gin", "readout": "sum"}, "mol_desc": {"name": "mlp"}}
     },
+    "gin-sum+descriptors-late-val10-ens10": {  # the three that helped, together
+        "encoders": {"mol": {"name": "gin", "readout": "sum"}, "mol_desc": {"name": "mlp"}},
+        "fusion": {"name": "late"},
+        "training": {"ensemble": 10},
+    },
 }
 # run-level options of a row (``training`` keys such as ``val_fraction``, ``view``: options
 # of the descriptors modality); rows with the same options run together, baselines only
@@ -198,6 +203,7 @@ RUN_OPTIONS: dict[str, dict] = {
     "mlp-descriptors-val10": {"training": {"val_fraction": 0.1}},
     "mlp-descriptors-bits256": {"view": {"molecule": {"fingerprint_bits": 256}}},
     "gin-sum+descriptors-val10": {"training": {"val_fraction": 0.1}},
+    "gin-sum+descriptors-late-val10-ens10": {"training": {"val_fraction": 0.1}},
 }
 DESCRIPTORS_ONLY = {  # the descriptors branch alone: how much the table view gives by itself
     "mlp-descriptors": {"encoders": {"mol_desc": {"name": "mlp"}}},
