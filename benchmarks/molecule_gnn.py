@@ -21,13 +21,19 @@ Parts (each writes its own sections of ``results/<out>.{md,json}`` and keeps the
   readout (its default since), with a sum readout and 5 layers,
   and (sum) with the descriptors view of the same molecules as a second modality, against
   ridge, random forest and gradient boosting on each set's flat view (fingerprint bits +
-  RDKit descriptors).
+  RDKit descriptors: the same matrix the descriptors view hands an MLP). Further rows vary
+  one thing of ``gin-sum+descriptors`` (fusion, head, training keys, run-level options in
+  ``RUN_OPTIONS``), and ``DESCRIPTORS_ONLY`` rows train an MLP on the descriptors view
+  alone. ``--models`` runs some rows; the rows measured before stay in the results (the
+  folds are fixed by the seed), and the baselines run only with the graph-only rows.
 
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/molecule_gnn.py --part speed --repeats 1
     OMP_NUM_THREADS=1 python benchmarks/molecule_gnn.py --part epoch --budget 20 --rounds 3
     OMP_NUM_THREADS=1 python benchmarks/molecule_gnn.py --part accuracy --repeats 3 --sets freesolv
+    OMP_NUM_THREADS=1 python benchmarks/molecule_gnn.py --part accuracy --repeats 3 \
+        --sets solubility --models gin-sum+descriptors-late-val10-ens10
 """
 
 from __future__ import annotations
@@ -71,20 +77,26 @@ def run(
     repeats: int,
     baselines: list[str],
     descriptors: bool = False,
+    graphs: bool = True,
     training: dict | None = None,
+    view: dict | None = None,
     report: bool = True,
 ) -> tuple[pd.DataFrame, float, dict]:
-    """One ``biozoo.run`` on ``dataset``; its leaderboard, wall time in seconds and metrics
-    (``seconds`` per model, ``training`` summaries with ``epochs_run`` per split)."""
+    """One ``biozoo.run`` on ``dataset`` with the graph view (``graphs``), the descriptors
+    view (``descriptors``) or both as modalities; its leaderboard, wall time in seconds and
+    metrics (``seconds`` per model, ``training`` summaries with ``epochs_run`` per split)."""
     smiles, y = load(dataset)
     with tempfile.TemporaryDirectory() as tmp:
         ids = [f"mol{i}" for i in range(len(y))]
         pd.DataFrame({"id": ids, "smiles": smiles}).to_csv(f"{tmp}/mols.csv", index=False)
         pd.DataFrame({"id": ids, "y": y}).to_csv(f"{tmp}/target.csv", index=False)
-        modalities = {"mol": {"kind": "molecule", "path": f"{tmp}/mols.csv"}}
+        modalities = {}
+        if graphs:
+            modalities["mol"] = {"kind": "molecule", "path": f"{tmp}/mols.csv"}
         if descriptors:
             modalities["mol_desc"] = {
-                "kind": "molecule", "path": f"{tmp}/mols.csv", "view": "descriptors"
+                "kind": "molecule", "path": f"{tmp}/mols.csv", "view": "descriptors",
+                **(view or {}),
             }  # fmt: skip
         cfg = parse_config({
             "name": dataset,
@@ -173,28 +185,113 @@ WITH_DESCRIPTORS = {
     "gin-sum+descriptors": {
         "encoders": {"mol": {"name": "gin", "readout": "sum"}, "mol_desc": {"name": "mlp"}}
     },
+    "gin-sum+descriptors-late": {  # each branch predicts, the head averages the two
+        "encoders": {"mol": {"name": "gin", "readout": "sum"}, "mol_desc": {"name": "mlp"}},
+        "fusion": {"name": "late"},
+    },
+    "gin-sum+descriptors-head64": {  # a hidden layer after the concatenation
+        "encoders": {"mol": {"name": "gin", "readout": "sum"}, "mol_desc": {"name": "mlp"}},
+        "head": {"hidden": [64]},
+    },
+    "gin-sum+descriptors-val10": {
+        "encoders": {"mol": {"name": "gin", "readout": "sum"}, "mol_desc": {"name": "mlp"}}
+    },
+    "gin-sum+descriptors-late-val10-ens10": {  # the three that helped, together
+        "encoders": {"mol": {"name": "gin", "readout": "sum"}, "mol_desc": {"name": "mlp"}},
+        "fusion": {"name": "late"},
+        "training": {"ensemble": 10},
+    },
+}
+# run-level options of a row (``training`` keys such as ``val_fraction``, ``view``: options
+# of the descriptors modality); rows with the same options run together, baselines only
+# with the rows that have none
+RUN_OPTIONS: dict[str, dict] = {
+    "mlp-descriptors-val10": {"training": {"val_fraction": 0.1}},
+    "mlp-descriptors-bits256": {"view": {"molecule": {"fingerprint_bits": 256}}},
+    "gin-sum+descriptors-val10": {"training": {"val_fraction": 0.1}},
+    "gin-sum+descriptors-late-val10-ens10": {"training": {"val_fraction": 0.1}},
+    "mlp-descriptors-val10-ens10": {"training": {"val_fraction": 0.1}},
+}
+DESCRIPTORS_ONLY = {  # the descriptors branch alone: how much the table view gives by itself
+    "mlp-descriptors": {"encoders": {"mol_desc": {"name": "mlp"}}},
+    "mlp-256-descriptors": {
+        "encoders": {"mol_desc": {"name": "mlp", "hidden": [256], "out_dim": 64}}
+    },
+    "mlp-dropout50-descriptors": {"encoders": {"mol_desc": {"name": "mlp", "dropout": 0.5}}},
+    "mlp-lr3e-4-descriptors": {"encoders": {"mol_desc": {"name": "mlp"}}, "training": {"lr": 3e-4}},
+    "mlp-wd1e-2-descriptors": {
+        "encoders": {"mol_desc": {"name": "mlp"}},
+        "training": {"weight_decay": 1e-2},
+    },
+    "mlp-ensemble10-descriptors": {
+        "encoders": {"mol_desc": {"name": "mlp"}},
+        "training": {"ensemble": 10},
+    },
+    "mlp-descriptors-val10": {"encoders": {"mol_desc": {"name": "mlp"}}},
+    "mlp-descriptors-bits256": {"encoders": {"mol_desc": {"name": "mlp"}}},
+    "mlp-descriptors-val10-ens10": {  # the winner's training without the graphs
+        "encoders": {"mol_desc": {"name": "mlp"}},
+        "training": {"ensemble": 10},
+    },
 }
 
 
 def accuracy(args: argparse.Namespace) -> dict:
+    """The ``--models`` chosen (all by default) on each of ``--sets``: one run per group of
+    inputs (graphs with the baselines, graphs and descriptors, descriptors alone)."""
     out = {}
-    keep = set(args.models.split(",")) if args.models else set(MODELS) | set(WITH_DESCRIPTORS)
-    graph_only = {k: v for k, v in MODELS.items() if k in keep}
-    with_desc = {k: v for k, v in WITH_DESCRIPTORS.items() if k in keep}
+    chosen = set(args.models.split(",")) if args.models else None
+    groups = [
+        (MODELS, True, False),
+        (WITH_DESCRIPTORS, True, True),
+        (DESCRIPTORS_ONLY, False, True),
+    ]
     for dataset in args.sets.split(","):
-        scores, seconds = {}, 0.0
-        for models, descriptors in [(graph_only, False), (with_desc, True)]:
-            if not models:
-                continue
-            baselines = [] if descriptors else BASELINES
-            board, s, _ = run(
-                dataset, models, repeats=args.repeats, baselines=baselines, descriptors=descriptors
-            )
-            scores.update(rows(board))
-            seconds += s
-        out[dataset] = {"models": scores, "seconds": seconds}
+        scores, seconds, fits = {}, 0.0, {}
+        for group, graphs, descriptors in groups:
+            by_options: dict[str, dict] = {}  # models sharing run-level options run together
+            for name, spec in group.items():
+                if chosen is None or name in chosen:
+                    key = json.dumps(RUN_OPTIONS.get(name, {}), sort_keys=True)
+                    by_options.setdefault(key, {})[name] = spec
+            for key, models in by_options.items():
+                options = json.loads(key)
+                baselines = BASELINES if graphs and not descriptors and not options else []
+                board, s, metrics = run(
+                    dataset, models, repeats=args.repeats, baselines=baselines,
+                    descriptors=descriptors, graphs=graphs, report=False,
+                    training=options.get("training"), view=options.get("view"),
+                )  # fmt: skip
+                scores.update(rows(board))
+                fits.update({m: fit_summary(metrics, m) for m in models})
+                seconds += s
+        out[dataset] = {"models": scores, "seconds": seconds, "fits": fits}
         print(f"  {dataset}: {out[dataset]}", flush=True)
     return out
+
+
+def fit_summary(metrics: dict, model: str) -> dict:
+    """Training length of ``model`` over the splits: epochs run and the members' best epochs
+    (1-based), and its seconds (fit and predict, all splits)."""
+    summaries = metrics["training"][model]
+    runs = [int(s["epochs_run"]) for s in summaries]
+    best = [int(e) + 1 for s in summaries for e in s.get("best_epoch") or []]
+    return {"epochs_run": runs, "best_epoch": best, "seconds": float(metrics["seconds"][model])}
+
+
+def merge_accuracy(old: dict | None, new: dict, command: str) -> dict:
+    """``new``'s rows over ``old``'s: a run of some models keeps the rows measured before
+    (same folds, the seed fixes them) and adds its command to the entry's commands."""
+    if not old:
+        return {**new, "commands": [command]}
+    commands = old.get("commands") or [old["command"]]
+    return {
+        **new,
+        "models": {**old["models"], **new["models"]},
+        "fits": {**old.get("fits", {}), **new["fits"]},
+        "seconds": old["seconds"] + new["seconds"],
+        "commands": [*commands, command],
+    }
 
 
 def markdown(report: dict) -> str:
@@ -227,10 +324,13 @@ def markdown(report: dict) -> str:
     for dataset, r in report.get("accuracy", {}).items():
         title = f"{r['repeats']} random 80/20 splits (mean ± sd)"
         parts += [f"## {dataset}: test RMSE, {title}", ""]
-        parts += [_command(r), ""]
+        parts += [_commands(r), ""]
         ranked = sorted(r["models"].items(), key=lambda kv: kv[1]["rmse_mean"])
-        table = [[m, f"{v['rmse_mean']:.3f} ± {v['rmse_sd']:.3f}"] for m, v in ranked]
-        parts += [markdown_table(["model", "RMSE"], table), ""]
+        fits = r.get("fits", {})
+        table = [[m, f"{v['rmse_mean']:.3f} ± {v['rmse_sd']:.3f}", *_fit_cells(fits.get(m))]
+                 for m, v in ranked]  # fmt: skip
+        header = ["model", "RMSE", "epochs run", "best epoch (median, range)", "fit + predict s"]
+        parts += [markdown_table(header, table), ""]
         parts += [f"Wall time of the runs: {r['seconds']:.0f} s; {_load(r)}", ""]
     parts += ["## Machine (last run)", "", machine_lines(report["machine"]), ""]
     return "\n".join(parts)
@@ -238,6 +338,25 @@ def markdown(report: dict) -> str:
 
 def _command(entry: dict) -> str:
     return f"Command: `OMP_NUM_THREADS=1 python benchmarks/molecule_gnn.py {entry['command']}`"
+
+
+def _commands(entry: dict) -> str:
+    commands = entry.get("commands") or [entry["command"]]
+    lines = ["Commands (one per group of rows; the later ones add rows on the same folds):", ""]
+    return "\n".join(
+        lines + [f"- `OMP_NUM_THREADS=1 python benchmarks/molecule_gnn.py {c}`" for c in commands]
+    )
+
+
+def _fit_cells(fit: dict | None) -> list[str]:
+    """Epochs run per split, best epochs of the members, seconds; dashes where not recorded
+    (baselines, rows measured before these were kept)."""
+    if not fit:
+        return ["-", "-", "-"]
+    best = sorted(fit["best_epoch"])
+    median = best[len(best) // 2] if best else 0
+    span = f"{median} ({best[0]}-{best[-1]})" if best else "-"
+    return [", ".join(map(str, fit["epochs_run"])), span, f"{fit['seconds']:.0f}"]
 
 
 def _load(entry: dict) -> str:
@@ -268,6 +387,8 @@ def main() -> None:
             where = machine()
             entry.update(command=args.cli, repeats=args.repeats, cpus=where["cpus"],
                          load_average=where["load_average"])  # fmt: skip
+            if part == "accuracy":
+                entry = merge_accuracy(report.get(part, {}).get(dataset), entry, args.cli)
             report.setdefault(part, {})[dataset] = entry
     report["machine"] = machine()
     path.write_text(json.dumps(report, indent=2))
