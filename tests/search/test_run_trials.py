@@ -11,7 +11,13 @@ import optuna
 import pytest
 from distributed import Client, LocalCluster
 
-from biozoo.search.parallel import StudyRun, TrialBudget, run_trials, trial_seed
+from biozoo.search.parallel import (
+    StudyRun,
+    TrialBudget,
+    fail_unless_finished,
+    run_trials,
+    trial_seed,
+)
 from biozoo.search.study import open_storage, open_study
 
 
@@ -105,6 +111,26 @@ def test_a_trial_error_is_raised_and_no_trial_is_left_running(tmp_path, client):
     with pytest.raises(ZeroDivisionError, match="a broken objective"):
         run_trials(client, storage, [StudyRun(study, _broken, seed=0)], TrialBudget(4, "none"))
     assert study.trials and all(t.state.name == "FAIL" for t in study.trials)
+
+
+def test_failing_a_trial_its_worker_finishes_meanwhile_keeps_the_workers_outcome(tmp_path):
+    storage = _storage(tmp_path)
+    study = _study(storage)
+    trial = study.ask()
+    write = storage.set_trial_state_values
+
+    def worker_first(trial_id, state, values=None):  # the worker tells between read and write
+        write(trial_id, optuna.trial.TrialState.COMPLETE, [0.5])
+        return write(trial_id, state, values)
+
+    storage.set_trial_state_values = worker_first
+    fail_unless_finished(study, trial.number)
+    storage.set_trial_state_values = write
+    assert study.trials[0].state.name == "COMPLETE" and study.trials[0].value == 0.5
+    fail_unless_finished(study, trial.number)  # already finished: left alone
+    other = study.ask()
+    fail_unless_finished(study, other.number)
+    assert study.trials[1].state.name == "FAIL"
 
 
 def test_trial_seeds_differ_by_number_and_split():

@@ -27,6 +27,7 @@ folds, the trial budget and the scoring of a given configuration are the same.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -40,7 +41,7 @@ from biozoo.search.objective import InnerObjective
 from biozoo.search.study import FINISHED, open_study
 from biozoo.train.threads import torch_threads
 
-__all__ = ["StudyRun", "TrialBudget", "run_trials", "trial_seed"]
+__all__ = ["StudyRun", "TrialBudget", "fail_unless_finished", "run_trials", "trial_seed"]
 
 Finished = Callable[[int, int], None]
 """Called on the client after each trial ends: the study's position, its finished trials."""
@@ -200,11 +201,15 @@ def run_trials(
         for future in running:
             future.cancel()
         for i, number in running.values():  # cancelled before they could tell
-            if number is None:
-                continue
-            study = studies[i].study
-            if not study.get_trials(deepcopy=False)[number].state.is_finished():
-                study.tell(number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+            if number is not None:
+                fail_unless_finished(studies[i].study, number)
+
+
+def fail_unless_finished(study: optuna.Study, number: int) -> None:
+    """Mark trial ``number`` failed unless it has finished, also when its worker tells its
+    outcome between the check and the write (a cancelled future's worker may still run)."""
+    with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # the worker's stands
+        study.tell(number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
 
 
 def _run_trial(
@@ -230,7 +235,7 @@ def _run_trial(
         except optuna.TrialPruned:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         except Exception:
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            fail_unless_finished(study, trial.number)  # the client may have failed it
             raise
         else:
             study.tell(trial, value)  # NaN: Optuna marks the trial failed, as optimize does
