@@ -40,7 +40,13 @@ from biozoo.layers.mamba import MambaLayer
 from biozoo.layers.multihead import head_dim
 from biozoo.layers.positional import additive_positional
 from biozoo.layers.retention import RetentionLayer
-from biozoo.layers.token_input import TokenInput, compact_tokens, masked_mean, zero_absent
+from biozoo.layers.token_input import (
+    TokenInput,
+    compact_tokens,
+    keep_random_share,
+    masked_mean,
+    zero_absent,
+)
 
 __all__ = ["TransformerEncoder"]
 
@@ -258,8 +264,7 @@ class TransformerEncoder(nn.Module):
         (training only); a sample that would lose every token keeps them all."""
         if not self.training or self.token_dropout == 0:
             return tmask
-        kept = tmask & (torch.rand(tmask.shape, device=tmask.device) >= self.token_dropout)
-        return torch.where(kept.any(dim=1, keepdim=True), kept, tmask)
+        return keep_random_share(tmask, self.token_dropout)
 
     def forward_tokens(
         self, x: Tensor | Mapping[str, Tensor], *, need_weights: bool = False

@@ -25,7 +25,14 @@ from torch import Tensor, nn
 from biozoo.errors import BiozooError
 from biozoo.inputs import VALUE_NONE, GroupsInput, SeriesInput, TableInput, TokensInput
 
-__all__ = ["VALUE_EMBED_STD", "TokenInput", "compact_tokens", "masked_mean", "zero_absent"]
+__all__ = [
+    "VALUE_EMBED_STD",
+    "TokenInput",
+    "compact_tokens",
+    "keep_random_share",
+    "masked_mean",
+    "zero_absent",
+]
 
 VALUE_EMBED_STD = 0.02  # initial sd of the value embeddings (gene embeddings: 1)
 
@@ -156,6 +163,26 @@ def compact_tokens(h: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     order = torch.sort((~mask).to(torch.uint8), dim=1, stable=True).indices  # (B, L)
     h = torch.gather(h, 1, order.unsqueeze(-1).expand_as(h))
     return h, torch.gather(mask, 1, order)
+
+
+def keep_random_share(
+    mask: Tensor, fraction: float, generator: torch.Generator | None = None
+) -> Tensor:
+    """``mask`` with a random share ``fraction`` of each sample's tokens dropped; a sample
+    whose draw would drop every one of its tokens keeps them all.
+
+    The draw comes from ``generator`` (on the CPU, then moved to ``mask``'s device) or, when
+    None, from torch's global generator on ``mask``'s device (as dropout, also under vmap).
+
+    Shape:
+        - mask: ``[B, L]`` bool; output the same shape.
+    """
+    if generator is None:
+        draw = torch.rand(mask.shape, device=mask.device)
+    else:
+        draw = torch.rand(mask.shape, generator=generator).to(mask.device)
+    kept = mask & (draw >= fraction)
+    return torch.where(kept.any(dim=1, keepdim=True), kept, mask)
 
 
 def masked_mean(h: Tensor, mask: Tensor) -> Tensor:

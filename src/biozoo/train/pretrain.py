@@ -35,6 +35,7 @@ from biozoo.data.batch import FoldData, take_rows, to_device
 from biozoo.decoders.protocols import TokenStates
 from biozoo.errors import BiozooError
 from biozoo.inputs import VALUE_FIRST, VALUE_HIDDEN, GroupsInput, TokensInput
+from biozoo.layers.token_input import keep_random_share
 from biozoo.train.ensemble import Ensemble
 
 __all__ = [
@@ -89,10 +90,8 @@ def hide_groups(mask: Tensor, fraction: float, generator: torch.Generator) -> tu
         - mask: bool ``[B, G, S]``; outputs: the shown mask ``[B, G, S]``, hidden ``[B, G]``.
     """
     present = mask.any(dim=-1)
-    draw = torch.rand(present.shape, generator=generator).to(mask.device)
-    hidden = (draw < fraction) & present
-    hidden &= (present & ~hidden).any(dim=1, keepdim=True)
-    return mask & ~hidden.unsqueeze(-1), hidden
+    shown = keep_random_share(present, fraction, generator)
+    return mask & shown.unsqueeze(-1), present & ~shown
 
 
 class GroupDecoder(nn.Module):
