@@ -66,7 +66,7 @@ SPLIT_HEADER = [
     "search s",
 ]
 EXAMPLES = Path(__file__).parents[1] / "examples" / "search"
-FULL_TRIALS = 50  # the budget per outer split
+FULL_TRIALS = 50  # the full budget per outer split of a real search
 
 
 def _write_pbcseq(folder: Path) -> None:
