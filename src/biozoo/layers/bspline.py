@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from biozoo.layers.vmap import under_vmap
+
 __all__ = [
     "IntervalTables",
     "bspline_basis",
@@ -194,7 +196,9 @@ class _PlacedBases(torch.autograd.Function):
 
 
 def _needs_deriv(x: Tensor) -> bool:
-    return x.requires_grad and torch.is_grad_enabled()
+    """Under ``torch.func.vmap`` the batched ``x`` does not show whether the outer ``x``
+    needs a gradient: always."""
+    return under_vmap(x) or (x.requires_grad and torch.is_grad_enabled())
 
 
 def uniform_bases(x: Tensor, knots: Tensor, order: int) -> Tensor:
