@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from biozoo.errors import BiozooError
 from biozoo.layers.kan import KAN, KANFeedForward, KANLinear, bspline_basis
@@ -74,6 +75,29 @@ def test_layer_passes_gradcheck(adapted):
     x = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(layer, (x,))
 
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+@pytest.mark.parametrize("adapted", [False, True])
+def test_layer_output_and_input_gradient_match_the_reference_everywhere(order, adapted):
+    # inside the grid, in its extensions (partial bases) and far outside, several inputs side
+    # by side: a partial basis that is not zero would land in its neighbour's slots
+    torch.manual_seed(12)
+    layer = KANLinear(4, 3, grid=4, order=order).double()
+    with torch.no_grad():
+        layer.spline_weight.normal_(0, 0.5)
+    if adapted:
+        layer.update_grid(torch.randn(50, 4, dtype=torch.float64))
+    x = torch.cat([torch.randn(40, 4) * 2, torch.tensor([[-40.0, 40.0, 1e6, -1e6]])]).double()
+    x.requires_grad_()
+    x_ref = x.detach().clone().requires_grad_()
+    weights = torch.randn(41, 3, dtype=torch.float64)
+    (layer(x) * weights).sum().backward()
+    ref = torch.einsum("nic,oic->no", bspline_basis(x_ref, layer.knots, order), layer.spline_weight)
+    ref = ref + F.linear(F.silu(x_ref), layer.base_weight)
+    (ref * weights).sum().backward()
+    assert torch.allclose(layer(x), ref, atol=1e-12)
+    assert torch.allclose(x.grad, x_ref.grad, atol=1e-10)
 
 
 @pytest.mark.parametrize("order", [1, 2, 3])

@@ -3,19 +3,21 @@
 Every input ``x`` of a layer with knots ``t_0 .. t_{n-1}`` (``n = G + 2k + 1``) lies in one
 interval ``mu`` (``t_mu <= x < t_{mu+1}``; ``-1`` and ``n - 1`` outside the grid). There its
 ``k + 1`` non-zero bases ``B_{mu-k} .. B_mu`` are polynomials of its position
-``s = (x - t_mu) / (t_{mu+1} - t_mu)`` in the interval. The fast paths compute just those, then
-scatter them into the dense ``(N, G + k, in)`` layout one matmul with the coefficients needs:
+``s = (x - t_mu) / (t_{mu+1} - t_mu)`` in the interval. The fast paths compute just those, with
+their derivatives (:class:`LocalBases`); :func:`place` scatters them into the dense
+``(N, in, G + k)`` layout one matmul with the coefficients needs. Three ways to get them:
 
-- uniform knots (a layer's initial grid): ``mu = floor((x - t_0) / h)``, and the same cardinal
-  polynomials on every interval (:func:`uniform_bases`);
-- other knots (after a grid update): per-input tables, built once per set of knots
-  (:func:`interval_tables`): a lookup grid of cells narrower than the closest two knots finds
-  ``mu`` with one comparison, and each interval's polynomials come from a table
-  (:func:`tabled_bases`); where the knots are too close for a small lookup grid, or under
-  ``torch.func.vmap`` (stacked ensembles), de Boor's triangle on each input's interval
-  (:func:`local_bases`).
+- uniform knots (a layer's initial grid, :class:`UniformGrid`): ``mu = floor((x - t_0) / h)``,
+  and the same cardinal polynomials on every interval: one small matmul with ``s``'s powers;
+- other knots (after a grid update, :class:`IntervalTables`): per-input tables, built once per
+  set of knots: a lookup grid of cells narrower than the closest two knots finds ``mu`` with
+  one comparison, and each interval's polynomials come from a table;
+- where the knots are too close for a small lookup grid, or under ``torch.func.vmap`` (stacked
+  ensembles): de Boor's triangle on each input's interval (:class:`DeBoor`).
 
-All have an analytic backward and match :func:`bspline_basis`.
+:func:`placed_bases` makes the placed bases differentiable in ``x`` (the gradient gathers
+each input's ``k + 1`` entries and weights them by the derivatives, :func:`gather_slopes`).
+All match :func:`bspline_basis`.
 """
 
 from __future__ import annotations
@@ -30,16 +32,25 @@ from torch import Tensor
 from biozoo.layers.vmap import under_vmap
 
 __all__ = [
+    "DeBoor",
     "IntervalTables",
+    "LocalBases",
+    "UniformGrid",
     "bspline_basis",
+    "gather_slopes",
     "interval_tables",
     "local_bases",
+    "needs_slopes",
+    "place",
+    "placed_bases",
     "tabled_bases",
     "uniform_bases",
+    "uniform_grid",
 ]
 
-# Internally the bases are laid out (N, G + k, in): the input dim innermost keeps every
-# elementwise op contiguous, and the flattened (N, (G+k)*in) matrix is a view.
+# The local bases are laid out (k + 1, N, in), so every elementwise op on them is contiguous;
+# the placed bases (N, in, G + k) flatten to the matmul's (N, in * (G+k)) operand, whose
+# columns match the flattened [out, in, G + k] coefficients (no copy of either).
 
 _MAX_TABLE_ENTRIES = 1 << 21  # lookup cells x inputs; more falls back to de Boor's triangle
 
@@ -90,165 +101,280 @@ def _cardinal_polynomials(order: int) -> list[list[float]]:
     return polys
 
 
-@functools.lru_cache(maxsize=32)
-def _cardinal_table(order: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """The uniform grid's coefficients ``[p, r]``, shaped ``(p, r, 1, 1)`` to broadcast."""
-    m = torch.tensor(_cardinal_polynomials(order), dtype=torch.float64)  # (r, p)
-    return m.t().to(device, dtype).view(order + 1, order + 1, 1, 1)
+class LocalBases(NamedTuple):
+    """Each input's ``k + 1`` non-zero bases, and where they go in the dense layout.
+
+    Input ``x`` in interval ``mu`` has the non-zero bases ``B_{mu-k} .. B_mu``. The dense layout
+    (:func:`place`) is the ``(N, in, G + k)`` bases, contiguous, with ``k + 1`` slots of margin
+    before and after: ``B_{mu-k+r}`` of input ``(n, i)`` sits at ``start + r``. A partial basis
+    (beyond either end of the basis set, near the ends of the extended grid) and every basis of
+    an input outside the grid carry value and slope 0, so where they land (a neighbour's slot,
+    or the margin) nothing changes.
+
+    Attributes:
+        values: ``B_{mu-k+r}(x)``, ``(k + 1, N, in)``; 0 for partial bases.
+        slopes: their derivatives in ``x`` divided by ``scale``, ``(k + 1, N, in)``; 0 for
+            partial bases; None when no gradient to ``x`` is needed, or for order 0.
+        scale: what the slopes are multiplied by: a tensor broadcasting to ``(N, in)``, or 1.
+        start: flat position of ``B_{mu-k}`` of each input in the buffer, ``(N, in)`` int64.
+        n_bases: ``G + k``.
+    """
+
+    values: Tensor
+    slopes: Tensor | None
+    scale: Tensor | float
+    start: Tensor
+    n_bases: int
+
+    @property
+    def margin(self) -> int:
+        """Slots before and after the bases in the buffer: ``k + 1``."""
+        return self.values.shape[0]
 
 
-def _row_index(
-    n_rows: int, n_in: int, width: int, device: torch.device, dtype: torch.dtype
+def _flat_start(slot: Tensor, n_in: int, n_bases: int, lanes: int = 0) -> Tensor:
+    """Flat positions ``(n * in + i) * n_bases + slot - i * lanes`` of ``B_{mu-k}`` for
+    ``(N, in)`` float slots ``i * lanes + mu + 1`` (exact integers; the ``k + 1`` of the
+    margin and of ``mu - k`` cancel), as int64. The arithmetic runs in floats, float32 while
+    every position is below 2**24, where it is faster than int64."""
+    n_rows = slot.shape[0]
+    size = n_in * max(n_rows * n_bases, lanes) + n_bases
+    dtype = torch.float32 if slot.dtype == torch.float32 and size < 1 << 24 else torch.float64
+    origin = _origin(n_rows, n_in, n_bases, lanes, slot.device, dtype)
+    return torch.add(origin, slot.to(dtype)).long()
+
+
+def _origin(
+    n_rows: int, n_in: int, n_bases: int, lanes: int, device: torch.device, dtype: torch.dtype
 ) -> Tensor:
-    """Flat position of ``(row, slot 0, input)`` in a ``(n_rows, width, n_in)`` tensor;
-    cached for training-sized batches."""
+    """``(n * in + i) * n_bases - i * lanes``, ``(N, in)``; cached for training-sized
+    batches."""
     if n_rows * n_in <= 1 << 18:
-        return _cached_row_index(n_rows, n_in, width, device, dtype)
-    return _cached_row_index.__wrapped__(n_rows, n_in, width, device, dtype)
+        return _cached_origin(n_rows, n_in, n_bases, lanes, device, dtype)
+    return _cached_origin.__wrapped__(n_rows, n_in, n_bases, lanes, device, dtype)
 
 
 @functools.lru_cache(maxsize=16)
-def _cached_row_index(
-    n_rows: int, n_in: int, width: int, device: torch.device, dtype: torch.dtype
+def _cached_origin(
+    n_rows: int, n_in: int, n_bases: int, lanes: int, device: torch.device, dtype: torch.dtype
 ) -> Tensor:
     rows = torch.arange(n_rows, device=device, dtype=torch.float64).unsqueeze(-1)
-    flat = rows * (width * n_in) + torch.arange(n_in, device=device, dtype=torch.float64)
-    return flat.to(dtype)
+    lane = torch.arange(n_in, device=device, dtype=torch.float64)
+    return (rows * (n_in * n_bases) + lane * (n_bases - lanes)).to(dtype)
+
+
+def place(local: LocalBases) -> Tensor:
+    """The dense bases ``(N, in, G + k)``: ``local``'s values scattered into a zeroed buffer
+    (a contiguous view inside its margins; no gradient)."""
+    k1, n_rows, n_in = local.values.shape
+    size = n_rows * n_in * local.n_bases
+    dense = local.values.new_zeros(size + 2 * k1)
+    for r, shifted in enumerate(_shifted(dense, k1)):
+        shifted.scatter_add_(0, local.start.flatten(), local.values[r].flatten())
+    return dense.narrow(0, k1, size).view(n_rows, n_in, local.n_bases)
+
+
+def gather_slopes(
+    dense_grad: Tensor, start: Tensor, slopes: Tensor, scale: Tensor | float
+) -> Tensor:
+    """The gradient to ``x`` ``(N, in)`` from the gradient of the whole flat buffer (margins
+    included, zero there): ``sum_r grad[start + r] * slopes[r] * scale``."""
+    acc: Tensor | None = None
+    for r, shifted in enumerate(_shifted(dense_grad, slopes.shape[0])):
+        g = shifted.index_select(0, start.flatten()).view_as(start)
+        acc = g.mul_(slopes[r]) if acc is None else acc.addcmul_(g, slopes[r])
+    return acc if isinstance(scale, float) else acc.mul_(scale)
+
+
+def _shifted(flat: Tensor, k1: int) -> list[Tensor]:
+    """Views of the flat buffer shifted by ``r = 0 .. k``: position ``start`` in view ``r`` is
+    basis ``B_{mu-k+r}``, so one index serves every ``r``."""
+    size = flat.shape[0] - (k1 - 1)
+    return [flat.narrow(0, r, size) for r in range(k1)]
+
+
+def _partial_bases_zeroed(m1: Tensor, n_bases: int, *local: Tensor | None) -> None:
+    """Zero, in place, the values (and slopes) ``(k + 1, N, in)`` of the partial bases
+    ``mu - k + r`` outside ``0 .. n_bases - 1`` (``m1 = mu + 1`` per input, floats, ``0 .. n``):
+    one gather from a ``(k + 1, n + 1)`` table of which to keep."""
+    k1 = local[0].shape[0]
+    keep = _keep_table(k1, n_bases, local[0].dtype, local[0].device)
+    keep = keep.index_select(1, m1.flatten().long()).view(k1, *m1.shape)
+    for t in local:
+        if t is not None:
+            t.mul_(keep)
 
 
 @functools.lru_cache(maxsize=16)
-def _slot_shift(order: int, n_in: int, device: torch.device, dtype: torch.dtype) -> Tensor:
-    return (torch.arange(1 - order, 2, device=device, dtype=dtype) * n_in).view(-1, 1, 1)
-
-
-def _slots(mu: Tensor, order: int, n_bases: int) -> Tensor:
-    """Flat positions ``(k+1, N, in)`` of each input's ``k + 1`` local bases of interval ``mu``
-    (a float tensor ``(N, in)``) in the dense ``(N, G+k+2, in)`` layout.
-
-    Basis ``mu-k+r`` goes to slot ``mu-k+r+1``: slots ``1 .. G+k`` are the real bases; the
-    partial bases beyond either end (near the ends of the extended grid, or for inputs outside
-    it) pile up in the two discarded slots ``0`` and ``G+k+1``. The arithmetic runs in floats
-    (faster than int64 here; float32 while every position is below 2**24, exactly).
-    """
-    n_rows, n_in = mu.shape
-    small = n_rows * (n_bases + 2) * n_in < 1 << 24
-    dtype = torch.float32 if mu.dtype == torch.float32 and small else torch.float64
-    rows = _row_index(n_rows, n_in, n_bases + 2, mu.device, dtype)
-    slot = torch.add(_slot_shift(order, n_in, mu.device, dtype), mu.to(dtype), alpha=n_in)
-    return (slot.clamp(0, (n_bases + 1) * n_in) + rows).long()
-
-
-def _local_polynomials(
-    coef: Tensor, s: Tensor, inv_h: Tensor, need_deriv: bool
-) -> tuple[Tensor, Tensor | None]:
-    """The local bases ``sum_p c[p, r] s^p`` ``(k+1, N, in)`` by Horner's rule, and, when
-    ``need_deriv``, their derivatives in ``x``, ``sum_p p c[p, r] s^(p-1) / h``."""
-    k = coef.shape[0] - 1
-    if k == 0:
-        return coef[0].expand(1, *s.shape), None
-    local = torch.addcmul(coef[k - 1], coef[k], s)
-    for p in range(k - 2, -1, -1):
-        local = torch.addcmul(coef[p], local, s)
-    if not need_deriv:
-        return local, None
-    deriv = coef[k] * k
-    for p in range(k - 1, 0, -1):
-        deriv = torch.addcmul(coef[p] * p, deriv, s)
-    return local, deriv * inv_h
+def _keep_table(k1: int, n_bases: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    j = torch.arange(n_bases + 2 * k1, device=device) - k1  # mu - k for m1 = 0 .. n
+    j = j + torch.arange(k1, device=device).unsqueeze(-1)  # (k + 1, n + 1)
+    return ((j >= 0) & (j < n_bases)).to(dtype)
 
 
 class _PlacedBases(torch.autograd.Function):
-    """The local bases ``(k+1, N, in)`` placed at their flat slots in the dense
-    ``(N, G + k, in)`` layout; the gradient flows to ``x`` through the saved derivatives.
-
-    A flat 1-D scatter is far faster than one along dim 1, and ``scatter_add_`` has a vmap
-    batching rule (``scatter_`` has none).
-    """
+    """:func:`place` with the gradient to ``x`` through the saved slopes (the bases as a
+    differentiable function of ``x``; ``torch.func.vmap`` generates its batching rule)."""
 
     generate_vmap_rule = True
 
     @staticmethod
     def forward(
-        x: Tensor, local: Tensor, deriv: Tensor | None, flat: Tensor, n_bases: int
+        x: Tensor,
+        values: Tensor,
+        slopes: Tensor | None,
+        scale: Tensor | float,
+        start: Tensor,
+        n_bases: int,
     ) -> Tensor:
-        n_rows, n_in = x.shape
-        dense = local.new_zeros(n_rows * (n_bases + 2) * n_in)
-        dense.scatter_add_(0, flat.flatten(), local.flatten())
-        return dense.view(n_rows, n_bases + 2, n_in)[:, 1:-1]
+        return place(LocalBases(values, slopes, scale, start, n_bases))
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
-        _, _, deriv, flat, _ = inputs
+        _, values, slopes, scale, start, _ = inputs
         ctx.set_materialize_grads(False)
-        if ctx.needs_input_grad[0]:  # the slots are kept only for a gradient to x
-            ctx.save_for_backward(flat, deriv)
+        ctx.k1 = values.shape[0]
+        ctx.scale = scale if isinstance(scale, float) else None
+        if ctx.needs_input_grad[0]:  # kept only for a gradient to x
+            ctx.save_for_backward(slopes, start, None if ctx.scale is not None else scale)
 
     @staticmethod
-    def backward(ctx, grad: Tensor | None) -> tuple[Tensor | None, None, None, None, None]:
+    def backward(ctx, grad: Tensor | None) -> tuple[Tensor | None, ...]:
+        none = (None,) * 5
         if grad is None or not ctx.needs_input_grad[0]:
-            return None, None, None, None, None
-        flat, deriv = ctx.saved_tensors
-        if deriv is None:  # order 0: piecewise constant
-            return grad.new_zeros(grad.shape[0], grad.shape[2]), None, None, None, None
-        padded = F.pad(grad, (0, 0, 1, 1))  # (N, G+k+2, in), zero at the discarded slots
-        g = padded.flatten().index_select(0, flat.flatten()).view_as(flat)  # (k+1, N, in)
-        return (g * deriv).sum(0), None, None, None, None
+            return None, *none
+        slopes, start, scale = ctx.saved_tensors
+        if slopes is None:  # order 0: piecewise constant
+            return grad.new_zeros(grad.shape[:2]), *none
+        padded = F.pad(grad.reshape(-1), (ctx.k1, ctx.k1))  # the margins: zero
+        scale = ctx.scale if ctx.scale is not None else scale
+        return gather_slopes(padded, start, slopes, scale), *none
 
 
-def _needs_deriv(x: Tensor) -> bool:
-    """Under ``torch.func.vmap`` the batched ``x`` does not show whether the outer ``x``
-    needs a gradient: always."""
+def placed_bases(x: Tensor, local: LocalBases) -> Tensor:
+    """The dense bases ``(N, in, G + k)`` of ``x``, differentiable in ``x``."""
+    return _PlacedBases.apply(x, *local)
+
+
+def needs_slopes(x: Tensor) -> bool:
+    """Whether the bases of ``x`` need slopes. Under ``torch.func.vmap`` the batched ``x``
+    does not show whether the outer ``x`` needs a gradient: always."""
     return under_vmap(x) or (x.requires_grad and torch.is_grad_enabled())
 
 
+class UniformGrid(NamedTuple):
+    """Uniform knots (each input's own spacing ``h``), ready for :meth:`local`.
+
+    Attributes:
+        inv_h: ``1 / h`` per input, ``(in,)``.
+        shift: ``1 - t_0 / h``, so ``x / h + shift`` is the position in intervals from ``t_0``,
+            plus one, ``(in,)``.
+        n_knots: knots per input, ``G + 2k + 1``.
+        values_poly: the cardinal polynomials ``[r, p]`` of the ``k + 1`` local bases,
+            ``B_{mu-k+r} = sum_p c[r, p] s^p`` (``s`` the position within the interval).
+        slopes_poly: their derivatives in ``s``, ``[r, p]``, ``p = 0 .. k-1``.
+    """
+
+    inv_h: Tensor
+    shift: Tensor
+    n_knots: int
+    values_poly: Tensor
+    slopes_poly: Tensor
+
+    def local(self, x: Tensor, need_slopes: bool) -> LocalBases:
+        """The local bases of ``x`` ``(N, in)``: each input's interval by one floor, then its
+        ``k + 1`` bases as one small matmul of the cardinal polynomials with ``s``'s powers."""
+        k1, n = self.values_poly.shape[0], self.n_knots
+        with torch.no_grad():
+            # clamped: far-outside inputs land in the discarded slots, with finite values
+            u1 = torch.addcmul(self.shift, x, self.inv_h).clamp(0.0, n + 1.0)
+            m1 = u1.floor().clamp(max=float(n))  # interval + 1
+            s = u1.sub_(m1)
+            powers = [torch.ones_like(s), s][:k1]
+            while len(powers) < k1:
+                powers.append(powers[-1] * s)
+            p = torch.stack(powers).view(k1, -1)
+            values = self.values_poly.mm(p).view(k1, *x.shape)
+            slopes = None
+            if need_slopes and k1 > 1:
+                slopes = self.slopes_poly.mm(p[: k1 - 1]).view(k1, *x.shape)
+            _partial_bases_zeroed(m1, n - k1, values, slopes)
+            start = _flat_start(m1, x.shape[1], n - k1)
+        return LocalBases(values, slopes, self.inv_h, start, n - k1)
+
+
+def uniform_grid(knots: Tensor, order: int) -> UniformGrid:
+    """The :class:`UniformGrid` of equally spaced ``knots`` ``(in, G + 2k + 1)``."""
+    k1 = order + 1
+    inv_h = 1.0 / (knots[:, 1] - knots[:, 0])
+    m = torch.tensor(_cardinal_polynomials(order), dtype=torch.float64)  # (r, p)
+    slopes = m[:, 1:] * torch.arange(1, k1, dtype=torch.float64)
+    like = {"dtype": knots.dtype, "device": knots.device}
+    return UniformGrid(
+        inv_h=inv_h,
+        shift=1.0 - knots[:, 0] * inv_h,
+        n_knots=knots.shape[-1],
+        values_poly=m.to(**like),
+        slopes_poly=slopes.to(**like) if order else m[:, :0].to(**like),
+    )
+
+
 def uniform_bases(x: Tensor, knots: Tensor, order: int) -> Tensor:
-    """Bases ``(N, G + k, in)`` of ``x`` ``(N, in)`` on uniform ``knots`` (each input's own
+    """Bases ``(N, in, G + k)`` of ``x`` ``(N, in)`` on uniform ``knots`` (each input's own
     spacing): the cardinal polynomials of each input's position in its interval."""
-    k, n = order, knots.shape[-1]
-    inv_h = 1.0 / (knots[:, 1] - knots[:, 0])  # (in,)
-    # clamped: far-outside inputs land in the discarded padding, with finite values
-    u = torch.addcmul(-knots[:, 0] * inv_h, x.detach(), inv_h).clamp(-1.0, float(n))
-    mu = u.floor().clamp(max=n - 1)  # interval index
-    coef = _cardinal_table(k, x.dtype, x.device)
-    local, deriv = _local_polynomials(coef, u - mu, inv_h, _needs_deriv(x))
-    return _PlacedBases.apply(x, local, deriv, _slots(mu, k, n - k - 1), n - k - 1)
+    return placed_bases(x, uniform_grid(knots, order).local(x.detach(), needs_slopes(x)))
+
+
+class DeBoor(NamedTuple):
+    """Any non-decreasing knots ``(in, n)``, evaluated by de Boor's triangle on each input's
+    interval; works under ``torch.func.vmap``."""
+
+    knots: Tensor
+    order: int
+
+    def local(self, x: Tensor, need_slopes: bool) -> LocalBases:
+        """Each input's interval ``mu`` (``t_mu <= x < t_mu+1``) comes from counting its knots
+        ``<= x``; de Boor's triangle on the ``2k`` knots around it gives ``B_{mu-k} .. B_mu``
+        (every divisor there spans ``[t_mu, t_mu+1]``, so none is zero, even where knots
+        coincide). The knots are padded by ``k + 1`` unit steps at each end, so inputs outside
+        the extended grid get finite values, zeroed with the partial bases. The derivatives are
+        ``B'_i = k (B^{k-1}_i / (t_{i+k} - t_i) - B^{k-1}_{i+1} / (...))``, whose terms the
+        last level of the triangle already holds."""
+        k, knots = self.order, self.knots
+        n = knots.shape[-1]
+        n_in = x.shape[1]
+        with torch.no_grad():
+            pad = torch.arange(1, k + 2, dtype=knots.dtype, device=knots.device)
+            padded = torch.cat([knots[:, :1] - pad.flip(0), knots, knots[:, -1:] + pad], dim=1)
+            # interval of each input in the original knots, -1 .. n-1 (-1, n-1: outside)
+            mu = (x.unsqueeze(1) >= knots.t()).sum(1) - 1  # (N, in)
+            # window a = 0 .. 2k-1 holds t_{mu-k+1+a}, i.e. padded[mu + 2 + a]: one flat gather
+            base = ((mu + 2) * n_in + torch.arange(n_in, device=x.device)).flatten()
+            offs = torch.arange(0, 2 * k * n_in, n_in, device=x.device).unsqueeze(-1)
+            win = padded.t().flatten().index_select(0, (base + offs).flatten())
+            win = win.view(-1, *x.shape)
+            d = x - win  # d[a] = x - t_{mu-k+1+a}
+            b = x.new_ones((1, *x.shape))
+            temp = b
+            for j in range(1, k + 1):
+                # divisors t_{mu+1+r} - t_{mu+1-j+r}, r = 0 .. j-1
+                temp = b / (win[k : k + j] - win[k - j : k])
+                up = -d[k : k + j] * temp  # (t_{mu+1+r} - x) B^{j-1}_r / span
+                down = d[k - j : k] * temp  # (x - t_{mu+1-j+r}) B^{j-1}_r / span
+                b = torch.cat([up[:1], up[1:] + down[:-1], down[-1:]])  # (j+1, N, in)
+            slopes = None
+            if need_slopes and k:
+                slopes = k * torch.cat([-temp[:1], temp[:-1] - temp[1:], temp[-1:]])
+            m1 = (mu + 1).to(x.dtype)
+            _partial_bases_zeroed(m1, n - k - 1, b, slopes)
+            start = _flat_start(m1, n_in, n - k - 1)
+        return LocalBases(b, slopes, 1.0, start, n - k - 1)
 
 
 def local_bases(x: Tensor, knots: Tensor, order: int) -> Tensor:
-    """Bases ``(N, G + k, in)`` on any non-decreasing ``knots``, by de Boor's triangle on each
-    input's interval (works under ``torch.func.vmap``).
-
-    Each input's interval ``mu`` (``t_mu <= x < t_mu+1``) comes from counting its knots
-    ``<= x``; de Boor's triangle on the ``2k`` knots around it gives ``B_{mu-k} .. B_mu``
-    (every divisor there spans ``[t_mu, t_mu+1]``, so none is zero, even where knots
-    coincide). The knots are padded by ``k + 1`` unit steps at each end, so inputs outside the
-    extended grid get finite values, discarded. The derivatives are
-    ``B'_i = k (B^{k-1}_i / (t_{i+k} - t_i) - B^{k-1}_{i+1} / (...))``, whose terms the last
-    level of the triangle already holds.
-    """
-    k, n = order, knots.shape[-1]
-    xd = x.detach()
-    n_in = x.shape[1]
-    pad = torch.arange(1, k + 2, dtype=knots.dtype, device=knots.device)
-    padded = torch.cat([knots[:, :1] - pad.flip(0), knots, knots[:, -1:] + pad], dim=1)
-    # interval of each input in the original knots, -1 .. n-1 (-1, n-1: outside)
-    mu = (xd.unsqueeze(1) >= knots.t()).sum(1) - 1  # (N, in)
-    # window a = 0 .. 2k-1 holds t_{mu-k+1+a}, i.e. padded[mu + 2 + a]: one flat gather
-    base = ((mu + 2) * n_in + torch.arange(n_in, device=x.device)).flatten()
-    offs = torch.arange(0, 2 * k * n_in, n_in, device=x.device).unsqueeze(-1)  # (2k, 1)
-    win = padded.t().flatten().index_select(0, (base + offs).flatten()).view(-1, *x.shape)
-    d = xd - win  # d[a] = x - t_{mu-k+1+a}
-    b = xd.new_ones((1, *x.shape))
-    temp = b
-    for j in range(1, k + 1):
-        # divisors t_{mu+1+r} - t_{mu+1-j+r}, r = 0 .. j-1
-        temp = b / (win[k : k + j] - win[k - j : k])
-        up = -d[k : k + j] * temp  # (t_{mu+1+r} - x) B^{j-1}_r / span
-        down = d[k - j : k] * temp  # (x - t_{mu+1-j+r}) B^{j-1}_r / span
-        b = torch.cat([up[:1], up[1:] + down[:-1], down[-1:]])  # (j+1, N, in)
-    deriv = k * torch.cat([-temp[:1], temp[:-1] - temp[1:], temp[-1:]]) if k else None
-    flat = _slots(mu.to(x.dtype), k, n - k - 1)
-    return _PlacedBases.apply(x, b, deriv, flat, n - k - 1)
+    """Bases ``(N, in, G + k)`` on any non-decreasing ``knots``, by de Boor's triangle on each
+    input's interval (:class:`DeBoor`; works under ``torch.func.vmap``)."""
+    return placed_bases(x, DeBoor(knots, order).local(x.detach(), needs_slopes(x)))
 
 
 class IntervalTables(NamedTuple):
@@ -263,11 +389,12 @@ class IntervalTables(NamedTuple):
         cells: per ``(input, cell)``, ``(3, in * (n_cells + 2))``: the row of ``intervals``
             an input at the cell's start falls in, the row past the one distinct knot value
             near the cell, and that knot value (``inf``: none near).
-        intervals: per ``(input, mu + 1)`` for ``mu = -1 .. n-1``,
-            ``((k+1)**2 + 3, in * (n + 1))``: the coefficients ``[p, r]`` of the interval's
-            local bases ``B_{mu-k+r} = sum_p c[p, r] s^p``, then ``mu``, ``1 / h`` and
-            ``-t_mu / h`` (so ``s = x / h - t_mu / h``); the coefficients and ``1 / h`` are
-            zero outside the grid and on empty intervals.
+        intervals: per ``(input, mu + 1)`` for ``mu = -1 .. n-1`` (row ``i * (n + 1) + mu + 1``),
+            ``((k+1)**2 + 2, in * (n + 1))``: the coefficients ``[p, r]`` of the interval's
+            local bases ``B_{mu-k+r} = sum_p c[p, r] s^p``, then ``1 / h`` and ``-t_mu / h``
+            (so ``s = x / h - t_mu / h``); the coefficients and ``1 / h`` are zero outside the
+            grid and on empty intervals.
+        order: the spline order ``k``.
     """
 
     cell_scale: Tensor
@@ -276,6 +403,38 @@ class IntervalTables(NamedTuple):
     n_cells: int
     cells: Tensor
     intervals: Tensor
+    order: int
+
+    def local(self, x: Tensor, need_slopes: bool) -> LocalBases:
+        """The local bases of ``x`` ``(N, in)``: the lookup cell gives each input's interval
+        with one comparison, the interval's row its polynomials."""
+        k1, (n_rows, n_in) = self.order + 1, x.shape
+        rows_per_input = self.intervals.shape[1] // n_in  # n + 1
+        with torch.no_grad():
+            # index arithmetic in floats, exact (the tables hold fewer than 2**24 rows); the
+            # tables are laid out (column, row), so each gathered column is contiguous
+            cell = torch.addcmul(self.cell_shift, x, self.cell_scale).floor_()
+            cell = cell.clamp_(-1, self.n_cells).to(self.cells.dtype).add_(self.cell_base)
+            lo, hi, knot = self.cells.index_select(1, cell.long().flatten())  # (E,) each
+            row = torch.where(x.flatten() >= knot, hi, lo).view_as(x)
+            rows = self.intervals.index_select(1, row.flatten().long())
+            rows = rows.view(-1, n_rows, n_in)  # ((k+1)^2 + 2, N, in)
+            s = torch.addcmul(rows[-1], x, rows[-2])
+            coef = rows[: k1 * k1].view(k1, k1, n_rows, n_in)  # (p, r, N, in)
+            values = coef[k1 - 1]
+            for p in range(k1 - 2, -1, -1):  # Horner
+                values = torch.addcmul(coef[p], values, s)
+            slopes = None
+            if need_slopes and k1 > 1:
+                # sum_p p c[p] s^(p-1) = c[1] + 2 s (c[2] + 3/2 s (c[3] + ...))
+                slopes = coef[k1 - 1]
+                for p in range(k1 - 2, 0, -1):
+                    slopes = torch.addcmul(coef[p], slopes, s, value=(p + 1) / p)
+            scale = rows[-2].clone() if slopes is not None else 1.0  # rows is large: not kept
+            n_bases = rows_per_input - k1 - 1
+            # partial bases and inputs outside the grid: zero coefficients in the tables
+            start = _flat_start(row, n_in, n_bases, lanes=rows_per_input)
+        return LocalBases(values, slopes, scale, start, n_bases)
 
 
 def interval_tables(knots: Tensor, order: int) -> IntervalTables | None:
@@ -327,10 +486,8 @@ def interval_tables(knots: Tensor, order: int) -> IntervalTables | None:
     coef = torch.where((h > 0)[..., None, None], coef, 0.0)
     inv_h = torch.where(h > 0, 1.0 / h.clamp(min=torch.finfo(torch.float64).tiny), 0.0)
     offset = -t[:, :-1] * inv_h
-    mu_slot = torch.zeros_like(inv_h)  # filled below, padded rows included
-    rows = torch.cat([coef.flatten(2), mu_slot[..., None], inv_h[..., None], offset[..., None]], -1)
+    rows = torch.cat([coef.flatten(2), inv_h[..., None], offset[..., None]], -1)
     rows = F.pad(rows, (0, 0, 1, 1))  # mu = -1 and mu = n-1: outside, all zero
-    rows[..., -3] = torch.arange(-1, n, dtype=torch.float64, device=t.device)  # mu of each row
     dtype = knots.dtype
     exact = torch.float32 if dtype == torch.float32 else torch.float64  # for small integers
     scale = 1.0 / width
@@ -342,25 +499,11 @@ def interval_tables(knots: Tensor, order: int) -> IntervalTables | None:
         n_cells=n_cells,
         cells=cells.reshape(3, -1).to(exact),
         intervals=rows.reshape(n_in * (n + 1), -1).t().contiguous().to(dtype),
+        order=k,
     )
 
 
-def tabled_bases(x: Tensor, tables: IntervalTables, order: int) -> Tensor:
-    """Bases ``(N, G + k, in)`` on the knots ``tables`` were built from: the lookup cell gives
-    each input's interval with one comparison, the interval's row its polynomials."""
-    k, (n_rows, n_in) = order, x.shape
-    xd = x.detach()
-    # index arithmetic in floats, exact (the tables hold fewer than 2**24 rows); the tables
-    # are laid out (column, row), so each gathered column is contiguous
-    cell = torch.addcmul(tables.cell_shift, xd, tables.cell_scale).floor_()
-    cell = cell.clamp_(-1, tables.n_cells).to(tables.cells.dtype).add_(tables.cell_base)
-    lo, hi, knot = tables.cells.index_select(1, cell.long().flatten())  # (E,) each
-    row = torch.where(xd.flatten() >= knot, hi, lo).long()
-    rows = tables.intervals.index_select(1, row).view(-1, n_rows, n_in)  # ((k+1)^2 + 3, N, in)
-    s = torch.addcmul(rows[-1], xd, rows[-2])
-    coef = rows[: (k + 1) ** 2].view(k + 1, k + 1, n_rows, n_in)  # (p, r, N, in)
-    local, deriv = _local_polynomials(coef, s, rows[-2], _needs_deriv(x))
-    n_bases = tables.intervals.shape[1] // n_in - k - 2  # (n + 1) rows per input; G + k
-    flat = _slots(rows[-3], k, n_bases)
-    del rows, coef  # the gathered rows are the step's largest tensor: gone before the scatter
-    return _PlacedBases.apply(x, local, deriv, flat, n_bases)
+def tabled_bases(x: Tensor, tables: IntervalTables) -> Tensor:
+    """Bases ``(N, in, G + k)`` on the knots ``tables`` were built from
+    (:meth:`IntervalTables.local`)."""
+    return placed_bases(x, tables.local(x.detach(), needs_slopes(x)))

@@ -10,9 +10,11 @@ a residual base activation ``b`` (SiLU) plus a spline of order ``k`` on a grid o
 intervals extended by ``k`` knots on each side, and node ``o`` sums its incoming edges.
 
 Speed: the ``G + k`` bases of every input are built for the whole batch at once, then one
-matmul with the flattened coefficients gives all edges' splines summed per node (no per-edge
-loop). Only each input's ``k + 1`` non-zero bases are computed, on a uniform grid (the initial
-one) and after :meth:`KANLinear.update_grid` alike; :mod:`biozoo.layers.bspline` has the paths.
+matmul with the flattened coefficients (a view of the parameter) gives all edges' splines summed
+per node (no per-edge loop). Only each input's ``k + 1`` non-zero bases are computed, on a
+uniform grid (the initial one) and after :meth:`KANLinear.update_grid` alike:
+:mod:`biozoo.layers.bspline` has the paths, :mod:`biozoo.layers.spline_linear` the matmul and
+its gradient to the inputs.
 """
 
 from __future__ import annotations
@@ -26,13 +28,18 @@ from torch import Tensor, nn
 
 from biozoo.errors import BiozooError
 from biozoo.layers.bspline import (
+    DeBoor,
     IntervalTables,
+    UniformGrid,
     bspline_basis,
     interval_tables,
     local_bases,
-    tabled_bases,
+    needs_slopes,
+    placed_bases,
     uniform_bases,
+    uniform_grid,
 )
+from biozoo.layers.spline_linear import spline_linear
 from biozoo.layers.vmap import under_vmap
 
 __all__ = ["KAN", "KANFeedForward", "KANLinear", "bspline_basis"]
@@ -107,7 +114,7 @@ class KANLinear(nn.Module):
         self.spline_weight = nn.Parameter(torch.empty(out_features, in_features, grid + order))
         self.register_buffer("knots", torch.empty(in_features, grid + 2 * order + 1))
         self._uniform = True
-        self._tables: tuple[tuple, IntervalTables | None] | None = None
+        self._plan_cache: tuple[tuple, UniformGrid | IntervalTables | DeBoor] | None = None
         self.register_load_state_dict_post_hook(_recheck_uniform)
         self.reset_parameters()
 
@@ -134,24 +141,28 @@ class KANLinear(nn.Module):
         equal = (d - h).abs() <= 1e-5 * h.abs()
         self._uniform = bool(equal.all() and (h > 0).all())
 
-    def _bases_t(self, x: Tensor) -> Tensor:
-        """:meth:`bases` laid out ``[N, G + k, in_features]`` (the fast internal layout)."""
-        if self._uniform:
-            return uniform_bases(x, self.knots, self.order)
-        if not (under_vmap(x) or under_vmap(self.knots)):
-            tables = self._interval_tables()
-            if tables is not None:
-                return tabled_bases(x, tables, self.order)
-        return local_bases(x, self.knots, self.order)
+    def _bases(self, x: Tensor) -> Tensor:
+        """:meth:`bases` of ``x`` ``[N, in_features]``."""
+        if under_vmap(x) or under_vmap(self.knots):  # no cached plan: the knots are stacked
+            if self._uniform:
+                return uniform_bases(x, self.knots, self.order)
+            return local_bases(x, self.knots, self.order)
+        return placed_bases(x, self._plan().local(x.detach(), needs_slopes(x)))
 
-    def _interval_tables(self) -> IntervalTables | None:
-        """The lookup tables of the current knots, rebuilt when the knots change (in place,
-        by a grid update or a state dict) or move to another device or dtype."""
+    def _plan(self) -> UniformGrid | IntervalTables | DeBoor:
+        """How the current knots' bases are computed (each has ``local(x, need_slopes)``):
+        rebuilt when the knots change (in place, by a grid update or a state dict) or move to
+        another device or dtype."""
         k = self.knots
         key = (k.data_ptr(), k._version, k.dtype, k.device, k.shape)
-        if self._tables is None or self._tables[0] != key:
-            self._tables = (key, interval_tables(k, self.order))
-        return self._tables[1]
+        if self._plan_cache is None or self._plan_cache[0] != key:
+            if self._uniform:
+                plan = uniform_grid(k, self.order)
+            else:
+                tables = interval_tables(k, self.order)
+                plan = tables if tables is not None else DeBoor(k, self.order)
+            self._plan_cache = (key, plan)
+        return self._plan_cache[1]
 
     def bases(self, x: Tensor) -> Tensor:
         """The ``G + k`` B-spline basis values of each input.
@@ -166,14 +177,18 @@ class KANLinear(nn.Module):
         Shape:
             - x: ``[N, in_features]``; output ``[N, in_features, G + k]``.
         """
-        return self._bases_t(x).transpose(1, 2)
+        return self._bases(x)
 
     def forward(self, x: Tensor) -> Tensor:
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.in_features)  # (N, in)
-        basis = self._bases_t(x2).flatten(1)  # (N, (G+k)*in), a view
-        coef = self.spline_weight.permute(2, 1, 0).reshape(-1, self.out_features)
-        y = torch.addmm(F.linear(self._act(x2), self.base_weight), basis, coef)  # (N, out)
+        base = F.linear(self._act(x2), self.base_weight)
+        weight = self.spline_weight.flatten(1)  # (out, in * (G+k)), like the flattened bases
+        if under_vmap(x2) or under_vmap(self.knots) or under_vmap(weight):
+            y = torch.addmm(base, self._bases(x2).flatten(1), weight.t())
+        else:
+            local = self._plan().local(x2.detach(), needs_slopes(x2))
+            y = spline_linear(x2, local, weight, base)
         return y.reshape(*lead, self.out_features)
 
     def edge_activations(self, x: Tensor) -> Tensor:

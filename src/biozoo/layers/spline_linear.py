@@ -1,0 +1,66 @@
+"""A KAN layer's spline branch as one step: placed bases times coefficients, with its own
+backward.
+
+``y = base + B(x) @ W^T``, where ``B(x)`` ``(N, in * (G+k))`` are the placed B-spline bases
+(:func:`biozoo.layers.bspline.place`) and ``W`` ``(out, in * (G+k))`` the coefficients, a view
+of the layer's ``[out, in, G + k]`` parameter. When ``x`` needs no gradient (a first layer),
+the bases are a constant and autograd's own matmul backward serves. Otherwise the gradient to
+``x`` skips the bases' own gradient tensor: ``grad @ W`` is written straight into a buffer
+laid out like the bases' (with their margins, zero), and each input gathers its ``k + 1``
+entries there, weighted by the bases' slopes.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from biozoo.layers.bspline import LocalBases, gather_slopes, place
+
+__all__ = ["spline_linear"]
+
+
+def spline_linear(x: Tensor, local: LocalBases, weight: Tensor, base: Tensor) -> Tensor:
+    """``base + place(local).flatten(1) @ weight.T``, differentiable in ``weight``, ``base``
+    and, through the local bases' slopes, ``x``.
+
+    Args:
+        x: the layer's inputs, ``(N, in)``; only its gradient flag is read.
+        local: ``x``'s local bases (with slopes when ``x`` needs a gradient).
+        weight: the coefficients, ``(out, in * (G+k))``.
+        base: the base branch's output, ``(N, out)``.
+
+    Returns:
+        ``(N, out)``.
+    """
+    basis = place(local).flatten(1)
+    if local.slopes is None or not (x.requires_grad and torch.is_grad_enabled()):
+        return torch.addmm(base, basis, weight.t())
+    return _SplineMatmul.apply(x, weight, base, basis, local)
+
+
+class _SplineMatmul(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, base: Tensor, basis: Tensor, local: LocalBases):
+        ctx.save_for_backward(basis, weight)
+        ctx.local = local  # constants, no gradient
+        return torch.addmm(base, basis, weight.t())
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        basis, weight = ctx.saved_tensors
+        local: LocalBases = ctx.local
+        grad_x = grad_weight = grad_base = None
+        if ctx.needs_input_grad[0]:
+            margin, size = local.margin, basis.numel()
+            flat = grad.new_empty(size + 2 * margin)
+            flat[:margin].zero_()
+            flat[margin + size :].zero_()
+            torch.mm(grad, weight, out=flat.narrow(0, margin, size).view_as(basis))
+            grad_x = gather_slopes(flat, local.start, local.slopes, local.scale)
+        if ctx.needs_input_grad[1]:
+            grad_weight = grad.t().mm(basis)
+        if ctx.needs_input_grad[2]:
+            grad_base = grad
+        return grad_x, grad_weight, grad_base, None, None
+
