@@ -133,34 +133,26 @@ class LocalBases(NamedTuple):
 
 
 def _flat_start(slot: Tensor, n_in: int, n_bases: int, lanes: int = 0) -> Tensor:
-    """Flat positions ``(n * in + i) * n_bases + slot - i * lanes`` of ``B_{mu-k}`` for
-    ``(N, in)`` float slots ``i * lanes + mu + 1`` (exact integers; the ``k + 1`` of the
-    margin and of ``mu - k`` cancel), as int64. The arithmetic runs in floats, float32 while
-    every position is below 2**24, where it is faster than int64."""
-    n_rows = slot.shape[0]
-    size = n_in * max(n_rows * n_bases, lanes) + n_bases
-    dtype = torch.float32 if slot.dtype == torch.float32 and size < 1 << 24 else torch.float64
-    origin = _origin(n_rows, n_in, n_bases, lanes, slot.device, dtype)
-    return torch.add(origin, slot.to(dtype)).long()
+    """Flat positions ``(n * in + i) * n_bases + slot - i * lanes`` of ``B_{mu-k}`` for the
+    ``(N, in)`` int64 slots ``i * lanes + mu + 1`` (the ``k + 1`` of the margin and of
+    ``mu - k`` cancel)."""
+    return _origin(slot.shape[0], n_in, n_bases, lanes, slot.device) + slot
 
 
-def _origin(
-    n_rows: int, n_in: int, n_bases: int, lanes: int, device: torch.device, dtype: torch.dtype
-) -> Tensor:
-    """``(n * in + i) * n_bases - i * lanes``, ``(N, in)``; cached for training-sized
+def _origin(n_rows: int, n_in: int, n_bases: int, lanes: int, device: torch.device) -> Tensor:
+    """``(n * in + i) * n_bases - i * lanes``, ``(N, in)`` int64; cached for training-sized
     batches."""
     if n_rows * n_in <= 1 << 18:
-        return _cached_origin(n_rows, n_in, n_bases, lanes, device, dtype)
-    return _cached_origin.__wrapped__(n_rows, n_in, n_bases, lanes, device, dtype)
+        return _cached_origin(n_rows, n_in, n_bases, lanes, device)
+    return _cached_origin.__wrapped__(n_rows, n_in, n_bases, lanes, device)
 
 
 @functools.lru_cache(maxsize=16)
 def _cached_origin(
-    n_rows: int, n_in: int, n_bases: int, lanes: int, device: torch.device, dtype: torch.dtype
+    n_rows: int, n_in: int, n_bases: int, lanes: int, device: torch.device
 ) -> Tensor:
-    rows = torch.arange(n_rows, device=device, dtype=torch.float64).unsqueeze(-1)
-    lane = torch.arange(n_in, device=device, dtype=torch.float64)
-    return (rows * (n_in * n_bases) + lane * (n_bases - lanes)).to(dtype)
+    rows = torch.arange(n_rows, device=device).unsqueeze(-1)
+    return rows * (n_in * n_bases) + torch.arange(n_in, device=device) * (n_bases - lanes)
 
 
 def place(local: LocalBases) -> Tensor:
@@ -195,11 +187,11 @@ def _shifted(flat: Tensor, k1: int) -> list[Tensor]:
 
 def _partial_bases_zeroed(m1: Tensor, n_bases: int, *local: Tensor | None) -> None:
     """Zero, in place, the values (and slopes) ``(k + 1, N, in)`` of the partial bases
-    ``mu - k + r`` outside ``0 .. n_bases - 1`` (``m1 = mu + 1`` per input, floats, ``0 .. n``):
+    ``mu - k + r`` outside ``0 .. n_bases - 1`` (``m1 = mu + 1`` per input, int64, ``0 .. n``):
     one gather from a ``(k + 1, n + 1)`` table of which to keep."""
     k1 = local[0].shape[0]
     keep = _keep_table(k1, n_bases, local[0].dtype, local[0].device)
-    keep = keep.index_select(1, m1.flatten().long()).view(k1, *m1.shape)
+    keep = keep.index_select(1, m1.flatten()).view(k1, *m1.shape)
     for t in local:
         if t is not None:
             t.mul_(keep)
@@ -298,6 +290,7 @@ class UniformGrid(NamedTuple):
             slopes = None
             if need_slopes and k1 > 1:
                 slopes = self.slopes_poly.mm(p[: k1 - 1]).view(k1, *x.shape)
+            m1 = m1.long()
             _partial_bases_zeroed(m1, n - k1, values, slopes)
             start = _flat_start(m1, x.shape[1], n - k1)
         return LocalBases(values, slopes, self.inv_h, start, n - k1)
@@ -365,7 +358,7 @@ class DeBoor(NamedTuple):
             slopes = None
             if need_slopes and k:
                 slopes = k * torch.cat([-temp[:1], temp[:-1] - temp[1:], temp[-1:]])
-            m1 = (mu + 1).to(x.dtype)
+            m1 = mu + 1
             _partial_bases_zeroed(m1, n - k - 1, b, slopes)
             start = _flat_start(m1, n_in, n - k - 1)
         return LocalBases(b, slopes, 1.0, start, n - k - 1)
@@ -411,13 +404,13 @@ class IntervalTables(NamedTuple):
         k1, (n_rows, n_in) = self.order + 1, x.shape
         rows_per_input = self.intervals.shape[1] // n_in  # n + 1
         with torch.no_grad():
-            # index arithmetic in floats, exact (the tables hold fewer than 2**24 rows); the
+            # cell arithmetic in floats, exact (the tables hold fewer than 2**24 rows); the
             # tables are laid out (column, row), so each gathered column is contiguous
             cell = torch.addcmul(self.cell_shift, x, self.cell_scale).floor_()
             cell = cell.clamp_(-1, self.n_cells).to(self.cells.dtype).add_(self.cell_base)
             lo, hi, knot = self.cells.index_select(1, cell.long().flatten())  # (E,) each
-            row = torch.where(x.flatten() >= knot, hi, lo).view_as(x)
-            rows = self.intervals.index_select(1, row.flatten().long())
+            row = torch.where(x.flatten() >= knot, hi, lo).long()
+            rows = self.intervals.index_select(1, row)
             rows = rows.view(-1, n_rows, n_in)  # ((k+1)^2 + 2, N, in)
             s = torch.addcmul(rows[-1], x, rows[-2])
             coef = rows[: k1 * k1].view(k1, k1, n_rows, n_in)  # (p, r, N, in)
@@ -433,7 +426,7 @@ class IntervalTables(NamedTuple):
             scale = rows[-2].clone() if slopes is not None else 1.0  # rows is large: not kept
             n_bases = rows_per_input - k1 - 1
             # partial bases and inputs outside the grid: zero coefficients in the tables
-            start = _flat_start(row, n_in, n_bases, lanes=rows_per_input)
+            start = _flat_start(row.view_as(x), n_in, n_bases, lanes=rows_per_input)
         return LocalBases(values, slopes, scale, start, n_bases)
 
 
