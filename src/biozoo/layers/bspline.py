@@ -161,8 +161,9 @@ def place(local: LocalBases) -> Tensor:
     k1, n_rows, n_in = local.values.shape
     size = n_rows * n_in * local.n_bases
     dense = local.values.new_zeros(size + 2 * k1)
+    index, values = local.start.view(-1), local.values.view(k1, -1)
     for r, shifted in enumerate(_shifted(dense, k1)):
-        shifted.scatter_add_(0, local.start.flatten(), local.values[r].flatten())
+        shifted.scatter_add_(0, index, values[r])
     return dense.narrow(0, k1, size).view(n_rows, n_in, local.n_bases)
 
 
@@ -171,10 +172,13 @@ def gather_slopes(
 ) -> Tensor:
     """The gradient to ``x`` ``(N, in)`` from the gradient of the whole flat buffer (margins
     included, zero there): ``sum_r grad[start + r] * slopes[r] * scale``."""
+    k1 = slopes.shape[0]
+    index, slopes = start.view(-1), slopes.view(k1, -1)
     acc: Tensor | None = None
-    for r, shifted in enumerate(_shifted(dense_grad, slopes.shape[0])):
-        g = shifted.index_select(0, start.flatten()).view_as(start)
+    for r, shifted in enumerate(_shifted(dense_grad, k1)):
+        g = shifted.index_select(0, index)
         acc = g.mul_(slopes[r]) if acc is None else acc.addcmul_(g, slopes[r])
+    acc = acc.view_as(start)
     return acc if isinstance(scale, float) else acc.mul_(scale)
 
 

@@ -13,6 +13,7 @@ entries there, weighted by the bases' slopes.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from biozoo.layers.bspline import LocalBases, gather_slopes, place
@@ -51,7 +52,13 @@ class _SplineMatmul(torch.autograd.Function):
         basis, weight = ctx.saved_tensors
         local: LocalBases = ctx.local
         grad_x = grad_weight = grad_base = None
-        if ctx.needs_input_grad[0]:
+        if ctx.needs_input_grad[0] and weight.shape[0] == 1:
+            # one output: gather from the (padded) coefficient row itself, not from grad @ W
+            n_rows, row = local.start.shape[0], basis.shape[1]
+            within = local.start - torch.arange(0, n_rows * row, row, device=grad.device)[:, None]
+            padded = F.pad(weight.view(-1), (local.margin, local.margin))
+            grad_x = gather_slopes(padded, within, local.slopes, local.scale).mul_(grad)
+        elif ctx.needs_input_grad[0]:
             margin, size = local.margin, basis.numel()
             flat = grad.new_empty(size + 2 * margin)
             flat[:margin].zero_()
