@@ -282,7 +282,7 @@ class UniformGrid(NamedTuple):
         ``k + 1`` bases as one small matmul of the cardinal polynomials with ``s``'s powers."""
         k1, n = self.values_poly.shape[0], self.n_knots
         with torch.no_grad():
-            # clamped: far-outside inputs land in the discarded slots, with finite values
+            # clamped: far-outside inputs get finite values, zeroed with the partial bases
             u1 = torch.addcmul(self.shift, x, self.inv_h).clamp(0.0, n + 1.0)
             m1 = u1.floor().clamp(max=float(n))  # interval + 1
             s = u1.sub_(m1)

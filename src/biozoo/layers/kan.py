@@ -141,14 +141,6 @@ class KANLinear(nn.Module):
         equal = (d - h).abs() <= 1e-5 * h.abs()
         self._uniform = bool(equal.all() and (h > 0).all())
 
-    def _bases(self, x: Tensor) -> Tensor:
-        """:meth:`bases` of ``x`` ``[N, in_features]``."""
-        if under_vmap(x) or under_vmap(self.knots):  # no cached plan: the knots are stacked
-            if self._uniform:
-                return uniform_bases(x, self.knots, self.order)
-            return local_bases(x, self.knots, self.order)
-        return placed_bases(x, self._plan().local(x.detach(), needs_slopes(x)))
-
     def _plan(self) -> UniformGrid | IntervalTables | DeBoor:
         """How the current knots' bases are computed (each has ``local(x, need_slopes)``):
         rebuilt when the knots change (in place, by a grid update or a state dict) or move to
@@ -177,7 +169,11 @@ class KANLinear(nn.Module):
         Shape:
             - x: ``[N, in_features]``; output ``[N, in_features, G + k]``.
         """
-        return self._bases(x)
+        if under_vmap(x) or under_vmap(self.knots):  # no cached plan: the knots are stacked
+            if self._uniform:
+                return uniform_bases(x, self.knots, self.order)
+            return local_bases(x, self.knots, self.order)
+        return placed_bases(x, self._plan().local(x.detach(), needs_slopes(x)))
 
     def forward(self, x: Tensor) -> Tensor:
         lead = x.shape[:-1]
@@ -185,7 +181,7 @@ class KANLinear(nn.Module):
         base = F.linear(self._act(x2), self.base_weight)
         weight = self.spline_weight.flatten(1)  # (out, in * (G+k)), like the flattened bases
         if under_vmap(x2) or under_vmap(self.knots) or under_vmap(weight):
-            y = torch.addmm(base, self._bases(x2).flatten(1), weight.t())
+            y = torch.addmm(base, self.bases(x2).flatten(1), weight.t())
         else:
             local = self._plan().local(x2.detach(), needs_slopes(x2))
             y = spline_linear(x2, local, weight, base)
