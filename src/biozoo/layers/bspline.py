@@ -177,7 +177,8 @@ def gather_slopes(
     acc: Tensor | None = None
     for r, shifted in enumerate(_shifted(dense_grad, k1)):
         g = shifted.index_select(0, index)
-        acc = g.mul_(slopes[r]) if acc is None else acc.addcmul_(g, slopes[r])
+        # out of place: addcmul_ has no vmap batching rule (stacked ensembles)
+        acc = g.mul_(slopes[r]) if acc is None else torch.addcmul(acc, g, slopes[r])
     acc = acc.view_as(start)
     return acc if isinstance(scale, float) else acc.mul_(scale)
 
