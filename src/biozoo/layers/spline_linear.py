@@ -7,7 +7,9 @@ of the layer's ``[out, in, G + k]`` parameter. When ``x`` needs no gradient (a f
 the bases are a constant and autograd's own matmul backward serves. Otherwise the gradient to
 ``x`` skips the bases' own gradient tensor: ``grad @ W`` is written straight into a buffer
 laid out like the bases' (with their margins, zero), and each input gathers its ``k + 1``
-entries there, weighted by the bases' slopes.
+entries there, weighted by the bases' slopes. With one output, ``grad @ W`` would be an outer
+product the size of the bases: each input gathers its ``k + 1`` coefficients from the weight
+row itself and scales them by the output's gradient.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ def spline_linear(x: Tensor, local: LocalBases, weight: Tensor, base: Tensor) ->
 
 
 class _SplineMatmul(torch.autograd.Function):
+    """``base + basis @ weight.T`` with the gradient to ``x`` through the local bases."""
+
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, base: Tensor, basis: Tensor, local: LocalBases):
         ctx.save_for_backward(basis, weight)
