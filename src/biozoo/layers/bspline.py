@@ -204,7 +204,7 @@ def _partial_bases_zeroed(m1: Tensor, n_bases: int, *local: Tensor | None) -> No
 
 @functools.lru_cache(maxsize=16)
 def _keep_table(k1: int, n_bases: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-    j = torch.arange(n_bases + 2 * k1, device=device) - k1  # mu - k for m1 = 0 .. n
+    j = torch.arange(n_bases + k1 + 1, device=device) - k1  # mu - k for m1 = 0 .. n
     j = j + torch.arange(k1, device=device).unsqueeze(-1)  # (k + 1, n + 1)
     return ((j >= 0) & (j < n_bases)).to(dtype)
 
@@ -476,7 +476,7 @@ def interval_tables(knots: Tensor, order: int) -> IntervalTables | None:
     xs = (t[:, :-1, None] + h[..., None] * s).reshape(n_in, -1).t()  # ((n-1)(k+1), in)
     values = bspline_basis(xs, t, k).view(n - 1, k + 1, n_in, -1)  # (m, q, in, G+k)
     basis = torch.arange(n - 1, device=t.device)[:, None] - k + torch.arange(k + 1)  # (m, r)
-    valid = (basis >= 0) & (basis < n - k - 1)  # partial bases: zero
+    valid = _keep_table(k + 1, n - k - 1, t.dtype, t.device)[:, 1:-1].t()  # partial: zero
     index = basis.clamp(0, n - k - 2)[:, None, None, :].expand(-1, k + 1, n_in, -1)
     picked = values.gather(3, index) * valid[:, None, None, :]  # (m, q, in, r)
     vander = s[:, None] ** torch.arange(k + 1, dtype=torch.float64, device=t.device)  # (q, p)
