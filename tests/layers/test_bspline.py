@@ -65,6 +65,27 @@ def test_knots_too_close_for_a_lookup_grid_take_de_boor(monkeypatch):
     assert torch.allclose(layer.bases(x), bspline_basis(x, knots, 3), atol=1e-12)
 
 
+def test_a_float32_lookup_grid_near_its_size_limit_finds_every_interval():
+    # one close pair of knots per input makes about 2**20 lookup cells in all, so the flat
+    # cell positions round in float32; inputs a third of a cell beside every knot must still
+    # find their interval (read back from where their bases start)
+    torch.manual_seed(12)
+    n_in = 64
+    knots = torch.linspace(-1, 1, 12, dtype=torch.float64).repeat(n_in, 1)
+    knots[:, 1:-1] += (torch.rand(n_in, 10, dtype=torch.float64) - 0.5) * 0.05
+    knots[:, 6] = knots[:, 5] + 2e-4  # 1.6 * span / gap = 16,000 cells per input
+    knots = knots.float()
+    tables = interval_tables(knots, 3)
+    assert tables is not None and tables.cell_high.max() > 2**19
+    width = 2.0 / 16_000
+    x = torch.cat([knots.t() + 0.3 * width, knots.t() - 0.3 * width])
+    local = tables.local(x, False)
+    n_bases = knots.shape[1] - 4
+    flat = torch.arange(x.numel()).view_as(x) * n_bases
+    mu = (x.unsqueeze(-1) >= knots).sum(-1) - 1
+    assert torch.equal(local.start - flat - 1, mu)
+
+
 def test_tables_follow_the_knots_through_updates_dtype_and_state_dicts():
     torch.manual_seed(10)
     layer = KANLinear(2, 2)

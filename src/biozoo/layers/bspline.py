@@ -52,7 +52,10 @@ __all__ = [
 # the placed bases (N, in, G + k) flatten to the matmul's (N, in * (G+k)) operand, whose
 # columns match the flattened [out, in, G + k] coefficients (no copy of either).
 
-_MAX_TABLE_ENTRIES = 1 << 21  # lookup cells x inputs; more falls back to de Boor's triangle
+# lookup cells x inputs; more falls back to de Boor's triangle. A flat cell position below
+# 2**21 rounds by at most 1/8 of a cell in float32 (the stored shift and the sum), inside the
+# lookup's quarter-cell slack.
+_MAX_TABLE_ENTRIES = 1 << 20
 
 
 def bspline_basis(x: Tensor, knots: Tensor, order: int) -> Tensor:
@@ -380,13 +383,15 @@ class IntervalTables(NamedTuple):
 
     Attributes:
         cell_scale: lookup cells per unit length of each input, ``(in,)``.
-        cell_shift: ``-t_0 * cell_scale``, so ``x * cell_scale + cell_shift`` is the position
-            in cells from ``t_0``, ``(in,)``.
-        cell_base: where input ``i``'s cells start in ``cells``, plus one, ``(in,)``.
-        n_cells: lookup cells across ``[t_0, t_last)``; one more below and one above.
-        cells: per ``(input, cell)``, ``(3, in * (n_cells + 2))``: the row of ``intervals``
-            an input at the cell's start falls in, the row past the one distinct knot value
-            near the cell, and that knot value (``inf``: none near).
+        cell_shift: where input ``i``'s cells start in the flat cell tables, minus
+            ``t_0 * cell_scale``, so ``x * cell_scale + cell_shift`` is the flat position of
+            ``x``'s cell, ``(in,)``.
+        cell_low, cell_high: the first and last flat cell of each input (one below ``t_0``,
+            one above ``t_last``), ``(in,)``.
+        cell_knots: per flat cell, the one distinct knot value near it (``inf``: none near),
+            ``(in * (n_cells + 2),)``.
+        cell_rows: per flat cell ``c``, the row of ``intervals`` an input in the cell falls in
+            below that knot (at ``2c``) and from it on (at ``2c + 1``), int64.
         intervals: per ``(input, mu + 1)`` for ``mu = -1 .. n-1`` (row ``i * (n + 1) + mu + 1``),
             ``((k+1)**2 + 2, in * (n + 1))``: the coefficients ``[p, r]`` of the interval's
             local bases ``B_{mu-k+r} = sum_p c[p, r] s^p``, then ``1 / h`` and ``-t_mu / h``
@@ -397,9 +402,10 @@ class IntervalTables(NamedTuple):
 
     cell_scale: Tensor
     cell_shift: Tensor
-    cell_base: Tensor
-    n_cells: int
-    cells: Tensor
+    cell_low: Tensor
+    cell_high: Tensor
+    cell_knots: Tensor
+    cell_rows: Tensor
     intervals: Tensor
     order: int
 
@@ -409,12 +415,12 @@ class IntervalTables(NamedTuple):
         k1, (n_rows, n_in) = self.order + 1, x.shape
         rows_per_input = self.intervals.shape[1] // n_in  # n + 1
         with torch.no_grad():
-            # cell arithmetic in floats, exact (the tables hold fewer than 2**24 rows); the
+            # the flat cell (position >= 0: truncation floors), its knot decides the row; the
             # tables are laid out (column, row), so each gathered column is contiguous
-            cell = torch.addcmul(self.cell_shift, x, self.cell_scale).floor_()
-            cell = cell.clamp_(-1, self.n_cells).to(self.cells.dtype).add_(self.cell_base)
-            lo, hi, knot = self.cells.index_select(1, cell.long().flatten())  # (E,) each
-            row = torch.where(x.flatten() >= knot, hi, lo).long()
+            cell = torch.addcmul(self.cell_shift, x, self.cell_scale)
+            cell = cell.clamp_(self.cell_low, self.cell_high).long().view(-1)
+            above = x.reshape(-1) >= self.cell_knots.index_select(0, cell)
+            row = self.cell_rows.index_select(0, cell.mul_(2).add_(above))
             rows = self.intervals.index_select(1, row)
             rows = rows.view(-1, n_rows, n_in)  # ((k+1)^2 + 2, N, in)
             s = torch.addcmul(rows[-1], x, rows[-2])
@@ -467,9 +473,8 @@ def interval_tables(knots: Tensor, order: int) -> IntervalTables | None:
     if bool(((hi > lo) & (near_first != near_last)).any()):
         return None  # rounding left two distinct knots in one cell: no lookup
     knot = torch.where(hi > lo, near_first, torch.inf)
-    lane_rows = (torch.arange(n_in, device=t.device) * (n + 1))[:, None]
     # interval mu = (knots <= x) - 1 sits in row mu + 1 of its input's block
-    cells = torch.stack([(lo + lane_rows).to(t.dtype), (hi + lane_rows).to(t.dtype), knot])
+    lane_rows = (torch.arange(n_in, device=t.device) * (n + 1))[:, None]
 
     # each interval's k+1 local bases, sampled at k+1 inner points and fitted exactly
     s = (torch.arange(k + 1, dtype=torch.float64, device=t.device) + 0.5) / (k + 1)
@@ -487,15 +492,16 @@ def interval_tables(knots: Tensor, order: int) -> IntervalTables | None:
     rows = torch.cat([coef.flatten(2), inv_h[..., None], offset[..., None]], -1)
     rows = F.pad(rows, (0, 0, 1, 1))  # mu = -1 and mu = n-1: outside, all zero
     dtype = knots.dtype
-    exact = torch.float32 if dtype == torch.float32 else torch.float64  # for small integers
+    position = torch.float64 if dtype == torch.float64 else torch.float32  # half: too coarse
     scale = 1.0 / width
-    lane_cells = torch.arange(n_in, device=t.device, dtype=torch.float64) * (n_cells + 2) + 1
+    first = torch.arange(n_in, device=t.device, dtype=torch.float64) * (n_cells + 2) + 1
     return IntervalTables(
-        cell_scale=scale.to(dtype),
-        cell_shift=(-t[:, 0] * scale).to(dtype),
-        cell_base=lane_cells.to(exact),
-        n_cells=n_cells,
-        cells=cells.reshape(3, -1).to(exact),
+        cell_scale=scale.to(position),
+        cell_shift=(first - t[:, 0] * scale).to(position),
+        cell_low=(first - 1).to(position),
+        cell_high=(first + n_cells).to(position),
+        cell_knots=knot.flatten().to(dtype),
+        cell_rows=torch.stack([lo, hi], dim=-1).add_(lane_rows[..., None]).flatten(),
         intervals=rows.reshape(n_in * (n + 1), -1).t().contiguous().to(dtype),
         order=k,
     )
