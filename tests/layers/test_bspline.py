@@ -1,12 +1,22 @@
-"""The three fast B-spline paths against the reference: lookup tables, de Boor, uniform."""
+"""The fast B-spline paths against the reference: lookup tables, de Boor, uniform, and the
+compiled CPU kernels against the tensor paths."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from biozoo.layers import bspline
-from biozoo.layers.bspline import bspline_basis, interval_tables, local_bases, tabled_bases
+from biozoo.layers import bspline, spline_kernels
+from biozoo.layers.bspline import (
+    bspline_basis,
+    compiled_kernels,
+    gather_slopes,
+    interval_tables,
+    local_bases,
+    place,
+    tabled_bases,
+    uniform_grid,
+)
 from biozoo.layers.kan import KAN, KANLinear
 from biozoo.train.ensemble import StackedEnsemble
 
@@ -31,14 +41,83 @@ def _probe(knots: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("order", [0, 1, 2, 3])
-def test_tabled_and_de_boor_paths_match_the_reference(order):
+@pytest.mark.parametrize("compiled", [True, False])
+def test_tabled_and_de_boor_paths_match_the_reference(order, compiled):
     knots = _odd_knots(order)
     tables = interval_tables(knots, order)
     assert tables is not None
     x = _probe(knots)
     want = bspline_basis(x, knots, order)
-    for got in (tabled_bases(x, tables), local_bases(x, knots, order)):
-        assert torch.allclose(got, want, atol=1e-12)
+    with compiled_kernels(compiled):
+        for got in (tabled_bases(x, tables), local_bases(x, knots, order)):
+            assert torch.allclose(got, want, atol=1e-12)
+
+
+def _counted(monkeypatch) -> dict[str, int]:
+    """Count the calls to each compiled kernel."""
+    calls: dict[str, int] = {}
+    for name in spline_kernels.__all__:
+        kernel = getattr(spline_kernels, name)
+
+        def counting(*args, _kernel=kernel, _name=name):
+            calls[_name] = calls.get(_name, 0) + 1
+            return _kernel(*args)
+
+        monkeypatch.setattr(spline_kernels, name, counting)
+    return calls
+
+
+@pytest.mark.parametrize("order", [0, 1, 3])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("adapted", [False, True])
+def test_compiled_kernels_agree_with_the_tensor_paths(order, dtype, adapted, monkeypatch):
+    # local bases, their slopes and starts, the placed bases and the gathered gradient, on
+    # inputs inside, on and beside knots (coincident ones too) and far outside the grid
+    knots = _odd_knots(order)
+    if not adapted:
+        knots = KANLinear(3, 2, grid=5, order=order).knots.double()
+    knots = knots.to(dtype)
+    plan = interval_tables(knots, order) if adapted else uniform_grid(knots, order)
+    x = _probe(knots)
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {"atol": 1e-12}
+    with compiled_kernels(False):
+        want = plan.local(x, True)
+        want_dense = place(want)
+        grad = torch.randn(want_dense.numel() + 2 * want.margin, dtype=dtype)
+        want_grad = None if want.slopes is None else gather_slopes(grad, want.start, *want[1:3])
+    calls = _counted(monkeypatch)
+    got = plan.local(x, True)
+    got_dense = place(got)
+    # on a knot (up to rounding) either neighbouring interval is right: the bases agree there,
+    # their starts (and, for order 1, slopes) need not
+    away = ((x.unsqueeze(-1) - knots).abs() > 1e-5 * (1 + x.abs().unsqueeze(-1))).all(-1)
+    assert away.sum() > x.numel() // 2
+    assert torch.equal(got.start[away], want.start[away])
+    assert torch.allclose(got.values[:, away], want.values[:, away], **tol)
+    assert torch.allclose(got_dense, want_dense, **tol)
+    if order:
+        got_grad = gather_slopes(grad, got.start, got.slopes, got.scale)
+        assert torch.allclose(got_grad[away], want_grad[away], **tol)
+    else:
+        assert got.slopes is None and want.slopes is None
+    assert calls["place"] == 1 and calls.get("gather_slopes", 0) == (1 if order else 0)
+    assert calls.get("tabled_local" if adapted else "uniform_local", 0) == 1
+
+
+@pytest.mark.parametrize("adapted", [False, True])
+def test_a_nan_or_infinite_input_touches_its_own_sample_only(adapted):
+    torch.manual_seed(13)
+    net = KAN([3, 4, 2])
+    x = torch.randn(6, 3)
+    if adapted:
+        net.update_grid(x)
+    x[4, 2] = float("inf")  # the last input: its bases' slots border sample 5's
+    with compiled_kernels(False):  # the tensor paths: infinite inputs only
+        assert net(x)[[0, 1, 2, 3, 5]].isfinite().all()
+    x[2, 1] = float("nan")
+    y = net(x)
+    assert y[2].isnan().all()
+    assert y[[0, 1, 3, 5]].isfinite().all()
 
 
 @pytest.mark.parametrize("order", [1, 3])
@@ -65,7 +144,8 @@ def test_knots_too_close_for_a_lookup_grid_take_de_boor(monkeypatch):
     assert torch.allclose(layer.bases(x), bspline_basis(x, knots, 3), atol=1e-12)
 
 
-def test_a_float32_lookup_grid_near_its_size_limit_finds_every_interval():
+@pytest.mark.parametrize("compiled", [True, False])
+def test_a_float32_lookup_grid_near_its_size_limit_finds_every_interval(compiled):
     # one close pair of knots per input makes about 2**20 lookup cells in all, so the flat
     # cell positions round in float32; inputs a third of a cell beside every knot must still
     # find their interval (read back from where their bases start)
@@ -79,7 +159,8 @@ def test_a_float32_lookup_grid_near_its_size_limit_finds_every_interval():
     assert tables is not None and tables.cell_high.max() > 2**19
     width = 2.0 / 16_000
     x = torch.cat([knots.t() + 0.3 * width, knots.t() - 0.3 * width])
-    local = tables.local(x, False)
+    with compiled_kernels(compiled):
+        local = tables.local(x, False)
     n_bases = knots.shape[1] - 4
     flat = torch.arange(x.numel()).view_as(x) * n_bases
     mu = (x.unsqueeze(-1) >= knots).sum(-1) - 1

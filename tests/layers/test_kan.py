@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from biozoo.errors import BiozooError
+from biozoo.layers.bspline import compiled_kernels
 from biozoo.layers.kan import KAN, KANFeedForward, KANLinear, bspline_basis
 from biozoo.train.ensemble import StackedEnsemble
 
@@ -78,13 +79,20 @@ def test_layer_passes_gradcheck(adapted):
     assert torch.autograd.gradcheck(layer, (x,))
 
 
-
 @pytest.mark.parametrize("order", [1, 2, 3])
 @pytest.mark.parametrize("adapted", [False, True])
 @pytest.mark.parametrize("out", [1, 3])  # one output takes its own input-gradient path
-def test_layer_output_and_input_gradient_match_the_reference_everywhere(order, adapted, out):
+@pytest.mark.parametrize("compiled", [True, False])  # the CPU kernels, the tensor paths
+def test_layer_output_and_input_gradient_match_the_reference_everywhere(
+    order, adapted, out, compiled
+):
     # inside the grid, in its extensions (partial bases) and far outside, several inputs side
     # by side: a partial basis that is not zero would land in its neighbour's slots
+    with compiled_kernels(compiled):
+        _check_layer_against_the_reference(order, adapted, out)
+
+
+def _check_layer_against_the_reference(order: int, adapted: bool, out: int) -> None:
     torch.manual_seed(12)
     layer = KANLinear(4, out, grid=4, order=order).double()
     with torch.no_grad():
@@ -104,8 +112,14 @@ def test_layer_output_and_input_gradient_match_the_reference_everywhere(order, a
 
 
 @pytest.mark.parametrize("order", [1, 2, 3])
-def test_adapted_bases_and_gradients_match_the_reference_on_odd_knots(order):
+@pytest.mark.parametrize("compiled", [True, False])
+def test_adapted_bases_and_gradients_match_the_reference_on_odd_knots(order, compiled):
     # quantile knots with a coincident pair, inputs inside, on knots and far outside the grid
+    with compiled_kernels(compiled):
+        _check_odd_knots_against_the_reference(order)
+
+
+def _check_odd_knots_against_the_reference(order: int) -> None:
     torch.manual_seed(8)
     layer = KANLinear(3, 2, grid=5, order=order).double()
     layer.update_grid(torch.randn(60, 3, dtype=torch.float64) ** 3)

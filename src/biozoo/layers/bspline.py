@@ -18,11 +18,21 @@ their derivatives (:class:`LocalBases`); :func:`place` scatters them into the de
 :func:`placed_bases` makes the placed bases differentiable in ``x`` (the gradient gathers
 each input's ``k + 1`` entries and weights them by the derivatives, :func:`gather_slopes`).
 All match :func:`bspline_basis`.
+
+On the CPU (float32 and float64, outside ``torch.func.vmap``) the uniform and tabled local
+bases, :func:`place` and :func:`gather_slopes` run as compiled kernels
+(:mod:`biozoo.layers.spline_kernels`, numba): the same arithmetic in one pass over the inputs
+instead of a dozen tensor operations, each with its own dispatch and its own pass over memory.
+The tensor paths serve every other device and are the kernels' reference in the tests
+(:func:`compiled_kernels` switches).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
+from types import ModuleType
 from typing import NamedTuple
 
 import torch
@@ -37,6 +47,7 @@ __all__ = [
     "LocalBases",
     "UniformGrid",
     "bspline_basis",
+    "compiled_kernels",
     "gather_slopes",
     "interval_tables",
     "local_bases",
@@ -56,6 +67,58 @@ __all__ = [
 # 2**21 rounds by at most 1/8 of a cell in float32 (the stored shift and the sum), inside the
 # lookup's quarter-cell slack.
 _MAX_TABLE_ENTRIES = 1 << 20
+
+_KERNEL_DTYPES = (torch.float32, torch.float64)
+_use_kernels = True
+
+
+@contextlib.contextmanager
+def compiled_kernels(enabled: bool) -> Iterator[None]:
+    """Within the block, whether CPU tensors take the compiled kernels
+    (:mod:`biozoo.layers.spline_kernels`) or the tensor paths (which every other device
+    takes, and which the kernels are tested against)."""
+    global _use_kernels
+    before, _use_kernels = _use_kernels, enabled
+    try:
+        yield
+    finally:
+        _use_kernels = before
+
+
+def _compiled(*tensors: Tensor) -> bool:
+    """Whether the compiled kernels take these tensors: float32 or float64 on the CPU,
+    outside ``torch.func.vmap``, none recording a gradient."""
+    grad = torch.is_grad_enabled()
+    return _use_kernels and all(
+        t.device.type == "cpu"
+        and t.dtype in _KERNEL_DTYPES
+        and not (grad and t.requires_grad)
+        and not under_vmap(t)
+        for t in tensors
+    )
+
+
+@functools.cache
+def _kernels() -> ModuleType:
+    """The compiled kernels, imported (and numba with them) on first use."""
+    from biozoo.layers import spline_kernels
+
+    return spline_kernels
+
+
+def _kernel_outputs(x: Tensor, k1: int, need_slopes: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """Empty values, slopes (``0`` rows: none wanted) and starts for a kernel to fill."""
+    slope_rows = k1 if need_slopes and k1 > 1 else 0
+    return (
+        x.new_empty((k1, *x.shape)),
+        x.new_empty((slope_rows, *x.shape)),
+        torch.empty(x.shape, dtype=torch.int64),
+    )
+
+
+def _kernel_local(values: Tensor, slopes: Tensor, start: Tensor, n_bases: int) -> LocalBases:
+    """The filled kernel outputs as local bases (slopes already scaled)."""
+    return LocalBases(values, slopes if slopes.shape[0] else None, 1.0, start, n_bases)
 
 
 def bspline_basis(x: Tensor, knots: Tensor, order: int) -> Tensor:
@@ -164,9 +227,12 @@ def place(local: LocalBases) -> Tensor:
     k1, n_rows, n_in = local.values.shape
     size = n_rows * n_in * local.n_bases
     dense = local.values.new_zeros(size + 2 * k1)
-    index, values = local.start.view(-1), local.values.view(k1, -1)
-    for r, shifted in enumerate(_shifted(dense, k1)):
-        shifted.scatter_add_(0, index, values[r])
+    if _compiled(local.values):
+        _kernels().place(local.values.numpy(), local.start.numpy(), dense.numpy())
+    else:
+        index, values = local.start.view(-1), local.values.view(k1, -1)
+        for r, shifted in enumerate(_shifted(dense, k1)):
+            shifted.scatter_add_(0, index, values[r])
     return dense.narrow(0, k1, size).view(n_rows, n_in, local.n_bases)
 
 
@@ -175,6 +241,12 @@ def gather_slopes(
 ) -> Tensor:
     """The gradient to ``x`` ``(N, in)`` from the gradient of the whole flat buffer (margins
     included, zero there): ``sum_r grad[start + r] * slopes[r] * scale``."""
+    if _compiled(dense_grad, slopes):
+        acc = slopes.new_empty(start.shape)
+        _kernels().gather_slopes(
+            dense_grad.contiguous().numpy(), start.numpy(), slopes.numpy(), acc.numpy()
+        )
+        return acc if isinstance(scale, float) else acc.mul_(scale)
     k1 = slopes.shape[0]
     index, slopes = start.view(-1), slopes.view(k1, -1)
     acc: Tensor | None = None
@@ -285,6 +357,20 @@ class UniformGrid(NamedTuple):
         """The local bases of ``x`` ``(N, in)``: each input's interval by one floor, then its
         ``k + 1`` bases as one small matmul of the cardinal polynomials with ``s``'s powers."""
         k1, n = self.values_poly.shape[0], self.n_knots
+        if _compiled(x, self.inv_h):
+            values, slopes, start = _kernel_outputs(x, k1, need_slopes)
+            _kernels().uniform_local(
+                x.contiguous().numpy(),
+                self.inv_h.numpy(),
+                self.shift.numpy(),
+                n,
+                self.values_poly.numpy(),
+                self.slopes_poly.numpy(),
+                values.numpy(),
+                slopes.numpy(),
+                start.numpy(),
+            )
+            return _kernel_local(values, slopes, start, n - k1)
         with torch.no_grad():
             # clamped: far-outside inputs get finite values, zeroed with the partial bases
             u1 = torch.addcmul(self.shift, x, self.inv_h).clamp(0.0, n + 1.0)
@@ -414,6 +500,17 @@ class IntervalTables(NamedTuple):
         with one comparison, the interval's row its polynomials."""
         k1, (n_rows, n_in) = self.order + 1, x.shape
         rows_per_input = self.intervals.shape[1] // n_in  # n + 1
+        if _compiled(x, self.intervals):
+            values, slopes, start = _kernel_outputs(x, k1, need_slopes)
+            _kernels().tabled_local(self.order, slopes.shape[0] > 0)(
+                x.contiguous().numpy(),
+                *(t.numpy() for t in self[:6]),
+                self.intervals.numpy(),
+                values.numpy(),
+                slopes.numpy(),
+                start.numpy(),
+            )
+            return _kernel_local(values, slopes, start, rows_per_input - k1 - 1)
         with torch.no_grad():
             # the flat cell (position >= 0: truncation floors), its knot decides the row; the
             # tables are laid out (column, row), so each gathered column is contiguous
@@ -423,7 +520,9 @@ class IntervalTables(NamedTuple):
             row = self.cell_rows.index_select(0, cell.mul_(2).add_(above))
             rows = self.intervals.index_select(1, row)
             rows = rows.view(-1, n_rows, n_in)  # ((k+1)^2 + 2, N, in)
-            s = torch.addcmul(rows[-1], x, rows[-2])
+            # finite: an infinite input is outside the grid, where 1 / h is 0 (inf * 0: NaN)
+            big = torch.finfo(x.dtype).max
+            s = torch.addcmul(rows[-1], x.clamp(-big, big), rows[-2])
             coef = rows[: k1 * k1].view(k1, k1, n_rows, n_in)  # (p, r, N, in)
             values = coef[k1 - 1]
             for p in range(k1 - 2, -1, -1):  # Horner

@@ -13,8 +13,9 @@ Speed: the ``G + k`` bases of every input are built for the whole batch at once,
 matmul with the flattened coefficients (a view of the parameter) gives all edges' splines summed
 per node (no per-edge loop). Only each input's ``k + 1`` non-zero bases are computed, on a
 uniform grid (the initial one) and after :meth:`KANLinear.update_grid` alike:
-:mod:`biozoo.layers.bspline` has the paths, :mod:`biozoo.layers.spline_linear` the matmul and
-its gradient to the inputs.
+:mod:`biozoo.layers.bspline` has the paths (compiled kernels on the CPU,
+:mod:`biozoo.layers.spline_kernels`), :mod:`biozoo.layers.spline_linear` the matmul and its
+gradient to the inputs.
 """
 
 from __future__ import annotations
