@@ -263,15 +263,16 @@ over rounds (wall clock; thread CPU time beside it, which discounts time the sha
 gave to other processes).
 
 - **biozoo KAN**: `biozoo.layers.kan.KAN` on its initial uniform grid: each input's k + 1
-  non-zero B-spline bases are the cardinal polynomials of its position in its interval (one
-  small matmul with the powers of that position), scattered into contiguous (N, in, G + k)
-  bases, then one matmul with the coefficients (a view of the parameter); the gradient to a
-  layer's inputs gathers each input's k + 1 entries of `grad @ W`, weighted by the bases'
-  derivatives (`biozoo.layers.spline_linear`).
+  non-zero B-spline bases are the cardinal polynomials of its position in its interval, added
+  into contiguous (N, in, G + k) bases, then one matmul with the coefficients (a view of the
+  parameter); the gradient to a layer's inputs gathers each input's k + 1 entries of
+  `grad @ W`, weighted by the bases' derivatives (`biozoo.layers.spline_linear`). On the CPU
+  the bases, their placement and the gather are compiled kernels
+  (`biozoo.layers.spline_kernels`, numba), one pass over the inputs each.
 - **biozoo KAN, adapted grid**: the same after `update_grid` (quantile knots), through tables
   built once per set of knots (`biozoo.layers.bspline.interval_tables`): a lookup grid of cells
   narrower than the closest two knots finds each input's interval with one comparison, and a
-  table holds each interval's polynomial coefficients; then the same scatter and matmul.
+  table holds each interval's polynomial coefficients; the same kernels and matmul.
 - **pykan 0.2.8, as it comes**: `kan.KAN(width=..., grid=5, k=3)` with its defaults
   (symbolic branch on, activations saved); **speed()**: after `model.speed()` (symbolic branch
   and activation saving off).
