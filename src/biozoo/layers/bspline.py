@@ -502,13 +502,15 @@ class IntervalTables(NamedTuple):
         rows_per_input = self.intervals.shape[1] // n_in  # n + 1
         if _compiled(x, self.intervals):
             values, slopes, start = _kernel_outputs(x, k1, need_slopes)
-            _kernels().tabled_local(self.order, slopes.shape[0] > 0)(
+            kernels = _kernels()
+            kernels.tabled_local(
                 x.contiguous().numpy(),
                 *(t.numpy() for t in self[:6]),
                 self.intervals.numpy(),
                 values.numpy(),
                 slopes.numpy(),
                 start.numpy(),
+                kernels.powers(self.order),
             )
             return _kernel_local(values, slopes, start, rows_per_input - k1 - 1)
         with torch.no_grad():

@@ -10,8 +10,8 @@ whole ``(k + 1, N, in)`` block. These kernels do the same arithmetic per input i
 - :func:`place`: the local values added into the zeroed flat buffer of the dense bases;
 - :func:`gather_slopes`: each input's ``sum_r grad[start + r] * slopes[r]``.
 
-They take NumPy views of CPU tensors (no copies) and are compiled on first use: per dtype,
-cached on disk; the tabled kernel per spline order too (so its loops unroll), in memory.
+They take NumPy views of CPU tensors (no copies) and are compiled on first use (per dtype;
+the tabled kernel also per spline order, so its loops unroll) and cached on disk.
 :mod:`biozoo.layers.bspline` takes them for float32 and float64 CPU tensors outside
 ``torch.func.vmap``; everything else takes the tensor paths, which are also the reference the
 kernels are tested against. A NaN input gives NaN bases, in its own slots only (the tensor
@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
 
 import numpy as np
 from numba import njit
 
 Array = np.ndarray
 
-__all__ = ["gather_slopes", "place", "tabled_local", "uniform_local"]
+__all__ = ["gather_slopes", "place", "powers", "tabled_local", "uniform_local"]
 
 
 @njit(cache=True, nogil=True)
@@ -92,69 +91,72 @@ def _horner(poly: Array, s: Array, out: Array, a: int) -> None:
                 row[i] = row[i] * s[i] + c
 
 
-@functools.cache
-def tabled_local(order: int, want_slopes: bool) -> Callable[..., None]:
-    """The kernel for local bases of spline order ``order`` on any knots, through
-    :class:`biozoo.layers.bspline.IntervalTables`: compiled per order (so its loops unroll
-    and each input's ``k + 1`` Horner chains run side by side) and per wish for slopes.
+@njit(cache=True, nogil=True)
+def tabled_local(
+    x: Array,
+    cell_scale: Array,
+    cell_shift: Array,
+    cell_low: Array,
+    cell_high: Array,
+    cell_knots: Array,
+    cell_rows: Array,
+    intervals: Array,
+    values: Array,
+    slopes: Array,
+    start: Array,
+    powers: tuple[float, ...],
+) -> None:
+    """Local bases on any knots through :class:`biozoo.layers.bspline.IntervalTables`.
 
-    The kernel's outputs are as in :func:`uniform_local` (``slopes`` unused without them);
-    the tables' coefficients already give partial bases and inputs outside the grid value 0.
+    Outputs as in :func:`uniform_local`; the tables' coefficients already give partial bases
+    and inputs outside the grid value 0. ``powers`` is :func:`powers` of the spline order: a
+    tuple, so its length ``k + 1`` is part of the compiled signature, and the loops over the
+    ``k + 1`` bases unroll (each input's Horner chains run side by side).
     """
-    k1 = order + 1
+    k1 = len(powers)
     top = (k1 - 1) * k1  # the tables' rows: c[p, r] at p * k1 + r, then 1 / h, -t_mu / h
-    powers = tuple(np.float32(p) for p in range(k1))  # exact in either float type
+    want_slopes = slopes.shape[0] > 0
+    n_rows, n_in = x.shape
+    lanes = intervals.shape[1] // n_in  # table rows per input, n + 1
+    n_bases = lanes - k1 - 1
+    rows = np.empty(n_in, dtype=np.int64)
+    for a in range(n_rows):
+        # two passes per sample: the lookups, then the polynomials (the second pass's
+        # iterations are independent of each other, so they overlap)
+        for i in range(n_in):
+            xv = x[a, i]
+            if xv != xv:  # NaN: the interval mu = k, whose k + 1 bases are all its own
+                row = i * lanes + k1
+            else:
+                pos = xv * cell_scale[i] + cell_shift[i]
+                cell = int(min(max(pos, cell_low[i]), cell_high[i]))  # >= 0: floors
+                row = cell_rows[2 * cell + (1 if xv >= cell_knots[cell] else 0)]
+            rows[i] = row
+            start[a, i] = (a * n_in + i) * n_bases - i * lanes + row
+        for i in range(n_in):
+            row = rows[i]
+            xv, inv_h = x[a, i], intervals[k1 * k1, row]
+            # outside the grid and on empty intervals (inv_h 0) the bases are 0, also for an
+            # infinite input (inf * 0 would be NaN); a NaN input stays NaN
+            s = xv * inv_h + intervals[k1 * k1 + 1, row] if inv_h != 0 or xv != xv else 0.0
+            for r in range(k1):
+                v = intervals[top + r, row]
+                d = v * powers[k1 - 1]
+                for p in range(k1 - 2, -1, -1):
+                    c = intervals[p * k1 + r, row]
+                    v = v * s + c
+                    if want_slopes and p > 0:
+                        d = d * s + c * powers[p]
+                values[r, a, i] = v
+                if want_slopes:
+                    slopes[r, a, i] = d * inv_h
 
-    @njit(nogil=True)
-    def kernel(
-        x: Array,
-        cell_scale: Array,
-        cell_shift: Array,
-        cell_low: Array,
-        cell_high: Array,
-        cell_knots: Array,
-        cell_rows: Array,
-        intervals: Array,
-        values: Array,
-        slopes: Array,
-        start: Array,
-    ) -> None:
-        n_rows, n_in = x.shape
-        lanes = intervals.shape[1] // n_in  # table rows per input, n + 1
-        n_bases = lanes - k1 - 1
-        rows = np.empty(n_in, dtype=np.int64)
-        for a in range(n_rows):
-            # two passes per sample: the lookups, then the polynomials (the second pass's
-            # iterations are independent of each other, so they overlap)
-            for i in range(n_in):
-                xv = x[a, i]
-                if xv != xv:  # NaN: the interval mu = k, whose k + 1 bases are all its own
-                    row = i * lanes + k1
-                else:
-                    pos = xv * cell_scale[i] + cell_shift[i]
-                    cell = int(min(max(pos, cell_low[i]), cell_high[i]))  # >= 0: floors
-                    row = cell_rows[2 * cell + (1 if xv >= cell_knots[cell] else 0)]
-                rows[i] = row
-                start[a, i] = (a * n_in + i) * n_bases - i * lanes + row
-            for i in range(n_in):
-                row = rows[i]
-                xv, inv_h = x[a, i], intervals[k1 * k1, row]
-                # outside the grid and on empty intervals (inv_h 0) the bases are 0, also for
-                # an infinite input (inf * 0 would be NaN); a NaN input stays NaN
-                s = xv * inv_h + intervals[k1 * k1 + 1, row] if inv_h != 0 or xv != xv else 0.0
-                for r in range(k1):
-                    v = intervals[top + r, row]
-                    d = v * powers[k1 - 1]
-                    for p in range(k1 - 2, -1, -1):
-                        c = intervals[p * k1 + r, row]
-                        v = v * s + c
-                        if want_slopes and p > 0:
-                            d = d * s + c * powers[p]
-                    values[r, a, i] = v
-                    if want_slopes:
-                        slopes[r, a, i] = d * inv_h
 
-    return kernel
+@functools.cache
+def powers(order: int) -> tuple[np.float32, ...]:
+    """``(0, 1, .., k)`` as float32 (exact, and no promotion of float32 arithmetic to
+    float64): the exponents of :func:`tabled_local`'s polynomials."""
+    return tuple(np.float32(p) for p in range(order + 1))
 
 
 @njit(cache=True, nogil=True)
