@@ -505,7 +505,12 @@ class IntervalTables(NamedTuple):
             kernels = _kernels()
             kernels.tabled_local(
                 x.contiguous().numpy(),
-                *(t.numpy() for t in self[:6]),
+                self.cell_scale.numpy(),
+                self.cell_shift.numpy(),
+                self.cell_low.numpy(),
+                self.cell_high.numpy(),
+                self.cell_knots.numpy(),
+                self.cell_rows.numpy(),
                 self.intervals.numpy(),
                 values.numpy(),
                 slopes.numpy(),
