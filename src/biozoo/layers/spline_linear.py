@@ -28,8 +28,9 @@ def spline_linear(x: Tensor, local: LocalBases, weight: Tensor, base: Tensor) ->
     and, through the local bases' slopes, ``x``.
 
     Args:
-        x: the layer's inputs, ``(N, in)``; only its gradient flag is read.
-        local: ``x``'s local bases (with slopes when ``x`` needs a gradient).
+        x: the layer's inputs, ``(N, in)``; it receives the gradient, its values are unread.
+        local: ``x``'s local bases, with slopes exactly when ``x`` needs a gradient
+            (:func:`biozoo.layers.bspline.needs_slopes`).
         weight: the coefficients, ``(out, in * (G+k))``.
         base: the base branch's output, ``(N, out)``.
 
@@ -37,7 +38,7 @@ def spline_linear(x: Tensor, local: LocalBases, weight: Tensor, base: Tensor) ->
         ``(N, out)``.
     """
     basis = place(local).flatten(1)
-    if local.slopes is None or not (x.requires_grad and torch.is_grad_enabled()):
+    if local.slopes is None:  # no gradient to x wanted (or order 0): constant bases
         return torch.addmm(base, basis, weight.t())
     return _SplineMatmul.apply(x, weight, base, basis, local)
 
